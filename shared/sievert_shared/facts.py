@@ -1,0 +1,396 @@
+"""Incident facts: what the classifier needs to know about an IR(ME)R incident.
+
+Every field but the four required ones is optional, and ``None`` always means
+"not known yet". The classifier never guesses a missing fact: a criterion that
+needs one reports it in ``ClassificationDecision.needs_facts`` instead.
+
+Line numbers cited below refer to the CQC guidance "IR(ME)R: notify us about an
+exposure", updated 19 April 2023 (``cqc-irmer-notification-guidance-2023.txt``
+in the project's domain sources).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+__all__ = [
+    "CareSetting",
+    "DeterministicEffect",
+    "DoseVolume",
+    "EquipmentType",
+    "ExposureKind",
+    "GeographicalMiss",
+    "IncidentFacts",
+    "Modality",
+    "Nation",
+    "VerificationImagingCause",
+    "incident_facts_json_schema",
+]
+
+
+class Nation(StrEnum):
+    """UK nation of the site; it picks the enforcing authority and the age of a child."""
+
+    ENGLAND = "england"
+    WALES = "wales"
+    SCOTLAND = "scotland"
+    NORTHERN_IRELAND = "northern_ireland"
+
+
+class ExposureKind(StrEnum):
+    """What kind of exposure the incident was (guidance lines 53-59, 223, 393-395)."""
+
+    #: Regulation 2: an individual was exposed when no exposure of any kind was intended.
+    ACCIDENTAL = "accidental"
+    #: Regulation 2: the exposure was intended, but what was received was significantly
+    #: greater than or different from what was intended.
+    UNINTENDED = "unintended"
+    #: Nobody was exposed; the error was caught before the exposure.
+    NEAR_MISS = "near_miss"
+    #: A worker was exposed (IRR17, not IR(ME)R).
+    OCCUPATIONAL = "occupational"
+    #: A member of the public was exposed (IRR17, not IR(ME)R).
+    PUBLIC = "public"
+
+
+class Modality(StrEnum):
+    """Modality or exposure category of the procedure involved."""
+
+    RADIOGRAPHY = "radiography"
+    FLUOROSCOPY = "fluoroscopy"
+    CT = "ct"
+    MAMMOGRAPHY = "mammography"
+    DENTAL = "dental"
+    #: Interventional radiology and cardiology, including interventional CT (line 289).
+    INTERVENTIONAL = "interventional"
+    DIAGNOSTIC_NUCLEAR_MEDICINE = "diagnostic_nuclear_medicine"
+    #: Nuclear medicine therapy other than SIRT (code 10.2).
+    NUCLEAR_MEDICINE_THERAPY = "nuclear_medicine_therapy"
+    #: Selective internal radiation therapy (code 10.1).
+    SIRT = "sirt"
+    #: External-beam radiotherapy, including intraoperative therapy (line 343).
+    EXTERNAL_BEAM_RADIOTHERAPY = "external_beam_radiotherapy"
+    BRACHYTHERAPY = "brachytherapy"
+    #: Radiotherapy planning scans (code 4.1).
+    RADIOTHERAPY_PLANNING_IMAGING = "radiotherapy_planning_imaging"
+    #: Radiotherapy treatment verification images (codes 4.2a-c).
+    RADIOTHERAPY_VERIFICATION_IMAGING = "radiotherapy_verification_imaging"
+
+
+class DoseVolume(StrEnum):
+    """Which volume the radiotherapy dose ratios describe (codes 8.1, 8.2, 9.2)."""
+
+    #: Planning target volume.
+    PTV = "ptv"
+    ORGAN_AT_RISK = "organ_at_risk"
+
+
+class GeographicalMiss(StrEnum):
+    """Radiotherapy geographical miss (codes 9.1, 9.2)."""
+
+    NONE = "none"
+    PARTIAL = "partial"
+    TOTAL = "total"
+
+
+class VerificationImagingCause(StrEnum):
+    """Why radiotherapy verification images were repeated (codes 4.2a-c, lines 314-324)."""
+
+    SET_UP_ERROR = "set_up_error"
+    PROTOCOL_FAILURE = "protocol_failure"
+    #: A persistent or repeated hardware or software failure (line 318).
+    THEMATIC_EQUIPMENT_FAILURE = "thematic_equipment_failure"
+    #: A one-off hardware or software failure, not (yet) identified as a theme.
+    EQUIPMENT_FAILURE = "equipment_failure"
+    OTHER = "other"
+
+
+class DeterministicEffect(StrEnum):
+    """Observed deterministic (tissue) effect of the exposure (code 3, line 295)."""
+
+    NONE = "none"
+    #: Excluded from code 3 (line 295).
+    TRANSIENT_ERYTHEMA = "transient_erythema"
+    OTHER = "other"
+
+
+class EquipmentType(StrEnum):
+    """Kind of X-ray equipment involved, for thematic review (SoR/HERCA advice, 2024)."""
+
+    FIXED = "fixed"
+    MOBILE = "mobile"
+    PORTABLE = "portable"
+    HAND_HELD = "hand_held"
+
+
+class CareSetting(StrEnum):
+    """Environment the equipment was used in, for thematic review (SoR/HERCA advice, 2024)."""
+
+    HOSPITAL = "hospital"
+    OUTPATIENT_CLINIC = "outpatient_clinic"
+    DENTAL_PRACTICE = "dental_practice"
+    CARE_HOME = "care_home"
+    PATIENT_HOME = "patient_home"
+    OTHER = "other"
+
+
+# Doses, ratios and activities are finite and never negative; pydantic then names the
+# offending field in its error, which intake shows to the user.
+_Dose = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_Count = Annotated[int, Field(ge=0)]
+
+
+class IncidentFacts(BaseModel):
+    """The facts of one radiation incident, as known at the time of classification."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        title="IncidentFacts",
+        json_schema_extra={
+            "description": (
+                "Facts of an IR(ME)R radiation incident. Optional fields are null when not "
+                "known; the classifier lists the ones it still needs in needs_facts."
+            )
+        },
+    )
+
+    # --- where and when -------------------------------------------------------------
+    nation: Nation = Field(
+        description="UK nation of the site: picks the enforcing authority and the age of a child."
+    )
+    discovered_on: date = Field(
+        description=(
+            "Date the incident was discovered (ISO 8601). Picks the ruleset and starts the "
+            "2-week notification and 12-week report clocks (line 219, 221)."
+        )
+    )
+    occurred_on: date | None = Field(
+        default=None,
+        description="Date the exposure happened (ISO 8601); not after discovered_on.",
+    )
+
+    # --- what happened ----------------------------------------------------------------
+    exposure_kind: ExposureKind = Field(
+        description=(
+            "accidental: no exposure intended; unintended: intended but significantly greater "
+            "than or different from what was intended; near_miss: nobody exposed; "
+            "occupational: a worker; public: a member of the public."
+        )
+    )
+    modality: Modality = Field(
+        description="Modality or exposure category of the procedure: selects which criteria apply."
+    )
+    patient_age_years: int | None = Field(
+        default=None,
+        ge=0,
+        le=150,
+        description=(
+            "Age of the exposed patient in whole years at the exposure. A child is under 18 "
+            "(under 16 in Scotland) (line 150)."
+        ),
+    )
+    individuals_affected: _Count | None = Field(
+        default=None,
+        description=(
+            "Number of individuals exposed in this incident (count; 0 for a near miss). "
+            "More than one gives complementary code M (line 207)."
+        ),
+    )
+    patient_pregnant: bool | None = Field(
+        default=None,
+        description="The patient was pregnant at the exposure, so a foetal dose must be estimated.",
+    )
+    patient_breastfeeding: bool | None = Field(
+        default=None,
+        description="The patient was breastfeeding at the exposure (nuclear medicine, code 6).",
+    )
+
+    # --- doses ------------------------------------------------------------------------
+    intended_effective_dose_msv: _Dose | None = Field(
+        default=None,
+        description=(
+            "Effective dose intended for the procedure, in mSv (0 for an accidental exposure). "
+            "Selects the band of codes 2.1-2.4 (line 162-165)."
+        ),
+    )
+    total_effective_dose_msv: _Dose | None = Field(
+        default=None,
+        description=(
+            "Total effective dose from the incident in mSv, including any intended component, "
+            "over-exposure and necessary repeat exposures (line 153)."
+        ),
+    )
+    foetal_dose_mgy: _Dose | None = Field(
+        default=None,
+        description="Absorbed dose to the foetus from the incident, in mGy (code 5, line 175).",
+    )
+    breastfed_infant_effective_dose_msv: _Dose | None = Field(
+        default=None,
+        description="Effective dose to the breastfed infant from the incident, in mSv (code 6, line 176).",
+    )
+    prior_cumulative_effective_dose_msv: _Dose | None = Field(
+        default=None,
+        description=(
+            "The patient's earlier cumulative effective dose in mSv, recorded for display only. "
+            "It never gates a decision (UKHSA/BIR joint position statement, July 2023)."
+        ),
+    )
+
+    # --- radiotherapy -----------------------------------------------------------------
+    rt_course_dose_ratio: _Dose | None = Field(
+        default=None,
+        description=(
+            "Delivered dose divided by intended dose over the whole course (dimensionless), "
+            "for the volume in rt_dose_volume (codes 8.1, 8.2, line 182-183)."
+        ),
+    )
+    rt_max_fraction_dose_ratio: _Dose | None = Field(
+        default=None,
+        description=(
+            "Highest delivered-to-intended dose ratio in any single fraction (dimensionless), "
+            "for the volume in rt_dose_volume (code 8.1, line 182)."
+        ),
+    )
+    rt_dose_volume: DoseVolume | None = Field(
+        default=None,
+        description="Volume the dose ratios describe: the planning target volume or an organ at risk.",
+    )
+    geographical_miss: GeographicalMiss | None = Field(
+        default=None,
+        description="Radiotherapy geographical miss: none, partial or total (codes 9.1, 9.2).",
+    )
+    geographical_miss_margin_ratio: _Dose | None = Field(
+        default=None,
+        description=(
+            "Size of a partial miss divided by the locally defined error margin, or by the local "
+            "imaging action level as its surrogate (dimensionless; code 9.2, line 191)."
+        ),
+    )
+    planning_scans: _Count | None = Field(
+        default=None,
+        description="Radiotherapy planning scans performed, including the intended scan (count; code 4.1).",
+    )
+    verification_images_in_fraction: _Count | None = Field(
+        default=None,
+        description=(
+            "Most verification imaging exposures in any single fraction, including the "
+            "intended image (count; code 4.2a, line 170)."
+        ),
+    )
+    verification_images_intended: _Count | None = Field(
+        default=None,
+        description="Verification imaging exposures intended over the course of treatment (count).",
+    )
+    verification_images_additional: _Count | None = Field(
+        default=None,
+        description=(
+            "Additional verification imaging exposures over the course, beyond those intended "
+            "(count; codes 4.2b, 4.2c)."
+        ),
+    )
+    verification_imaging_cause: VerificationImagingCause | None = Field(
+        default=None,
+        description="Why the additional verification images were needed (codes 4.2a-c).",
+    )
+
+    # --- nuclear medicine therapy -----------------------------------------------------
+    nm_prescribed_activity_mbq: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Prescribed activity of a nuclear medicine therapy, in MBq (codes 10.1, 10.2).",
+    )
+    nm_delivered_activity_mbq: _Dose | None = Field(
+        default=None,
+        description="Activity actually delivered by the nuclear medicine therapy, in MBq.",
+    )
+
+    # --- observed effects and flags ---------------------------------------------------
+    deterministic_effect: DeterministicEffect | None = Field(
+        default=None,
+        description="Observed deterministic effect: none, transient erythema, or another effect (code 3).",
+    )
+    deterministic_effect_anticipated: bool | None = Field(
+        default=None,
+        description=(
+            "The observed deterministic effect was predicted and accepted when the procedure "
+            "was justified (code 3 reports only unintended or unpredicted effects, line 296)."
+        ),
+    )
+    procedural_failure: bool | None = Field(
+        default=None, description="A procedure was not followed or failed (codes 3, 6; code 5 before 2023)."
+    )
+    equipment_fault: bool | None = Field(
+        default=None,
+        description=(
+            "An equipment failure, including software, PACS/RIS and planning systems, was the "
+            "direct cause (complementary code E; MHRA, line 250-260, 285)."
+        ),
+    )
+    incorrect_radiopharmaceutical: bool | None = Field(
+        default=None,
+        description=(
+            "The wrong radiopharmaceutical was administered, even with the right isotope (code 7, line 334)."
+        ),
+    )
+    clinically_significant: bool | None = Field(
+        default=None,
+        description=(
+            "The employer judges the exposure clinically significant under professional-body "
+            "criteria (CSAUE, complementary code C, line 76-85)."
+        ),
+    )
+    voluntary: bool | None = Field(
+        default=None,
+        description=(
+            "The employer offers the incident voluntarily for wider learning (complementary "
+            "code V, line 266-268). Null is read as no offer."
+        ),
+    )
+    outside_arsac_licence: bool | None = Field(
+        default=None,
+        description=(
+            "A radioactive substance was administered without the appropriate ARSAC licence "
+            "(Regulation 5 breach, line 87-98)."
+        ),
+    )
+
+    # --- occupational and public exposures --------------------------------------------
+    worker_effective_dose_msv: _Dose | None = Field(
+        default=None,
+        description="Effective dose a worker received from the incident, in mSv (IRR17 regulation 26).",
+    )
+    public_effective_dose_msv: _Dose | None = Field(
+        default=None,
+        description=(
+            "Effective dose a member of the public received from the incident, in mSv (IRR17 regulation 26)."
+        ),
+    )
+
+    # --- thematic review --------------------------------------------------------------
+    equipment_type: EquipmentType | None = Field(
+        default=None, description="Equipment type: fixed, mobile, portable or hand-held."
+    )
+    setting: CareSetting | None = Field(
+        default=None, description="Setting the equipment was used in, for thematic review."
+    )
+
+    @field_validator("occurred_on")
+    @classmethod
+    def _not_after_discovery(cls, value: date | None, info: ValidationInfo) -> date | None:
+        # An exposure cannot be discovered before it happens; catching this here names
+        # the field in the error, rather than surfacing later as a wrong deadline.
+        discovered = info.data.get("discovered_on")
+        if value is not None and isinstance(discovered, date) and value > discovered:
+            raise ValueError("must not be after discovered_on")
+        return value
+
+
+def incident_facts_json_schema() -> dict[str, Any]:
+    """JSON Schema of ``IncidentFacts`` (validation mode), for intake forms and docs."""
+    return IncidentFacts.model_json_schema()
