@@ -1,0 +1,42 @@
+# Sievert: the targets mirror the test tiers (unit, integration, e2e, lint) plus the local stack.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv/bin
+STACK_ENV := eval "$$(bash scripts/stack.sh env)"
+PYTEST := $(VENV)/pytest -p no:cacheprovider
+
+.PHONY: install up down status demo unit integration e2e lint test bench
+
+install:
+	@bash scripts/bootstrap.sh
+
+up: install
+	@bash scripts/stack.sh up
+
+down:
+	@bash scripts/stack.sh down
+
+status:
+	@bash scripts/stack.sh status
+
+demo: up
+	@$(STACK_ENV) && $(VENV)/python scripts/demo.py
+
+lint: install
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy
+
+unit: install
+	$(PYTEST) tests/unit -q
+
+integration: up
+	$(STACK_ENV) && $(PYTEST) tests/integration -q
+
+e2e: up
+	$(STACK_ENV) && $(PYTEST) tests/e2e -q
+
+test: lint unit integration e2e
+
+bench: up
+	$(STACK_ENV) && $(VENV)/python bench/run_all.py

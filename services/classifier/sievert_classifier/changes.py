@@ -1,0 +1,43 @@
+"""What a new decision changes compared with the last one (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sievert_shared.decision import ClassificationDecision
+
+
+def decision_changes(
+    before: ClassificationDecision,
+    before_discovered_on: dt.date,
+    after: ClassificationDecision,
+    after_discovered_on: dt.date,
+) -> list[str]:
+    """Human-readable differences that matter to a trust. An empty list means nothing to announce.
+
+    Reasons and needs_facts are compared too: an incident that was waiting for a dose and now
+    has it is news to the radiation protection lead even if the outcome stays the same.
+    """
+    changes: list[str] = []
+
+    def compare(name: str, old: object, new: object) -> None:
+        if old != new:
+            changes.append(f"{name}: {old} -> {new}")
+
+    compare("notifiable", before.notifiable, after.notifiable)
+    compare("codes", list(before.codes), list(after.codes))
+    compare("authority", _value(before.authority), _value(after.authority))
+    compare(
+        "other_bodies",
+        sorted(b.value for b in before.other_bodies),
+        sorted(b.value for b in after.other_bodies),
+    )
+    compare("csaue", before.csaue, after.csaue)
+    compare("ruleset", before.ruleset, after.ruleset)
+    compare("needs_facts", sorted(before.needs_facts), sorted(after.needs_facts))
+    compare("discovered_on", before_discovered_on.isoformat(), after_discovered_on.isoformat())
+    return changes
+
+
+def _value(item: object) -> object:
+    return getattr(item, "value", item)

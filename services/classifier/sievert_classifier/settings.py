@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from sievert_shared.settings import ServiceSettings
+
+
+class ClassifierSettings(ServiceSettings):
+    """Environment variables: ``CLASSIFIER_*`` (and ``KAFKA_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLASSIFIER_", extra="forbid")
+
+    http_port: int = Field(default=8001, ge=0, le=65535)

@@ -1,0 +1,90 @@
+"""Intake's pure rules: what a report and an amendment are, and how facts fold."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sievert_shared.envelope import Tenant
+from sievert_shared.facts import IncidentFacts
+
+
+class IncidentReport(BaseModel):
+    """``POST /v1/incidents``: a new incident from an integration engine or a person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trust: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Trust id (ODS code).",
+    )
+    site: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Site id (ODS code).",
+    )
+    facts: IncidentFacts
+    source_message_id: str | None = Field(default=None, max_length=128)
+
+    @property
+    def tenant(self) -> Tenant:
+        return Tenant(trust=self.trust, site=self.site)
+
+
+class Amendment(BaseModel):
+    """``POST /v1/incidents/{id}/amendments``: corrected facts, as a JSON merge patch.
+
+    A key present in ``facts`` replaces the current value (``null`` clears an optional fact);
+    absent keys keep theirs. ``expected_version`` is the stream version the correction was
+    written against, so two people correcting at once cannot overwrite each other silently.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_version: int = Field(ge=1)
+    facts: dict[str, Any] = Field(min_length=1, description="Fact names and their corrected values.")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AmendmentInvalidError(ValueError):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(f"{len(errors)} invalid fact(s)")
+        self.errors = errors
+
+
+def apply_amendment(current: IncidentFacts, patch: dict[str, Any]) -> tuple[IncidentFacts, list[str]]:
+    """The corrected facts and the names that changed; raises with every bad field's path."""
+    merged = current.model_dump(mode="json")
+    merged.update(patch)
+    try:
+        corrected = IncidentFacts.model_validate(merged)
+    except ValidationError as exc:
+        raise AmendmentInvalidError(
+            [
+                {
+                    "path": "/".join(["body", "facts", *(str(p) for p in e["loc"])]),
+                    "message": e["msg"],
+                    "type": e["type"],
+                }
+                for e in exc.errors()
+            ]
+        ) from exc
+    before = current.model_dump(mode="json")
+    after = corrected.model_dump(mode="json")
+    changed = sorted(name for name in after if after[name] != before.get(name))
+    return corrected, changed
+
+
+def request_hash(body: bytes) -> str:
+    """Hash of the request's meaning, not its bytes: key order and spacing don't matter."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()

@@ -1,0 +1,36 @@
+"""Wiring for the reporting service, in one place."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from sievert_reporting.entrypoints.api import create_app
+from sievert_reporting.projection import HANDLERS
+from sievert_reporting.settings import ReportingSettings
+from sievert_shared.clock import Clock, SystemClock
+from sievert_shared.runtime import ConsumerSpec, ServiceRuntime
+
+
+def build(
+    settings: ReportingSettings | None = None, clock: Clock | None = None
+) -> tuple[ServiceRuntime, FastAPI]:
+    settings = settings or ReportingSettings()
+    runtime = ServiceRuntime(
+        name="reporting",
+        settings=settings,
+        migrations_package="sievert_reporting.migrations",
+        clock=clock or SystemClock(),
+        relay=False,  # emits nothing yet: submissions arrive with the reporting issue
+        consumers=[
+            ConsumerSpec(
+                name="incident-projection",
+                topics=lambda s: [
+                    s.kafka.topics.incidents,
+                    s.kafka.topics.classifications,
+                    s.kafka.topics.deadlines,
+                ],
+                handlers=lambda _runtime: HANDLERS,
+            )
+        ],
+    )
+    return runtime, create_app(runtime)

@@ -1,0 +1,113 @@
+"""Reads of the incident read model, with keyset pagination (stable under concurrent inserts)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from sievert_shared.db import Connection
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    trust: str | None = None
+    site: str | None = None
+    notifiable: bool | None = None
+    authority: str | None = None
+    code: str | None = None
+    modality: str | None = None
+    discovered_from: dt.date | None = None
+    discovered_to: dt.date | None = None
+
+
+class BadCursorError(ValueError):
+    pass
+
+
+def encode_cursor(discovered_on: dt.date | None, incident_id: uuid.UUID) -> str:
+    raw = json.dumps([discovered_on.isoformat() if discovered_on else None, str(incident_id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[dt.date, uuid.UUID]:
+    try:
+        day, incident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return (dt.date.fromisoformat(day) if day else dt.date.min), uuid.UUID(incident)
+    except (ValueError, TypeError) as exc:
+        raise BadCursorError("cursor is not one this service issued") from exc
+
+
+_COLUMNS = """incident_id, trust, site, nation, modality, exposure_kind, discovered_on, occurred_on,
+              notifiable, codes, authority, csaue, ruleset, deadlines, reported_at, updated_at"""
+
+
+async def list_incidents(
+    conn: Connection, where: IncidentFilter, *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    clauses: list[str] = []
+    args: list[Any] = []
+
+    def add(sql: str, value: Any) -> None:
+        args.append(value)
+        clauses.append(sql.replace("?", f"${len(args)}"))
+
+    if where.trust is not None:
+        add("trust = ?", where.trust)
+    if where.site is not None:
+        add("site = ?", where.site)
+    if where.notifiable is not None:
+        add("notifiable = ?", where.notifiable)
+    if where.authority is not None:
+        add("authority = ?", where.authority)
+    if where.code is not None:
+        add("? = ANY(codes)", where.code)
+    if where.modality is not None:
+        add("modality = ?", where.modality)
+    if where.discovered_from is not None:
+        add("discovered_on >= ?", where.discovered_from)
+    if where.discovered_to is not None:
+        add("discovered_on <= ?", where.discovered_to)
+    if cursor is not None:
+        day, incident_id = decode_cursor(cursor)
+        args.extend([day, incident_id])
+        clauses.append(
+            f"(COALESCE(discovered_on, '-infinity'::date), incident_id) < (${len(args) - 1}, ${len(args)})"
+        )
+    where_sql = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    args.append(limit + 1)
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM incidents {where_sql}
+            ORDER BY COALESCE(discovered_on, '-infinity'::date) DESC, incident_id DESC
+            LIMIT ${len(args)}""",
+        *args,
+    )
+    page = rows[:limit]
+    next_cursor = (
+        encode_cursor(page[-1]["discovered_on"], page[-1]["incident_id"]) if len(rows) > limit else None
+    )
+    return {"items": [_row(r) for r in page], "next_cursor": next_cursor}
+
+
+async def get_incident(conn: Connection, incident_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS}, facts, decision FROM incidents WHERE incident_id = $1", incident_id
+    )
+    return _row(row) if row else None
+
+
+def _row(row: asyncpg.Record) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dt.datetime | dt.date):
+            out[key] = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out

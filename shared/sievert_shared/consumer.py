@@ -1,0 +1,193 @@
+"""Idempotent event consumers.
+
+For each batch: decode every message, then in one PostgreSQL transaction record each event id
+in ``processed_events`` together with the handler's effect (a savepoint per event), and only
+after that transaction commits, commit the Kafka offsets. A redelivered event finds its id
+already recorded and changes nothing. An event that cannot be decoded, is of an unknown type or
+version, or that its handler rejects goes to the dead-letter topic with the reason, and the
+consumer goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from sievert_shared.db import Connection
+from sievert_shared.envelope import EventEnvelope
+from sievert_shared.events import REGISTRY, Event, EventRegistry, UndecodableEventError, UnknownEventError
+from sievert_shared.kafka import new_consumer
+from sievert_shared.logging import get_logger
+from sievert_shared.settings import KafkaSettings
+
+log = get_logger(__name__)
+
+Handler = Callable[[Connection, EventEnvelope, Event], Awaitable[None]]
+
+
+class RejectedEventError(Exception):
+    """A handler refuses an event for a domain reason; it is dead-lettered, not retried."""
+
+
+# Failures of the infrastructure itself are retried by restarting the batch; everything else a
+# handler raises is a poison message and is dead-lettered so one bad event cannot stall a topic.
+_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncio.TimeoutError)
+
+
+@dataclass
+class _Decoded:
+    record: ConsumerRecord[bytes, bytes]
+    envelope: EventEnvelope
+    event: Event
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    ignored: int = 0
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        name: str,
+        *,
+        pool: asyncpg.Pool,
+        kafka: KafkaSettings,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+        dead_letter_producer: AIOKafkaProducer,
+        registry: EventRegistry = REGISTRY,
+    ) -> None:
+        self.name = name
+        self._pool = pool
+        self._kafka = kafka
+        self._topics = topics
+        self._handlers = handlers
+        self._dlq = dead_letter_producer
+        self._registry = registry
+        self.stats = ConsumerStats()
+        self.assigned = asyncio.Event()
+
+    @property
+    def group_id(self) -> str:
+        return f"{self._kafka.topic_prefix}.{self.name}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = new_consumer(self._kafka, *self._topics, group_id=self.group_id, client_id=self.name)
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                if consumer.assignment():
+                    self.assigned.set()
+                for tp, records in batches.items():
+                    await self._process(tp, records)
+                    await consumer.commit({tp: records[-1].offset + 1})
+        finally:
+            await consumer.stop()
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded | str | None:
+        """The decoded event, a dead-letter reason, or None for a type this consumer ignores."""
+        if record.value is None:
+            return "empty message value"
+        try:
+            envelope = EventEnvelope.from_json_bytes(record.value)
+        except ValidationError as exc:
+            return f"undecodable envelope: {_errors(exc)}"
+        if envelope.event_type not in self._handlers:
+            try:
+                self._registry.latest_version(envelope.event_type)
+            except UnknownEventError as exc:
+                return str(exc)
+            return None
+        try:
+            event = self._registry.decode(envelope)
+        except (UnknownEventError, UndecodableEventError) as exc:
+            return str(exc)
+        return _Decoded(record, envelope, event)
+
+    async def _process(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        decoded: list[_Decoded] = []
+        for record in records:
+            outcome = self._decode(record)
+            if isinstance(outcome, _Decoded):
+                decoded.append(outcome)
+            elif isinstance(outcome, str):
+                dead.append((record, outcome))
+            else:
+                self.stats.ignored += 1
+        processed = duplicates = 0
+        if decoded:
+            async with self._pool.acquire() as conn, conn.transaction():
+                for item in decoded:
+                    env = item.envelope
+                    with structlog.contextvars.bound_contextvars(
+                        correlation_id=env.correlation_id,
+                        event_id=str(env.event_id),
+                        event_type=env.event_type,
+                    ):
+                        try:
+                            async with conn.transaction():
+                                first_time = await conn.fetchval(
+                                    """INSERT INTO processed_events
+                                           (consumer, event_id, topic, kafka_partition, kafka_offset)
+                                       VALUES ($1, $2, $3, $4, $5)
+                                       ON CONFLICT DO NOTHING RETURNING true""",
+                                    self.name,
+                                    env.event_id,
+                                    tp.topic,
+                                    tp.partition,
+                                    item.record.offset,
+                                )
+                                if not first_time:
+                                    duplicates += 1
+                                    continue
+                                await self._handlers[env.event_type](conn, env, item.event)
+                                processed += 1
+                        except _TRANSIENT:
+                            raise
+                        except Exception as exc:
+                            log.warning("consumer.handler_rejected", consumer=self.name, reason=str(exc))
+                            dead.append((item.record, f"{type(exc).__name__}: {exc}"))
+        for record, reason in dead:
+            await self._dead_letter(record, reason)
+        self.stats.processed += processed
+        self.stats.duplicates += duplicates
+        self.stats.dead_lettered += len(dead)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        log.warning(
+            "consumer.dead_lettered",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        await self._dlq.send_and_wait(
+            f"{self._kafka.topic_prefix}.dead-letter.v1",
+            value=record.value,
+            key=record.key,
+            headers=[
+                ("dlq_reason", reason[:2000].encode()),
+                ("dlq_consumer", self.name.encode()),
+                ("dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ],
+        )
+
+
+def _errors(exc: ValidationError) -> str:
+    return json.dumps(
+        [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    )

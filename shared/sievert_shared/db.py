@@ -1,0 +1,74 @@
+"""PostgreSQL plumbing: the connection pool and versioned migrations.
+
+Migrations are plain SQL files named ``NNNN_description.sql``. The shared set (outbox,
+processed events) is applied before each service's own set; each applied file is recorded in
+``schema_migrations`` under an advisory lock so two replicas starting together do not race.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection straight from asyncpg or one borrowed from a pool: code takes either.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+_MIGRATION_LOCK_KEY = 0x5EE7E27  # any constant: serialises migrations across replicas
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+def _migration_files(package: str) -> list[tuple[str, str]]:
+    folder = resources.files(package)
+    files = sorted(
+        (entry.name, entry.read_text()) for entry in folder.iterdir() if entry.name.endswith(".sql")
+    )
+    return files
+
+
+async def migrate(pool: asyncpg.Pool, service_package: str) -> list[str]:
+    """Apply the shared migrations, then ``service_package``'s. Returns the names applied now."""
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       name text PRIMARY KEY,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for package in ("sievert_shared.sql", service_package):
+                for filename, sql in _migration_files(package):
+                    name = f"{package}/{filename}"
+                    if name in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                    applied_now.append(name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
+    return applied_now
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    async with pool.acquire(timeout=2) as conn:
+        await conn.fetchval("SELECT 1")
+
+
+def record(row: asyncpg.Record) -> dict[str, Any]:
+    return dict(row.items())

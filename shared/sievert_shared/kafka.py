@@ -1,0 +1,71 @@
+"""aiokafka clients built from settings. Each is started and stopped by its owner in try/finally."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from sievert_shared.envelope import EventEnvelope
+from sievert_shared.settings import KafkaSettings
+
+
+def new_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
+    # Idempotent with acks=all: a retried send never duplicates or reorders within a partition.
+    return AIOKafkaProducer(
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        **settings.client_kwargs(),
+    )
+
+
+def new_consumer(settings: KafkaSettings, *topics: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,  # offsets are committed after the effect is stored
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=500,
+        **settings.client_kwargs(),
+    )
+
+
+def headers_for(envelope: EventEnvelope) -> list[tuple[str, bytes]]:
+    return [
+        ("event_type", envelope.event_type.encode()),
+        ("schema_version", str(envelope.schema_version).encode()),
+        ("correlation_id", envelope.correlation_id.encode()),
+        ("content-type", b"application/json"),
+    ]
+
+
+async def ensure_topics(settings: KafkaSettings, topics: list[str], *, partitions: int = 3) -> None:
+    """Create topics up front so consumers never race auto-creation."""
+    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            # Another service may create the same topic between our list and our create.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+    finally:
+        await admin.close()
+
+
+async def kafka_ready(producer: AIOKafkaProducer, *, within_seconds: float = 2.0) -> None:
+    """A real metadata round trip: raises if the cluster does not answer in time."""
+    ok = await asyncio.wait_for(producer.client.fetch_all_metadata(), within_seconds)
+    if ok is None:
+        raise ConnectionError("Kafka returned no metadata")

@@ -1,0 +1,232 @@
+"""Transactional outbox: events are written with the state change, and a relay publishes them.
+
+A crash between commit and publish loses nothing (the row stays unpublished); a crash between
+publish and marking re-publishes, which consumers absorb because they deduplicate by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from sievert_shared.clock import Clock
+from sievert_shared.db import Connection
+from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.events import Event
+from sievert_shared.kafka import headers_for
+from sievert_shared.logging import get_logger
+from sievert_shared.topics import Topics
+
+log = get_logger(__name__)
+
+# Only one relay per database publishes at a time, so events of one incident leave in the order
+# they were committed even with several replicas running.
+_RELAY_LOCK_KEY = 0x0B7B0C5
+
+
+def build_envelope(
+    event: Event,
+    *,
+    stream_id: uuid.UUID,
+    stream_version: int,
+    tenant: Tenant,
+    correlation_id: str,
+    producer: str,
+    now: dt.datetime,
+    occurred_at: dt.datetime | None = None,
+    causation_id: uuid.UUID | None = None,
+    actor: str | None = None,
+) -> EventEnvelope:
+    return EventEnvelope(
+        event_id=uuid.uuid4(),
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        stream_id=stream_id,
+        stream_version=stream_version,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        tenant=tenant,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        actor=actor,
+        producer=producer,
+        payload=event.model_dump(mode="json"),
+    )
+
+
+def topic_of(event: Event | type[Event], topics: Topics) -> str:
+    name: str = event.topic  # type: ignore[union-attr]
+    return str(getattr(topics, name))
+
+
+async def enqueue(conn: Connection, topics: Topics, envelopes: Sequence[EventEnvelope]) -> None:
+    """Add envelopes to the outbox inside the caller's transaction."""
+    from sievert_shared.events import REGISTRY
+
+    rows = []
+    for envelope in envelopes:
+        model = REGISTRY.model_for(envelope.event_type, envelope.schema_version)
+        rows.append(
+            (
+                envelope.event_id,
+                topic_of(model, topics),
+                envelope.key,
+                envelope.model_dump(mode="json"),
+            )
+        )
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, topic, message_key, envelope) VALUES ($1, $2, $3, $4)", rows
+    )
+
+
+class Emitter:
+    """Builds envelopes for a service that emits events in reaction to others (or to timers),
+    numbering its own stream versions per incident, and writes them to the outbox."""
+
+    def __init__(self, producer_name: str, topics: Topics, clock: Clock) -> None:
+        self.producer_name = producer_name
+        self.topics = topics
+        self.clock = clock
+
+    async def emit(
+        self,
+        conn: Connection,
+        events: Sequence[Event],
+        *,
+        stream_id: uuid.UUID,
+        tenant: Tenant,
+        correlation_id: str,
+        causation_id: uuid.UUID | None = None,
+        actor: str | None = None,
+    ) -> list[EventEnvelope]:
+        if not events:
+            return []
+        last = await conn.fetchval(
+            """INSERT INTO emitted_stream_versions AS s (stream_id, version) VALUES ($1, $2)
+               ON CONFLICT (stream_id) DO UPDATE SET version = s.version + $2
+               RETURNING version""",
+            stream_id,
+            len(events),
+        )
+        first = last - len(events) + 1
+        now = self.clock.now()
+        envelopes = [
+            build_envelope(
+                event,
+                stream_id=stream_id,
+                stream_version=first + i,
+                tenant=tenant,
+                correlation_id=correlation_id,
+                producer=self.producer_name,
+                now=now,
+                causation_id=causation_id,
+                actor=actor,
+            )
+            for i, event in enumerate(events)
+        ]
+        await enqueue(conn, self.topics, envelopes)
+        return envelopes
+
+    async def emit_caused_by(
+        self, conn: Connection, cause: EventEnvelope, events: Sequence[Event]
+    ) -> list[EventEnvelope]:
+        return await self.emit(
+            conn,
+            events,
+            stream_id=cause.stream_id,
+            tenant=cause.tenant,
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+            actor=cause.actor,
+        )
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows in commit order, woken by NOTIFY or a short poll."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self.published_total = 0
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = await self._pool.acquire()
+        try:
+            await listener.add_listener("outbox", self._on_notify)
+            while not stop.is_set():
+                published = await self.publish_batch()
+                if published == self._batch_size:
+                    continue  # more are waiting
+                self._wake.clear()
+                stop_wait = asyncio.ensure_future(stop.wait())
+                wake_wait = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        {stop_wait, wake_wait},
+                        timeout=self._poll_interval,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    stop_wait.cancel()
+                    wake_wait.cancel()
+        finally:
+            await listener.remove_listener("outbox", self._on_notify)
+            await self._pool.release(listener)
+
+    async def publish_batch(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_KEY):
+                return 0
+            rows = await conn.fetch(
+                """SELECT position, topic, message_key, envelope FROM outbox
+                   WHERE published_at IS NULL ORDER BY position LIMIT $1""",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            pending = []
+            for row in rows:
+                envelope = row["envelope"]
+                pending.append(
+                    await self._producer.send(
+                        row["topic"],
+                        value=json.dumps(envelope, separators=(",", ":")).encode(),
+                        key=bytes(row["message_key"]),
+                        headers=[
+                            ("event_type", envelope["event_type"].encode()),
+                            ("schema_version", str(envelope["schema_version"]).encode()),
+                            ("correlation_id", envelope["correlation_id"].encode()),
+                            ("content-type", b"application/json"),
+                        ],
+                    )
+                )
+            await asyncio.gather(*pending)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])",
+                [row["position"] for row in rows],
+            )
+        self.published_total += len(rows)
+        log.debug("outbox.published", count=len(rows))
+        return len(rows)
+
+
+__all__ = ["Emitter", "OutboxRelay", "build_envelope", "enqueue", "headers_for", "topic_of"]

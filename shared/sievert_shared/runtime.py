@@ -1,0 +1,133 @@
+"""The life of a service process: database, migrations, Kafka clients, relay and consumers.
+
+A service's bootstrap builds a ``ServiceRuntime`` and hands its ``lifespan`` to FastAPI, so
+nothing connects at import time and everything is stopped in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from sievert_shared.clock import Clock, SystemClock
+from sievert_shared.consumer import Handler, IdempotentConsumer
+from sievert_shared.db import create_pool, migrate, ping
+from sievert_shared.health import Check
+from sievert_shared.kafka import ensure_topics, kafka_ready, new_producer
+from sievert_shared.logging import get_logger
+from sievert_shared.outbox import Emitter, OutboxRelay
+from sievert_shared.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ConsumerSpec:
+    name: str
+    topics: Callable[[ServiceSettings], list[str]]
+    handlers: Callable[[ServiceRuntime], Mapping[str, Handler]]
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    settings: ServiceSettings
+    migrations_package: str
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    clock: Clock = field(default_factory=SystemClock)
+    relay: bool = True
+    _pool: asyncpg.Pool | None = None
+    _producer: AIOKafkaProducer | None = None
+    running_consumers: list[IdempotentConsumer] = field(default_factory=list)
+    outbox_relay: OutboxRelay | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self._pool
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self._producer
+
+    @property
+    def emitter(self) -> Emitter:
+        return Emitter(self.name, self.settings.kafka.topics, self.clock)
+
+    def readiness_checks(self) -> Mapping[str, Check]:
+        if self._pool is None or self._producer is None:
+            return {}
+        pool, producer = self._pool, self._producer
+        return {"postgres": lambda: ping(pool), "kafka": lambda: kafka_ready(producer)}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
+        settings = self.settings
+        pool = await create_pool(
+            settings.database_url.get_secret_value(), max_size=settings.database_pool_max
+        )
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        producer: AIOKafkaProducer | None = None
+        try:
+            applied = await migrate(pool, self.migrations_package)
+            log.info("service.migrated", applied=applied)
+            await ensure_topics(settings.kafka, settings.kafka.topics.all())
+            producer = new_producer(settings.kafka, client_id=self.name)
+            await producer.start()
+            self._pool, self._producer = pool, producer
+            if self.relay:
+                self.outbox_relay = OutboxRelay(pool, producer)
+                tasks.append(
+                    asyncio.create_task(self._supervise("outbox-relay", self.outbox_relay.run, stop))
+                )
+            for spec in self.consumers:
+                consumer = IdempotentConsumer(
+                    f"{self.name}.{spec.name}",
+                    pool=pool,
+                    kafka=settings.kafka,
+                    topics=spec.topics(settings),
+                    handlers=spec.handlers(self),
+                    dead_letter_producer=producer,
+                )
+                self.running_consumers.append(consumer)
+                tasks.append(asyncio.create_task(self._supervise(consumer.name, consumer.run, stop)))
+            log.info("service.started", http_port=settings.http_port)
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), timeout=10)
+                task.cancel()
+            if producer is not None:
+                await producer.stop()
+            await pool.close()
+            self._pool = self._producer = None
+            log.info("service.stopped")
+
+    async def _supervise(
+        self, what: str, run: Callable[[asyncio.Event], object], stop: asyncio.Event
+    ) -> None:
+        """Keep a background loop alive through transient failures, with capped backoff."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await run(stop)  # type: ignore[misc]
+                delay = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("service.loop_failed", loop=what, retry_in=delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                delay = min(delay * 2, 10.0)

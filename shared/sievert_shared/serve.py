@@ -1,0 +1,22 @@
+"""Run a service's FastAPI app under uvicorn with JSON logging."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from sievert_shared.logging import configure_logging
+from sievert_shared.runtime import ServiceRuntime
+
+
+def serve(name: str, runtime: ServiceRuntime, app: FastAPI) -> None:
+    settings = runtime.settings
+    configure_logging(name, settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # keep structlog's JSON handler
+        access_log=False,
+        lifespan="on",
+    )

@@ -1,0 +1,85 @@
+"""Settings shared by every service, read through pydantic-settings.
+
+Each service defines one settings class that composes these. Unknown keys passed in code are
+rejected (``extra="forbid"``); secrets are refused at their development default outside
+development.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sievert_shared.topics import DEFAULT_PREFIX, Topics
+
+DEV_DATABASE_PASSWORD = "sievert"
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka. Environment variables: ``KAFKA_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="forbid")
+
+    bootstrap_servers: str = Field(default="127.0.0.1:59092", description="Comma-separated host:port list.")
+    topic_prefix: str = Field(default=DEFAULT_PREFIX, description="Prefix of every topic name.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments common to aiokafka producers, consumers and admin clients."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            context = ssl.create_default_context(cafile=self.ssl_cafile)
+            if self.ssl_certfile:
+                context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+            kwargs["ssl_context"] = context
+        if self.security_protocol.startswith("SASL"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return kwargs
+
+
+class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service has. Subclasses set ``env_prefix`` (e.g. ``INTAKE_``)."""
+
+    model_config = SettingsConfigDict(extra="forbid", env_nested_delimiter="__")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: SecretStr = Field(description="postgresql:// URL of this service's own database.")
+    database_pool_max: int = Field(default=10, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
+        url = self.database_url.get_secret_value()
+        if self.environment == "production" and f":{DEV_DATABASE_PASSWORD}@" in url:
+            raise ValueError("the development database password is not allowed in production")
+        return self

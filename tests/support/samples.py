@@ -1,0 +1,40 @@
+"""Sample incident facts for integration and e2e tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def ct_overexposure(trust: str = "RXX", site: str = "RXX01") -> dict[str, Any]:
+    """England, adult CT given 12x the intended 1 mSv: code 2.2 (CQC table: 10x or more)."""
+    return {
+        "trust": trust,
+        "site": site,
+        "facts": {
+            "nation": "england",
+            "discovered_on": "2025-06-02",
+            "occurred_on": "2025-05-30",
+            "exposure_kind": "unintended",
+            "modality": "ct",
+            "patient_age_years": 54,
+            "intended_effective_dose_msv": 1.0,
+            "total_effective_dose_msv": 12.0,
+        },
+    }
+
+
+def small_radiography_repeat(trust: str = "RXX", site: str = "RXX01") -> dict[str, Any]:
+    """England, adult chest radiograph repeated once: far below every threshold."""
+    return {
+        "trust": trust,
+        "site": site,
+        "facts": {
+            "nation": "england",
+            "discovered_on": "2025-06-03",
+            "exposure_kind": "unintended",
+            "modality": "radiography",
+            "patient_age_years": 40,
+            "intended_effective_dose_msv": 0.02,
+            "total_effective_dose_msv": 0.04,
+        },
+    }
