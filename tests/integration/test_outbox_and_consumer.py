@@ -1,0 +1,195 @@
+"""The outbox loses nothing across a crash, and consumers apply every event exactly once.
+
+Real PostgreSQL and Kafka: a relay that never ran (a crash after commit) publishes on start,
+a relay that publishes twice (a crash after publish, before marking) is absorbed downstream,
+and poison messages go to the dead-letter topic while the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from sievert_shared.clock import FakeClock
+from sievert_shared.consumer import IdempotentConsumer
+from sievert_shared.db import Connection, create_pool, migrate
+from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.events import Event, NotificationSubmitted
+from sievert_shared.kafka import ensure_topics, new_producer
+from sievert_shared.outbox import Emitter, OutboxRelay
+from sievert_shared.settings import KafkaSettings
+from tests.support.infra import Infra
+from tests.support.kafka import envelopes, eventually, produce, read_topic
+
+pytestmark = pytest.mark.integration
+
+NOW = dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.UTC)
+TENANT = Tenant(trust="RXX", site="RXX01")
+
+
+@pytest.fixture
+async def kafka(infra: Infra, topic_prefix: str) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, settings.topics.all())
+    return settings
+
+
+@pytest.fixture
+async def pool(make_database: Callable[[str], Any]) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(await make_database("outbox"))
+    # reporting's migrations are a convenient service set; the shared set holds outbox and inbox
+    await migrate(pool, "sievert_reporting.migrations")
+    await pool.execute("CREATE TABLE effects (event_id uuid PRIMARY KEY, authority text NOT NULL)")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def submitted(authority: str = "CQC") -> NotificationSubmitted:
+    return NotificationSubmitted(authority=authority, submitted_at=NOW, submitted_by_role="RPA")
+
+
+async def write_to_outbox(pool: asyncpg.Pool, kafka: KafkaSettings, count: int) -> list[EventEnvelope]:
+    emitter = Emitter("test", kafka.topics, FakeClock(NOW))
+    written: list[EventEnvelope] = []
+    async with pool.acquire() as conn, conn.transaction():
+        for _ in range(count):
+            written += await emitter.emit(
+                conn, [submitted()], stream_id=uuid.uuid4(), tenant=TENANT, correlation_id="c-1"
+            )
+    return written
+
+
+async def test_events_committed_before_a_crash_are_published_when_the_relay_starts(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    written = await write_to_outbox(pool, kafka, 5)  # committed, and the process "died" here
+    producer = new_producer(kafka, client_id="relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(pool, producer)
+        assert await relay.publish_batch() == 5
+        assert await relay.publish_batch() == 0  # marked: nothing is sent twice in normal running
+    finally:
+        await producer.stop()
+
+    records = await read_topic(kafka.bootstrap_servers, kafka.topics.submissions, until=lambda r: len(r) >= 5)
+    assert {e.event_id for e in envelopes(records)} == {e.event_id for e in written}
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+async def record_effect(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    assert isinstance(event, NotificationSubmitted)
+    await conn.execute(
+        "INSERT INTO effects (event_id, authority) VALUES ($1, $2)", envelope.event_id, event.authority
+    )
+
+
+async def run_consumer_until(
+    pool: asyncpg.Pool, kafka: KafkaSettings, *, handled: int, dead: int = 0
+) -> IdempotentConsumer:
+    producer = new_producer(kafka, client_id="dlq")
+    await producer.start()
+    consumer = IdempotentConsumer(
+        "effects",
+        pool=pool,
+        kafka=kafka,
+        topics=[kafka.topics.submissions],
+        handlers={NotificationSubmitted.event_type: record_effect},
+        dead_letter_producer=producer,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+
+        def done() -> None:
+            assert task.done() is False or task.exception() is None
+            seen = consumer.stats.processed + consumer.stats.duplicates
+            assert seen >= handled and consumer.stats.dead_lettered >= dead
+
+        await eventually(done, timeout=45)
+        return consumer
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=15)
+        await producer.stop()
+
+
+async def test_a_republished_outbox_changes_nothing_downstream(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    await write_to_outbox(pool, kafka, 3)
+    producer = new_producer(kafka, client_id="relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(pool, producer)
+        await relay.publish_batch()
+        # a crash after publishing but before marking: the rows are published again
+        await pool.execute("UPDATE outbox SET published_at = NULL")
+        await relay.publish_batch()
+    finally:
+        await producer.stop()
+
+    consumer = await run_consumer_until(pool, kafka, handled=6)
+
+    assert consumer.stats.processed == 3
+    assert consumer.stats.duplicates == 3
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 3
+
+
+async def test_a_redelivered_batch_changes_nothing(pool: asyncpg.Pool, kafka: KafkaSettings) -> None:
+    written = await write_to_outbox(pool, kafka, 4)
+    await produce(
+        kafka.bootstrap_servers, kafka.topics.submissions, [(e.key, e.to_json_bytes()) for e in written]
+    )
+    first = await run_consumer_until(pool, kafka, handled=4)
+    assert first.stats.processed == 4
+    before = await pool.fetch("SELECT * FROM effects ORDER BY event_id")
+
+    # the broker delivers the same events again (e.g. after a rebalance before the commit)
+    await produce(
+        kafka.bootstrap_servers, kafka.topics.submissions, [(e.key, e.to_json_bytes()) for e in written]
+    )
+    second = await run_consumer_until(pool, kafka, handled=4)
+
+    assert second.stats.processed == 0
+    assert second.stats.duplicates == 4
+    assert await pool.fetch("SELECT * FROM effects ORDER BY event_id") == before
+
+
+async def test_poison_messages_are_dead_lettered_and_the_consumer_goes_on(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    (good,) = await write_to_outbox(pool, kafka, 1)
+    from_the_future = good.model_copy(update={"event_id": uuid.uuid4(), "schema_version": 99})
+    never_heard_of = good.model_copy(update={"event_id": uuid.uuid4(), "event_type": "PatientTeleported"})
+    await produce(
+        kafka.bootstrap_servers,
+        kafka.topics.submissions,
+        [
+            (b"k", b"{not json"),
+            (good.key, from_the_future.to_json_bytes()),
+            (good.key, never_heard_of.to_json_bytes()),
+            (good.key, good.to_json_bytes()),
+        ],
+    )
+
+    consumer = await run_consumer_until(pool, kafka, handled=1, dead=3)
+
+    assert consumer.stats.processed == 1
+    dead = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 3)
+    reasons = sorted(dict(r.headers)["dlq_reason"].decode() for r in dead)
+    assert len(reasons) == 3
+    assert any(r.startswith("undecodable envelope") for r in reasons)
+    assert any("v99 is newer than this service knows" in r for r in reasons)
+    assert any("unknown event type 'PatientTeleported'" in r for r in reasons)
+    assert all(dict(r.headers)["dlq_source"].decode().startswith(kafka.topics.submissions) for r in dead)
