@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -34,12 +34,24 @@ class ConsumerSpec:
     handlers: Callable[[ServiceRuntime], Mapping[str, Handler]]
 
 
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class LoopSpec:
+    """A background loop the service runs until it stops, e.g. the deadline timer wheel."""
+
+    name: str
+    build: Callable[[ServiceRuntime], Loop]
+
+
 @dataclass
 class ServiceRuntime:
     name: str
     settings: ServiceSettings
     migrations_package: str
     consumers: list[ConsumerSpec] = field(default_factory=list)
+    loops: list[LoopSpec] = field(default_factory=list)
     clock: Clock = field(default_factory=SystemClock)
     relay: bool = True
     _pool: asyncpg.Pool | None = None
@@ -101,6 +113,8 @@ class ServiceRuntime:
                 )
                 self.running_consumers.append(consumer)
                 tasks.append(asyncio.create_task(self._supervise(consumer.name, consumer.run, stop)))
+            for loop in self.loops:
+                tasks.append(asyncio.create_task(self._supervise(loop.name, loop.build(self), stop)))
             log.info("service.started", http_port=settings.http_port)
             yield
         finally:
@@ -115,14 +129,12 @@ class ServiceRuntime:
             self._pool = self._producer = None
             log.info("service.stopped")
 
-    async def _supervise(
-        self, what: str, run: Callable[[asyncio.Event], object], stop: asyncio.Event
-    ) -> None:
+    async def _supervise(self, what: str, run: Loop, stop: asyncio.Event) -> None:
         """Keep a background loop alive through transient failures, with capped backoff."""
         delay = 0.5
         while not stop.is_set():
             try:
-                await run(stop)  # type: ignore[misc]
+                await run(stop)
                 delay = 0.5
             except asyncio.CancelledError:
                 raise

@@ -1,0 +1,172 @@
+"""The deadlines service's PostgreSQL storage: the aggregate, its flattened windows, timers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from sievert_deadlines.domain import (
+    DEFAULT_POLICY,
+    DeadlinePolicy,
+    IncidentDeadlines,
+    PlannedTimer,
+    TimerKind,
+)
+from sievert_shared.db import Connection
+from sievert_shared.envelope import Tenant
+from sievert_shared.events import Window
+
+_STATE = TypeAdapter(IncidentDeadlines)
+_POLICY = TypeAdapter(DeadlinePolicy)
+
+
+async def load(conn: Connection, incident_id: uuid.UUID) -> tuple[IncidentDeadlines, Tenant, str] | None:
+    """The aggregate, locked for this transaction, with its tenant and correlation id."""
+    row = await conn.fetchrow(
+        "SELECT trust, site, correlation_id, state FROM incident_deadlines WHERE incident_id = $1 FOR UPDATE",
+        incident_id,
+    )
+    if row is None:
+        return None
+    return (
+        _STATE.validate_python(row["state"]),
+        Tenant(trust=row["trust"], site=row["site"]),
+        row["correlation_id"],
+    )
+
+
+async def save(
+    conn: Connection, deadlines: IncidentDeadlines, tenant: Tenant, correlation_id: str, now: dt.datetime
+) -> None:
+    await conn.execute(
+        """INSERT INTO incident_deadlines (incident_id, trust, site, correlation_id, state, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (incident_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at""",
+        deadlines.incident_id,
+        tenant.trust,
+        tenant.site,
+        correlation_id,
+        _STATE.dump_python(deadlines, mode="json"),
+        now,
+    )
+    await conn.execute("DELETE FROM windows WHERE incident_id = $1", deadlines.incident_id)
+    await conn.executemany(
+        """INSERT INTO windows (incident_id, window_kind, trust, site, status, discovered_on, due_at,
+                                authority, met_at, extensions)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        [
+            (
+                deadlines.incident_id,
+                w.window.value,
+                tenant.trust,
+                tenant.site,
+                w.status.value,
+                w.discovered_on,
+                w.due_at,
+                w.authority,
+                w.met_at,
+                len(w.extensions),
+            )
+            for w in deadlines.windows
+        ],
+    )
+
+
+async def cancel_timers(conn: Connection, incident_id: uuid.UUID, windows: Sequence[Window]) -> None:
+    if windows:
+        await conn.execute(
+            "DELETE FROM timers WHERE incident_id = $1 AND window_kind = ANY($2::text[])",
+            incident_id,
+            [w.value for w in windows],
+        )
+
+
+async def schedule_timers(conn: Connection, timers: Sequence[PlannedTimer]) -> None:
+    await conn.executemany(
+        """INSERT INTO timers (incident_id, window_kind, kind, fire_at, due_at, days_before, days_overdue)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        [
+            (t.incident_id, t.window.value, t.kind.value, t.fire_at, t.due_at, t.days_before, t.days_overdue)
+            for t in timers
+        ],
+    )
+
+
+async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) -> list[uuid.UUID]:
+    """Incidents with a due timer, locked so another replica skips them.
+
+    The aggregate row is locked before any timer row, the same order the event handlers use,
+    so a firing and a classification of one incident never deadlock.
+    """
+    candidates = await conn.fetch(
+        "SELECT incident_id FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2", now, limit
+    )
+    ids = list(dict.fromkeys(r["incident_id"] for r in candidates))
+    if not ids:
+        return []
+    locked = await conn.fetch(
+        """SELECT incident_id FROM incident_deadlines WHERE incident_id = ANY($1::uuid[])
+           FOR UPDATE SKIP LOCKED""",
+        ids,
+    )
+    return [r["incident_id"] for r in locked]
+
+
+async def due_timers(
+    conn: Connection, incident_ids: Sequence[uuid.UUID], now: dt.datetime
+) -> list[tuple[int, PlannedTimer]]:
+    rows = await conn.fetch(
+        """SELECT timer_id, incident_id, window_kind, kind, fire_at, due_at, days_before, days_overdue
+           FROM timers WHERE incident_id = ANY($1::uuid[]) AND fire_at <= $2
+           ORDER BY incident_id, fire_at, timer_id""",
+        list(incident_ids),
+        now,
+    )
+    return [
+        (
+            r["timer_id"],
+            PlannedTimer(
+                incident_id=r["incident_id"],
+                window=Window(r["window_kind"]),
+                kind=TimerKind(r["kind"]),
+                fire_at=r["fire_at"],
+                due_at=r["due_at"],
+                days_before=r["days_before"],
+                days_overdue=r["days_overdue"],
+            ),
+        )
+        for r in rows
+    ]
+
+
+async def delete_timers(conn: Connection, timer_ids: Sequence[int]) -> None:
+    await conn.execute("DELETE FROM timers WHERE timer_id = ANY($1::bigint[])", list(timer_ids))
+
+
+async def next_fire_at(conn: Connection) -> dt.datetime | None:
+    value: dt.datetime | None = await conn.fetchval("SELECT min(fire_at) FROM timers")
+    return value
+
+
+async def policy_for(conn: Connection, trust: str) -> DeadlinePolicy:
+    raw = await conn.fetchval("SELECT policy FROM trust_policies WHERE trust = $1", trust)
+    return DEFAULT_POLICY if raw is None else _POLICY.validate_python(raw)
+
+
+async def set_policy(conn: Connection, trust: str, policy: DeadlinePolicy, now: dt.datetime) -> None:
+    await conn.execute(
+        """INSERT INTO trust_policies (trust, policy, updated_at) VALUES ($1, $2, $3)
+           ON CONFLICT (trust) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at""",
+        trust,
+        _POLICY.dump_python(policy, mode="json"),
+        now,
+    )
+
+
+def policy_json(policy: DeadlinePolicy) -> dict[str, Any]:
+    dumped: dict[str, Any] = _POLICY.dump_python(policy, mode="json")
+    return dumped

@@ -1,0 +1,213 @@
+"""The deadlines service's use cases: apply classifications and submissions, fire due timers,
+extend the report window. Each runs in one transaction that stores the aggregate, its timers
+and the events it emits (through the outbox) together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+
+import asyncpg
+
+from sievert_deadlines.adapters import store
+from sievert_deadlines.domain import (
+    Decision,
+    IncidentDeadlines,
+    fire,
+    on_classified,
+    on_extended,
+    on_submitted,
+)
+from sievert_shared.clock import Clock
+from sievert_shared.db import Connection
+from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.events import (
+    Event,
+    IncidentClassified,
+    IncidentReclassified,
+    InvestigationReportSubmitted,
+    NotificationSubmitted,
+    Window,
+)
+from sievert_shared.logging import get_logger
+from sievert_shared.outbox import Emitter
+from sievert_shared.runtime import ServiceRuntime
+
+log = get_logger(__name__)
+
+
+class UnknownIncidentError(LookupError):
+    pass
+
+
+class DeadlinesService:
+    """Built before the runtime starts; reaches its pool and emitter through it when called."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self._runtime = runtime
+        self.fired_total = 0
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        return self._runtime.pool
+
+    @property
+    def _emitter(self) -> Emitter:
+        return self._runtime.emitter
+
+    @property
+    def _clock(self) -> Clock:
+        return self._runtime.clock
+
+    # -- event handlers (called by the idempotent consumer inside its transaction) ----------
+
+    async def on_classification(self, conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+        assert isinstance(event, IncidentClassified | IncidentReclassified)
+        loaded = await store.load(conn, envelope.stream_id)
+        current = loaded[0] if loaded else None
+        policy = await store.policy_for(conn, envelope.tenant.trust)
+        decision = on_classified(
+            current,
+            incident_id=envelope.stream_id,
+            notifiable=event.decision.notifiable,
+            authority=event.decision.authority.value if event.decision.notifiable else None,
+            discovered_on=event.discovered_on,
+            policy=policy,
+            now=self._clock.now(),
+        )
+        correlation_id = loaded[2] if loaded else envelope.correlation_id
+        await self._apply(conn, decision, envelope.tenant, correlation_id, cause=envelope)
+
+    async def on_submission(self, conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+        assert isinstance(event, NotificationSubmitted | InvestigationReportSubmitted)
+        window = (
+            Window.NOTIFICATION if isinstance(event, NotificationSubmitted) else Window.INVESTIGATION_REPORT
+        )
+        loaded = await store.load(conn, envelope.stream_id)
+        if loaded is None:
+            log.warning("deadlines.submission_before_classification", incident_id=str(envelope.stream_id))
+            return
+        decision = on_submitted(loaded[0], window=window, submitted_at=event.submitted_at)
+        await self._apply(conn, decision, loaded[1], loaded[2], cause=envelope)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def extend_report_window(
+        self, incident_id: uuid.UUID, *, extended_to: dt.date, agreed_by: str, reason: str, actor: str | None
+    ) -> IncidentDeadlines:
+        async with self._pool.acquire() as conn, conn.transaction():
+            loaded = await store.load(conn, incident_id)
+            if loaded is None:
+                raise UnknownIncidentError(incident_id)
+            deadlines, tenant, correlation_id = loaded
+            decision = on_extended(
+                deadlines,
+                window=Window.INVESTIGATION_REPORT,
+                extended_to=extended_to,
+                agreed_by=agreed_by,
+                reason=reason,
+                policy=await store.policy_for(conn, tenant.trust),
+                now=self._clock.now(),
+            )
+            await self._apply(conn, decision, tenant, correlation_id, actor=actor)
+            assert decision.deadlines is not None
+            return decision.deadlines
+
+    async def record_submission(
+        self,
+        incident_id: uuid.UUID,
+        event: NotificationSubmitted | InvestigationReportSubmitted,
+        actor: str | None,
+    ) -> None:
+        """Publish a submission made outside Sievert; the consumer then meets the window."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            loaded = await store.load(conn, incident_id)
+            if loaded is None:
+                raise UnknownIncidentError(incident_id)
+            _, tenant, correlation_id = loaded
+            await self._emitter.emit(
+                conn,
+                [event],
+                stream_id=incident_id,
+                tenant=tenant,
+                correlation_id=correlation_id,
+                actor=actor,
+            )
+
+    # -- the timer wheel ---------------------------------------------------------------------
+
+    async def fire_due(self, *, batch_size: int = 500) -> int:
+        """Fire every timer due now, one batch of incidents per transaction. Returns how many."""
+        fired = 0
+        while True:
+            now = self._clock.now()
+            async with self._pool.acquire() as conn, conn.transaction():
+                incidents = await store.claim_due_incidents(conn, now, batch_size)
+                if not incidents:
+                    return fired
+                timers = await store.due_timers(conn, incidents, now)
+                for incident_id in incidents:
+                    loaded = await store.load(conn, incident_id)
+                    assert loaded is not None  # locked above
+                    deadlines, tenant, correlation_id = loaded
+                    policy = await store.policy_for(conn, tenant.trust)
+                    mine = [(tid, t) for tid, t in timers if t.incident_id == incident_id]
+                    events: list[Event] = []
+                    following = []
+                    for _, timer in mine:
+                        firing = fire(timer, deadlines, policy, now)
+                        events.extend(firing.events)
+                        if firing.next_timer is not None:
+                            following.append(firing.next_timer)
+                    await store.delete_timers(conn, [tid for tid, _ in mine])
+                    await store.schedule_timers(conn, following)
+                    await self._emitter.emit(
+                        conn, events, stream_id=incident_id, tenant=tenant, correlation_id=correlation_id
+                    )
+                    fired += len(mine)
+                    self.fired_total += len(mine)
+
+    async def run_timers(self, stop: asyncio.Event, *, poll_seconds: float, batch_size: int) -> None:
+        """Fire due timers, then sleep until the next one is due or ``poll_seconds`` passes."""
+        while not stop.is_set():
+            fired = await self.fire_due(batch_size=batch_size)
+            if fired:
+                log.info("deadlines.timers_fired", count=fired)
+            async with self._pool.acquire() as conn:
+                next_at = await store.next_fire_at(conn)
+            wait = poll_seconds
+            if next_at is not None:
+                wait = min(poll_seconds, max(0.0, (next_at - self._clock.now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+
+    # -- shared by every path ----------------------------------------------------------------
+
+    async def _apply(
+        self,
+        conn: Connection,
+        decision: Decision,
+        tenant: Tenant,
+        correlation_id: str,
+        *,
+        cause: EventEnvelope | None = None,
+        actor: str | None = None,
+    ) -> None:
+        if decision.deadlines is None:
+            return
+        incident_id = decision.deadlines.incident_id
+        await store.save(conn, decision.deadlines, tenant, correlation_id, self._clock.now())
+        await store.cancel_timers(conn, incident_id, decision.cancel_timers)
+        await store.schedule_timers(conn, decision.schedule_timers)
+        await self._emitter.emit(
+            conn,
+            list(decision.events),
+            stream_id=incident_id,
+            tenant=tenant,
+            correlation_id=correlation_id,
+            causation_id=cause.event_id if cause else None,
+            actor=actor or (cause.actor if cause else None),
+        )
