@@ -1,0 +1,609 @@
+#!/usr/bin/env bash
+# Local development/test stack for Sievert: PostgreSQL (Debian's packages) and a
+# single-node Apache Kafka in KRaft mode (jars from Maven Central), both owned by
+# this checkout and listening on 127.0.0.1 only.
+#
+#   scripts/stack.sh up       start both (installing/initialising on first use) and
+#                             wait until they answer; a no-op (~1 s) when already up
+#   scripts/stack.sh down     stop both cleanly (data is kept)
+#   scripts/stack.sh status   one line per component; exit 0 if both ready, 3 if not
+#   scripts/stack.sh env      `export` lines for the services and tests:
+#                             eval "$(scripts/stack.sh env)"
+#
+# Ports: PostgreSQL 127.0.0.1:55432, Kafka 127.0.0.1:59092 (controller 59093).
+# Data:  .stack/ in the checkout (git-ignored): .stack/kafka/{libs,data,logs} and
+#        .stack/postgres/{data,run,postgres.log}. PostgreSQL refuses to run as root,
+#        so when we are root it runs as the `postgres` OS user; if that user cannot
+#        traverse the checkout, the PostgreSQL folder is placed in
+#        /var/tmp/sievert-stack/<hash of the checkout path>/postgres instead
+#        (`status` prints where). Reset: scripts/stack.sh down && rm -rf .stack
+#        (and that /var/tmp folder, if used).
+#
+# Environment knobs: STACK_READY_TIMEOUT (seconds per component, default 90),
+# KAFKA_HEAP_OPTS (default "-Xms512m -Xmx1g").
+#
+# See deploy/README.md for the other ways to point the services at servers.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+STACK_DIR="$REPO_ROOT/.stack"
+LOCAL_DEPLOY="$REPO_ROOT/deploy/local"
+HELPERS="$REPO_ROOT/scripts/stack"
+
+HOST=127.0.0.1
+PG_PORT=55432
+KAFKA_PORT=59092
+KAFKA_CONTROLLER_PORT=59093
+DB_ROLE=sievert
+DB_PASSWORD=sievert # development only: never used outside this local stack
+SERVICES=(intake classifier deadlines reporting)
+READY_TIMEOUT="${STACK_READY_TIMEOUT:-90}"
+KAFKA_HEAP="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
+
+KAFKA_HOME="$STACK_DIR/kafka"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+KAFKA_DATA="$KAFKA_HOME/data"
+KAFKA_LOGS="$KAFKA_HOME/logs"
+KAFKA_PIDFILE="$KAFKA_HOME/kafka.pid"
+KAFKA_CONFIG="$LOCAL_DEPLOY/kafka/server.properties"
+KAFKA_POM="$LOCAL_DEPLOY/kafka/pom.xml"
+
+VENV_PY="$REPO_ROOT/.venv/bin/python"
+
+# Set by pg_locate.
+PG_BIN="" PG_BASE="" PG_DATA="" PG_SOCK="" PG_LOG=""
+
+# ---------------------------------------------------------------------------
+# small helpers
+
+say() { printf '%s\n' "$*"; }
+warn() { printf '%s\n' "$*" >&2; }
+die() {
+	printf 'stack: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# Microseconds since the epoch (locale-proof: EPOCHREALTIME may use a comma).
+now_us() { printf '%s' "${EPOCHREALTIME//[!0-9]/}"; }
+# Seconds since $1 (from now_us), one decimal.
+since() {
+	local us=$(($(now_us) - $1))
+	printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000))
+}
+
+is_root() { ((EUID == 0)); }
+
+# Alive and not a zombie.
+pid_alive() {
+	local pid=$1 stat
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != [ZX] ]]
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+sha_of() { sha256sum | cut -c1-"$1"; }
+
+apt_install() {
+	is_root || die "$* not installed, and only root can apt-get install it: sudo apt-get install -y $*"
+	command -v apt-get >/dev/null || die "$* not installed and there is no apt-get: install it by hand"
+	say "stack: installing $* with apt-get (first run on this machine only)…"
+	export DEBIAN_FRONTEND=noninteractive
+	local log="$STACK_DIR/apt.log"
+	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"; } </dev/null >"$log" 2>&1 9>&-; then
+		tail -n 20 "$log" >&2
+		die "apt-get install $* failed (full log: $log)"
+	fi
+}
+
+tail_log() {
+	local f
+	for f in "$@"; do
+		[[ -s $f ]] || continue
+		warn "---- last lines of $f"
+		tail -n 25 "$f" >&2
+	done
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+
+# Run a command as the OS user owning the cluster: postgres when we are root
+# (postgres refuses to run as root), ourselves otherwise. From / so that the
+# postgres user never trips over a working directory it cannot enter.
+as_pg() {
+	if is_root; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		(cd / && "$@")
+	fi
+}
+
+# The newest installed server, or the one matching an existing cluster.
+pg_find_bin() {
+	local want="" d
+	[[ -f $PG_DATA/PG_VERSION ]] && want=$(<"$PG_DATA/PG_VERSION")
+	if [[ -n $want ]]; then
+		[[ -x /usr/lib/postgresql/$want/bin/initdb ]] || apt_install "postgresql-$want"
+		PG_BIN=/usr/lib/postgresql/$want/bin
+		return
+	fi
+	d=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null | sort -V | tail -n 1 || true)
+	if [[ -z $d ]] && command -v initdb >/dev/null; then d=$(command -v initdb); fi
+	[[ -n $d ]] && PG_BIN=$(dirname "$d")
+}
+
+# Decide where the cluster lives. Needs the postgres OS user when root.
+pg_locate() {
+	local base="$STACK_DIR/postgres" hash
+	hash=$(printf '%s' "$REPO_ROOT" | sha_of 12)
+	if is_root && id postgres >/dev/null 2>&1; then
+		mkdir -p "$STACK_DIR"
+		if ! runuser -u postgres -- test -x "$STACK_DIR" 2>/dev/null; then
+			base="/var/tmp/sievert-stack/$hash/postgres"
+		fi
+	fi
+	PG_BASE=$base
+	PG_DATA="$base/data"
+	PG_LOG="$base/postgres.log"
+	PG_SOCK="$base/run"
+	# A unix socket path must fit in 107 bytes.
+	if ((${#PG_SOCK} + 20 > 107)); then PG_SOCK="/tmp/sievert-stack-$hash"; fi
+	if [[ -z $PG_BIN ]]; then pg_find_bin || true; fi
+}
+
+pg_ensure_installed() {
+	if [[ -z $PG_BIN ]]; then
+		apt_install postgresql
+		pg_locate
+		pg_find_bin || true
+	fi
+	[[ -n $PG_BIN && -x $PG_BIN/initdb ]] || die "PostgreSQL server binaries not found after installing postgresql"
+	if is_root; then id postgres >/dev/null 2>&1 || die "the postgres OS user is missing (it comes with Debian's postgresql package)"; fi
+}
+
+# PID of the postmaster running on our data folder, if any.
+pg_pid() {
+	local pid
+	[[ -r $PG_DATA/postmaster.pid ]] || return 1
+	pid=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null) || return 1
+	pid_alive "$pid" || return 1
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] || return 1
+	printf '%s' "$pid"
+}
+
+# After a crash or a killed session: wait for any old server process still
+# exiting in our data folder, then drop lock files whose PID is not a running
+# postgres (a PID reused by some other process would make postgres refuse to start).
+pg_clear_stale() {
+	local deadline=$(($(now_us) + 15000000)) p busy
+	while :; do
+		busy=""
+		for p in /proc/[0-9]*; do
+			if [[ $(readlink "$p/cwd" 2>/dev/null) == "$PG_DATA" ]]; then
+				busy=${p#/proc/}
+				break
+			fi
+		done
+		[[ -z $busy ]] && break
+		(($(now_us) < deadline)) || die "postgres: old server process $busy is still running in $PG_DATA; stop it first"
+		sleep 0.1
+	done
+	local f pid
+	for f in "$PG_DATA/postmaster.pid" "$PG_SOCK/.s.PGSQL.$PG_PORT.lock"; do
+		[[ -e $f ]] || continue
+		pid=$(head -n 1 "$f" 2>/dev/null || true)
+		if pid_alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]]; then continue; fi
+		rm -f "$f"
+		if [[ $f == *.lock ]]; then rm -f "${f%.lock}"; fi
+	done
+}
+
+pg_ready() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 2 >/dev/null 2>&1; }
+
+pg_init() {
+	mkdir -p "$PG_BASE" "$PG_SOCK"
+	if is_root; then chown postgres:postgres "$PG_BASE" "$PG_SOCK"; fi
+	chmod 700 "$PG_BASE" "$PG_SOCK"
+	if [[ ! -s $PG_DATA/PG_VERSION ]]; then
+		say "postgres: initialising cluster in $PG_DATA…"
+		if ! as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --encoding=UTF8 --locale=C.UTF-8 \
+			--auth-local=trust --auth-host=scram-sha-256 >"$PG_BASE/initdb.log" 2>&1; then
+			tail_log "$PG_BASE/initdb.log"
+			die "initdb failed"
+		fi
+		# The local socket (trust) lives in $PG_SOCK, mode 0700: only the cluster's
+		# owner (and root) can use it. TCP needs the password (scram-sha-256).
+		printf "\n# scripts/stack.sh\ninclude_if_exists = 'sievert.conf'\n" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
+	fi
+	# Re-rendered on every up; read by postgres at start.
+	{
+		cat "$LOCAL_DEPLOY/postgres/postgresql.conf"
+		printf "\n# added by scripts/stack.sh\nunix_socket_directories = '%s'\n" "$PG_SOCK"
+	} | as_pg tee "$PG_DATA/sievert.conf" >/dev/null
+}
+
+pg_provision() {
+	local dbs=() s
+	for s in "${SERVICES[@]}"; do dbs+=("'sievert_$s'"); done
+	local list
+	list=$(
+		IFS=,
+		printf '%s' "${dbs[*]}"
+	)
+	as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres >/dev/null <<SQL
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$DB_ROLE') THEN
+    CREATE ROLE $DB_ROLE LOGIN CREATEDB PASSWORD '$DB_PASSWORD';
+  ELSIF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$DB_ROLE' AND rolcanlogin AND rolcreatedb) THEN
+    ALTER ROLE $DB_ROLE LOGIN CREATEDB;
+  END IF;
+END
+\$\$;
+SELECT format('CREATE DATABASE %I OWNER $DB_ROLE', d)
+  FROM unnest(ARRAY[$list]) AS d
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = d)
+\gexec
+SQL
+}
+
+pg_up() {
+	local t0 pid
+	t0=$(now_us)
+	pg_locate
+	pg_ensure_installed
+	if pid=$(pg_pid) && pg_ready; then
+		pg_provision || die "postgres: could not create the $DB_ROLE role and databases"
+		say "postgres: already running (pid $pid) on $HOST:$PG_PORT"
+		return
+	fi
+	if ! pg_pid >/dev/null && port_open "$HOST" "$PG_PORT"; then
+		die "port $HOST:$PG_PORT is taken by another process (not this checkout's cluster in $PG_DATA)"
+	fi
+	pg_init
+	if ! pg_pid >/dev/null; then
+		pg_clear_stale
+		say "postgres: starting on $HOST:$PG_PORT…"
+		# 9>&-: the server must not inherit (and so hold forever) the stack lock.
+		as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -W -s start >/dev/null 9>&- ||
+			{
+				tail_log "$PG_LOG"
+				die "pg_ctl start failed"
+			}
+	fi
+	local deadline=$(($(now_us) + READY_TIMEOUT * 1000000)) grace=$(($(now_us) + 3000000))
+	until pg_ready; do
+		if (($(now_us) > deadline)); then
+			tail_log "$PG_LOG"
+			die "postgres: not ready after ${READY_TIMEOUT}s"
+		fi
+		if (($(now_us) > grace)) && ! pg_pid >/dev/null; then
+			tail_log "$PG_LOG"
+			die "postgres: the server exited during start-up"
+		fi
+		sleep 0.1
+	done
+	pg_provision || die "postgres: could not create the $DB_ROLE role and databases"
+	say "postgres: ready on $HOST:$PG_PORT in $(since "$t0")s"
+}
+
+pg_down() {
+	pg_locate
+	local pid
+	if [[ -z $PG_BIN ]] || ! pid=$(pg_pid); then
+		say "postgres: not running"
+		return
+	fi
+	say "postgres: stopping (pid $pid)…"
+	as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 -s stop >/dev/null ||
+		die "postgres: pg_ctl stop failed (log: $PG_LOG)"
+	say "postgres: stopped"
+}
+
+pg_status() {
+	pg_locate
+	local pid
+	if [[ -z $PG_BIN ]]; then
+		say "postgres: not installed (scripts/stack.sh up installs it)"
+		return 1
+	elif [[ ! -s $PG_DATA/PG_VERSION ]]; then
+		say "postgres: stopped, not initialised (port $PG_PORT, data $PG_DATA)"
+		return 1
+	elif pid=$(pg_pid); then
+		if pg_ready; then
+			say "postgres: running, ready (pid $pid, $HOST:$PG_PORT, data $PG_DATA)"
+			return 0
+		fi
+		say "postgres: running, NOT ready (pid $pid, $HOST:$PG_PORT, log $PG_LOG)"
+		return 1
+	fi
+	say "postgres: stopped (port $PG_PORT, data $PG_DATA)"
+	return 1
+}
+
+# ---------------------------------------------------------------------------
+# Kafka
+
+kafka_pid() {
+	local pid
+	[[ -r $KAFKA_PIDFILE ]] || return 1
+	pid=$(<"$KAFKA_PIDFILE")
+	pid_alive "$pid" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
+	printf '%s' "$pid"
+}
+
+have_aiokafka() { [[ -x $VENV_PY ]] && "$VENV_PY" -c 'import aiokafka' >/dev/null 2>&1; }
+
+# One metadata round trip (fast path for `up` and `status`).
+kafka_ready_once() {
+	if have_aiokafka; then
+		"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$KAFKA_PORT" --once --timeout 3
+	else
+		port_open "$HOST" "$KAFKA_PORT" && kafka_api_versions
+	fi
+}
+
+kafka_api_versions() {
+	timeout 30 java -Xmx128m -XX:TieredStopAtLevel=1 -cp "$KAFKA_LIBS/*" \
+		-Dlog4j.configuration="file:$LOCAL_DEPLOY/kafka/tools-log4j.properties" \
+		kafka.admin.BrokerApiVersionsCommand --bootstrap-server "$HOST:$KAFKA_PORT" >/dev/null 2>&1
+}
+
+kafka_ensure_tools() {
+	if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+		apt_install default-jre-headless maven
+	fi
+}
+
+kafka_libs() {
+	local stamp tmp
+	stamp="$(sha_of 64 <"$KAFKA_POM")"
+	if [[ -f $KAFKA_LIBS/.complete && $(<"$KAFKA_LIBS/.complete") == "$stamp" ]]; then return; fi
+	say "kafka: resolving jars with maven (first run only)…"
+	kafka_ensure_tools
+	local t0
+	t0=$(now_us)
+	mkdir -p "$KAFKA_HOME"
+	tmp="$KAFKA_HOME/libs.partial"
+	rm -rf "$tmp"
+	if ! mvn -q -B -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$KAFKA_HOME/maven.log" 2>&1; then
+		tail_log "$KAFKA_HOME/maven.log"
+		die "kafka: maven could not resolve the jars of $KAFKA_POM"
+	fi
+	printf '%s' "$stamp" >"$tmp/.complete"
+	rm -rf "$KAFKA_LIBS"
+	mv "$tmp" "$KAFKA_LIBS"
+	say "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS ($(since "$t0")s)"
+}
+
+kafka_version() {
+	local jar
+	jar=$(find "$KAFKA_LIBS" -maxdepth 1 -name 'kafka_2.13-*.jar' 2>/dev/null | head -n 1)
+	jar=${jar##*/kafka_2.13-}
+	printf '%s' "${jar%.jar}"
+}
+
+kafka_format() {
+	[[ -f $KAFKA_DATA/meta.properties ]] && return
+	local id="" idfile="$KAFKA_HOME/cluster.id"
+	[[ -s $idfile ]] && id=$(<"$idfile")
+	# A random Kafka Uuid: 16 bytes, base64url without padding (22 chars), not
+	# starting with '-' (it would read as an option), as Uuid.randomUuid() does.
+	while [[ -z $id || $id == -* ]]; do
+		id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	done
+	printf '%s\n' "$id" >"$idfile"
+	say "kafka: formatting storage in $KAFKA_DATA (cluster id $id)…"
+	mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
+	if ! (cd "$REPO_ROOT" && java -Xmx256m -cp "$KAFKA_LIBS/*" \
+		-Dlog4j.configuration="file:$LOCAL_DEPLOY/kafka/tools-log4j.properties" \
+		kafka.tools.StorageTool format --cluster-id "$id" --config "$KAFKA_CONFIG" --ignore-formatted \
+		>"$KAFKA_LOGS/format.log" 2>&1); then
+		tail_log "$KAFKA_LOGS/format.log"
+		die "kafka: formatting the storage failed"
+	fi
+}
+
+kafka_start() {
+	mkdir -p "$KAFKA_LOGS"
+	rm -f "$KAFKA_PIDFILE"
+	local heap=()
+	read -ra heap <<<"$KAFKA_HEAP"
+	local jvm=(
+		"${heap[@]}"
+		-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+		-XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+		-Dkafka.logs.dir="$KAFKA_LOGS"
+		-Dlog4j.configuration="file:$LOCAL_DEPLOY/kafka/log4j.properties"
+		-cp "$KAFKA_LIBS/*"
+		kafka.Kafka "$KAFKA_CONFIG"
+	)
+	say "kafka: starting on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT)…"
+	{
+		printf '\n==== %s scripts/stack.sh up: java' "$(date -u +%FT%TZ)"
+		printf ' %q' "${jvm[@]}"
+		printf '\n'
+	} >>"$KAFKA_LOGS/kafka.out"
+	# In a session of its own (setsid) so that a Ctrl-C in the terminal that ran
+	# `make test` does not take the broker down; the inner shell writes its own PID
+	# and then becomes java, so the PID file names the JVM.
+	# shellcheck disable=SC2016 # $$, $1 and $@ are the inner shell's
+	(cd "$REPO_ROOT" && setsid -f bash -c 'echo $$ >"$1"; shift; exec java "$@"' bash \
+		"$KAFKA_PIDFILE" "${jvm[@]}" </dev/null >>"$KAFKA_LOGS/kafka.out" 2>&1 9>&-)
+	local deadline=$(($(now_us) + 5000000))
+	until [[ -s $KAFKA_PIDFILE ]]; do
+		(($(now_us) < deadline)) || die "kafka: the JVM did not start (see $KAFKA_LOGS/kafka.out)"
+		sleep 0.05
+	done
+}
+
+kafka_wait_ready() {
+	local pid=$1 rc=0
+	if have_aiokafka; then
+		"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$KAFKA_PORT" \
+			--timeout "$READY_TIMEOUT" --pid "$pid" || rc=$?
+	else
+		local deadline=$(($(now_us) + READY_TIMEOUT * 1000000))
+		rc=1
+		while (($(now_us) < deadline)); do
+			if ! pid_alive "$pid"; then
+				rc=3
+				break
+			fi
+			if port_open "$HOST" "$KAFKA_PORT" && kafka_api_versions; then
+				rc=0
+				break
+			fi
+			sleep 0.2
+		done
+	fi
+	case $rc in
+	0) return 0 ;;
+	3)
+		tail_log "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log"
+		die "kafka: the broker exited during start-up"
+		;;
+	*)
+		tail_log "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log"
+		die "kafka: not ready on $HOST:$KAFKA_PORT after ${READY_TIMEOUT}s (pid $pid still running; scripts/stack.sh down stops it)"
+		;;
+	esac
+}
+
+kafka_up() {
+	local t0 pid
+	t0=$(now_us)
+	if pid=$(kafka_pid); then
+		if kafka_ready_once; then
+			say "kafka: already running (pid $pid) on $HOST:$KAFKA_PORT"
+			return
+		fi
+		say "kafka: running (pid $pid) but not answering yet; waiting…"
+		kafka_wait_ready "$pid"
+		say "kafka: ready on $HOST:$KAFKA_PORT in $(since "$t0")s"
+		return
+	fi
+	local p
+	for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+		if port_open "$HOST" "$p"; then
+			die "port $HOST:$p is taken by another process (not this checkout's Kafka, pid file $KAFKA_PIDFILE)"
+		fi
+	done
+	kafka_libs
+	kafka_ensure_tools
+	kafka_format
+	t0=$(now_us)
+	kafka_start
+	pid=$(<"$KAFKA_PIDFILE")
+	kafka_wait_ready "$pid"
+	say "kafka: ready on $HOST:$KAFKA_PORT in $(since "$t0")s (Kafka $(kafka_version), pid $pid)"
+}
+
+kafka_down() {
+	local pid
+	if ! pid=$(kafka_pid); then
+		rm -f "$KAFKA_PIDFILE"
+		say "kafka: not running"
+		return
+	fi
+	say "kafka: stopping (pid $pid)…"
+	local t0 deadline
+	t0=$(now_us)
+	deadline=$(($(now_us) + 60000000))
+	kill -TERM "$pid" 2>/dev/null || true
+	while pid_alive "$pid"; do
+		if (($(now_us) > deadline)); then
+			warn "kafka: still running 60s after SIGTERM; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			break
+		fi
+		sleep 0.1
+	done
+	rm -f "$KAFKA_PIDFILE"
+	say "kafka: stopped in $(since "$t0")s"
+}
+
+kafka_status() {
+	local pid
+	if pid=$(kafka_pid); then
+		if kafka_ready_once; then
+			say "kafka: running, ready (pid $pid, $HOST:$KAFKA_PORT, data $KAFKA_DATA)"
+			return 0
+		fi
+		say "kafka: running, NOT ready (pid $pid, $HOST:$KAFKA_PORT, log $KAFKA_LOGS/server.log)"
+		return 1
+	fi
+	if [[ -f $KAFKA_DATA/meta.properties ]]; then
+		say "kafka: stopped (port $KAFKA_PORT, data $KAFKA_DATA)"
+	else
+		say "kafka: stopped, not formatted (port $KAFKA_PORT, data $KAFKA_DATA)"
+	fi
+	return 1
+}
+
+# ---------------------------------------------------------------------------
+# commands
+
+lock_stack() {
+	mkdir -p "$STACK_DIR"
+	exec 9>"$STACK_DIR/.lock"
+	flock -w 300 9 || die "another scripts/stack.sh is still running (lock $STACK_DIR/.lock)"
+}
+
+cmd_up() {
+	local t0
+	t0=$(now_us)
+	lock_stack
+	pg_up
+	kafka_up
+	say "stack: up in $(since "$t0")s — use it with: eval \"\$(scripts/stack.sh env)\""
+}
+
+cmd_down() {
+	lock_stack
+	kafka_down
+	pg_down
+}
+
+cmd_status() {
+	local rc=0
+	pg_status || rc=3
+	kafka_status || rc=3
+	return "$rc"
+}
+
+cmd_env() {
+	local s upper
+	printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$HOST:$KAFKA_PORT"
+	for s in "${SERVICES[@]}"; do
+		upper=${s^^}
+		printf 'export %s_DATABASE_URL=postgresql://%s:%s@%s:%s/sievert_%s\n' \
+			"$upper" "$DB_ROLE" "$DB_PASSWORD" "$HOST" "$PG_PORT" "$s"
+	done
+}
+
+usage() {
+	sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+}
+
+main() {
+	case "${1:-}" in
+	up) cmd_up ;;
+	down) cmd_down ;;
+	status) cmd_status ;;
+	env) cmd_env ;;
+	-h | --help | help) usage ;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
