@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from sievert_deadlines.domain import (
     DEFAULT_POLICY,
@@ -215,3 +216,11 @@ def test_policy_defaults_and_normalises_offsets() -> None:
     assert DEFAULT_POLICY.local_investigation_days == 30
     assert DeadlinePolicy(notification_reminders=(1, 7, 3, 7)).reminders(N) == (7, 3, 1)
     assert DeadlinePolicy(local_investigation_reminders=()).reminders(L) == ()
+
+
+def test_policy_loads_from_storage_json_with_the_same_rules() -> None:
+    adapter = TypeAdapter(DeadlinePolicy)
+    loaded = adapter.validate_json('{"local_investigation_days": 45, "notification_reminders": [1, 7, 7]}')
+    assert loaded == DeadlinePolicy(local_investigation_days=45, notification_reminders=(7, 1))
+    with pytest.raises(ValidationError, match="at least 1"):
+        adapter.validate_json('{"local_investigation_days": 0}')

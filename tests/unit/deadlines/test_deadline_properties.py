@@ -150,7 +150,9 @@ def walk(
 ) -> FakeTimerStore:
     """Step a fake clock hour by hour from classification to 16 weeks after discovery, firing
     whatever is due at each step, then applying the submissions made by then."""
-    clock = FakeClock(classified_at)
+    # The clock ticks in UTC: adding an hour to a Europe/London datetime is wall-clock
+    # arithmetic, which would repeat an hour in spring and skip one in autumn.
+    clock = FakeClock(classified_at.astimezone(dt.UTC))
     store = FakeTimerStore(policy)
     store.apply(
         on_classified(
@@ -165,16 +167,18 @@ def walk(
         clock.now(),
     )
     pending = dict(submissions)
-    end = start_of(discovered_on) + SIXTEEN_WEEKS
-    while clock.now() < end:
-        now = clock.advance(HOUR)
-        store.claim_and_fire(now)
+    end = start_of(discovered_on).astimezone(dt.UTC) + SIXTEEN_WEEKS
+    while True:
+        now = clock.now()
+        # At one instant, timers due then fire first, then the submissions made by then.
         for window, submitted_at in sorted(pending.items(), key=lambda item: item[1]):
             if submitted_at <= now:
                 assert store.deadlines is not None
                 store.apply(on_submitted(store.deadlines, window=window, submitted_at=submitted_at), now)
                 del pending[window]
-    return store
+        if now >= end:
+            return store
+        store.claim_and_fire(clock.advance(HOUR))
 
 
 def test_walk_through_a_notifiable_incident() -> None:
@@ -213,7 +217,8 @@ def test_walk_through_a_notifiable_incident() -> None:
 def test_walk_through_a_report_never_sent() -> None:
     store = walk(dt.date(2025, 3, 16), True, london(2025, 3, 16, 9), {N: london(2025, 3, 20, 15)})
     overdue = [e.days_overdue for _, e in store.emitted if isinstance(e, DeadlineOverdue)]
-    # Report due 00:00 BST 9 June; the walk ends 00:00 BST 6 July: 27 days overdue.
+    # Report due 00:00 BST 9 June; the walk ends 16 weeks after 00:00 GMT 16 March, at 01:00 BST
+    # on 6 July: 27 days overdue, the 28th tick pending.
     assert overdue == list(range(1, 28))
     assert [t.days_overdue for t in store.timers] == [28]
 
@@ -233,7 +238,7 @@ def test_walk_tells_each_window_story(
     classified_after: int,
     submitted_after: dict[Window, int],
 ) -> None:
-    start = start_of(discovered_on)
+    start = start_of(discovered_on).astimezone(dt.UTC)
     classified_at = start + classified_after * HOUR
     submissions = {w: max(classified_at, start + hours * HOUR) for w, hours in submitted_after.items()}
     store = walk(discovered_on, notifiable, classified_at, submissions)

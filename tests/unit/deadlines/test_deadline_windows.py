@@ -544,3 +544,10 @@ def test_an_extension_is_refused(
     arguments: dict[str, object] = {"extended_to": dt.date(2025, 7, 6), **kwargs}
     with pytest.raises(ExtensionRefusedError, match=message):
         extend(deadlines, **arguments)  # type: ignore[arg-type]
+
+
+def test_the_local_window_can_be_met_when_a_contract_event_exists_for_it() -> None:
+    local = classify(None, CLASSIFIED_AT, notifiable=False).deadlines
+    decision = on_submitted(local, window=L, submitted_at=london(2025, 4, 10))
+    assert describe_all(decision.events) == ["Met local_investigation on time"]
+    assert decision.cancel_timers == (L,)
