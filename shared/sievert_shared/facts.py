@@ -139,9 +139,12 @@ class CareSetting(StrEnum):
 
 
 # Doses, ratios and activities are finite and never negative; pydantic then names the
-# offending field in its error, which intake shows to the user.
-_Dose = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-_Count = Annotated[int, Field(ge=0)]
+# offending field in its error, which intake shows to the user. Numbers and flags are
+# strict, as the JSON Schema says: "3" or true is not a dose, 2.5 is not a count, and
+# "yes" is not a flag.
+_Dose = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+_Count = Annotated[int, Field(ge=0, strict=True)]
+_Flag = Annotated[bool, Field(strict=True)]
 
 
 class IncidentFacts(BaseModel):
@@ -185,10 +188,8 @@ class IncidentFacts(BaseModel):
     modality: Modality = Field(
         description="Modality or exposure category of the procedure: selects which criteria apply."
     )
-    patient_age_years: int | None = Field(
+    patient_age_years: Annotated[int, Field(ge=0, le=150, strict=True)] | None = Field(
         default=None,
-        ge=0,
-        le=150,
         description=(
             "Age of the exposed patient in whole years at the exposure. A child is under 18 "
             "(under 16 in Scotland) (line 150)."
@@ -201,11 +202,11 @@ class IncidentFacts(BaseModel):
             "More than one gives complementary code M (line 207)."
         ),
     )
-    patient_pregnant: bool | None = Field(
+    patient_pregnant: _Flag | None = Field(
         default=None,
         description="The patient was pregnant at the exposure, so a foetal dose must be estimated.",
     )
-    patient_breastfeeding: bool | None = Field(
+    patient_breastfeeding: _Flag | None = Field(
         default=None,
         description="The patient was breastfeeding at the exposure (nuclear medicine, code 6).",
     )
@@ -299,11 +300,11 @@ class IncidentFacts(BaseModel):
     )
 
     # --- nuclear medicine therapy -----------------------------------------------------
-    nm_prescribed_activity_mbq: float | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Prescribed activity of a nuclear medicine therapy, in MBq (codes 10.1, 10.2).",
+    nm_prescribed_activity_mbq: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)] | None = (
+        Field(
+            default=None,
+            description="Prescribed activity of a nuclear medicine therapy, in MBq (codes 10.1, 10.2).",
+        )
     )
     nm_delivered_activity_mbq: _Dose | None = Field(
         default=None,
@@ -315,44 +316,44 @@ class IncidentFacts(BaseModel):
         default=None,
         description="Observed deterministic effect: none, transient erythema, or another effect (code 3).",
     )
-    deterministic_effect_anticipated: bool | None = Field(
+    deterministic_effect_anticipated: _Flag | None = Field(
         default=None,
         description=(
             "The observed deterministic effect was predicted and accepted when the procedure "
             "was justified (code 3 reports only unintended or unpredicted effects, line 296)."
         ),
     )
-    procedural_failure: bool | None = Field(
+    procedural_failure: _Flag | None = Field(
         default=None, description="A procedure was not followed or failed (codes 3, 6; code 5 before 2023)."
     )
-    equipment_fault: bool | None = Field(
+    equipment_fault: _Flag | None = Field(
         default=None,
         description=(
             "An equipment failure, including software, PACS/RIS and planning systems, was the "
             "direct cause (complementary code E; MHRA, line 250-260, 285)."
         ),
     )
-    incorrect_radiopharmaceutical: bool | None = Field(
+    incorrect_radiopharmaceutical: _Flag | None = Field(
         default=None,
         description=(
             "The wrong radiopharmaceutical was administered, even with the right isotope (code 7, line 334)."
         ),
     )
-    clinically_significant: bool | None = Field(
+    clinically_significant: _Flag | None = Field(
         default=None,
         description=(
             "The employer judges the exposure clinically significant under professional-body "
             "criteria (CSAUE, complementary code C, line 76-85)."
         ),
     )
-    voluntary: bool | None = Field(
+    voluntary: _Flag | None = Field(
         default=None,
         description=(
             "The employer offers the incident voluntarily for wider learning (complementary "
             "code V, line 266-268). Null is read as no offer."
         ),
     )
-    outside_arsac_licence: bool | None = Field(
+    outside_arsac_licence: _Flag | None = Field(
         default=None,
         description=(
             "A radioactive substance was administered without the appropriate ARSAC licence "

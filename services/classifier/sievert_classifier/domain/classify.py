@@ -1,0 +1,184 @@
+"""Assemble one decision from the criteria of the ruleset in force.
+
+``classify`` is total and pure: the ruleset is chosen by the discovery date carried in
+the facts, so "now" never enters a decision and a replay always gives the same answer.
+"""
+
+from __future__ import annotations
+
+from sievert_classifier.domain import bodies, rules
+from sievert_classifier.domain.model import Case, Finding, Kind, Ruleset
+from sievert_classifier.domain.rulesets import select_ruleset
+from sievert_shared.decision import ClassificationDecision, OtherBody, Outcome, Reason
+from sievert_shared.facts import ExposureKind, IncidentFacts, Modality, VerificationImagingCause
+
+__all__ = ["category", "classify"]
+
+#: needs_facts is listed in the order the facts model declares its fields.
+_FIELD_ORDER = {name: index for index, name in enumerate(IncidentFacts.model_fields)}
+_BODY_ORDER = {body: index for index, body in enumerate(OtherBody)}
+#: Line 207-212 lists the complementary codes in this order; prefixes follow it.
+_PREFIX_ORDER = ("M", "E", "V", "C")
+MET = Outcome.MET
+NOTIFICATION = Kind.NOTIFICATION
+COMPLEMENTARY = Kind.COMPLEMENTARY
+
+_CATEGORY_BY_MODALITY = {
+    Modality.INTERVENTIONAL: "3",
+    Modality.RADIOTHERAPY_PLANNING_IMAGING: "4.1",
+    Modality.SIRT: "10.1",
+    Modality.NUCLEAR_MEDICINE_THERAPY: "10.2",
+}
+_CATEGORY_BY_CAUSE = {
+    VerificationImagingCause.SET_UP_ERROR: "4.2a",
+    VerificationImagingCause.PROTOCOL_FAILURE: "4.2b",
+    VerificationImagingCause.THEMATIC_EQUIPMENT_FAILURE: "4.2c",
+    VerificationImagingCause.EQUIPMENT_FAILURE: "4.2c",
+}
+
+
+def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> ClassificationDecision:
+    """Decide whether, to whom and under which codes an incident is notified.
+
+    ``theme_individuals`` is the number of individuals across a theme found by a
+    thematic review; more than one gives code M even if this incident exposed one
+    person (line 276-281).
+    """
+    rs = select_ruleset(facts.discovered_on)
+    case = Case(facts, rs, theme_individuals)
+    findings: list[Finding] = [Finding("ruleset", MET, {"discovered_on": facts.discovered_on.isoformat()})]
+    for rule in rs.dispatch[facts.exposure_kind, facts.modality]:
+        finding = rule(case)
+        if finding is not None:
+            findings.append(finding)
+    findings.append(bodies.authority(case))
+    findings.append(bodies.local_investigation(case))
+
+    criteria = rs.criteria
+    met_codes: set[str] = set()
+    complementary: set[str] = set()
+    other_bodies: set[OtherBody] = set()
+    needs: dict[str, None] = {}
+    for finding in findings:
+        if finding.needs:
+            needs.update(dict.fromkeys(finding.needs))
+        elif finding.outcome is MET:
+            item = criteria[finding.key]
+            if item.kind is NOTIFICATION:
+                met_codes.add(item.code)
+            elif item.kind is COMPLEMENTARY:
+                complementary.add(item.code)
+            if finding.body is not None:
+                other_bodies.add(finding.body)
+
+    # A notification code met, or M or C, notifiable regardless of dose (line 78, 207, 276).
+    notifiable = facts.exposure_kind in rules.EXPOSED and bool(
+        met_codes or "M" in complementary or "C" in complementary
+    )
+    # Line 268: V is for incidents that do not meet the statutory criteria.
+    voluntary = not notifiable and "V" in complementary
+
+    codes: tuple[str, ...] = ()
+    if notifiable or voluntary:
+        ordered = [code for code in rs.relevance if code in met_codes]
+        if not ordered:
+            # Line 287: a complementary code needs the most relevant code 1 to 9 even when
+            # that code's own threshold is not met.
+            primary, missing = category(case)
+            needs.update(dict.fromkeys(missing))
+            ordered = [primary] if primary is not None else []
+        if ordered:
+            prefix = "".join(
+                letter for letter in _PREFIX_ORDER if letter in complementary and (letter != "V" or voluntary)
+            )
+            codes = (prefix + ordered[0], *ordered[1:])
+
+    # Validated in one pass by pydantic-core; reasons come from the memo as instances.
+    return ClassificationDecision.model_validate(
+        {
+            "notifiable": notifiable,
+            "codes": codes,
+            "authority": bodies.AUTHORITY[facts.nation],
+            "other_bodies": sorted(other_bodies, key=_BODY_ORDER.__getitem__),
+            "csaue": "C" in complementary,
+            "voluntary": voluntary,
+            "local_investigation": True,
+            "ruleset": rs.id,
+            "needs_facts": sorted(needs, key=_FIELD_ORDER.__getitem__),
+            "reasons": [_reason(rs, finding) for finding in findings],
+        }
+    )
+
+
+def category(case: Case) -> tuple[str | None, tuple[str, ...]]:
+    """The most relevant code 1-10 for an incident whatever its dose, or the facts needed to name it.
+
+    Used when M, C or V applies but no notification code is met (line 201-204, 287).
+    """
+    f = case.facts
+    if f.exposure_kind is ExposureKind.ACCIDENTAL:
+        return "1", ()
+    modality = f.modality
+    fixed = _CATEGORY_BY_MODALITY.get(modality)
+    if fixed is not None:
+        return fixed, ()
+    if modality in rules.RADIOTHERAPY:
+        miss = f.geographical_miss
+        if miss is not None and miss.value != "none":
+            return ("9.1" if miss.value == "total" else "9.2"), ()
+        course = f.rt_course_dose_ratio
+        # Over-exposure (8.1) unless the course is known to be under-dosed (8.2).
+        return ("8.2" if course is not None and course < 1 else "8.1"), ()
+    if modality is Modality.RADIOTHERAPY_VERIFICATION_IMAGING:
+        cause = f.verification_imaging_cause
+        if cause is None:
+            return None, ("verification_imaging_cause",)
+        by_cause = _CATEGORY_BY_CAUSE.get(cause)
+        if by_cause is not None:
+            return by_cause, ()
+    if (
+        modality is Modality.DIAGNOSTIC_NUCLEAR_MEDICINE
+        and f.incorrect_radiopharmaceutical
+        and "7" in case.rs.relevance
+    ):
+        return "7", ()
+    return _band(case.rs, f.intended_effective_dose_msv)
+
+
+def _band(rs: Ruleset, intended: float | None) -> tuple[str | None, tuple[str, ...]]:
+    if intended is None:
+        return None, ("intended_effective_dose_msv",)
+    if intended < rs.band_2_2_from_msv:
+        return "2.1", ()
+    if intended < rs.band_2_3_from_msv:
+        return "2.2", ()
+    if intended <= rs.band_2_4_above_msv:
+        return "2.3", ()
+    return "2.4", ()
+
+
+#: Reasons are immutable values, and most repeat across incidents (the authority of a
+#: nation, "one individual", "no equipment fault"), so each distinct one is built and
+#: validated once. Bounded: cleared when full, which only costs rebuilding.
+_REASONS: dict[tuple[object, ...], Reason] = {}
+_REASONS_MAX = 8192
+
+
+def _reason(rs: Ruleset, finding: Finding) -> Reason:
+    # Fact names have one type each, so equal values (1 == 1.0 == True) never cross types.
+    key = (rs.id, finding.key, finding.outcome, finding.needs, *finding.facts.items())
+    reason = _REASONS.get(key)
+    if reason is None:
+        item = rs.criteria[finding.key]
+        reason = Reason(
+            code=item.code,
+            criterion=item.text,
+            citation=item.citation,
+            facts=finding.facts,
+            outcome=finding.outcome,
+            needs=finding.needs,
+        )
+        if len(_REASONS) >= _REASONS_MAX:
+            _REASONS.clear()
+        _REASONS[key] = reason
+    return reason
