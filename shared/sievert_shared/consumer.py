@@ -155,6 +155,12 @@ class IdempotentConsumer:
                                     continue
                                 await self._handlers[env.event_type](conn, env, item.event)
                                 processed += 1
+                                log.info(
+                                    "consumer.event_applied",
+                                    consumer=self.name,
+                                    incident_id=str(env.stream_id),
+                                    offset=item.record.offset,
+                                )
                         except _TRANSIENT:
                             raise
                         except Exception as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from sievert_shared.clock import Clock, SystemClock
@@ -25,6 +26,23 @@ from sievert_shared.outbox import Emitter, OutboxRelay
 from sievert_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+
+async def _with_retries(what: str, attempt: Callable[[], Awaitable[None]], *, give_up_after: float = 60) -> None:
+    """Start even if a dependency comes up a little after us (a restart of the stack, a rollout)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + give_up_after
+    delay = 0.25
+    while True:
+        try:
+            await attempt()
+            return
+        except (OSError, KafkaError) as exc:
+            if loop.time() + delay > deadline:
+                raise
+            log.warning("service.dependency_unavailable", dependency=what, error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 @dataclass
@@ -93,9 +111,9 @@ class ServiceRuntime:
         try:
             applied = await migrate(pool, self.migrations_package)
             log.info("service.migrated", applied=applied)
-            await ensure_topics(settings.kafka, settings.kafka.topics.all())
+            await _with_retries("kafka", lambda: ensure_topics(settings.kafka, settings.kafka.topics.all()))
             producer = new_producer(settings.kafka, client_id=self.name)
-            await producer.start()
+            await _with_retries("kafka", producer.start)
             self._pool, self._producer = pool, producer
             if self.relay:
                 self.outbox_relay = OutboxRelay(pool, producer)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 
-def ct_overexposure(trust: str = "RXX", site: str = "RXX01") -> dict[str, Any]:
+def ct_overexposure(
+    trust: str = "RXX", site: str = "RXX01", discovered_on: dt.date = dt.date(2025, 6, 2)
+) -> dict[str, Any]:
     """England, adult CT given 12x the intended 1 mSv: code 2.2 (CQC table: 10x or more)."""
     return {
         "trust": trust,
         "site": site,
         "facts": {
             "nation": "england",
-            "discovered_on": "2025-06-02",
-            "occurred_on": "2025-05-30",
+            "discovered_on": discovered_on.isoformat(),
+            "occurred_on": (discovered_on - dt.timedelta(days=3)).isoformat(),
             "exposure_kind": "unintended",
             "modality": "ct",
             "patient_age_years": 54,

@@ -18,10 +18,13 @@ from sievert_shared.clock import Clock
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, IncidentFactsAmended, IncidentReported
 from sievert_shared.facts import IncidentFacts
+from sievert_shared.logging import get_logger
 from sievert_shared.outbox import build_envelope, enqueue
 from sievert_shared.topics import Topics
 
 PRODUCER = "intake"
+
+log = get_logger(__name__)
 
 
 class IdempotencyConflictError(Exception):
@@ -126,6 +129,14 @@ class IntakeService:
                         conn, key, ctx.request_hash, answer.status_code, answer.body
                     ):
                         raise _KeyTakenError
+                log.info(
+                    "intake.event_recorded",
+                    event_type=envelope.event_type,
+                    incident_id=str(envelope.stream_id),
+                    stream_version=envelope.stream_version,
+                    trust=envelope.tenant.trust,
+                    site=envelope.tenant.site,
+                )
                 return answer
             except _KeyTakenError:
                 continue  # the other request committed: the next pass replays its answer

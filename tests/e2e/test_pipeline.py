@@ -1,0 +1,174 @@
+"""The four services as separate processes over real Kafka and PostgreSQL: post an incident over
+HTTP and follow it through classification, deadlines and the reporting read model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sievert_shared import devstack
+from tests.support.infra import Infra
+from tests.support.kafka import envelopes, eventually, read_topic
+from tests.support.samples import ct_overexposure
+
+pytestmark = pytest.mark.e2e
+
+TODAY = dt.datetime.now(dt.UTC).date()  # so the windows are open, not already missed
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, services: dict[str, devstack.RunningService], prefix: str, bootstrap: str) -> None:
+        self.services = services
+        self.prefix = prefix
+        self.bootstrap = bootstrap
+        self.http = httpx.AsyncClient(timeout=10)
+
+    def url(self, name: str, path: str) -> str:
+        return f"{self.services[name].url}{path}"
+
+    async def topic(self, name: str, until: Callable[[list[Any]], bool]) -> list[Any]:
+        return envelopes(
+            await read_topic(self.bootstrap, f"{self.prefix}.{name}.v1", until=until, timeout=60)
+        )
+
+
+@pytest.fixture(scope="module")
+async def databases(infra: Infra) -> AsyncIterator[dict[str, str]]:
+    import asyncpg
+
+    from tests.conftest import database_url
+
+    names = {s: f"e2e_{s}_{uuid.uuid4().hex[:8]}" for s in devstack.SERVICES}
+    admin = await asyncpg.connect(infra.admin_database_url)
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield {s: database_url(infra.admin_database_url, n) for s, n in names.items()}
+    admin = await asyncpg.connect(infra.admin_database_url)
+    try:
+        for name in names.values():
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    infra: Infra, databases: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    ports = {name: free_port() for name in devstack.SERVICES}
+    env = devstack.service_env(
+        {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "KAFKA_TOPIC_PREFIX": prefix},
+        database_urls=databases,
+        ports=ports,
+    )
+    log_dir: Path = tmp_path_factory.mktemp("service-logs")
+    with devstack.running(env, ports=ports, log_dir=log_dir) as services:
+        yield Stack(services, prefix, infra.kafka_bootstrap)
+
+
+async def test_an_incident_flows_from_intake_to_reporting(stack: Stack) -> None:
+    correlation = f"e2e-{uuid.uuid4()}"
+    response = await stack.http.post(
+        stack.url("intake", "/v1/incidents"),
+        json=ct_overexposure(discovered_on=TODAY),
+        headers={"X-Correlation-ID": correlation},
+    )
+    assert response.status_code == 202, response.text
+    incident = response.json()["incident_id"]
+
+    classified = await stack.topic(
+        "classifications", until=lambda r: any(str(e.stream_id) == incident for e in envelopes(r))
+    )
+    (decision,) = [e for e in classified if str(e.stream_id) == incident]
+    assert decision.event_type == "IncidentClassified"
+    assert decision.payload["decision"]["notifiable"] is True
+    assert "2.2" in decision.payload["decision"]["codes"]  # CQC table, code 2.2: 12x a 1 mSv intended dose
+    assert decision.correlation_id == correlation
+
+    async def deadlines_open() -> None:
+        r = await stack.http.get(stack.url("deadlines", f"/v1/incidents/{incident}/deadlines"))
+        assert r.status_code == 200
+        assert {w["window"] for w in r.json()["windows"]} == {"notification", "investigation_report"}
+
+    await eventually(deadlines_open, timeout=60)
+
+    async def projected() -> None:
+        r = await stack.http.get(
+            stack.url("reporting", "/v1/incidents"), params={"trust": "RXX", "notifiable": True}
+        )
+        assert r.status_code == 200, r.text
+        rows = [i for i in r.json()["items"] if i["incident_id"] == incident]
+        assert rows and rows[0]["authority"] == "cqc"
+        assert rows[0]["deadlines"].get("notification", {}).get("status") == "open"
+
+    await eventually(projected, timeout=60)
+
+    # the correlation id travelled through Kafka headers into every service's JSON logs
+    for name in ("intake", "classifier", "deadlines", "reporting"):
+        lines = [json.loads(line) for line in stack.services[name].log_lines() if line.startswith("{")]
+        assert any(line.get("correlation_id") == correlation for line in lines), name
+
+
+async def test_an_amendment_that_changes_the_outcome_reclassifies_and_moves_deadlines(stack: Stack) -> None:
+    created = (
+        await stack.http.post(stack.url("intake", "/v1/incidents"), json=ct_overexposure(discovered_on=TODAY))
+    ).json()
+    incident = created["incident_id"]
+    amendment = {
+        "expected_version": 1,
+        "facts": {"total_effective_dose_msv": 1.2},
+        "reason": "dose re-estimated by the medical physics expert",
+    }
+    response = await stack.http.post(
+        stack.url("intake", f"/v1/incidents/{incident}/amendments"), json=amendment
+    )
+    assert response.status_code == 202, response.text
+
+    events = await stack.topic(
+        "classifications",
+        until=lambda r: any(
+            str(e.stream_id) == incident and e.event_type == "IncidentReclassified" for e in envelopes(r)
+        ),
+    )
+    (reclassified,) = [
+        e for e in events if str(e.stream_id) == incident and e.event_type == "IncidentReclassified"
+    ]
+    assert reclassified.payload["decision"]["notifiable"] is False
+    assert reclassified.payload["previous_notifiable"] is True
+
+    async def local_only() -> None:
+        r = await stack.http.get(stack.url("deadlines", f"/v1/incidents/{incident}/deadlines"))
+        windows = {w["window"]: w["status"] for w in r.json()["windows"]}
+        assert windows == {
+            "notification": "cancelled",
+            "investigation_report": "cancelled",
+            "local_investigation": "open",
+        }
+
+    await eventually(local_only, timeout=60)
+
+
+async def test_every_service_is_healthy_and_ready(stack: Stack) -> None:
+    for name in devstack.SERVICES:
+        assert (await stack.http.get(stack.url(name, "/healthz"))).status_code == 200
+        ready = await stack.http.get(stack.url(name, "/readyz"))
+        assert ready.status_code == 200, (name, ready.text)
