@@ -28,7 +28,9 @@ from sievert_shared.settings import ServiceSettings
 log = get_logger(__name__)
 
 
-async def _with_retries(what: str, attempt: Callable[[], Awaitable[None]], *, give_up_after: float = 60) -> None:
+async def _with_retries(
+    what: str, attempt: Callable[[], Awaitable[None]], *, give_up_after: float = 60
+) -> None:
     """Start even if a dependency comes up a little after us (a restart of the stack, a rollout)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + give_up_after
