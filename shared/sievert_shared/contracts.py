@@ -14,6 +14,7 @@ from typing import Any
 
 from sievert_shared.envelope import ENVELOPE_VERSION, EventEnvelope
 from sievert_shared.events import ALL_EVENTS, Event
+from sievert_shared.facts import IncidentFacts
 from sievert_shared.topics import Topics
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
@@ -119,7 +120,17 @@ def generate() -> dict[str, str]:
 
     envelope = EventEnvelope.model_json_schema(mode="serialization")
     envelope["$id"] = f"https://sievert.example/contracts/envelope.v{ENVELOPE_VERSION}.json"
-    files = {f"envelope.v{ENVELOPE_VERSION}.json": dump(envelope), "asyncapi.json": dump(asyncapi())}
+    facts = IncidentFacts.model_json_schema(mode="validation")
+    facts["$id"] = "https://sievert.example/contracts/incident-facts.json"
+    facts["description"] = (
+        "Incident facts as POST /v1/incidents accepts them and IncidentReported/IncidentFactsAmended carry "
+        "them. Its shape is versioned with those events: a change bumps their schema_version."
+    )
+    files = {
+        f"envelope.v{ENVELOPE_VERSION}.json": dump(envelope),
+        "incident-facts.json": dump(facts),
+        "asyncapi.json": dump(asyncapi()),
+    }
     for event in ALL_EVENTS:
         files[schema_filename(event)] = dump(event_schema(event))
     return files
