@@ -28,10 +28,18 @@ DEVICE_BODY = {
 }
 
 
+_AUTHORITY_FINDINGS = {
+    nation: Finding("authority", Outcome.MET, {"nation": nation, "authority": body})
+    for nation, body in AUTHORITY.items()
+}
+_INVESTIGATION_FINDINGS = {
+    kind: Finding("regulation-8(3)", Outcome.MET, {"exposure_kind": kind}) for kind in ExposureKind
+}
+
+
 def authority(c: Case) -> Finding:
     """The enforcing authority for the site's nation (line 351-373)."""
-    nation = c.facts.nation
-    return Finding("authority", Outcome.MET, {"nation": nation.value, "authority": AUTHORITY[nation].value})
+    return _AUTHORITY_FINDINGS[c.facts.nation]
 
 
 def health_and_safety(c: Case) -> Finding | None:
@@ -73,7 +81,7 @@ def device_regulator(c: Case) -> Finding | None:
     if f.equipment_fault is not True:
         return None
     body = DEVICE_BODY[f.nation]
-    return Finding("device", Outcome.MET, {"equipment_fault": True, "nation": f.nation.value}, body=body)
+    return Finding("device", Outcome.MET, {"equipment_fault": True, "nation": f.nation}, body=body)
 
 
 def arsac(c: Case) -> Finding | None:
@@ -96,4 +104,4 @@ def arsac(c: Case) -> Finding | None:
 
 def local_investigation(c: Case) -> Finding:
     """Regulation 8(3): every incident is investigated and recorded locally (line 223, 227)."""
-    return Finding("regulation-8(3)", Outcome.MET, {"exposure_kind": c.facts.exposure_kind.value})
+    return _INVESTIGATION_FINDINGS[c.facts.exposure_kind]

@@ -10,7 +10,13 @@ from sievert_classifier.domain import bodies, rules
 from sievert_classifier.domain.model import Case, Finding, Kind, Ruleset
 from sievert_classifier.domain.rulesets import select_ruleset
 from sievert_shared.decision import ClassificationDecision, OtherBody, Outcome, Reason
-from sievert_shared.facts import ExposureKind, IncidentFacts, Modality, VerificationImagingCause
+from sievert_shared.facts import (
+    ExposureKind,
+    GeographicalMiss,
+    IncidentFacts,
+    Modality,
+    VerificationImagingCause,
+)
 
 __all__ = ["category", "classify"]
 
@@ -59,7 +65,9 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
     complementary: set[str] = set()
     other_bodies: set[OtherBody] = set()
     needs: dict[str, None] = {}
+    reasons: list[Reason] = []
     for finding in findings:
+        reasons.append(_reason(rs, finding))
         if finding.needs:
             needs.update(dict.fromkeys(finding.needs))
         elif finding.outcome is MET:
@@ -80,7 +88,7 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
 
     codes: tuple[str, ...] = ()
     if notifiable or voluntary:
-        ordered = [code for code in rs.relevance if code in met_codes]
+        ordered = sorted(met_codes, key=rs.relevance.index)
         if not ordered:
             # Line 287: a complementary code needs the most relevant code 1 to 9 even when
             # that code's own threshold is not met.
@@ -88,10 +96,14 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
             needs.update(dict.fromkeys(missing))
             ordered = [primary] if primary is not None else []
         if ordered:
-            prefix = "".join(
-                letter for letter in _PREFIX_ORDER if letter in complementary and (letter != "V" or voluntary)
-            )
-            codes = (prefix + ordered[0], *ordered[1:])
+            if complementary:
+                prefix = "".join(
+                    letter
+                    for letter in _PREFIX_ORDER
+                    if letter in complementary and (letter != "V" or voluntary)
+                )
+                ordered[0] = prefix + ordered[0]
+            codes = tuple(ordered)
 
     # Validated in one pass by pydantic-core; reasons come from the memo as instances.
     return ClassificationDecision.model_validate(
@@ -105,7 +117,7 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
             "local_investigation": True,
             "ruleset": rs.id,
             "needs_facts": sorted(needs, key=_FIELD_ORDER.__getitem__),
-            "reasons": [_reason(rs, finding) for finding in findings],
+            "reasons": reasons,
         }
     )
 
@@ -124,8 +136,10 @@ def category(case: Case) -> tuple[str | None, tuple[str, ...]]:
         return fixed, ()
     if modality in rules.RADIOTHERAPY:
         miss = f.geographical_miss
-        if miss is not None and miss.value != "none":
-            return ("9.1" if miss.value == "total" else "9.2"), ()
+        if miss is GeographicalMiss.TOTAL:
+            return "9.1", ()
+        if miss is GeographicalMiss.PARTIAL:
+            return "9.2", ()
         course = f.rt_course_dose_ratio
         # Over-exposure (8.1) unless the course is known to be under-dosed (8.2).
         return ("8.2" if course is not None and course < 1 else "8.1"), ()

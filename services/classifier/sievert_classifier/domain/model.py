@@ -66,9 +66,15 @@ class Case:
         age = facts.patient_age_years
         # Line 150: a child has not reached the 18th birthday, or the 16th in Scotland.
         self.child: bool | None = None if age is None else age < rs.child_under_years[facts.nation]
-        known = [n for n in (facts.individuals_affected, theme_individuals) if n is not None]
         # Line 207, 276-281: the incident's own count or the theme's, whichever is larger.
-        self.individuals: int | None = max(known) if known else None
+        own = facts.individuals_affected
+        self.individuals: int | None = (
+            own
+            if theme_individuals is None
+            else theme_individuals
+            if own is None
+            else max(own, theme_individuals)
+        )
 
 
 Rule = Callable[[Case], Finding | None]

@@ -23,6 +23,8 @@ from sievert_shared.facts import (
     VerificationImagingCause,
 )
 
+# Enum members go into reasons' facts as they are: they are str (StrEnum), and the
+# Reason model stores them as plain strings.
 MET = Outcome.MET
 NOT_MET = Outcome.NOT_MET
 NEEDS = Outcome.NEEDS_FACTS
@@ -64,13 +66,6 @@ EQUIPMENT_CAUSES = frozenset(
 )
 
 
-def _v(value: object) -> FactValue:
-    """A fact value as a JSON scalar (enums by value)."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return str(getattr(value, "value", value))
-
-
 def _verdict(key: str, facts: dict[str, FactValue], field: str, met: bool | None) -> Finding:
     """A finding for a criterion on one fact: ``met`` is ``None`` while ``field`` is unknown."""
     if met is None:
@@ -88,10 +83,10 @@ def code_1(c: Case) -> Finding | None:
     if f.nation is not Nation.ENGLAND:
         # Line 151: Northern Ireland, Scotland and Wales notify all, regardless of dose.
         # The age of a child therefore never matters for code 1 outside England.
-        return Finding("1-all", MET, {"nation": f.nation.value})
+        return Finding("1-all", MET, {"nation": f.nation})
     rs = c.rs
     dose = f.total_effective_dose_msv
-    facts: dict[str, FactValue] = {"nation": f.nation.value, "total_effective_dose_msv": dose}
+    facts: dict[str, FactValue] = {"nation": f.nation, "total_effective_dose_msv": dose}
     if dose is None:
         return Finding("1-england", NEEDS, facts, ("total_effective_dose_msv",))
     # Line 150: "3 mSv effective dose or above (adult), 1 mSv ... or above (child)".
@@ -147,7 +142,7 @@ def code_2_1(c: Case) -> Finding | None:
     # The "(child)" of 2.1 uses line 150's definition, so in Scotland a 16- or 17-year-old
     # is an adult here; this is where the Scottish age matters (code 1 there is all doses).
     facts["patient_age_years"] = f.patient_age_years
-    facts["nation"] = f.nation.value
+    facts["nation"] = f.nation
     facts["child"] = c.child
     if c.child is None:
         return Finding("2.1", NEEDS, facts, ("patient_age_years",))
@@ -210,7 +205,7 @@ def code_3(c: Case) -> Finding | None:
     """Code 3: observable deterministic effects, excluding transient erythema (line 166, 295-296)."""
     f = c.facts
     effect = f.deterministic_effect
-    facts: dict[str, FactValue] = {"deterministic_effect": _v(effect)}
+    facts: dict[str, FactValue] = {"deterministic_effect": effect}
     if effect is None:
         return Finding("3", NEEDS, facts, ("deterministic_effect",))
     if effect is not DeterministicEffect.OTHER:
@@ -259,7 +254,7 @@ def code_4_2a(c: Case) -> Finding | None:
     cause = f.verification_imaging_cause
     facts: dict[str, FactValue] = {
         "verification_images_in_fraction": images,
-        "verification_imaging_cause": _v(cause),
+        "verification_imaging_cause": cause,
     }
     if images is None:
         return Finding("4.2a", NEEDS, facts, ("verification_images_in_fraction",))
@@ -278,7 +273,7 @@ def _course_facts(c: Case) -> tuple[dict[str, FactValue], tuple[str, ...], bool 
     facts: dict[str, FactValue] = {
         "verification_images_intended": intended,
         "verification_images_additional": additional,
-        "verification_imaging_cause": _v(f.verification_imaging_cause),
+        "verification_imaging_cause": f.verification_imaging_cause,
     }
     needs = tuple(
         name
@@ -465,7 +460,7 @@ def _rt_facts(c: Case) -> dict[str, FactValue]:
     return {
         "rt_course_dose_ratio": f.rt_course_dose_ratio,
         "rt_max_fraction_dose_ratio": f.rt_max_fraction_dose_ratio,
-        "rt_dose_volume": _v(f.rt_dose_volume),
+        "rt_dose_volume": f.rt_dose_volume,
     }
 
 
@@ -486,7 +481,7 @@ def code_8_2(c: Case) -> Finding | None:
     under, needs = _under(c)
     facts = _rt_facts(c)
     miss = c.facts.geographical_miss
-    facts["geographical_miss"] = _v(miss)
+    facts["geographical_miss"] = miss
     if under is None:
         return Finding("8.2", NEEDS, facts, needs)
     if not under:
@@ -502,7 +497,7 @@ def code_9_1(c: Case) -> Finding | None:
     """Code 9.1: all total geographical misses, even for a single fraction (line 188)."""
     miss = c.facts.geographical_miss
     met = None if miss is None else miss is GeographicalMiss.TOTAL
-    return _verdict("9.1", {"geographical_miss": _v(miss)}, "geographical_miss", met)
+    return _verdict("9.1", {"geographical_miss": miss}, "geographical_miss", met)
 
 
 @_radiotherapy
@@ -514,7 +509,7 @@ def code_9_2(c: Case) -> Finding | None:
     f = c.facts
     margin = f.geographical_miss_margin_ratio
     facts = _rt_facts(c)
-    facts["geographical_miss"] = GeographicalMiss.PARTIAL.value
+    facts["geographical_miss"] = GeographicalMiss.PARTIAL
     facts["geographical_miss_margin_ratio"] = margin
     # "Exceeds 2.5 times" is strict: a miss of exactly 2.5x the margin is not 9.2.
     if margin is not None and margin <= c.rs.miss_margin_factor:
@@ -580,7 +575,7 @@ def scope(c: Case) -> Finding | None:
     """Near misses and worker or public exposures cannot be SAUEs; say so, with the citation."""
     kind = c.facts.exposure_kind
     key = "near-miss" if kind is ExposureKind.NEAR_MISS else "not-medical"
-    return Finding(key, NOT_MET, {"exposure_kind": kind.value})
+    return Finding(key, NOT_MET, {"exposure_kind": kind})
 
 
 # --- Complementary codes --------------------------------------------------------------
