@@ -52,7 +52,7 @@ KAFKA_POM="$LOCAL_DEPLOY/kafka/pom.xml"
 VENV_PY="$REPO_ROOT/.venv/bin/python"
 
 # Set by pg_locate.
-PG_BIN="" PG_BASE="" PG_DATA="" PG_SOCK="" PG_LOG=""
+PG_BIN="" PG_WANT="" PG_BASE="" PG_DATA="" PG_SOCK="" PG_LOG=""
 
 # ---------------------------------------------------------------------------
 # small helpers
@@ -122,18 +122,21 @@ as_pg() {
 	fi
 }
 
-# The newest installed server, or the one matching an existing cluster.
+# The server binaries: those of the existing cluster's major version, else the
+# newest installed. Only looks; pg_ensure_installed installs.
 pg_find_bin() {
-	local want="" d
-	[[ -f $PG_DATA/PG_VERSION ]] && want=$(<"$PG_DATA/PG_VERSION")
-	if [[ -n $want ]]; then
-		[[ -x /usr/lib/postgresql/$want/bin/initdb ]] || apt_install "postgresql-$want"
-		PG_BIN=/usr/lib/postgresql/$want/bin
-		return
+	local d
+	PG_WANT=""
+	[[ -r $PG_DATA/PG_VERSION ]] && PG_WANT=$(<"$PG_DATA/PG_VERSION")
+	if [[ -n $PG_WANT ]]; then
+		[[ -x /usr/lib/postgresql/$PG_WANT/bin/initdb ]] || return 1
+		PG_BIN=/usr/lib/postgresql/$PG_WANT/bin
+		return 0
 	fi
 	d=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null | sort -V | tail -n 1 || true)
 	if [[ -z $d ]] && command -v initdb >/dev/null; then d=$(command -v initdb); fi
-	[[ -n $d ]] && PG_BIN=$(dirname "$d")
+	[[ -n $d ]] || return 1
+	PG_BIN=$(dirname "$d")
 }
 
 # Decide where the cluster lives. Needs the postgres OS user when root.
@@ -157,9 +160,8 @@ pg_locate() {
 
 pg_ensure_installed() {
 	if [[ -z $PG_BIN ]]; then
-		apt_install postgresql
-		pg_locate
-		pg_find_bin || true
+		if [[ -n $PG_WANT ]]; then apt_install "postgresql-$PG_WANT"; else apt_install postgresql; fi
+		pg_locate # the postgres OS user exists now: it may decide where the cluster goes
 	fi
 	[[ -n $PG_BIN && -x $PG_BIN/initdb ]] || die "PostgreSQL server binaries not found after installing postgresql"
 	if is_root; then id postgres >/dev/null 2>&1 || die "the postgres OS user is missing (it comes with Debian's postgresql package)"; fi
@@ -337,15 +339,22 @@ kafka_pid() {
 	printf '%s' "$pid"
 }
 
-have_aiokafka() { [[ -x $VENV_PY ]] && "$VENV_PY" -c 'import aiokafka' >/dev/null 2>&1; }
+# The aiokafka probe (scripts/stack/kafka_ready.py) when .venv/bin/python exists;
+# exit 2 means no aiokafka there (nor a .venv): use the JVM probe instead.
+kafka_probe_py() {
+	[[ -x $VENV_PY ]] || return 2
+	"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$KAFKA_PORT" "$@"
+}
 
 # One metadata round trip (fast path for `up` and `status`).
 kafka_ready_once() {
-	if have_aiokafka; then
-		"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$KAFKA_PORT" --once --timeout 3
-	else
+	local rc=0
+	kafka_probe_py --once --timeout 3 || rc=$?
+	if ((rc == 2)); then
 		port_open "$HOST" "$KAFKA_PORT" && kafka_api_versions
+		return
 	fi
+	return "$rc"
 }
 
 kafka_api_versions() {
@@ -445,10 +454,8 @@ kafka_start() {
 
 kafka_wait_ready() {
 	local pid=$1 rc=0
-	if have_aiokafka; then
-		"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$KAFKA_PORT" \
-			--timeout "$READY_TIMEOUT" --pid "$pid" || rc=$?
-	else
+	kafka_probe_py --timeout "$READY_TIMEOUT" --pid "$pid" || rc=$?
+	if ((rc == 2)); then
 		local deadline=$(($(now_us) + READY_TIMEOUT * 1000000))
 		rc=1
 		while (($(now_us) < deadline)); do
