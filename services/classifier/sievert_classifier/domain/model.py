@@ -68,13 +68,9 @@ class Case:
         self.child: bool | None = None if age is None else age < rs.child_under_years[facts.nation]
         # Line 207, 276-281: the incident's own count or the theme's, whichever is larger.
         own = facts.individuals_affected
-        self.individuals: int | None = (
-            own
-            if theme_individuals is None
-            else theme_individuals
-            if own is None
-            else max(own, theme_individuals)
-        )
+        self.individuals: int | None = own
+        if theme_individuals is not None:
+            self.individuals = theme_individuals if own is None else max(own, theme_individuals)
 
 
 Rule = Callable[[Case], Finding | None]
