@@ -87,6 +87,71 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 sha_of() { sha256sum | cut -c1-"$1"; }
 
+# Sockets on local port $1, from /proc/net/tcp{,6}, one a line: "LISTEN" for a
+# listener, "BLOCKING" for a socket that would keep a server from binding the port
+# (a live client socket using it as its source port, or a client connected to
+# itself, even in TIME_WAIT). The TIME_WAIT/FIN_WAIT leftovers of a stopped
+# server's own connections are not listed: they do not prevent a new bind.
+port_sockets() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v hex="$hex" 'FNR > 1 {
+		split($2, l, ":"); split($3, r, ":")
+		if (l[2] != hex) next
+		if ($4 == "0A") print "LISTEN"
+		else if ($4 == "01" || $4 == "02" || $4 == "03" || $4 == "08") print "BLOCKING"
+		else if (r[2] == hex) print "BLOCKING"
+	}' /proc/net/tcp /proc/net/tcp6 2>/dev/null || true
+}
+
+# Our ports (55432, 59092, 59093) lie inside Linux's ephemeral range (32768-60999).
+# While a server is down, a client retrying 127.0.0.1:<port> can be given that
+# same port as its source and connect to itself (TCP simultaneous open); the
+# socket then holds the port, and for 60 s more in TIME_WAIT, and the server
+# cannot bind. Reserving the ports keeps the kernel from handing them out.
+# Root only; skipped quietly where /proc/sys is read-only.
+reserve_ports() {
+	local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur item lo hi p missing=()
+	[[ -w $f ]] || return 0
+	cur=$(<"$f") || return 0
+	for p in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+		local found=""
+		IFS=, read -ra items <<<"$cur"
+		for item in "${items[@]}"; do
+			lo=${item%-*} hi=${item#*-}
+			if ((p >= lo && p <= hi)); then found=1 && break; fi
+		done
+		[[ -n $found ]] || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	local add
+	add=$(
+		IFS=,
+		printf '%s' "${missing[*]}"
+	)
+	if printf '%s\n' "${cur:+$cur,}$add" 2>/dev/null >"$f"; then
+		say "stack: reserved ports $add (net.ipv4.ip_local_reserved_ports) so that no client is given them as its own"
+	fi
+}
+
+# Wait while non-listening sockets (a self-connected client, TIME_WAIT) hold a
+# port we are about to listen on. Fails at once if something else listens there.
+wait_port_free() {
+	local port=$1 what=$2 states deadline told=""
+	deadline=$(($(now_us) + 75000000))
+	while states=$(port_sockets "$port") && [[ -n $states ]]; do
+		if grep -qx LISTEN <<<"$states"; then
+			die "port $HOST:$port is taken by another process (not this checkout's $what)"
+		fi
+		(($(now_us) < deadline)) || die "port $port still held by stray sockets after 75 s (see: ss -tanp | grep :$port)"
+		if [[ -z $told ]]; then
+			say "$what: waiting for port $port to be released (a client connected to itself while $what was down; at most 60 s)…"
+			told=1
+		fi
+		sleep 0.5
+	done
+}
+
 apt_install() {
 	is_root || die "$* not installed, and only root can apt-get install it: sudo apt-get install -y $*"
 	command -v apt-get >/dev/null || die "$* not installed and there is no apt-get: install it by hand"
@@ -253,6 +318,19 @@ SELECT format('CREATE DATABASE %I OWNER $DB_ROLE', d)
 SQL
 }
 
+# Poll until the server answers on TCP. 0 ready, 1 the server is gone. Dies at the deadline.
+pg_wait_ready() {
+	local deadline=$(($(now_us) + READY_TIMEOUT * 1000000)) grace=$(($(now_us) + 3000000))
+	until pg_ready; do
+		if (($(now_us) > deadline)); then
+			tail_log "$PG_LOG"
+			die "postgres: not ready after ${READY_TIMEOUT}s"
+		fi
+		if (($(now_us) > grace)) && ! pg_pid >/dev/null; then return 1; fi
+		sleep 0.1
+	done
+}
+
 pg_up() {
 	local t0 pid
 	t0=$(now_us)
@@ -263,31 +341,30 @@ pg_up() {
 		say "postgres: already running (pid $pid) on $HOST:$PG_PORT"
 		return
 	fi
-	if ! pg_pid >/dev/null && port_open "$HOST" "$PG_PORT"; then
-		die "port $HOST:$PG_PORT is taken by another process (not this checkout's cluster in $PG_DATA)"
-	fi
 	pg_init
-	if ! pg_pid >/dev/null; then
-		pg_clear_stale
-		say "postgres: starting on $HOST:$PG_PORT…"
-		# 9>&-: the server must not inherit (and so hold forever) the stack lock.
-		as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -W -s start >/dev/null 9>&- ||
-			{
-				tail_log "$PG_LOG"
-				die "pg_ctl start failed"
-			}
-	fi
-	local deadline=$(($(now_us) + READY_TIMEOUT * 1000000)) grace=$(($(now_us) + 3000000))
-	until pg_ready; do
-		if (($(now_us) > deadline)); then
-			tail_log "$PG_LOG"
-			die "postgres: not ready after ${READY_TIMEOUT}s"
+	local attempt logsize
+	for attempt in 1 2 3; do
+		if ! pg_pid >/dev/null; then
+			pg_clear_stale
+			wait_port_free "$PG_PORT" postgres # also fails if another server listens there
+			say "postgres: starting on $HOST:$PG_PORT…"
+			logsize=$(stat -c %s "$PG_LOG" 2>/dev/null || echo 0)
+			# 9>&-: the server must not inherit (and so hold forever) the stack lock.
+			as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -W -s start >/dev/null 9>&- ||
+				{
+					tail_log "$PG_LOG"
+					die "pg_ctl start failed"
+				}
 		fi
-		if (($(now_us) > grace)) && ! pg_pid >/dev/null; then
-			tail_log "$PG_LOG"
-			die "postgres: the server exited during start-up"
+		if pg_wait_ready; then break; fi
+		# The port taken between our check and the bind (see reserve_ports): retry.
+		if ((attempt < 3)) && tail -c +"$((${logsize:-0} + 1))" "$PG_LOG" 2>/dev/null | grep -q 'could not bind'; then
+			say "postgres: the port was taken at start-up (attempt $attempt); retrying…"
+			sleep 1
+			continue
 		fi
-		sleep 0.1
+		tail_log "$PG_LOG"
+		die "postgres: the server exited during start-up"
 	done
 	pg_provision || die "postgres: could not create the $DB_ROLE role and databases"
 	say "postgres: ready on $HOST:$PG_PORT in $(since "$t0")s"
@@ -470,17 +547,14 @@ kafka_wait_ready() {
 			sleep 0.2
 		done
 	fi
-	case $rc in
-	0) return 0 ;;
-	3)
-		tail_log "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log"
-		die "kafka: the broker exited during start-up"
-		;;
-	*)
-		tail_log "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log"
-		die "kafka: not ready on $HOST:$KAFKA_PORT after ${READY_TIMEOUT}s (pid $pid still running; scripts/stack.sh down stops it)"
-		;;
-	esac
+	return "$rc"
+}
+
+kafka_fail() {
+	local rc=$1 pid=$2
+	tail_log "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log"
+	if ((rc == 3)); then die "kafka: the broker exited during start-up"; fi
+	die "kafka: not ready on $HOST:$KAFKA_PORT after ${READY_TIMEOUT}s (pid $pid still running; scripts/stack.sh down stops it)"
 }
 
 kafka_up() {
@@ -492,23 +566,39 @@ kafka_up() {
 			return
 		fi
 		say "kafka: running (pid $pid) but not answering yet; waiting…"
-		kafka_wait_ready "$pid"
+		kafka_wait_ready "$pid" || kafka_fail $? "$pid"
 		say "kafka: ready on $HOST:$KAFKA_PORT in $(since "$t0")s"
 		return
 	fi
 	local p
 	for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-		if port_open "$HOST" "$p"; then
+		if grep -qx LISTEN <<<"$(port_sockets "$p")"; then
 			die "port $HOST:$p is taken by another process (not this checkout's Kafka, pid file $KAFKA_PIDFILE)"
 		fi
 	done
 	kafka_libs
 	kafka_ensure_tools
 	kafka_format
-	t0=$(now_us)
-	kafka_start
-	pid=$(<"$KAFKA_PIDFILE")
-	kafka_wait_ready "$pid"
+	local attempt rc logsize
+	for attempt in 1 2 3; do
+		for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do wait_port_free "$p" kafka; done
+		t0=$(now_us)
+		logsize=$(stat -c %s "$KAFKA_LOGS/server.log" 2>/dev/null || echo 0)
+		kafka_start
+		pid=$(<"$KAFKA_PIDFILE")
+		rc=0
+		kafka_wait_ready "$pid" || rc=$?
+		((rc == 0)) && break
+		# A socket that grabbed the port between our check and the bind (see
+		# reserve_ports): wait for it to go, then try again.
+		if ((rc == 3 && attempt < 3)) &&
+			tail -c +"$((logsize + 1))" "$KAFKA_LOGS/server.log" 2>/dev/null | grep -q 'Address already in use'; then
+			say "kafka: a port was taken at start-up (attempt $attempt); retrying…"
+			sleep 1
+			continue
+		fi
+		kafka_fail "$rc" "$pid"
+	done
 	say "kafka: ready on $HOST:$KAFKA_PORT in $(since "$t0")s (Kafka $(kafka_version), pid $pid)"
 }
 
@@ -567,6 +657,7 @@ cmd_up() {
 	local t0
 	t0=$(now_us)
 	lock_stack
+	if is_root; then reserve_ports; fi
 	pg_up
 	kafka_up
 	say "stack: up in $(since "$t0")s — use it with: eval \"\$(scripts/stack.sh env)\""
@@ -613,4 +704,5 @@ main() {
 	esac
 }
 
-main "$@"
+# Run unless sourced (sourcing gives the functions, e.g. for testing).
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi
