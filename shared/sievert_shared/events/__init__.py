@@ -21,6 +21,12 @@ from sievert_shared.events.registry import (
     UndecodableEventError,
     UnknownEventError,
 )
+from sievert_shared.events.reporting import (
+    InvestigationFindingsRecorded,
+    SubmissionAcknowledged,
+    SubmissionDrafted,
+    SubmissionIssued,
+)
 from sievert_shared.events.submissions import InvestigationReportSubmitted, NotificationSubmitted
 
 ALL_EVENTS: tuple[type[Event], ...] = (
@@ -37,6 +43,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     DeadlineCancelled,
     NotificationSubmitted,
     InvestigationReportSubmitted,
+    SubmissionDrafted,
+    InvestigationFindingsRecorded,
+    SubmissionIssued,
+    SubmissionAcknowledged,
 )
 
 REGISTRY = EventRegistry()
@@ -59,8 +69,12 @@ __all__ = [
     "IncidentFactsAmended",
     "IncidentReclassified",
     "IncidentReported",
+    "InvestigationFindingsRecorded",
     "InvestigationReportSubmitted",
     "NotificationSubmitted",
+    "SubmissionAcknowledged",
+    "SubmissionDrafted",
+    "SubmissionIssued",
     "UndecodableEventError",
     "UnknownEventError",
     "Window",

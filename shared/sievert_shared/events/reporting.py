@@ -1,0 +1,127 @@
+"""Events the reporting service emits about regulator submissions (topic: ``Topics.submissions``).
+
+Reporting drafts the IR(ME)R notification and the 12-week investigation report, records the
+investigation's findings, issues the documents and records the authority's acknowledgement.
+Each step is an event, so the submissions read model can be rebuilt from the log. Free text in
+these events is checked for patient identifiers before it is accepted: staff appear by role and
+patients not at all (guidance line 240: redact names of individual people).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any, ClassVar
+
+from pydantic import AwareDatetime, Field
+
+from sievert_shared.events.registry import Event
+
+
+class SubmissionKind(enum.StrEnum):
+    NOTIFICATION = "notification"
+    """Regulation 8(4): the notification, no later than 2 weeks after discovery."""
+    INVESTIGATION_REPORT = "investigation_report"
+    """Regulation 8(4): the report of the investigation, no later than 12 weeks after discovery."""
+
+
+class DutyHolder(enum.StrEnum):
+    """Which duty holder's part of the process failed (error taxonomy, docs/reporting.md)."""
+
+    REFERRER = "referrer"
+    PRACTITIONER = "practitioner"
+    OPERATOR = "operator"
+    EMPLOYERS_PROCEDURE = "employers_procedure"
+    EQUIPMENT = "equipment"
+
+
+class ProcessStep(enum.StrEnum):
+    """At which step of the exposure pathway the error happened (error taxonomy)."""
+
+    REFERRAL = "referral"
+    JUSTIFICATION = "justification"
+    IDENTIFICATION = "identification"
+    PREGNANCY_OR_BREASTFEEDING_ENQUIRY = "pregnancy_or_breastfeeding_enquiry"
+    PLANNING = "planning"
+    EXPOSURE_OR_DELIVERY = "exposure_or_delivery"
+
+
+_Role = Field(min_length=1, max_length=100, description="A staff role, never a name.")
+_Text = 4000
+
+
+class SubmissionDrafted(Event):
+    """A submission to the enforcing authority was drafted or its editable parts were changed."""
+
+    event_type: ClassVar[str] = "SubmissionDrafted"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "submissions"
+
+    submission_id: uuid.UUID = Field(description="One per incident and kind.")
+    kind: SubmissionKind
+    authority: str = Field(min_length=2, max_length=16, description="Enforcing authority, e.g. 'cqc'.")
+    contact_role: str = _Role
+    summary: str | None = Field(default=None, max_length=_Text, description="Anonymised summary.")
+
+
+class InvestigationFindingsRecorded(Event):
+    """Findings of the investigation, item by item (guidance lines 229-238). Items left null are
+    unchanged; a later event's non-null item replaces an earlier one."""
+
+    event_type: ClassVar[str] = "InvestigationFindingsRecorded"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "submissions"
+
+    recorded_by_role: str = _Role
+    what_happened: str | None = Field(default=None, max_length=_Text)
+    dose_assessment: str | None = Field(
+        default=None,
+        max_length=_Text,
+        description="The assessment of intended and unintended dose (line 248), e.g. by the MPE.",
+    )
+    root_causes: list[str] | None = Field(default=None, max_length=50)
+    contributory_factors: list[str] | None = Field(default=None, max_length=50)
+    duty_of_candour_met: bool | None = Field(default=None, description="Line 235.")
+    duty_of_candour_notes: str | None = Field(default=None, max_length=_Text)
+    csaue_procedure_applied: bool | None = Field(
+        default=None, description="Regulation 8(1), schedule 2(l) procedure applied (line 236)."
+    )
+    csaue_procedure_notes: str | None = Field(default=None, max_length=_Text)
+    learning: str | None = Field(default=None, max_length=_Text)
+    learning_shared_how: str | None = Field(default=None, max_length=_Text)
+    corrective_actions: list[str] | None = Field(default=None, max_length=50)
+    error_duty_holder: DutyHolder | None = None
+    error_process_step: ProcessStep | None = None
+
+
+class SubmissionIssued(Event):
+    """The document sent to the authority, frozen as sent. Followed in the same transaction by
+    ``NotificationSubmitted`` or ``InvestigationReportSubmitted`` for the deadlines service."""
+
+    event_type: ClassVar[str] = "SubmissionIssued"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "submissions"
+
+    submission_id: uuid.UUID
+    kind: SubmissionKind
+    authority: str = Field(min_length=2, max_length=16)
+    submitted_at: AwareDatetime
+    submitted_by_role: str = _Role
+    document: dict[str, Any] = Field(
+        description="The anonymised document; its JSON Schema is contracts/reports/<kind>.v1.jsonschema."
+    )
+    document_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SubmissionAcknowledged(Event):
+    """The authority acknowledged the submission and gave its reference number (guidance line 116)."""
+
+    event_type: ClassVar[str] = "SubmissionAcknowledged"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "submissions"
+
+    submission_id: uuid.UUID
+    kind: SubmissionKind
+    authority: str = Field(min_length=2, max_length=16)
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$")
+    acknowledged_at: AwareDatetime
