@@ -20,6 +20,8 @@ import asyncpg
 import httpx
 
 from sievert_shared import devstack
+from sievert_shared.kafka import delete_topics_with_prefix
+from sievert_shared.settings import KafkaSettings
 
 REPO = Path(__file__).resolve().parents[1]
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -195,6 +197,7 @@ def main() -> int:
             asyncio.run(run(services))
     finally:
         asyncio.run(drop_databases(base, databases))
+        asyncio.run(delete_topics_with_prefix(KafkaSettings(), f"demo-{tag}"))
     say("\ndemo: done; services stopped. The stack stays up (make down stops it).")
     return 0
 

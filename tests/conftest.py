@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from sievert_shared.kafka import delete_topics_with_prefix
+from sievert_shared.settings import KafkaSettings
 from tests.support.infra import Infra, provide_infra
 
 
@@ -28,8 +30,10 @@ def database_url(base: str, name: str) -> str:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:10]}"
+async def topic_prefix(infra: Infra) -> AsyncIterator[str]:
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    await delete_topics_with_prefix(KafkaSettings(bootstrap_servers=infra.kafka_bootstrap), prefix)
 
 
 @pytest.fixture

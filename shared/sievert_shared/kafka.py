@@ -47,7 +47,7 @@ def headers_for(envelope: EventEnvelope) -> list[tuple[str, bytes]]:
     ]
 
 
-async def ensure_topics(settings: KafkaSettings, topics: list[str], *, partitions: int = 3) -> None:
+async def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
     """Create topics up front so consumers never race auto-creation."""
     admin = AIOKafkaAdminClient(**settings.client_kwargs())
     await admin.start()
@@ -58,7 +58,14 @@ async def ensure_topics(settings: KafkaSettings, topics: list[str], *, partition
             # Another service may create the same topic between our list and our create.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+                    [
+                        NewTopic(
+                            name=t,
+                            num_partitions=settings.topic_partitions,
+                            replication_factor=settings.topic_replication_factor,
+                        )
+                        for t in missing
+                    ]
                 )
     finally:
         await admin.close()
@@ -69,3 +76,16 @@ async def kafka_ready(producer: AIOKafkaProducer, *, within_seconds: float = 2.0
     ok = await asyncio.wait_for(producer.client.fetch_all_metadata(), within_seconds)
     if ok is None:
         raise ConnectionError("Kafka returned no metadata")
+
+
+async def delete_topics_with_prefix(settings: KafkaSettings, prefix: str) -> list[str]:
+    """Remove a test's or a demo's topics so the broker does not accumulate partitions."""
+    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()

@@ -25,6 +25,12 @@ class KafkaSettings(BaseSettings):
 
     bootstrap_servers: str = Field(default="127.0.0.1:59092", description="Comma-separated host:port list.")
     topic_prefix: str = Field(default=DEFAULT_PREFIX, description="Prefix of every topic name.")
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions of topics Sievert creates.")
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replication of topics Sievert creates: 3 on a real multi-broker cluster.",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None

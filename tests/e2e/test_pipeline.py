@@ -3,6 +3,7 @@ HTTP and follow it through classification, deadlines and the reporting read mode
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -16,6 +17,8 @@ import httpx
 import pytest
 
 from sievert_shared import devstack
+from sievert_shared.kafka import delete_topics_with_prefix
+from sievert_shared.settings import KafkaSettings
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, read_topic
 from tests.support.samples import ct_overexposure
@@ -83,6 +86,7 @@ def stack(
     log_dir: Path = tmp_path_factory.mktemp("service-logs")
     with devstack.running(env, ports=ports, log_dir=log_dir) as services:
         yield Stack(services, prefix, infra.kafka_bootstrap)
+    asyncio.run(delete_topics_with_prefix(KafkaSettings(bootstrap_servers=infra.kafka_bootstrap), prefix))
 
 
 async def test_an_incident_flows_from_intake_to_reporting(stack: Stack) -> None:
