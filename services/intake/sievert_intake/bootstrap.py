@@ -4,10 +4,42 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from sievert_intake.domain.hl7_mapping import Facility
+from sievert_intake.domain.identity import DiscardingIdentity
 from sievert_intake.entrypoints.api import create_app
+from sievert_intake.entrypoints.mllp import Hl7Handler, MllpLimits, MllpListener
+from sievert_intake.service import IntakeService
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.clock import Clock, SystemClock
-from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.runtime import LoopSpec, ServiceRuntime
+
+
+def facilities(settings: IntakeSettings) -> dict[str, Facility]:
+    return {
+        key: Facility(trust=value.trust, site=value.site, nation=value.nation)
+        for key, value in settings.facilities.items()
+    }
+
+
+def mllp_listener(runtime: ServiceRuntime, settings: IntakeSettings, port: int) -> MllpListener:
+    """The MLLP listener over the runtime's pool: the same IntakeService transaction as HTTP."""
+    handler = Hl7Handler(
+        lambda: IntakeService(runtime.pool, settings.kafka.topics, runtime.clock),
+        runtime.clock,
+        DiscardingIdentity(),
+        facilities(settings),
+    )
+    return MllpListener(
+        handler.handle,
+        handler.reject,
+        host=settings.mllp_host,
+        port=port,
+        limits=MllpLimits(
+            max_message_bytes=settings.mllp_max_message_bytes,
+            idle_timeout=settings.mllp_idle_timeout_seconds,
+            frame_timeout=settings.mllp_frame_timeout_seconds,
+        ),
+    )
 
 
 def build(
@@ -20,4 +52,9 @@ def build(
         migrations_package="sievert_intake.migrations",
         clock=clock or SystemClock(),
     )
-    return runtime, create_app(runtime, max_body_bytes=settings.max_body_bytes)
+    app = create_app(runtime, max_body_bytes=settings.max_body_bytes, facilities=facilities(settings))
+    if settings.mllp_port is not None:
+        listener = mllp_listener(runtime, settings, settings.mllp_port)
+        runtime.loops.append(LoopSpec("mllp", lambda _runtime: listener.run))
+        app.state.mllp = listener  # tests and the bench read the bound port from here
+    return runtime, app

@@ -6,13 +6,25 @@ transaction, so an accepted request is never half-stored.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from sievert_intake.adapters import event_store, idempotency
+from sievert_intake.adapters import event_store, idempotency, references
+from sievert_intake.domain.inbound import (
+    FactProblem,
+    FactsInvalidError,
+    ProblemKind,
+    Submission,
+    age_in_years,
+    validate_amended,
+    validate_new,
+)
 from sievert_intake.domain.incident import Amendment, IncidentReport, apply_amendment
 from sievert_shared.clock import Clock
 from sievert_shared.envelope import EventEnvelope
@@ -37,6 +49,48 @@ class IncidentNotFoundError(LookupError):
 
 class _KeyTakenError(Exception):
     """A concurrent request stored an answer for the same key first."""
+
+
+class DuplicateMessageConflictError(Exception):
+    """The sender's message id was used before for different content; nothing was stored."""
+
+    def __init__(self, source_message_id: str, incident_id: str | None) -> None:
+        super().__init__(f"message {source_message_id} was already received with other content")
+        self.source_message_id = source_message_id
+        self.incident_id = incident_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What storing an inbound message did. ``duplicate``: it had been stored before, nothing new;
+    ``event_id`` is None when an amendment changed nothing."""
+
+    incident_id: uuid.UUID
+    stream_version: int
+    event_id: uuid.UUID | None
+    created: bool
+    duplicate: bool = False
+    changed_fields: list[str] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "incident_id": str(self.incident_id),
+            "stream_version": self.stream_version,
+            "event_id": str(self.event_id) if self.event_id else None,
+            "created": self.created,
+            "changed_fields": self.changed_fields,
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], *, duplicate: bool) -> Outcome:
+        return cls(
+            incident_id=uuid.UUID(body["incident_id"]),
+            stream_version=int(body["stream_version"]),
+            event_id=uuid.UUID(body["event_id"]) if body.get("event_id") else None,
+            created=bool(body.get("created")),
+            duplicate=duplicate,
+            changed_fields=list(body.get("changed_fields") or []),
+        )
 
 
 @dataclass(frozen=True)
@@ -77,7 +131,29 @@ class IntakeService:
         answer = Answer(
             202, {"incident_id": str(incident_id), "stream_version": 1, "event_id": str(envelope.event_id)}
         )
-        return await self._commit(envelope, answer, ctx)
+        try:
+            return await self._commit(envelope, answer, ctx)
+        except event_store.DuplicateSourceMessageError:
+            assert report.source_message_id is not None
+            return await self._reported_before(report.tenant.trust, report.source_message_id, report.facts)
+
+    async def _reported_before(self, trust: str, source_message_id: str, facts: IncidentFacts) -> Answer:
+        """A JSON report whose source_message_id already created an incident: the same facts get
+        the original answer, other facts are a conflict (migration 0002's unique index)."""
+        async with self._pool.acquire() as conn:
+            original = await event_store.find_reported(conn, trust, source_message_id)
+        if original is None:  # pragma: no cover - the index said it exists
+            raise RuntimeError("duplicate source message not found")
+        if REGISTRY.decode(original).facts != facts:  # type: ignore[attr-defined]
+            raise DuplicateMessageConflictError(source_message_id, str(original.stream_id))
+        return Answer(
+            202,
+            {
+                "incident_id": str(original.stream_id),
+                "stream_version": original.stream_version,
+                "event_id": str(original.event_id),
+            },
+        )
 
     async def amend(self, incident_id: uuid.UUID, amendment: Amendment, ctx: RequestContext) -> Answer:
         async with self._pool.acquire() as conn:
@@ -142,6 +218,158 @@ class IntakeService:
                 continue  # the other request committed: the next pass replays its answer
         raise RuntimeError("idempotency key neither stored nor found")  # pragma: no cover
 
+    # --- HL7 v2 and FHIR ---------------------------------------------------------------------
+
+    async def submit(self, submission: Submission, ctx: RequestContext) -> Outcome:
+        """Store the facts of one inbound message as a new incident, or as an amendment of the
+        incident its reference names, in one transaction with the outbox rows and the message's
+        answer. A message stored before gets its original answer (``duplicate``); the same message
+        id with other content raises ``DuplicateMessageConflictError``."""
+        key = _message_key(submission, ctx)
+        digest = _submission_hash(submission)
+        for _ in range(3):
+            try:
+                return await self._submit_once(submission, ctx, key, digest)
+            except (_KeyTakenError, references.ReferenceTakenError, event_store.ConcurrencyError):
+                continue  # a concurrent message got there first: the next pass sees what it stored
+            except event_store.DuplicateSourceMessageError:
+                # Reported earlier through another door (JSON with the same source_message_id).
+                return await self._submitted_before(submission)
+        raise RuntimeError("the incident kept changing under concurrent messages")
+
+    async def _submit_once(
+        self, submission: Submission, ctx: RequestContext, key: str | None, digest: str
+    ) -> Outcome:
+        trust = submission.tenant.trust
+        async with self._pool.acquire() as conn, conn.transaction():
+            stored, incident_id = await references.resolve(
+                conn, message_key=key, trust=trust, reference=submission.reference
+            )
+            if stored is not None:
+                if stored["request_hash"] != digest:
+                    body = stored["response"]
+                    incident = body.get("incident_id") if isinstance(body, dict) else None
+                    raise DuplicateMessageConflictError(submission.source_message_id or str(key), incident)
+                return Outcome.from_body(stored["response"], duplicate=True)  # type: ignore[arg-type]
+            if incident_id is None:
+                outcome, envelope = self._new_incident(submission, ctx)
+                await event_store.append(conn, [envelope])
+                await enqueue(conn, self._topics, [envelope])
+                if submission.reference:
+                    await references.add(
+                        conn, trust, submission.reference, outcome.incident_id, submission.channel
+                    )
+            else:
+                history = await event_store.read_stream(conn, incident_id)
+                outcome, amended = self._amendment(submission, ctx, incident_id, history)
+                if amended is not None:
+                    await event_store.append(conn, [amended])
+                    await enqueue(conn, self._topics, [amended])
+                envelope = amended  # type: ignore[assignment]
+            if key is not None and not await idempotency.remember(conn, key, digest, 200, outcome.body()):
+                raise _KeyTakenError
+        if envelope is not None:
+            log.info(
+                "intake.event_recorded",
+                event_type=envelope.event_type,
+                incident_id=str(envelope.stream_id),
+                stream_version=envelope.stream_version,
+                channel=submission.channel,
+                trust=envelope.tenant.trust,
+                site=envelope.tenant.site,
+            )
+        return outcome
+
+    def _new_incident(self, submission: Submission, ctx: RequestContext) -> tuple[Outcome, EventEnvelope]:
+        raw = dict(submission.facts)
+        _derive_age(raw, submission, raw.get("discovered_on"))
+        facts = validate_new(raw)
+        incident_id = uuid.uuid4()
+        event = IncidentReported(
+            facts=facts, channel=submission.channel, source_message_id=submission.source_message_id
+        )
+        envelope = build_envelope(
+            event,
+            stream_id=incident_id,
+            stream_version=1,
+            tenant=submission.tenant,
+            correlation_id=ctx.correlation_id,
+            producer=PRODUCER,
+            now=self._clock.now(),
+            actor=ctx.actor,
+        )
+        return Outcome(incident_id, 1, envelope.event_id, created=True), envelope
+
+    def _amendment(
+        self,
+        submission: Submission,
+        ctx: RequestContext,
+        incident_id: uuid.UUID,
+        history: list[EventEnvelope],
+    ) -> tuple[Outcome, EventEnvelope | None]:
+        current = current_facts(history)
+        latest = history[-1]
+        if latest.tenant.trust != submission.tenant.trust:  # pragma: no cover - references are per trust
+            raise IncidentNotFoundError(incident_id)
+        patch = dict(submission.facts)
+        _derive_age(patch, submission, patch.get("discovered_on") or current.discovered_on.isoformat())
+        corrected, changed = validate_amended(current, patch)
+        if not changed:
+            # A resend of an amendment already applied, or a report that repeats what is known.
+            return Outcome(incident_id, latest.stream_version, None, created=False), None
+        event = IncidentFactsAmended(
+            facts=corrected,
+            changed_fields=changed,
+            reason=submission.reason[:500],
+            channel=submission.channel,
+        )
+        envelope = build_envelope(
+            event,
+            stream_id=incident_id,
+            stream_version=latest.stream_version + 1,
+            tenant=latest.tenant,
+            correlation_id=ctx.correlation_id,
+            producer=PRODUCER,
+            now=self._clock.now(),
+            actor=ctx.actor,
+        )
+        outcome = Outcome(
+            incident_id, envelope.stream_version, envelope.event_id, created=False, changed_fields=changed
+        )
+        return outcome, envelope
+
+    async def _submitted_before(self, submission: Submission) -> Outcome:
+        assert submission.source_message_id is not None
+        async with self._pool.acquire() as conn:
+            original = await event_store.find_reported(
+                conn, submission.tenant.trust, submission.source_message_id
+            )
+        if original is None:  # pragma: no cover - the index said it exists
+            raise RuntimeError("duplicate source message not found")
+        raw = dict(submission.facts)
+        _derive_age(raw, submission, raw.get("discovered_on"))
+        try:
+            same = validate_new(raw) == REGISTRY.decode(original).facts  # type: ignore[attr-defined]
+        except FactsInvalidError:
+            same = False
+        if not same:
+            raise DuplicateMessageConflictError(submission.source_message_id, str(original.stream_id))
+        return Outcome(
+            original.stream_id, original.stream_version, original.event_id, created=True, duplicate=True
+        )
+
+    async def reference_of(self, incident_id: uuid.UUID) -> str | None:
+        async with self._pool.acquire() as conn:
+            return await references.of_incident(conn, incident_id)
+
+    async def current(self, incident_id: uuid.UUID) -> tuple[EventEnvelope, IncidentFacts]:
+        """The latest event and the current facts of an incident."""
+        async with self._pool.acquire() as conn:
+            history = await event_store.read_stream(conn, incident_id)
+        if not history:
+            raise IncidentNotFoundError(incident_id)
+        return history[-1], current_facts(history)
+
     @staticmethod
     def _replay(stored: idempotency.StoredAnswer, ctx: RequestContext) -> Answer:
         if stored.request_hash != ctx.request_hash:
@@ -161,6 +389,46 @@ class IntakeService:
             "facts": current_facts(history).model_dump(mode="json"),
             "history": [_history_entry(e) for e in history],
         }
+
+
+def _message_key(submission: Submission, ctx: RequestContext) -> str | None:
+    """Idempotency key of an inbound message: the sender's message id, per trust, or the HTTP
+    Idempotency-Key when the message has no id of its own."""
+    if submission.source_message_id:
+        return f"source:{submission.tenant.trust}:{submission.source_message_id}"
+    return ctx.idempotency_key
+
+
+def _submission_hash(submission: Submission) -> str:
+    content = {
+        "tenant": [submission.tenant.trust, submission.tenant.site],
+        "reference": submission.reference,
+        "facts": submission.facts,
+        "birth_date": submission.birth_date.isoformat() if submission.birth_date else None,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _derive_age(raw: dict[str, Any], submission: Submission, discovered_on: Any) -> None:
+    """Patient age in whole years at the discovery date; the birth date itself goes no further."""
+    if submission.birth_date is None or raw.get("patient_age_years") is not None:
+        return
+    if not isinstance(discovered_on, str):
+        return  # no discovery date: validation reports that, the age stays unknown
+    try:
+        on = dt.date.fromisoformat(discovered_on)
+    except ValueError:
+        return
+    age = age_in_years(submission.birth_date, on)
+    if age < 0:
+        raise FactsInvalidError(
+            [
+                FactProblem(
+                    "patient_age_years", "the date of birth is after the discovery date", ProblemKind.VALUE
+                )
+            ]
+        )
+    raw["patient_age_years"] = age
 
 
 def current_facts(history: list[EventEnvelope]) -> IncidentFacts:

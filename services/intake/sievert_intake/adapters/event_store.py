@@ -11,6 +11,12 @@ import asyncpg
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 
+SOURCE_MESSAGE_INDEX = "events_reported_source_message"
+
+
+class DuplicateSourceMessageError(Exception):
+    """Another IncidentReported of the same trust carries this source message id (migration 0002)."""
+
 
 class ConcurrencyError(Exception):
     """The stream moved on since the caller read it."""
@@ -50,6 +56,8 @@ async def append(conn: Connection, envelopes: Sequence[EventEnvelope]) -> None:
             ],
         )
     except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == SOURCE_MESSAGE_INDEX:
+            raise DuplicateSourceMessageError(envelopes[0].tenant.trust) from exc
         stream_id = envelopes[0].stream_id
         actual = await current_version(conn, stream_id)
         raise ConcurrencyError(stream_id, envelopes[0].stream_version - 1, actual) from exc
@@ -60,6 +68,18 @@ async def read_stream(conn: Connection, stream_id: uuid.UUID) -> list[EventEnvel
         "SELECT envelope FROM events WHERE stream_id = $1 ORDER BY stream_version", stream_id
     )
     return [EventEnvelope.model_validate(r["envelope"]) for r in rows]
+
+
+async def find_reported(conn: Connection, trust: str, source_message_id: str) -> EventEnvelope | None:
+    """The IncidentReported a sender's message created, if it did (served by the 0002 index)."""
+    row = await conn.fetchrow(
+        """SELECT envelope FROM events
+           WHERE trust = $1 AND event_type = 'IncidentReported'
+             AND envelope #>> '{payload,source_message_id}' = $2""",
+        trust,
+        source_message_id,
+    )
+    return None if row is None else EventEnvelope.model_validate(row["envelope"])
 
 
 async def read_all(

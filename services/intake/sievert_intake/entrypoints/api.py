@@ -9,9 +9,12 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
 from sievert_intake.adapters.event_store import ConcurrencyError
+from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.incident import Amendment, AmendmentInvalidError, IncidentReport, request_hash
+from sievert_intake.entrypoints.fhir import fhir_router
 from sievert_intake.service import (
     Answer,
+    DuplicateMessageConflictError,
     IdempotencyConflictError,
     IncidentNotFoundError,
     IntakeService,
@@ -43,7 +46,9 @@ Service = Annotated[IntakeService, Depends(_service)]
 Context = Annotated[RequestContext, Depends(_context)]
 
 
-def create_app(runtime: ServiceRuntime, *, max_body_bytes: int) -> FastAPI:
+def create_app(
+    runtime: ServiceRuntime, *, max_body_bytes: int, facilities: dict[str, Facility] | None = None
+) -> FastAPI:
     app = FastAPI(
         title="Sievert intake",
         version="1",
@@ -71,6 +76,14 @@ def create_app(runtime: ServiceRuntime, *, max_body_bytes: int) -> FastAPI:
             return _accepted(await svc.report(report, ctx))
         except IdempotencyConflictError:
             return _key_reused()
+        except DuplicateMessageConflictError as exc:
+            return problem(
+                409,
+                "Source message reused",
+                f"source_message_id {exc.source_message_id} already reported incident {exc.incident_id} "
+                "with other facts; nothing was stored",
+                incident_id=exc.incident_id,
+            )
 
     @router.post(
         "/incidents/{incident_id}/amendments", status_code=202, responses={404: {}, 409: {}, 422: {}}
@@ -109,6 +122,7 @@ def create_app(runtime: ServiceRuntime, *, max_body_bytes: int) -> FastAPI:
             return problem(404, "Not found", f"no incident {incident_id}")
 
     app.include_router(router)
+    app.include_router(fhir_router(_service, runtime.clock, facilities or {}))
     return app
 
 

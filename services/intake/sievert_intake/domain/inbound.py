@@ -1,0 +1,240 @@
+"""What every way in (JSON, HL7 v2, FHIR) hands to the intake service, and the rules they share.
+
+A message becomes a ``Submission``: the tenant, the channel, the sender's message id, the sender's
+own reference for the incident (so a later message can amend it), and raw fact values already in
+Sievert's units. The service decides whether it is a new incident or an amendment, because only
+the event store knows which references exist; validation errors come back as ``FactProblem``s
+naming the fact, and each edge turns the fact name into its own location (an HL7 segment and
+field, a FHIRPath) with the provenance it recorded while mapping.
+
+The observation codes below are the one vocabulary for facts carried as observations: HL7 v2
+OBX-3 (coding system ``99SVT``) and FHIR ``Observation.code`` (system ``FACT_CODE_SYSTEM``) use
+the same codes, listed in docs/intake-mapping.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from sievert_intake.domain.units import Dimension
+from sievert_shared.envelope import Tenant
+from sievert_shared.facts import IncidentFacts
+
+Channel = Literal["json", "hl7v2", "fhir"]
+
+#: HL7 v2 local coding system for Sievert observation codes ("99zzz" is HL7's local-table form).
+HL7_FACT_CODING_SYSTEM = "99SVT"
+#: FHIR CodeSystem for the same codes. A placeholder namespace until the trust publishes one.
+FACT_CODE_SYSTEM = "https://fhir.sievert.example/CodeSystem/incident-fact"
+
+
+class FactKind(StrEnum):
+    QUANTITY = "quantity"  # a number with a unit, converted to the fact's unit
+    COUNT = "count"  # a whole number, no unit
+    CODE = "code"  # one of the fact's enumerated values
+    FLAG = "flag"  # yes / no
+    DATE = "date"
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    fact: str
+    kind: FactKind
+    dimension: Dimension | None = None
+
+
+def _q(fact: str, dimension: Dimension) -> FactSpec:
+    return FactSpec(fact, FactKind.QUANTITY, dimension)
+
+
+#: Observation code -> fact. Quantities are coded without their unit: the unit travels with the
+#: value (OBX-6, Quantity.code) and is converted explicitly (domain/units.py).
+OBSERVATION_CODES: dict[str, FactSpec] = {
+    "nation": FactSpec("nation", FactKind.CODE),
+    "discovered_on": FactSpec("discovered_on", FactKind.DATE),
+    "occurred_on": FactSpec("occurred_on", FactKind.DATE),
+    "exposure_kind": FactSpec("exposure_kind", FactKind.CODE),
+    "modality": FactSpec("modality", FactKind.CODE),
+    "patient_age_years": FactSpec("patient_age_years", FactKind.COUNT),
+    "individuals_affected": FactSpec("individuals_affected", FactKind.COUNT),
+    "patient_pregnant": FactSpec("patient_pregnant", FactKind.FLAG),
+    "patient_breastfeeding": FactSpec("patient_breastfeeding", FactKind.FLAG),
+    "intended_effective_dose": _q("intended_effective_dose_msv", Dimension.EFFECTIVE_DOSE),
+    "total_effective_dose": _q("total_effective_dose_msv", Dimension.EFFECTIVE_DOSE),
+    "foetal_dose": _q("foetal_dose_mgy", Dimension.ABSORBED_DOSE),
+    "breastfed_infant_effective_dose": _q("breastfed_infant_effective_dose_msv", Dimension.EFFECTIVE_DOSE),
+    "prior_cumulative_effective_dose": _q("prior_cumulative_effective_dose_msv", Dimension.EFFECTIVE_DOSE),
+    "rt_course_dose_ratio": _q("rt_course_dose_ratio", Dimension.RATIO),
+    "rt_max_fraction_dose_ratio": _q("rt_max_fraction_dose_ratio", Dimension.RATIO),
+    "rt_dose_volume": FactSpec("rt_dose_volume", FactKind.CODE),
+    "geographical_miss": FactSpec("geographical_miss", FactKind.CODE),
+    "geographical_miss_margin_ratio": _q("geographical_miss_margin_ratio", Dimension.RATIO),
+    "planning_scans": FactSpec("planning_scans", FactKind.COUNT),
+    "verification_images_in_fraction": FactSpec("verification_images_in_fraction", FactKind.COUNT),
+    "verification_images_intended": FactSpec("verification_images_intended", FactKind.COUNT),
+    "verification_images_additional": FactSpec("verification_images_additional", FactKind.COUNT),
+    "verification_imaging_cause": FactSpec("verification_imaging_cause", FactKind.CODE),
+    "nm_prescribed_activity": _q("nm_prescribed_activity_mbq", Dimension.ACTIVITY),
+    "nm_delivered_activity": _q("nm_delivered_activity_mbq", Dimension.ACTIVITY),
+    "deterministic_effect": FactSpec("deterministic_effect", FactKind.CODE),
+    "deterministic_effect_anticipated": FactSpec("deterministic_effect_anticipated", FactKind.FLAG),
+    "procedural_failure": FactSpec("procedural_failure", FactKind.FLAG),
+    "equipment_fault": FactSpec("equipment_fault", FactKind.FLAG),
+    "incorrect_radiopharmaceutical": FactSpec("incorrect_radiopharmaceutical", FactKind.FLAG),
+    "clinically_significant": FactSpec("clinically_significant", FactKind.FLAG),
+    "voluntary": FactSpec("voluntary", FactKind.FLAG),
+    "outside_arsac_licence": FactSpec("outside_arsac_licence", FactKind.FLAG),
+    "worker_effective_dose": _q("worker_effective_dose_msv", Dimension.EFFECTIVE_DOSE),
+    "public_effective_dose": _q("public_effective_dose_msv", Dimension.EFFECTIVE_DOSE),
+    "equipment_type": FactSpec("equipment_type", FactKind.CODE),
+    "setting": FactSpec("setting", FactKind.CODE),
+}
+
+CODE_FOR_FACT: dict[str, str] = {spec.fact: code for code, spec in OBSERVATION_CODES.items()}
+
+#: DICOM modality codes (PS3.3 C.7.3.1.1.1) an engine may send instead of Sievert's modality
+#: values. Only the unambiguous ones: RTIMAGE could be planning or verification, so it is not here.
+DICOM_MODALITIES: dict[str, str] = {
+    "CT": "ct",
+    "CR": "radiography",
+    "DX": "radiography",
+    "RF": "fluoroscopy",
+    "MG": "mammography",
+    "IO": "dental",
+    "PX": "dental",
+    "XA": "interventional",
+    "NM": "diagnostic_nuclear_medicine",
+    "PT": "diagnostic_nuclear_medicine",
+}
+
+#: ISO 3166-2 subdivision codes of the UK nations, as FHIR ``Address.country`` may carry them.
+ISO_NATIONS: dict[str, str] = {
+    "GB-ENG": "england",
+    "GB-WLS": "wales",
+    "GB-SCT": "scotland",
+    "GB-NIR": "northern_ireland",
+}
+
+_REQUIRED = ("nation", "discovered_on", "exposure_kind", "modality")
+
+
+class ProblemKind(StrEnum):
+    REQUIRED = "required"  # HL7 table 0357 code 101
+    TYPE = "type"  # 102: data type error
+    VALUE = "value"  # 103: table value not found / out of range
+    UNIT = "unit"  # 103: the unit cannot be converted
+    DUPLICATE = "duplicate"  # 205: duplicate key identifier
+    UNKNOWN = "unknown"  # 204: unknown key identifier
+
+
+@dataclass(frozen=True)
+class FactProblem:
+    """A problem with one fact; ``fact`` is None for problems about the message as a whole."""
+
+    fact: str | None
+    message: str
+    kind: ProblemKind
+
+
+class FactsInvalidError(ValueError):
+    def __init__(self, problems: list[FactProblem]) -> None:
+        super().__init__("; ".join(f"{p.fact}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Incident facts from one inbound message, in Sievert's units.
+
+    ``facts`` is complete for a new incident and a merge patch for an amendment. ``birth_date``
+    is the only patient identifier that reaches the service, and only so the age can be derived
+    once the discovery date is known (it may come from the stored incident); it is never stored
+    and never printed (``repr=False``).
+    """
+
+    tenant: Tenant
+    channel: Channel
+    source_message_id: str | None
+    reference: str | None
+    facts: dict[str, Any]
+    reason: str
+    birth_date: dt.date | None = field(default=None, repr=False)
+
+
+def validate_new(raw: dict[str, Any]) -> IncidentFacts:
+    """Complete facts for a new incident, or every problem at once."""
+    missing = [
+        FactProblem(name, "is required", ProblemKind.REQUIRED) for name in _REQUIRED if raw.get(name) is None
+    ]
+    try:
+        return IncidentFacts.model_validate(raw)
+    except ValidationError as exc:
+        raise FactsInvalidError(_merge(missing, _problems(exc))) from exc
+
+
+def validate_amended(current: IncidentFacts, patch: dict[str, Any]) -> tuple[IncidentFacts, list[str]]:
+    """The facts after a merge patch and the names that changed."""
+    merged = current.model_dump(mode="json")
+    merged.update(patch)
+    try:
+        corrected = IncidentFacts.model_validate(merged)
+    except ValidationError as exc:
+        raise FactsInvalidError(_problems(exc)) from exc
+    before = current.model_dump(mode="json")
+    after = corrected.model_dump(mode="json")
+    return corrected, sorted(name for name in after if after[name] != before.get(name))
+
+
+def _problems(exc: ValidationError) -> list[FactProblem]:
+    problems = []
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        name = str(loc[0]) if loc else None
+        kind = ProblemKind.REQUIRED if err["type"] == "missing" else _kind_of(err["type"])
+        problems.append(FactProblem(name, err["msg"], kind))
+    return problems
+
+
+def _kind_of(error_type: str) -> ProblemKind:
+    if error_type.endswith(("_type", "_parsing")) or error_type in ("date_from_datetime_parsing",):
+        return ProblemKind.TYPE
+    return ProblemKind.VALUE
+
+
+def _merge(first: list[FactProblem], second: list[FactProblem]) -> list[FactProblem]:
+    seen = {p.fact for p in first}
+    return first + [p for p in second if p.fact not in seen]
+
+
+def age_in_years(birth_date: dt.date, on: dt.date) -> int:
+    """Completed years of age on ``on`` (a birthday counts from the day itself)."""
+    years = on.year - birth_date.year
+    if (on.month, on.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def parse_flag(text: str) -> bool:
+    """HL7 table 0136 (Y/N), also FHIR-style true/false."""
+    value = text.strip().lower()
+    if value in ("y", "yes", "true"):
+        return True
+    if value in ("n", "no", "false"):
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value (Y or N)")
+
+
+def parse_code(spec: FactSpec, code: str, coding_system: str | None = None) -> str:
+    """Sievert's enumerated value, lower-cased; DICOM modality codes (upper case, or any case
+    under coding system ``DCM``) become Sievert's modality values."""
+    code = code.strip()
+    if spec.fact == "modality" and (
+        code in DICOM_MODALITIES or (coding_system == "DCM" and code.upper() in DICOM_MODALITIES)
+    ):
+        return DICOM_MODALITIES[code.upper()]
+    return code.lower()
