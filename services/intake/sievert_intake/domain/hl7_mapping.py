@@ -321,7 +321,10 @@ class _Reader:
 
     @staticmethod
     def value(segment: Any, field_num: int, component: int = 1, repetition: int = 1) -> str:
-        return str(segment.extract_field(1, field_num, repetition, component, 1)).strip()
+        try:
+            return str(segment.extract_field(1, field_num, repetition, component, 1)).strip()
+        except IndexError:  # python-hl7: the field has fewer components than asked for
+            return ""
 
     def set(self, fact: str, value: Any, where: Hl7Location) -> None:
         if fact in self.facts:
