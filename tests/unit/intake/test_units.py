@@ -44,5 +44,5 @@ def test_conversions(value: str, unit: str, dimension: Dimension, expected: floa
     ],
 )
 def test_units_that_cannot_be_converted_are_refused(unit: str | None, dimension: Dimension) -> None:
-    with pytest.raises(UnitError, match="accepted|needs a unit"):
+    with pytest.raises(UnitError, match=r"accepted|needs a unit"):
         convert(Decimal(1), unit, dimension)
