@@ -108,7 +108,7 @@ class Hl7Handler:
                 outcome = await self._service().submit(mapped.submission, ctx)
             except FactsInvalidError as exc:
                 raise Hl7ContentError(locate(exc.problems, mapped.provenance, header)) from None
-            log.info(
+            log.debug(
                 "intake.hl7_accepted",
                 control_id=header.control_id,
                 message_type=header.message_type,
