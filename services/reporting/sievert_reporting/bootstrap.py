@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from sievert_reporting.entrypoints.api import create_app
 from sievert_reporting.projection import HANDLERS
+from sievert_reporting.service import ReportingService
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.clock import Clock, SystemClock
 from sievert_shared.runtime import ConsumerSpec, ServiceRuntime
@@ -20,7 +21,6 @@ def build(
         settings=settings,
         migrations_package="sievert_reporting.migrations",
         clock=clock or SystemClock(),
-        relay=False,  # emits nothing yet: submissions arrive with the reporting issue
         consumers=[
             ConsumerSpec(
                 name="incident-projection",
@@ -28,9 +28,10 @@ def build(
                     s.kafka.topics.incidents,
                     s.kafka.topics.classifications,
                     s.kafka.topics.deadlines,
+                    s.kafka.topics.submissions,
                 ],
                 handlers=lambda _runtime: HANDLERS,
             )
         ],
     )
-    return runtime, create_app(runtime)
+    return runtime, create_app(runtime, ReportingService(runtime))

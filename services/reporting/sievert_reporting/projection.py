@@ -7,6 +7,8 @@ overwriting a newer one.
 
 from __future__ import annotations
 
+from sievert_reporting.domain.documents import Findings, merge_findings
+from sievert_shared.consumer import Handler
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
@@ -20,6 +22,10 @@ from sievert_shared.events import (
     IncidentFactsAmended,
     IncidentReclassified,
     IncidentReported,
+    InvestigationFindingsRecorded,
+    SubmissionAcknowledged,
+    SubmissionDrafted,
+    SubmissionIssued,
 )
 
 _ENSURE_ROW = """INSERT INTO incidents (incident_id, trust, site, updated_at) VALUES ($1, $2, $3, $4)
@@ -104,7 +110,7 @@ def _value(item: object) -> object:
     return getattr(item, "value", item)
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     IncidentReported.event_type: on_facts,
     IncidentFactsAmended.event_type: on_facts,
     IncidentClassified.event_type: on_classification,
@@ -115,3 +121,99 @@ HANDLERS = {
     DeadlineMet.event_type: on_deadline,
     DeadlineCancelled.event_type: on_deadline,
 }
+
+
+# -- reporting's own events (topic: submissions) ---------------------------------------------------
+
+
+async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    assert isinstance(event, SubmissionDrafted)
+    await conn.execute(
+        """INSERT INTO submissions (submission_id, incident_id, trust, site, kind, authority, status,
+                                    contact_role, summary, stream_version, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10)
+           ON CONFLICT (submission_id) DO UPDATE
+              SET authority = $6, contact_role = $7, summary = $8, stream_version = $9, updated_at = $10
+            WHERE submissions.status = 'draft' AND submissions.stream_version < $9""",
+        event.submission_id,
+        envelope.stream_id,
+        envelope.tenant.trust,
+        envelope.tenant.site,
+        event.kind.value,
+        event.authority,
+        event.contact_role,
+        event.summary,
+        envelope.stream_version,
+        envelope.recorded_at,
+    )
+
+
+async def on_findings(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    assert isinstance(event, InvestigationFindingsRecorded)
+    row = await conn.fetchrow(
+        "SELECT findings, stream_version FROM findings WHERE incident_id = $1 FOR UPDATE", envelope.stream_id
+    )
+    if row is not None and row["stream_version"] >= envelope.stream_version:
+        return
+    current = Findings.model_validate(row["findings"]) if row else Findings()
+    merged = merge_findings(current, event).model_dump(mode="json")
+    await conn.execute(
+        """INSERT INTO findings (incident_id, trust, site, findings, recorded_by_roles, stream_version,
+                                 updated_at)
+           VALUES ($1, $2, $3, $4, ARRAY[$5::text], $6, $7)
+           ON CONFLICT (incident_id) DO UPDATE
+              SET findings = $4, stream_version = $6, updated_at = $7,
+                  recorded_by_roles = CASE WHEN $5::text = ANY(findings.recorded_by_roles)
+                                           THEN findings.recorded_by_roles
+                                           ELSE findings.recorded_by_roles || $5::text END""",
+        envelope.stream_id,
+        envelope.tenant.trust,
+        envelope.tenant.site,
+        merged,
+        event.recorded_by_role,
+        envelope.stream_version,
+        envelope.recorded_at,
+    )
+
+
+async def on_submission_issued(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    assert isinstance(event, SubmissionIssued)
+    await conn.execute(
+        """UPDATE submissions SET status = 'submitted', document = $2, document_sha256 = $3,
+                  submitted_at = $4, submitted_by_role = $5, stream_version = $6, updated_at = $7
+           WHERE submission_id = $1 AND stream_version < $6""",
+        event.submission_id,
+        event.document,
+        event.document_sha256,
+        event.submitted_at,
+        event.submitted_by_role,
+        envelope.stream_version,
+        envelope.recorded_at,
+    )
+
+
+async def on_submission_acknowledged(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    assert isinstance(event, SubmissionAcknowledged)
+    await conn.execute(
+        """UPDATE submissions SET status = 'acknowledged', reference = $2, acknowledged_at = $3,
+                  stream_version = $4, updated_at = $5
+           WHERE submission_id = $1 AND stream_version < $4""",
+        event.submission_id,
+        event.reference,
+        event.acknowledged_at,
+        envelope.stream_version,
+        envelope.recorded_at,
+    )
+
+
+HANDLERS.update(
+    {
+        SubmissionDrafted.event_type: on_submission_drafted,
+        InvestigationFindingsRecorded.event_type: on_findings,
+        SubmissionIssued.event_type: on_submission_issued,
+        SubmissionAcknowledged.event_type: on_submission_acknowledged,
+    }
+)
+
+#: Tables this projection owns: a replay empties them and rebuilds them from the log.
+PROJECTION_TABLES = ("incidents", "submissions", "findings")

@@ -1,21 +1,108 @@
-"""Reporting's HTTP API: the incident read model for people and dashboards."""
+"""Reporting's HTTP API: the incident read model, and regulator submissions.
+
+Submissions are resources under ``/v1/submissions``: ``POST`` drafts one, ``PATCH`` changes a
+draft, ``POST .../issue`` sends it (emitting ``NotificationSubmitted`` or
+``InvestigationReportSubmitted``), ``POST .../acknowledgement`` records the authority's
+reference. Documents are ``GET .../document.json|html|pdf`` and every table
+``GET .../tables/{name}.csv``. Findings are ``POST /v1/incidents/{id}/findings``.
+
+Every submission route is scoped to the caller's trust (``X-Trust`` until authentication comes).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from sievert_reporting.adapters import render
+from sievert_reporting.domain import documents
+from sievert_reporting.domain.document_views import notification_view, report_view
+from sievert_reporting.domain.view import DocumentView
 from sievert_reporting.queries import BadCursorError, IncidentFilter, get_incident, list_incidents
+from sievert_reporting.service import (
+    ConflictError,
+    IdentifiersFoundError,
+    IncompleteReportError,
+    NotFoundError,
+    ReportingService,
+)
+from sievert_shared.events import InvestigationFindingsRecorded
+from sievert_shared.events.reporting import DutyHolder, ProcessStep, SubmissionKind
 from sievert_shared.health import health_router
 from sievert_shared.http import install_http_conventions, problem
 from sievert_shared.runtime import ServiceRuntime
 
+_TRUST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
-def create_app(runtime: ServiceRuntime) -> FastAPI:
+
+async def caller_trust(
+    x_trust: Annotated[str, Header(min_length=1, max_length=64, pattern=_TRUST_PATTERN)],
+) -> str:
+    """The caller's trust. The seam for authentication: it will come from the caller's token."""
+    return x_trust
+
+
+Trust = Annotated[str, Depends(caller_trust)]
+_Role = Field(min_length=1, max_length=100, description="A staff role, never a name.")
+
+
+class SubmissionDraft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incident_id: uuid.UUID
+    kind: SubmissionKind
+    contact_role: str = _Role
+    summary: str | None = Field(default=None, max_length=4000, description="Anonymised; no identifiers.")
+
+
+class SubmissionChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_role: str | None = Field(default=None, min_length=1, max_length=100)
+    summary: str | None = Field(default=None, max_length=4000)
+
+
+class Issue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    submitted_by_role: str = _Role
+
+
+class Acknowledgement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$")
+    acknowledged_at: AwareDatetime | None = None
+
+
+class FindingsBody(BaseModel):
+    """Items of the investigation (guidance lines 229-238); omitted items are unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recorded_by_role: str = _Role
+    what_happened: str | None = Field(default=None, max_length=4000)
+    dose_assessment: str | None = Field(default=None, max_length=4000)
+    root_causes: list[str] | None = Field(default=None, max_length=50)
+    contributory_factors: list[str] | None = Field(default=None, max_length=50)
+    duty_of_candour_met: bool | None = None
+    duty_of_candour_notes: str | None = Field(default=None, max_length=4000)
+    csaue_procedure_applied: bool | None = None
+    csaue_procedure_notes: str | None = Field(default=None, max_length=4000)
+    learning: str | None = Field(default=None, max_length=4000)
+    learning_shared_how: str | None = Field(default=None, max_length=4000)
+    corrective_actions: list[str] | None = Field(default=None, max_length=50)
+    error_duty_holder: DutyHolder | None = None
+    error_process_step: ProcessStep | None = None
+
+
+def create_app(runtime: ServiceRuntime, service: ReportingService) -> FastAPI:
     app = FastAPI(
         title="Sievert reporting",
         version="1",
@@ -38,10 +125,13 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         discovered_to: dt.date | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
+        x_trust: Annotated[str | None, Header(max_length=64)] = None,
     ) -> JSONResponse:
         """Incidents, newest discovery first. Follow ``next_cursor`` for the next page."""
+        if x_trust is not None and trust is not None and trust != x_trust:
+            return problem(403, "Forbidden", "a trust sees only its own incidents")
         where = IncidentFilter(
-            trust, site, notifiable, authority, code, modality, discovered_from, discovered_to
+            trust or x_trust, site, notifiable, authority, code, modality, discovered_from, discovered_to
         )
         try:
             async with runtime.pool.acquire() as conn:
@@ -59,5 +149,240 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             return problem(404, "Not found", f"no incident {incident_id} in the read model (yet)")
         return JSONResponse(row)
 
+    # -- findings --------------------------------------------------------------------------------
+
+    @router.post("/incidents/{incident_id}/findings", status_code=202, responses={404: {}, 409: {}, 422: {}})
+    async def record_findings(
+        incident_id: uuid.UUID, body: FindingsBody, trust: Trust, request: Request
+    ) -> Response:
+        event = InvestigationFindingsRecorded.model_validate(body.model_dump())
+        try:
+            await service.record_findings(trust, incident_id, event, _actor(request))
+        except (NotFoundError, ConflictError, IdentifiersFoundError) as exc:
+            return _problem_for(exc)
+        return await _findings(trust, incident_id, status=202)
+
+    @router.get("/incidents/{incident_id}/findings", responses={404: {}})
+    async def get_findings(incident_id: uuid.UUID, trust: Trust) -> Response:
+        return await _findings(trust, incident_id)
+
+    async def _findings(trust: str, incident_id: uuid.UUID, status: int = 200) -> Response:
+        async with runtime.pool.acquire() as conn:
+            try:
+                incident = await service.load_incident(conn, trust, incident_id)
+            except NotFoundError as exc:
+                return _problem_for(exc)
+            findings = await service.findings(conn, incident_id)
+        missing = documents.missing_report_items(findings, incident.facts)
+        return JSONResponse(
+            {
+                "incident_id": str(incident_id),
+                "findings": findings.model_dump(mode="json"),
+                "missing": missing,
+            },
+            status_code=status,
+        )
+
+    # -- submissions -----------------------------------------------------------------------------
+
+    @router.post("/submissions", status_code=201, responses={404: {}, 409: {}, 422: {}})
+    async def draft(body: SubmissionDraft, trust: Trust, request: Request) -> Response:
+        try:
+            submission_id = await service.draft(
+                trust,
+                body.incident_id,
+                body.kind,
+                contact_role=body.contact_role,
+                summary=body.summary,
+                correlation_id=request.state.correlation_id,
+                actor=_actor(request),
+            )
+        except (NotFoundError, ConflictError, IdentifiersFoundError) as exc:
+            refused = _problem_for(exc)
+            if isinstance(exc, ConflictError) and "submission_id" in exc.extra:
+                refused.headers["Location"] = f"/v1/submissions/{exc.extra['submission_id']}"
+            return refused
+        created = await _submission(trust, submission_id, status=201)
+        created.headers["Location"] = f"/v1/submissions/{submission_id}"
+        return created
+
+    @router.get("/submissions")
+    async def list_submissions(
+        trust: Trust,
+        site: Annotated[str | None, Query(max_length=64)] = None,
+        kind: SubmissionKind | None = None,
+        status: Literal["draft", "submitted", "acknowledged"] | None = None,
+        incident_id: uuid.UUID | None = None,
+    ) -> JSONResponse:
+        async with runtime.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT * FROM submissions WHERE trust = $1 AND ($2::text IS NULL OR site = $2)
+                     AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR status = $4)
+                     AND ($5::uuid IS NULL OR incident_id = $5)
+                   ORDER BY updated_at DESC, submission_id LIMIT 500""",
+                trust,
+                site,
+                kind.value if kind else None,
+                status,
+                incident_id,
+            )
+        return JSONResponse({"items": [_summary(r) for r in rows]})
+
+    @router.get("/submissions/{submission_id}", responses={404: {}})
+    async def get_submission(submission_id: uuid.UUID, trust: Trust) -> Response:
+        return await _submission(trust, submission_id)
+
+    @router.patch("/submissions/{submission_id}", responses={404: {}, 409: {}, 422: {}})
+    async def change(
+        submission_id: uuid.UUID, body: SubmissionChange, trust: Trust, request: Request
+    ) -> Response:
+        try:
+            await service.redraft(
+                trust,
+                submission_id,
+                contact_role=body.contact_role,
+                summary=body.summary,
+                actor=_actor(request),
+            )
+        except (NotFoundError, ConflictError, IdentifiersFoundError) as exc:
+            return _problem_for(exc)
+        return await _submission(trust, submission_id)
+
+    @router.post("/submissions/{submission_id}/issue", responses={404: {}, 409: {}, 422: {}})
+    async def issue(submission_id: uuid.UUID, body: Issue, trust: Trust, request: Request) -> Response:
+        """Send the submission: its document is frozen and the deadlines service is told."""
+        try:
+            await service.issue(
+                trust, submission_id, submitted_by_role=body.submitted_by_role, actor=_actor(request)
+            )
+        except (NotFoundError, ConflictError, IdentifiersFoundError, IncompleteReportError) as exc:
+            return _problem_for(exc)
+        return await _submission(trust, submission_id)
+
+    @router.post("/submissions/{submission_id}/acknowledgement", responses={404: {}, 409: {}})
+    async def acknowledge(
+        submission_id: uuid.UUID, body: Acknowledgement, trust: Trust, request: Request
+    ) -> Response:
+        """The authority's acknowledgement, with its reference number (guidance line 116)."""
+        try:
+            await service.acknowledge(
+                trust,
+                submission_id,
+                reference=body.reference,
+                acknowledged_at=body.acknowledged_at,
+                actor=_actor(request),
+            )
+        except (NotFoundError, ConflictError) as exc:
+            return _problem_for(exc)
+        return await _submission(trust, submission_id)
+
+    @router.get("/submissions/{submission_id}/document.{fmt}", responses={404: {}, 422: {}})
+    async def document(
+        submission_id: uuid.UUID, fmt: Literal["json", "html", "pdf"], trust: Trust
+    ) -> Response:
+        """The document as issued, or for a draft as it would be issued now."""
+        loaded = await _document(trust, submission_id)
+        if isinstance(loaded, Response):
+            return loaded
+        content, view = loaded
+        if fmt == "json":
+            return JSONResponse(content)
+        if fmt == "html":
+            return Response(render.to_html(view), media_type="text/html; charset=utf-8")
+        return Response(render.to_pdf(view), media_type="application/pdf")
+
+    @router.get("/submissions/{submission_id}/tables/{name}.csv", responses={404: {}, 422: {}})
+    async def table(submission_id: uuid.UUID, name: str, trust: Trust) -> Response:
+        loaded = await _document(trust, submission_id)
+        if isinstance(loaded, Response):
+            return loaded
+        tables = {t.name: t for t in loaded[1].tables()}
+        if name not in tables:
+            return problem(404, "Not found", f"no table {name!r}; tables: {sorted(tables)}")
+        return Response(render.table_csv(tables[name]), media_type="text/csv; charset=utf-8")
+
+    async def _document(
+        trust: str, submission_id: uuid.UUID
+    ) -> tuple[dict[str, Any], DocumentView] | Response:
+        async with runtime.pool.acquire() as conn:
+            try:
+                row = await service.load_submission(conn, trust, submission_id)
+                content = row["document"]
+                if content is None:
+                    incident = await service.load_incident(conn, trust, row["incident_id"])
+                    content = await service.build_document(conn, row, incident)
+            except (NotFoundError, IncompleteReportError) as exc:
+                return _problem_for(exc)
+        return content, view_of(content)
+
+    async def _submission(trust: str, submission_id: uuid.UUID, status: int = 200) -> Response:
+        async with runtime.pool.acquire() as conn:
+            try:
+                row = await service.load_submission(conn, trust, submission_id)
+            except NotFoundError as exc:
+                return _problem_for(exc)
+            body = _summary(row)
+            if row["kind"] == SubmissionKind.INVESTIGATION_REPORT and row["status"] == "draft":
+                incident = await service.load_incident(conn, trust, row["incident_id"])
+                findings = await service.findings(conn, row["incident_id"])
+                body["missing"] = documents.missing_report_items(findings, incident.facts)
+        return JSONResponse(body, status_code=status)
+
     app.include_router(router)
     return app
+
+
+def view_of(content: dict[str, Any]) -> DocumentView:
+    if content["document"] == "notification":
+        return notification_view(documents.NotificationDocument.model_validate(content))
+    return report_view(documents.InvestigationReportDocument.model_validate(content))
+
+
+def _summary(row: asyncpg.Record) -> dict[str, Any]:
+    sid = row["submission_id"]
+    out: dict[str, Any] = {
+        key: (
+            value.isoformat()
+            if isinstance(value, dt.datetime)
+            else str(value)
+            if isinstance(value, uuid.UUID)
+            else value
+        )
+        for key, value in row.items()
+        if key not in ("document", "stream_version")
+    }
+    links = {
+        "self": f"/v1/submissions/{sid}",
+        "json": f"/v1/submissions/{sid}/document.json",
+        "html": f"/v1/submissions/{sid}/document.html",
+        "pdf": f"/v1/submissions/{sid}/document.pdf",
+    }
+    out["links"] = links
+    return out
+
+
+def _actor(request: Request) -> str | None:
+    return request.headers.get("X-Actor")
+
+
+def _problem_for(exc: Exception) -> JSONResponse:
+    if isinstance(exc, NotFoundError):
+        return problem(404, "Not found", str(exc))
+    if isinstance(exc, ConflictError):
+        return problem(409, "Conflict", str(exc), **exc.extra)
+    if isinstance(exc, IdentifiersFoundError):
+        errors = [{"path": f"body/{f.path}", "message": f.message, "type": f.kind} for f in exc.found]
+        return problem(
+            422,
+            "Identifiers are not allowed",
+            "free text must not identify a patient or a member of staff; nothing was stored",
+            errors=errors,
+        )
+    if isinstance(exc, IncompleteReportError):
+        return problem(
+            422,
+            "Investigation report incomplete",
+            f"{len(exc.missing)} item(s) the guidance requires are missing; nothing was sent",
+            missing=exc.missing,
+        )
+    raise exc
