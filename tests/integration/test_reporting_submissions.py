@@ -65,6 +65,7 @@ class Reporting:
     client: httpx.AsyncClient
     kafka: KafkaSettings
     clock: FakeClock
+    settings: ReportingSettings
 
     async def incident(self, facts: IncidentFacts, site: str = "RXX01") -> uuid.UUID:
         incident = uuid.uuid4()
@@ -105,7 +106,7 @@ async def reporting(
     runtime, app = build(settings, clock)
     transport = httpx.ASGITransport(app=app)
     async with runtime.lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://rep") as client:
-        yield Reporting(client, kafka, clock)
+        yield Reporting(client, kafka, clock, settings)
 
 
 COMPLETE_FINDINGS: dict[str, Any] = {

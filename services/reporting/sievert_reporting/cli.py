@@ -1,0 +1,105 @@
+"""``sievert report annual`` (and ``sievert replay reporting``): reporting's command line.
+
+``sievert report annual --trust RXX --year 2024/25 [--activity counts.csv] [--out DIR]`` reads the
+reporting database (``REPORTING_DATABASE_URL``) and writes a folder: annual.json, annual.html,
+annual.pdf, one CSV per table, and charts as PNG and SVG. Activity CSV columns:
+``site,modality,examinations`` for the period asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import sys
+from pathlib import Path
+from typing import Any
+
+from sievert_reporting.adapters import charts, render
+from sievert_reporting.domain.annual import Period, Row, annual_report, annual_view, parse_period
+from sievert_reporting.settings import ReportingSettings
+from sievert_shared.db import Connection, create_pool
+
+
+def register_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("report", help="reporting's documents")
+    inner = parser.add_subparsers(dest="report", metavar="REPORT", required=True)
+    annual = inner.add_parser("annual", help="annual trend analysis for one trust")
+    annual.add_argument("--trust", required=True)
+    annual.add_argument("--year", required=True, help="financial year 2024/25 or calendar year 2024")
+    annual.add_argument("--activity", type=Path, help="CSV of site,modality,examinations for the period")
+    annual.add_argument("--out", type=Path, help="output folder (default: annual-<trust>-<year>)")
+    annual.set_defaults(func=run_annual)
+
+
+def run_annual(args: argparse.Namespace) -> int:
+    try:
+        period = parse_period(args.year)
+    except ValueError as exc:
+        print(f"sievert report annual: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path(f"annual-{args.trust}-{period.label.replace('/', '-')}")
+    written = asyncio.run(annual(ReportingSettings(), args.trust, period, out, args.activity))
+    print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+    return 0
+
+
+def _progress(step: int, total: int, what: str) -> None:
+    print(f"[{step}/{total}] {what}", file=sys.stderr, flush=True)
+
+
+async def annual(
+    settings: ReportingSettings, trust: str, period: Period, out: Path, activity_csv: Path | None
+) -> list[Path]:
+    pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            if activity_csv is not None:
+                _progress(1, 5, f"loading activity counts from {activity_csv}")
+                await load_activity(conn, trust, period, activity_csv)
+            _progress(2, 5, f"reading incidents for {trust}, {period.label} and the year before")
+            rows = await incident_rows(conn, trust, period)
+            previous = await incident_rows(conn, trust, period.previous())
+            activity = {
+                (r["site"], r["modality"]): r["examinations"]
+                for r in await conn.fetch(
+                    "SELECT site, modality, examinations FROM activity_counts WHERE trust = $1 AND year_start = $2",
+                    trust,
+                    period.start,
+                )
+            }
+    finally:
+        await pool.close()
+    _progress(3, 5, f"analysing {len(rows)} incidents")
+    report = annual_report(trust, period, rows, previous, activity)
+    _progress(4, 5, "drawing charts")
+    images = charts.annual_charts(report, out)
+    _progress(5, 5, "writing JSON, HTML, PDF and CSV")
+    written = render.write_all(annual_view(report, images), report, out, "annual")
+    written += [out / n for n in images] + [out / n.replace(".png", ".svg") for n in images]
+    return written
+
+
+async def incident_rows(conn: Connection, trust: str, period: Period) -> list[Row]:
+    records = await conn.fetch(
+        """SELECT i.site, i.modality, i.exposure_kind, i.codes, i.notifiable, i.discovered_on,
+                  f.findings ->> 'error_duty_holder' AS duty_holder,
+                  f.findings ->> 'error_process_step' AS process_step
+           FROM incidents i LEFT JOIN findings f USING (incident_id)
+           WHERE i.trust = $1 AND i.discovered_on BETWEEN $2 AND $3""",
+        trust,
+        period.start,
+        period.end,
+    )
+    return [Row(**{**dict(r.items()), "codes": tuple(r["codes"])}) for r in records]
+
+
+async def load_activity(conn: Connection, trust: str, period: Period, path: Path) -> None:
+    with path.open(newline="", encoding="utf-8") as source:
+        items: list[dict[str, Any]] = list(csv.DictReader(source))
+    await conn.executemany(
+        """INSERT INTO activity_counts (trust, site, modality, year_start, year_end, examinations)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (trust, site, modality, year_start) DO UPDATE SET examinations = $6""",
+        [(trust, i["site"], i["modality"], period.start, period.end, int(i["examinations"])) for i in items],
+    )

@@ -1,0 +1,51 @@
+"""``sievert report annual`` over a real read model: counts, rates, year-on-year, sites, charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from sievert_reporting.cli import annual
+from sievert_reporting.domain.annual import parse_period
+from tests.integration.test_reporting_submissions import Reporting, ct_facts, reporting
+
+pytestmark = pytest.mark.integration
+__all__ = ["reporting"]
+
+
+async def test_annual_report_for_a_financial_year(reporting: Reporting, tmp_path: Path) -> None:
+    await reporting.incident(ct_facts(dt.date(2024, 5, 1)), site="RXX01")
+    await reporting.incident(ct_facts(dt.date(2025, 3, 31)), site="RXX01")  # last day of 2024/25
+    await reporting.incident(ct_facts(dt.date(2025, 4, 1)), site="RXX02")  # 2025/26: not counted
+    await reporting.incident(ct_facts(dt.date(2023, 6, 1)), site="RXX02")  # the year before
+    activity = tmp_path / "activity.csv"
+    activity.write_text("site,modality,examinations\nRXX01,ct,20000\nRXX02,ct,40000\n")
+
+    out = tmp_path / "out"
+    written = await annual(reporting.settings, "RXX", parse_period("2024/25"), out, activity)
+
+    report = json.loads((out / "annual.json").read_text())
+    assert report["totals"] == {
+        "incidents": 2,
+        "notifiable": 2,
+        "previous_incidents": 1,
+        "change_percent": 100.0,
+    }
+    assert report["by_code"] == [["2.2", 2]]
+    assert report["rates"] == [{"modality": "ct", "incidents": 2, "examinations": 60000, "per_1000": 0.033}]
+    sites = {s["site"]: s for s in report["sites"]}
+    assert sites["RXX01"]["per_1000"] == 0.1 and sites["RXX02"]["incidents"] == 0
+    names = {p.name for p in written}
+    for expected in (
+        "annual.html",
+        "annual.pdf",
+        "annual-sites.csv",
+        "chart-by_modality.png",
+        "chart-by_modality.svg",
+    ):
+        assert expected in names
+    assert (out / "annual.pdf").read_bytes().startswith(b"%PDF")
+    assert (out / "annual-rates.csv").read_text().splitlines()[1] == "ct,2,60000,0.033"
