@@ -19,6 +19,7 @@ import pytest
 from sievert_shared import devstack
 from sievert_shared.kafka import delete_topics_with_prefix
 from sievert_shared.settings import KafkaSettings
+from tests.fixtures.intake_support import MllpClient, hl7_fixture
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, read_topic
 from tests.support.samples import ct_overexposure
@@ -35,7 +36,10 @@ def free_port() -> int:
 
 
 class Stack:
-    def __init__(self, services: dict[str, devstack.RunningService], prefix: str, bootstrap: str) -> None:
+    def __init__(
+        self, services: dict[str, devstack.RunningService], prefix: str, bootstrap: str, mllp_port: int
+    ) -> None:
+        self.mllp_port = mllp_port
         self.services = services
         self.prefix = prefix
         self.bootstrap = bootstrap
@@ -78,14 +82,20 @@ def stack(
 ) -> Iterator[Stack]:
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     ports = {name: free_port() for name in devstack.SERVICES}
+    mllp_port = free_port()
     env = devstack.service_env(
-        {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "KAFKA_TOPIC_PREFIX": prefix},
+        {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+            "KAFKA_TOPIC_PREFIX": prefix,
+            "INTAKE_MLLP_PORT": str(mllp_port),
+        },
         database_urls=databases,
         ports=ports,
     )
     log_dir: Path = tmp_path_factory.mktemp("service-logs")
     with devstack.running(env, ports=ports, log_dir=log_dir) as services:
-        yield Stack(services, prefix, infra.kafka_bootstrap)
+        yield Stack(services, prefix, infra.kafka_bootstrap, mllp_port)
     asyncio.run(delete_topics_with_prefix(KafkaSettings(bootstrap_servers=infra.kafka_bootstrap), prefix))
 
 
@@ -176,3 +186,32 @@ async def test_every_service_is_healthy_and_ready(stack: Stack) -> None:
         assert (await stack.http.get(stack.url(name, "/healthz"))).status_code == 200
         ready = await stack.http.get(stack.url(name, "/readyz"))
         assert ready.status_code == 200, (name, ready.text)
+
+
+async def test_an_hl7_v2_adverse_event_over_mllp_is_classified_like_json(stack: Stack) -> None:
+    engine = await MllpClient.connect(stack.mllp_port)
+    try:
+        ack = await engine.request(hl7_fixture("pex_p07_ct_overexposure.hl7"))
+    finally:
+        await engine.close()
+    assert ack.code == "AA", ack.segments
+
+    def reported_over_hl7(records: list[Any]) -> list[Any]:
+        return [
+            e
+            for e in envelopes(records)
+            if e.event_type == "IncidentReported" and e.payload["channel"] == "hl7v2"
+        ]
+
+    (reported,) = reported_over_hl7(
+        await read_topic(
+            stack.bootstrap, f"{stack.prefix}.incidents.v1", until=lambda r: bool(reported_over_hl7(r))
+        )
+    )
+    events = await stack.topic(
+        "classifications", until=lambda r: any(e.stream_id == reported.stream_id for e in envelopes(r))
+    )
+    (decision,) = [e for e in events if e.stream_id == reported.stream_id]
+    # the same facts as the JSON sample: 12 mSv against 1 mSv intended, CT, England (code 2.2)
+    assert decision.payload["decision"]["codes"] == ["2.2"]
+    assert decision.payload["decision"]["authority"] == "cqc"
