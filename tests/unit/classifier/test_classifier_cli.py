@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from classifier_cases import BASE
+from tests.unit.classifier.classifier_cases import BASE
 
 from sievert_classifier import cli
 from sievert_shared.decision import ClassificationDecision

@@ -6,7 +6,7 @@ Lines are those of cqc-irmer-notification-guidance-2023.txt.
 from __future__ import annotations
 
 import pytest
-from classifier_cases import (
+from tests.unit.classifier.classifier_cases import (
     BEFORE_2023,
     accidental,
     ct,

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from classifier_cases import BASE, ct, facts
+from tests.unit.classifier.classifier_cases import BASE, ct, facts
 from pydantic import ValidationError
 
 from sievert_classifier.domain import IRMER_2020_08, IRMER_2023_04, RULESETS, classify, select_ruleset

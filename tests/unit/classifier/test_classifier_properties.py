@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from classifier_cases import BASE
+from tests.unit.classifier.classifier_cases import BASE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ cqc-irmer-notification-guidance-2023.txt. A row's expectation is
 from __future__ import annotations
 
 import pytest
-from classifier_cases import (
+from tests.unit.classifier.classifier_cases import (
     BEFORE_2023,
     accidental,
     ct,
