@@ -1,10 +1,10 @@
 """Build-time helper for deploy/docker/Dockerfile (standard library only).
 
-  check_pins.py runtime-requirements pyproject.toml
-      print [project.dependencies], one per line, for `pip install -c requirements.lock -r -`
-  check_pins.py verify requirements.lock
-      fail unless every installed distribution (but pip/setuptools/wheel and sievert
-      itself) is pinned in the lock at exactly the installed version
+check_pins.py runtime-requirements pyproject.toml
+    print [project.dependencies], one per line, for `pip install -c requirements.lock -r -`
+check_pins.py verify requirements.lock
+    fail unless every installed distribution (but pip/setuptools/wheel and sievert
+    itself) is pinned in the lock at exactly the installed version
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.classifier.classifier_cases import BASE
 
 from sievert_classifier import cli
 from sievert_shared.decision import ClassificationDecision
+from tests.unit.classifier.classifier_cases import BASE
 
 CT_2_2 = {
     **BASE,

@@ -6,6 +6,10 @@ Lines are those of cqc-irmer-notification-guidance-2023.txt.
 from __future__ import annotations
 
 import pytest
+
+from sievert_classifier.domain import classify
+from sievert_shared.decision import Authority, OtherBody, Outcome
+from sievert_shared.facts import IncidentFacts
 from tests.unit.classifier.classifier_cases import (
     BEFORE_2023,
     accidental,
@@ -15,10 +19,6 @@ from tests.unit.classifier.classifier_cases import (
     nuclear_medicine,
     verification,
 )
-
-from sievert_classifier.domain import classify
-from sievert_shared.decision import Authority, OtherBody, Outcome
-from sievert_shared.facts import IncidentFacts
 
 
 def sabr(**changes: object) -> IncidentFacts:

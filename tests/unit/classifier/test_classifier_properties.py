@@ -7,7 +7,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from tests.unit.classifier.classifier_cases import BASE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +24,7 @@ from sievert_shared.facts import (
     Nation,
     VerificationImagingCause,
 )
+from tests.unit.classifier.classifier_cases import BASE
 
 #: Codes 2.1-2.4 apply to these (line 159); the properties are about diagnostic doses.
 DIAGNOSTIC = [

@@ -8,6 +8,10 @@ cqc-irmer-notification-guidance-2023.txt. A row's expectation is
 from __future__ import annotations
 
 import pytest
+
+from sievert_classifier.domain import classify
+from sievert_shared.decision import Authority, OtherBody
+from sievert_shared.facts import IncidentFacts
 from tests.unit.classifier.classifier_cases import (
     BEFORE_2023,
     accidental,
@@ -20,10 +24,6 @@ from tests.unit.classifier.classifier_cases import (
     radiotherapy,
     verification,
 )
-
-from sievert_classifier.domain import classify
-from sievert_shared.decision import Authority, OtherBody
-from sievert_shared.facts import IncidentFacts
 
 NOT = (False, ())
 
