@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -87,5 +87,21 @@ async def delete_topics_with_prefix(settings: KafkaSettings, prefix: str) -> lis
         if doomed:
             await admin.delete_topics(doomed)
         return doomed
+    finally:
+        await admin.close()
+
+
+async def partitions_of(settings: KafkaSettings, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the topics that exist (a topic nobody has written to yet has none)."""
+    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t in existing]
+        described = await admin.describe_topics(wanted) if wanted else []
+        return sorted(
+            (TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
     finally:
         await admin.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from sievert_reporting.entrypoints.api import create_app
-from sievert_reporting.projection import HANDLERS
+from sievert_reporting.projection import HANDLERS, PROJECTION_CONSUMER, projected_topics
 from sievert_reporting.service import ReportingService
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.clock import Clock, SystemClock
@@ -23,13 +23,8 @@ def build(
         clock=clock or SystemClock(),
         consumers=[
             ConsumerSpec(
-                name="incident-projection",
-                topics=lambda s: [
-                    s.kafka.topics.incidents,
-                    s.kafka.topics.classifications,
-                    s.kafka.topics.deadlines,
-                    s.kafka.topics.submissions,
-                ],
+                name=PROJECTION_CONSUMER,
+                topics=lambda s: projected_topics(s.kafka.topics),
                 handlers=lambda _runtime: HANDLERS,
             )
         ],

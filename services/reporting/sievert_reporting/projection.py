@@ -27,6 +27,7 @@ from sievert_shared.events import (
     SubmissionDrafted,
     SubmissionIssued,
 )
+from sievert_shared.topics import Topics
 
 _ENSURE_ROW = """INSERT INTO incidents (incident_id, trust, site, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (incident_id) DO NOTHING"""
@@ -217,3 +218,12 @@ HANDLERS.update(
 
 #: Tables this projection owns: a replay empties them and rebuilds them from the log.
 PROJECTION_TABLES = ("incidents", "submissions", "findings")
+
+
+#: The projection's consumer name within the reporting service (its ``processed_events`` key is
+#: ``reporting.<name>``); replay resets exactly that.
+PROJECTION_CONSUMER = "incident-projection"
+
+
+def projected_topics(topics: Topics) -> list[str]:
+    return [topics.incidents, topics.classifications, topics.deadlines, topics.submissions]
