@@ -8,6 +8,7 @@ from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.identity import DiscardingIdentity
 from sievert_intake.entrypoints.api import create_app
 from sievert_intake.entrypoints.mllp import Hl7Handler, MllpLimits, MllpListener
+from sievert_intake.group_commit import GroupCommitter
 from sievert_intake.service import IntakeService
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.clock import Clock, SystemClock
@@ -22,16 +23,18 @@ def facilities(settings: IntakeSettings) -> dict[str, Facility]:
 
 
 def mllp_listener(runtime: ServiceRuntime, settings: IntakeSettings, port: int) -> MllpListener:
-    """The MLLP listener over the runtime's pool: the same IntakeService transaction as HTTP."""
-    handler = Hl7Handler(
-        lambda: IntakeService(runtime.pool, settings.kafka.topics, runtime.clock),
-        runtime.clock,
-        DiscardingIdentity(),
-        facilities(settings),
-    )
+    """The MLLP listener over the runtime's pool: IntakeService as HTTP, messages from every
+    connection stored in shared commits (``GroupCommitter``)."""
+
+    def service() -> IntakeService:
+        return IntakeService(runtime.pool, settings.kafka.topics, runtime.clock)
+
+    committer = GroupCommitter(service, lambda: runtime.pool)
+    handler = Hl7Handler(service, runtime.clock, DiscardingIdentity(), facilities(settings), committer)
     return MllpListener(
-        handler.handle,
+        handler.begin,
         handler.reject,
+        on_stop=committer.aclose,
         host=settings.mllp_host,
         port=port,
         limits=MllpLimits(

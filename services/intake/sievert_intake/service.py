@@ -6,10 +6,13 @@ transaction, so an accepted request is never half-stored.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +30,12 @@ from sievert_intake.domain.inbound import (
 )
 from sievert_intake.domain.incident import Amendment, IncidentReport, apply_amendment
 from sievert_shared.clock import Clock
+from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, IncidentFactsAmended, IncidentReported
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.logging import get_logger
-from sievert_shared.outbox import build_envelope, enqueue
+from sievert_shared.outbox import build_envelope, enqueue, topic_of
 from sievert_shared.topics import Topics
 
 PRODUCER = "intake"
@@ -237,6 +241,128 @@ class IntakeService:
                 return await self._submitted_before(submission)
         raise RuntimeError("the incident kept changing under concurrent messages")
 
+    async def submit_many(
+        self, items: Sequence[tuple[Submission, RequestContext]], conn: Connection | None = None
+    ) -> list[Outcome | Exception]:
+        """``submit`` for several messages at once, each answered as ``submit`` would answer it
+        alone (an ``Outcome``, or the exception ``submit`` would raise), in far fewer round trips.
+
+        New incidents whose message id and reference are new (to the database and to the rest of
+        ``items``) are stored together in one statement: events, outbox rows, references and
+        stored answers commit atomically. Everything else (resends, amendments, messages sharing
+        a reference), and every message of a group a concurrent writer raced, goes through
+        ``submit`` one at a time, in the given order. Messages of the group do not depend on each
+        other, so storing them first keeps each sender's order.
+        """
+        results: list[Outcome | Exception | None] = [None] * len(items)
+        keys = [_message_key(submission, ctx) for submission, ctx in items]
+        references_seen = Counter((s.tenant.trust, s.reference) for s, _ in items if s.reference is not None)
+        keys_seen = Counter(keys)
+        single: list[int] = []
+        candidates: list[tuple[int, str, str, tuple[Outcome, EventEnvelope] | None]] = []
+        for i, (submission, ctx) in enumerate(items):
+            key = keys[i]
+            if (
+                key is None
+                or keys_seen[key] > 1
+                or (
+                    submission.reference is not None
+                    and references_seen[(submission.tenant.trust, submission.reference)] > 1
+                )
+            ):
+                single.append(i)
+                continue
+            built: tuple[Outcome, EventEnvelope] | None = None
+            try:
+                built = self._new_incident(submission, ctx)
+            except FactsInvalidError as exc:
+                results[i] = exc  # unless it was stored before: then it is a resend (below)
+            candidates.append((i, key, _submission_hash(submission), built))
+        group: list[tuple[int, str, str, Outcome, EventEnvelope]] = []
+        if candidates:
+            async with contextlib.AsyncExitStack() as stack:
+                if conn is None:
+                    conn = await stack.enter_async_context(self._pool.acquire())
+                known = await _resolve_many(conn, [(key, items[i][0]) for i, key, _, _ in candidates])
+                for (i, key, digest, built), taken in zip(candidates, known, strict=True):
+                    if taken:
+                        results[i] = None
+                        single.append(i)
+                    elif built is not None:
+                        group.append((i, key, digest, *built))
+                if group:
+                    try:
+                        await self._store_group(conn, items, group)
+                    except asyncpg.UniqueViolationError:
+                        # A concurrent message stored the same id or reference between our read
+                        # and our write: nothing of the group was stored; take them one by one.
+                        single.extend(i for i, *_ in group)
+                        group = []
+        for i, _, _, outcome, envelope in group:
+            results[i] = outcome
+            log.info(
+                "intake.event_recorded",
+                event_type=envelope.event_type,
+                incident_id=str(envelope.stream_id),
+                stream_version=envelope.stream_version,
+                channel=items[i][0].channel,
+                trust=envelope.tenant.trust,
+                site=envelope.tenant.site,
+            )
+        for i in sorted(single):
+            submission, ctx = items[i]
+            try:
+                results[i] = await self.submit(submission, ctx)
+            except Exception as exc:
+                results[i] = exc
+        return results  # type: ignore[return-value]
+
+    async def _store_group(
+        self,
+        conn: Connection,
+        items: Sequence[tuple[Submission, RequestContext]],
+        group: list[tuple[int, str, str, Outcome, EventEnvelope]],
+    ) -> None:
+        """One statement, so one atomic commit: every event, outbox row, reference and answer."""
+        topic = topic_of(IncidentReported, self._topics)
+        events: list[list[Any]] = [[] for _ in range(8)]
+        refs: list[list[Any]] = [[] for _ in range(4)]
+        answers: list[list[Any]] = [[] for _ in range(3)]
+        for i, key, digest, outcome, envelope in group:
+            submission = items[i][0]
+            for column, value in zip(
+                events,
+                (
+                    envelope.event_id,
+                    envelope.stream_id,
+                    envelope.tenant.trust,
+                    envelope.tenant.site,
+                    envelope.model_dump_json(),
+                    envelope.recorded_at,
+                    envelope.key,
+                    envelope.event_type,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+            if submission.reference:
+                for column, value in zip(
+                    refs,
+                    (submission.tenant.trust, submission.reference, envelope.stream_id, submission.channel),
+                    strict=True,
+                ):
+                    column.append(value)
+            for column, value in zip(answers, (key, digest, json.dumps(outcome.body())), strict=True):
+                column.append(value)
+        await conn.execute(
+            _STORE_GROUP,
+            *events,
+            IncidentReported.schema_version,
+            topic,
+            *refs,
+            *answers,
+        )
+
     async def _submit_once(
         self, submission: Submission, ctx: RequestContext, key: str | None, digest: str
     ) -> Outcome:
@@ -389,6 +515,47 @@ class IntakeService:
             "facts": current_facts(history).model_dump(mode="json"),
             "history": [_history_entry(e) for e in history],
         }
+
+
+_STORE_GROUP = """
+WITH new_events AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                         $6::timestamptz[], $7::bytea[], $8::text[])
+        AS e(event_id, stream_id, trust, site, envelope, recorded_at, message_key, event_type)
+), stored_events AS (
+    INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
+                        trust, site, envelope, recorded_at)
+    SELECT event_id, stream_id, 1, event_type, $9, trust, site, envelope::jsonb, recorded_at
+    FROM new_events
+), queued AS (
+    INSERT INTO outbox (event_id, topic, message_key, envelope)
+    SELECT event_id, $10, message_key, envelope::jsonb FROM new_events
+), refs AS (
+    INSERT INTO incident_references (trust, reference, incident_id, channel)
+    SELECT * FROM unnest($11::text[], $12::text[], $13::uuid[], $14::text[])
+)
+INSERT INTO idempotency_keys (idempotency_key, request_hash, status_code, response)
+SELECT key, hash, 200, response::jsonb FROM unnest($15::text[], $16::text[], $17::text[]) AS a(key, hash, response)
+"""
+
+
+async def _resolve_many(conn: Connection, wanted: list[tuple[str, Submission]]) -> list[bool]:
+    """For each (message key, submission): whether an answer is stored under the key or the
+    submission's reference names a known incident, in one round trip."""
+    rows = await conn.fetch(
+        """SELECT w.i,
+                  EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.idempotency_key = w.key)
+                  OR EXISTS (SELECT 1 FROM incident_references r
+                             WHERE r.trust = w.trust AND r.reference = w.reference) AS taken
+           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(key, trust, reference, i)""",
+        [key for key, _ in wanted],
+        [s.tenant.trust for _, s in wanted],
+        [s.reference for _, s in wanted],
+    )
+    taken = [False] * len(wanted)
+    for row in rows:
+        taken[row["i"] - 1] = bool(row["taken"])
+    return taken
 
 
 def _message_key(submission: Submission, ctx: RequestContext) -> str | None:

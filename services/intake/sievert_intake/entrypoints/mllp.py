@@ -1,12 +1,15 @@
 """HL7 v2 over MLLP: an asyncio listener that answers every message with an ACK once it is stored.
 
 MLLP frames a message as ``<VT> message <FS><CR>``. Integration engines keep one connection open
-and may send several messages before reading an ACK (pipelining); each connection is served in
-order, one message at a time, so amendments apply in the order they were sent and ACKs come back
-in the same order. Nothing about a peer can make the listener buffer more than
-``max_message_bytes`` or wait forever: oversized frames are discarded as they arrive and refused
-with AR, a frame interrupted by a new start block is refused with AR, and silent or stalled
-connections are closed.
+and may send several messages before reading an ACK (pipelining). A connection reads ahead: each
+complete frame is decoded and mapped at once and queued for storing, while the ACKs go back
+strictly in the order the messages came, each only after its own commit. Storing keeps the
+arrival order too (``GroupCommitter``: one writer, messages of one commit independent of each
+other), so amendments apply in the order they were sent. Nothing about a peer can make the
+listener buffer much more than ``max_message_bytes``: at most that many bytes of read-ahead
+messages wait for their ACKs, oversized frames are discarded as they arrive and refused with AR,
+a frame interrupted by a new start block is refused with AR, and silent or stalled connections
+are closed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sievert_intake.domain.hl7_mapping import (
     Header,
     Hl7ContentError,
     Hl7Demographics,
+    Hl7Incident,
     Hl7Location,
     Hl7Problem,
     Hl7Rejected,
@@ -37,10 +41,12 @@ from sievert_intake.domain.hl7_mapping import (
 )
 from sievert_intake.domain.identity import IdentityPort
 from sievert_intake.domain.inbound import FactsInvalidError
+from sievert_intake.group_commit import GroupCommitter
 from sievert_intake.service import (
     DuplicateMessageConflictError,
     IncidentNotFoundError,
     IntakeService,
+    Outcome,
     RequestContext,
 )
 from sievert_shared.clock import Clock
@@ -58,7 +64,11 @@ def frame(message: bytes) -> bytes:
 
 
 class Hl7Handler:
-    """One message in, one ACK out: decode, map, store through IntakeService, acknowledge."""
+    """One message in, one ACK out: decode, map, store through IntakeService, acknowledge.
+
+    ``begin`` does the reading at once and returns the ACK, or an awaitable of it when the
+    message has to be stored first (through ``committer`` when given, with other messages).
+    """
 
     def __init__(
         self,
@@ -66,11 +76,13 @@ class Hl7Handler:
         clock: Clock,
         identity: IdentityPort,
         facilities: dict[str, Facility] | None = None,
+        committer: GroupCommitter | None = None,
     ) -> None:
         self._service = service
         self._clock = clock
         self._identity = identity
         self._facilities = facilities or {}
+        self._committer = committer
 
     def _ack(self, code: str, header: Header | None, problems: list[Hl7Problem] = ()) -> bytes:  # type: ignore[assignment]
         text = build_ack(
@@ -90,43 +102,68 @@ class Hl7Handler:
         return self._ack("AR", header, [problem])
 
     async def handle(self, message: bytes) -> bytes:
+        answer = self.begin(message)
+        return answer if isinstance(answer, bytes) else await answer
+
+    def begin(self, message: bytes) -> bytes | Awaitable[bytes]:
         header: Header | None = None
         try:
             text = decode(message)
             header = read_header(text)
             mapped = map_message(text, header, self._facilities)
             if isinstance(mapped, Hl7Demographics):
-                await self._identity.demographics_updated(mapped)
-                return self._ack("AA", header)
+                return self._demographics(mapped)
             ctx = RequestContext(
                 correlation_id=f"hl7:{header.control_id}"[:128],
                 actor=header.sending_application or None,
                 idempotency_key=None,
                 request_hash="",
             )
+            if self._committer is not None:
+                stored: Awaitable[Outcome] = self._committer.submit(mapped.submission, ctx)
+            else:
+                stored = self._service().submit(mapped.submission, ctx)
+            return self._stored(stored, mapped, header)
+        except Exception as exc:
+            return self._answer_failure(exc, header)
+
+    async def _demographics(self, mapped: Hl7Demographics) -> bytes:
+        try:
+            await self._identity.demographics_updated(mapped)
+        except Exception as exc:
+            return self._answer_failure(exc, mapped.header)
+        return self._ack("AA", mapped.header)
+
+    async def _stored(self, stored: Awaitable[Outcome], mapped: Hl7Incident, header: Header) -> bytes:
+        try:
             try:
-                outcome = await self._service().submit(mapped.submission, ctx)
+                outcome = await stored
             except FactsInvalidError as exc:
                 raise Hl7ContentError(locate(exc.problems, mapped.provenance, header)) from None
-            log.debug(
-                "intake.hl7_accepted",
-                control_id=header.control_id,
-                message_type=header.message_type,
-                incident_id=str(outcome.incident_id),
-                duplicate=outcome.duplicate,
-            )
-            return self._ack("AA", header)
-        except Hl7Rejected as exc:
+        except Exception as exc:
+            return self._answer_failure(exc, header)
+        log.debug(
+            "intake.hl7_accepted",
+            control_id=header.control_id,
+            message_type=header.message_type,
+            incident_id=str(outcome.incident_id),
+            duplicate=outcome.duplicate,
+        )
+        return self._ack("AA", header)
+
+    def _answer_failure(self, exc: Exception, header: Header | None) -> bytes:
+        """The ACK for a message that failed; called while ``exc`` is being handled."""
+        if isinstance(exc, Hl7Rejected):
             log.info("intake.hl7_rejected", problems=[str(p) for p in exc.problems])
             return self._ack("AR", exc.header or header, exc.problems)
-        except Hl7ContentError as exc:
+        if isinstance(exc, Hl7ContentError):
             log.info(
                 "intake.hl7_content_error",
                 control_id=header.control_id if header else None,
                 problems=[str(p) for p in exc.problems],
             )
             return self._ack("AE", header, exc.problems)
-        except DuplicateMessageConflictError as exc:
+        if isinstance(exc, DuplicateMessageConflictError):
             problem = Hl7Problem(
                 Hl7Location("MSH", 10),
                 f"message control id {exc.source_message_id} was already received with other content "
@@ -134,13 +171,12 @@ class Hl7Handler:
                 DUPLICATE_KEY,
             )
             return self._ack("AE", header, [problem])
-        except IncidentNotFoundError as exc:
+        if isinstance(exc, IncidentNotFoundError):
             return self._ack("AE", header, [Hl7Problem(None, f"unknown incident {exc}", UNKNOWN_KEY)])
-        except Exception:
-            # The database or Kafka may be down: AR tells the engine to keep the message and resend.
-            log.exception("intake.hl7_failed", control_id=header.control_id if header else None)
-            problem = Hl7Problem(None, "the message could not be stored; send it again", INTERNAL_ERROR)
-            return self._ack("AR", header, [problem])
+        # The database or Kafka may be down: AR tells the engine to keep the message and resend.
+        log.exception("intake.hl7_failed", control_id=header.control_id if header else None)
+        problem = Hl7Problem(None, "the message could not be stored; send it again", INTERNAL_ERROR)
+        return self._ack("AR", header, [problem])
 
 
 @dataclass
@@ -148,25 +184,60 @@ class MllpLimits:
     max_message_bytes: int = 1024 * 1024
     idle_timeout: float = 600.0
     frame_timeout: float = 30.0
+    #: Messages a connection may have read ahead of its last ACK (also bounded by
+    #: ``max_message_bytes`` in total, beyond the first).
+    read_ahead: int = 64
+
+
+class _ReadAhead:
+    """Messages of one connection read but not yet answered: at most ``messages`` of them and,
+    beyond the first, ``size`` bytes in total."""
+
+    def __init__(self, messages: int, size: int) -> None:
+        self._messages = messages
+        self._size = size
+        self._count = 0
+        self._bytes = 0
+        self._freed = asyncio.Event()
+
+    async def enter(self, size: int) -> None:
+        while self._count and (self._count >= self._messages or self._bytes + size > self._size):
+            self._freed.clear()
+            await self._freed.wait()
+        self._count += 1
+        self._bytes += size
+
+    def leave(self, size: int) -> None:
+        self._count -= 1
+        self._bytes -= size
+        self._freed.set()
+
+
+_Answers = asyncio.Queue[tuple[bytes | Awaitable[bytes], int] | None]
 
 
 class MllpListener:
-    """Serves MLLP on ``host:port`` until ``stop`` is set (a runtime LoopSpec, or standalone)."""
+    """Serves MLLP on ``host:port`` until ``stop`` is set (a runtime LoopSpec, or standalone).
+
+    ``handle`` reads a message and returns its ACK, or an awaitable of it; it is called in the
+    order the messages arrive, and the ACKs are sent in that order."""
 
     def __init__(
         self,
-        handle: Callable[[bytes], Awaitable[bytes]],
+        handle: Callable[[bytes], bytes | Awaitable[bytes]],
         reject: Callable[[Hl7Problem, bytes], bytes],
         *,
         host: str,
         port: int,
         limits: MllpLimits | None = None,
+        on_stop: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._handle = handle
         self._reject = reject
         self._host = host
         self._port = port
         self._limits = limits or MllpLimits()
+        self._on_stop = on_stop
         self._connections: set[asyncio.Task[None]] = set()
         self.started = asyncio.Event()
         self.port: int | None = None
@@ -185,6 +256,8 @@ class MllpListener:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), timeout=5)
+            if self._on_stop is not None:
+                await self._on_stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -207,7 +280,36 @@ class MllpListener:
                 await asyncio.wait_for(writer.wait_closed(), timeout=2)
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Read frames and send their answers concurrently; when reading ends (the peer closed or
+        went quiet), answer everything read so far, then close."""
+        answers: _Answers = asyncio.Queue()
+        window = _ReadAhead(self._limits.read_ahead, self._limits.max_message_bytes)
+        receiving = asyncio.ensure_future(self._receive(reader, answers, window))
+        sending = asyncio.ensure_future(self._send_answers(writer, answers, window))
+        try:
+            done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
+            if sending in done:
+                sending.result()  # a write failed: the peer is gone
+                return
+            answers.put_nowait(None)
+            await sending
+            receiving.result()
+        finally:
+            for task in (receiving, sending):
+                task.cancel()
+            await asyncio.gather(receiving, sending, return_exceptions=True)
+            while not answers.empty():
+                item = answers.get_nowait()
+                if item is not None and asyncio.iscoroutine(item[0]):
+                    item[0].close()  # never to be answered: the peer is gone
+
+    async def _receive(self, reader: asyncio.StreamReader, answers: _Answers, window: _ReadAhead) -> None:
         limits = self._limits
+
+        async def answer(reply: bytes) -> None:
+            await window.enter(0)
+            answers.put_nowait((reply, 0))
+
         buffer = bytearray()
         in_frame = False
         oversized = False
@@ -239,11 +341,14 @@ class MllpListener:
                 if restart >= 0 and (end < 0 or restart < end):
                     # A new frame started before this one ended: the sender lost its place.
                     self._append(buffer, chunk[position:restart], oversized)
-                    answer = self._reject(
-                        Hl7Problem(None, "truncated frame: a start block arrived before the end block", 100),
-                        bytes(buffer[:_HEAD_BYTES]) or head,
+                    await answer(
+                        self._reject(
+                            Hl7Problem(
+                                None, "truncated frame: a start block arrived before the end block", 100
+                            ),
+                            bytes(buffer[:_HEAD_BYTES]) or head,
+                        )
                     )
-                    await self._send(writer, answer)
                     in_frame = False
                     position = restart
                     continue
@@ -271,14 +376,19 @@ class MllpListener:
                 position = end + 2
                 in_frame = False
                 if oversized:
-                    answer = self._reject(
-                        Hl7Problem(None, f"the message is larger than {limits.max_message_bytes} bytes", 100),
-                        head,
+                    await answer(
+                        self._reject(
+                            Hl7Problem(
+                                None, f"the message is larger than {limits.max_message_bytes} bytes", 100
+                            ),
+                            head,
+                        )
                     )
                 else:
-                    answer = await self._handle(bytes(buffer))
+                    size = len(buffer)
+                    await window.enter(size)
+                    answers.put_nowait((self._handle(bytes(buffer)), size))
                 buffer.clear()
-                await self._send(writer, answer)
 
     @staticmethod
     def _append(buffer: bytearray, piece: bytes, oversized: bool) -> None:
@@ -286,6 +396,16 @@ class MllpListener:
             buffer += piece
 
     @staticmethod
-    async def _send(writer: asyncio.StreamWriter, answer: bytes) -> None:
-        writer.write(frame(answer))
-        await writer.drain()
+    async def _send_answers(writer: asyncio.StreamWriter, answers: _Answers, window: _ReadAhead) -> None:
+        """ACKs in message order, each as soon as it (and every one before it) is ready."""
+        while True:
+            item = await answers.get()
+            if item is None:
+                return
+            answer, size = item
+            if not isinstance(answer, bytes):
+                answer = await answer
+            writer.write(frame(answer))
+            window.leave(size)
+            if answers.empty():
+                await writer.drain()
