@@ -1,0 +1,431 @@
+"""End-to-end latency: POST /v1/incidents to the IncidentClassified event on its topic.
+
+Intake and the classifier run as processes on databases and a topic prefix of their own. The
+bench offers a fixed rate open-loop (each POST is scheduled by the clock, never by the previous
+answer), stamps each with an ``X-Correlation-ID`` that every service copies into the envelope
+and the Kafka headers, and reads both topics with a consumer in this process. Latency is (the
+time the record is read here) - (the time the POST was written to the socket), matched by
+correlation id, so it includes intake's commit, its outbox relay, the classifier's consumer,
+its transaction and its relay: the whole path a report takes to a decision.
+
+Before measuring, one probe incident must come out classified (the classifier's consumer group
+has joined), then a short warm-up at the offered rate is discarded.
+
+    .venv/bin/python bench/bench_e2e_latency.py [--rate 100 500] [--seconds 20] [--warmup 3] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not a package
+
+from bench.bench_intake import (
+    CpuMeter,
+    HttpConnection,
+    Infra,
+    PostgresPids,
+    Scratch,
+    describe_cpu,
+    describe_per_event,
+    host_port,
+    http_request,
+    incident_body,
+    interrupt_on_sigterm,
+    latency_ms,
+    percentiles,
+    run,
+    say,
+    scratch,
+    service_pids,
+    services_running,
+    ticker,
+    verdict,
+    write_json,
+)
+from sievert_shared import devstack
+from sievert_shared.topics import Topics
+
+TARGET_P99_MS = 250.0
+MAX_CONNECTIONS = 2000  # open loop: a stalled service shows as latency, not as unbounded sockets
+
+
+class ConnectionPool:
+    """Keep-alive connections to one service: an idle one if there is one, else a new one,
+    so an open-loop sender never waits for an earlier answer before sending."""
+
+    # uvicorn closes a keep-alive connection after 5 s idle; retire ours well before that.
+    MAX_IDLE_SECONDS = 2.0
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host, self._port = host, port
+        self._idle: list[tuple[float, HttpConnection]] = []
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self.opened = 0
+
+    async def _open(self) -> HttpConnection:
+        self.opened += 1
+        return await HttpConnection.open(self._host, self._port)
+
+    async def warm(self, count: int) -> None:
+        for _ in range(count):
+            self._idle.append((time.monotonic(), await self._open()))
+
+    def _take(self) -> HttpConnection | None:
+        while self._idle:
+            since, conn = self._idle.pop()
+            if time.monotonic() - since < self.MAX_IDLE_SECONDS:
+                return conn
+            conn.close()
+        return None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        async with self._slots:
+            conn = self._take()
+            try:
+                if conn is None:
+                    conn = await self._open()
+                    answer = await conn.request(raw)
+                else:
+                    try:
+                        answer = await conn.request(raw)
+                    except asyncio.IncompleteReadError as exc:
+                        if exc.partial:
+                            raise
+                        # closed by the server while idle, before it read the request: resend
+                        conn.close()
+                        conn = await self._open()
+                        answer = await conn.request(raw)
+            except BaseException:
+                if conn is not None:
+                    conn.close()
+                raise
+            self._idle.append((time.monotonic(), conn))
+            return answer
+
+    def close(self) -> None:
+        for _, conn in self._idle:
+            conn.close()
+
+
+@dataclass
+class Tracker:
+    """What happened to each correlation id, in perf_counter seconds."""
+
+    scheduled: dict[str, float] = field(default_factory=dict)
+    sent: dict[str, float] = field(default_factory=dict)
+    answered: dict[str, float] = field(default_factory=dict)
+    status: dict[str, int] = field(default_factory=dict)
+    reported: dict[str, float] = field(default_factory=dict)
+    classified: dict[str, float] = field(default_factory=dict)
+    first_error: str | None = None
+
+
+async def follow(consumer: AIOKafkaConsumer, topics: Topics, seen: Tracker, stop: asyncio.Event) -> None:
+    """Stamp the read time of each IncidentReported and IncidentClassified, by correlation id.
+    The headers carry both the id and the event type, so nothing is decoded."""
+    while not stop.is_set():
+        batches = await consumer.getmany(timeout_ms=100)
+        now = time.perf_counter()
+        for records in batches.values():
+            for record in records:
+                headers = dict(record.headers)
+                cid = headers.get("correlation_id", b"").decode()
+                if record.topic == topics.incidents:
+                    seen.reported.setdefault(cid, now)
+                elif headers.get("event_type") == b"IncidentClassified":
+                    seen.classified.setdefault(cid, now)
+
+
+async def offer(
+    pool: ConnectionPool, host: str, seen: Tracker, *, rate: float, seconds: float, label: str, tag: str
+) -> list[str]:
+    """Send ``rate`` POSTs a second for ``seconds``, each at its scheduled time whatever the
+    earlier ones are doing. Returns the correlation ids sent."""
+    count = round(rate * seconds)
+    ids = [f"{tag}-{n}" for n in range(count)]
+    pending: set[asyncio.Task[None]] = set()
+
+    async def send(cid: str) -> None:
+        raw = http_request("POST", host, "/v1/incidents", incident_body(), {"X-Correlation-ID": cid})
+        seen.sent[cid] = time.perf_counter()
+        try:
+            status, body = await pool.request(raw)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            status, body = 0, repr(exc).encode()
+        seen.answered[cid] = time.perf_counter()
+        seen.status[cid] = status
+        if status != 202 and seen.first_error is None:
+            seen.first_error = f"{status}: {body[:300]!r}"
+
+    started = time.perf_counter()
+
+    def progress() -> str:
+        elapsed = time.perf_counter() - started
+        done = sum(1 for c in ids if c in seen.classified)
+        return (
+            f"  {label}: {elapsed:4.1f}s, {len(pending)} in flight, "
+            f"{sum(1 for c in ids if c in seen.answered):,} answered, {done:,} classified"
+        )
+
+    progress_task = asyncio.create_task(ticker(5.0, progress))
+    try:
+        for n, cid in enumerate(ids):
+            due = started + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            seen.scheduled[cid] = due
+            task = asyncio.create_task(send(cid))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        if pending:
+            await asyncio.gather(*pending)
+    finally:
+        progress_task.cancel()
+    return ids
+
+
+async def wait_until(predicate: Any, *, timeout: float, what: str) -> float:
+    """Seconds until ``predicate()`` holds, polled; raises on the deadline."""
+    started = time.perf_counter()
+    while not predicate():
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+        await asyncio.sleep(0.05)  # a poll interval
+    return time.perf_counter() - started
+
+
+def _lat_cell(lat: dict[str, float]) -> str:
+    return f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} / {lat['max']:.0f} ms"
+
+
+def _lat_line(name: str, lat: dict[str, float]) -> str:
+    return f"{name}: p50 {lat['p50']:.1f} / p95 {lat['p95']:.1f} / p99 {lat['p99']:.1f} / max {lat['max']:.1f} ms"
+
+
+async def measure_rate(
+    pool: ConnectionPool,
+    host: str,
+    seen: Tracker,
+    meter: CpuMeter,
+    postgres: tuple[PostgresPids, asyncpg.Connection],
+    rate: float,
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any], list[list[str]]]:
+    if args.warmup > 0:
+        say(f"{rate:g}/s: warm-up for {args.warmup:g}s (discarded)")
+        warm = await offer(
+            pool, host, seen, rate=rate, seconds=args.warmup, label="warm-up", tag=f"warm{rate:g}"
+        )
+        with contextlib.suppress(TimeoutError):
+            await wait_until(
+                lambda: all(c in seen.classified for c in warm if seen.status.get(c) == 202),
+                timeout=args.drain_timeout,
+                what="warm-up classifications",
+            )
+
+    say(f"{rate:g}/s: measuring, open loop for {args.seconds:g}s")
+    await postgres[0].refresh(postgres[1])
+    cpu_before = meter.sample()
+    ids = await offer(
+        pool, host, seen, rate=rate, seconds=args.seconds, label=f"{rate:g}/s", tag=f"run{rate:g}"
+    )
+    accepted = [c for c in ids if seen.status.get(c) == 202]
+    try:
+        await wait_until(
+            lambda: all(c in seen.classified for c in accepted),
+            timeout=args.drain_timeout,
+            what="classifications of the measured incidents",
+        )
+    except TimeoutError as exc:
+        say(f"  {exc}")
+    await postgres[0].refresh(postgres[1])  # backends the pools opened meanwhile count from zero
+    cpu_after = meter.sample()
+    cpu = CpuMeter.usage(cpu_before, cpu_after)
+    classified_ids = [c for c in accepted if c in seen.classified]
+    cost = CpuMeter.per_event(cpu_before, cpu_after, len(classified_ids))
+
+    sends = sorted(seen.sent[c] for c in ids)
+    achieved = (len(sends) - 1) / (sends[-1] - sends[0]) if len(sends) > 1 else math.nan
+    lag_p99, lag_max = percentiles([seen.sent[c] - seen.scheduled[c] for c in ids], 99, 100)
+    http = latency_ms([seen.answered[c] - seen.sent[c] for c in accepted])
+    reported = latency_ms([seen.reported[c] - seen.sent[c] for c in accepted if c in seen.reported])
+    classified = latency_ms([seen.classified[c] - seen.sent[c] for c in classified_ids])
+    missing = len(accepted) - len(classified_ids)
+    errors = len(ids) - len(accepted)
+    ok = classified["p99"] <= TARGET_P99_MS and missing == 0 and errors == 0
+    figures = {
+        "offered_rate": rate,
+        "achieved_rate": achieved,
+        "seconds": args.seconds,
+        "sent": len(ids),
+        "accepted": len(accepted),
+        "errors": errors,
+        "missing": missing,
+        "sender_lag_ms": {"p99": lag_p99 * 1000, "max": lag_max * 1000},
+        "http_ms": http,
+        "reported_ms": reported,
+        "classified_ms": classified,
+        "cpu_percent": cpu,
+        "cpu_ms_per_event": cost,
+    }
+    say(
+        f"  sent {len(ids):,} at {achieved:,.0f}/s (sender lag p99 {lag_p99 * 1000:.1f} ms), "
+        f"{len(accepted):,} accepted, {errors} errors, {missing} not classified"
+    )
+    say("  " + _lat_line("POST -> 202 answer", http))
+    say("  " + _lat_line("POST -> IncidentReported read", reported))
+    say(
+        "  "
+        + _lat_line("POST -> IncidentClassified read", classified)
+        + f" ({verdict(ok)} p99 <= {TARGET_P99_MS:.0f} ms)"
+    )
+    say(f"  {describe_cpu(cpu)}")
+    say(f"  {describe_per_event(cost)}")
+    if seen.first_error:
+        say(f"  first error: {seen.first_error}")
+    rows = [
+        [
+            f"POST -> IncidentClassified p50/p95/p99/max at {rate:g}/s",
+            _lat_cell(classified),
+            f"p99 <= {TARGET_P99_MS:.0f} ms",
+            verdict(ok),
+        ],
+        ["  POST -> IncidentReported read (intake + its relay)", _lat_cell(reported), "", ""],
+        ["  POST -> 202 answer", _lat_cell(http), "", ""],
+        [
+            "  achieved send rate / accepted / errors / not classified",
+            f"{achieved:,.0f}/s / {len(accepted):,} / {errors} / {missing}",
+            "",
+            "",
+        ],
+        [
+            "  cpu % of a core: intake/classifier/postgres/kafka/bench/other",
+            " / ".join(
+                f"{cpu.get(k, math.nan):.0f}"
+                for k in ("intake", "classifier", "postgres", "kafka", "bench", "other")
+            ),
+            "",
+            "",
+        ],
+        [
+            "  cpu ms per incident: intake/classifier/postgres/kafka/bench",
+            " / ".join(
+                f"{cost.get(k, math.nan):.2f}" for k in ("intake", "classifier", "postgres", "kafka", "bench")
+            )
+            + f" = {sum(cost.values()):.1f}",
+            "",
+            "",
+        ],
+    ]
+    return figures, rows
+
+
+async def measure(
+    services: dict[str, list[devstack.RunningService]],
+    infra: Infra,
+    where: Scratch,
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any], list[list[str]]]:
+    topics = Topics(where.prefix)
+    intake_host, intake_port = host_port(services["intake"][0].url)
+    host = f"{intake_host}:{intake_port}"
+    seen = Tracker()
+    stop = asyncio.Event()
+    postgres = PostgresPids(list(where.database_urls.values()))
+    meter = CpuMeter(
+        {"intake": service_pids(services, "intake"), "classifier": service_pids(services, "classifier")},
+        postgres=postgres,
+    )
+    monitor = await asyncpg.connect(where.database_urls["intake"])
+    consumer = AIOKafkaConsumer(
+        topics.incidents,
+        topics.classifications,
+        bootstrap_servers=infra.kafka_bootstrap,
+        group_id=None,  # every partition, no group to join
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    pool = ConnectionPool(intake_host, intake_port)
+    following = asyncio.create_task(follow(consumer, topics, seen, stop))
+    figures: dict[str, Any] = {"rates": []}
+    rows: list[list[str]] = []
+    try:
+        await pool.warm(32)
+        say("probe: one incident through intake and the classifier (its consumer group has joined)")
+        probe = f"probe-{uuid.uuid4().hex[:8]}"
+        await offer(pool, host, seen, rate=1, seconds=1, label="probe", tag=probe)
+        ready_after = await wait_until(
+            lambda: f"{probe}-0" in seen.classified, timeout=90, what="the probe's IncidentClassified"
+        )
+        say(f"  classified {ready_after:.2f}s after its 202")
+        for rate in args.rate:
+            rate_figures, rate_rows = await measure_rate(
+                pool, host, seen, meter, (postgres, monitor), rate, args
+            )
+            figures["rates"].append(rate_figures)
+            rows += rate_rows
+    finally:
+        stop.set()
+        await following
+        await consumer.stop()
+        await monitor.close()
+        pool.close()
+    figures["connections_opened"] = pool.opened
+    return figures, rows
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[500], help="POSTs offered per second, one run each"
+    )
+    parser.add_argument("--seconds", type=float, default=20, help="measured duration of each rate")
+    parser.add_argument("--warmup", type=float, default=3, help="discarded seconds at the rate first")
+    parser.add_argument("--drain-timeout", type=float, default=30, help="wait this long for stragglers")
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for both services",
+    )
+    parser.add_argument("--json", help="write the figures here for run_all")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    interrupt_on_sigterm()
+    infra = Infra.from_env()
+    extra_env = dict(item.split("=", 1) for item in args.service_env)
+    with scratch(infra, ["intake", "classifier"]) as where:
+        say(
+            f"e2e latency bench: intake + classifier, databases bench_*_{where.run_id}, topics {where.prefix}.*"
+        )
+        with services_running(infra, where, {"intake": 1, "classifier": 1}, extra_env=extra_env) as services:
+            figures, rows = run(measure(services, infra, where, args))
+    write_json(args.json, "e2e", figures, rows)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
