@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -85,6 +86,16 @@ async def enqueue(conn: Connection, topics: Topics, envelopes: Sequence[EventEnv
     )
 
 
+@dataclass(frozen=True)
+class Emission:
+    """Events for one incident's stream, for ``Emitter.emit_many``."""
+
+    stream_id: uuid.UUID
+    tenant: Tenant
+    correlation_id: str
+    events: Sequence[Event]
+
+
 class Emitter:
     """Builds envelopes for a service that emits events in reaction to others (or to timers),
     numbering its own stream versions per incident, and writes them to the outbox."""
@@ -129,6 +140,38 @@ class Emitter:
                 actor=actor,
             )
             for i, event in enumerate(events)
+        ]
+        await enqueue(conn, self.topics, envelopes)
+        return envelopes
+
+    async def emit_many(self, conn: Connection, emissions: Sequence[Emission]) -> list[EventEnvelope]:
+        """``emit`` for many streams in two statements: one version upsert, one outbox insert.
+        Each stream may appear once."""
+        emissions = [e for e in emissions if e.events]
+        if not emissions:
+            return []
+        rows = await conn.fetch(
+            """INSERT INTO emitted_stream_versions AS s (stream_id, version)
+               SELECT * FROM unnest($1::uuid[], $2::int[])
+               ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version
+               RETURNING stream_id, version""",
+            [e.stream_id for e in emissions],
+            [len(e.events) for e in emissions],
+        )
+        last = {r["stream_id"]: r["version"] for r in rows}
+        now = self.clock.now()
+        envelopes = [
+            build_envelope(
+                event,
+                stream_id=emission.stream_id,
+                stream_version=last[emission.stream_id] - len(emission.events) + 1 + i,
+                tenant=emission.tenant,
+                correlation_id=emission.correlation_id,
+                producer=self.producer_name,
+                now=now,
+            )
+            for emission in emissions
+            for i, event in enumerate(emission.events)
         ]
         await enqueue(conn, self.topics, envelopes)
         return envelopes
@@ -229,4 +272,4 @@ class OutboxRelay:
         return len(rows)
 
 
-__all__ = ["Emitter", "OutboxRelay", "build_envelope", "enqueue", "headers_for", "topic_of"]
+__all__ = ["Emission", "Emitter", "OutboxRelay", "build_envelope", "enqueue", "headers_for", "topic_of"]

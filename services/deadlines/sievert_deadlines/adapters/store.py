@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -86,18 +87,31 @@ async def cancel_timers(conn: Connection, incident_id: uuid.UUID, windows: Seque
 
 
 async def schedule_timers(conn: Connection, timers: Sequence[PlannedTimer]) -> None:
-    await conn.executemany(
+    if not timers:
+        return
+    await conn.execute(
         """INSERT INTO timers (incident_id, window_kind, kind, fire_at, due_at, days_before, days_overdue)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        [
-            (t.incident_id, t.window.value, t.kind.value, t.fire_at, t.due_at, t.days_before, t.days_overdue)
-            for t in timers
-        ],
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                                $6::int[], $7::int[])""",
+        [t.incident_id for t in timers],
+        [t.window.value for t in timers],
+        [t.kind.value for t in timers],
+        [t.fire_at for t in timers],
+        [t.due_at for t in timers],
+        [t.days_before for t in timers],
+        [t.days_overdue for t in timers],
     )
 
 
-async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) -> list[uuid.UUID]:
-    """Incidents with a due timer, locked so another replica skips them.
+@dataclass(frozen=True)
+class Claimed:
+    deadlines: IncidentDeadlines
+    tenant: Tenant
+    correlation_id: str
+
+
+async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) -> list[Claimed]:
+    """Incidents with a due timer, with their aggregates, locked so another replica skips them.
 
     The aggregate row is locked before any timer row, the same order the event handlers use,
     so a firing and a classification of one incident never deadlock.
@@ -109,11 +123,17 @@ async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) ->
     if not ids:
         return []
     locked = await conn.fetch(
-        """SELECT incident_id FROM incident_deadlines WHERE incident_id = ANY($1::uuid[])
+        """SELECT trust, site, correlation_id, state::text AS state FROM incident_deadlines
+           WHERE incident_id = ANY($1::uuid[])
            FOR UPDATE SKIP LOCKED""",
         ids,
     )
-    return [r["incident_id"] for r in locked]
+    return [
+        Claimed(
+            _STATE.validate_json(r["state"]), Tenant(trust=r["trust"], site=r["site"]), r["correlation_id"]
+        )
+        for r in locked
+    ]
 
 
 async def due_timers(
@@ -150,6 +170,14 @@ async def delete_timers(conn: Connection, timer_ids: Sequence[int]) -> None:
 async def next_fire_at(conn: Connection) -> dt.datetime | None:
     value: dt.datetime | None = await conn.fetchval("SELECT min(fire_at) FROM timers")
     return value
+
+
+async def policies_for(conn: Connection, trusts: set[str]) -> dict[str, DeadlinePolicy]:
+    rows = await conn.fetch(
+        "SELECT trust, policy FROM trust_policies WHERE trust = ANY($1::text[])", list(trusts)
+    )
+    stored = {r["trust"]: _POLICY.validate_python(r["policy"]) for r in rows}
+    return {trust: stored.get(trust, DEFAULT_POLICY) for trust in trusts}
 
 
 async def policy_for(conn: Connection, trust: str) -> DeadlinePolicy:
