@@ -283,9 +283,11 @@ class IntakeService:
             async with contextlib.AsyncExitStack() as stack:
                 if conn is None:
                     conn = await stack.enter_async_context(self._pool.acquire())
-                known = await _resolve_many(conn, [(key, items[i][0]) for i, key, _, _ in candidates])
-                for (i, key, digest, built), taken in zip(candidates, known, strict=True):
-                    if taken:
+                found = await _resolve_many(conn, [(key, items[i][0]) for i, key, _, _ in candidates])
+                for (i, key, digest, built), (stored, known_reference) in zip(candidates, found, strict=True):
+                    if stored is not None:
+                        results[i] = _stored_answer(stored, digest, items[i][0], key)
+                    elif known_reference:
                         results[i] = None
                         single.append(i)
                     elif built is not None:
@@ -539,23 +541,40 @@ SELECT key, hash, 200, response::jsonb FROM unnest($15::text[], $16::text[], $17
 """
 
 
-async def _resolve_many(conn: Connection, wanted: list[tuple[str, Submission]]) -> list[bool]:
-    """For each (message key, submission): whether an answer is stored under the key or the
-    submission's reference names a known incident, in one round trip."""
+async def _resolve_many(
+    conn: Connection, wanted: list[tuple[str, Submission]]
+) -> list[tuple[dict[str, Any] | None, bool]]:
+    """For each (message key, submission), in one round trip: the answer stored under the key
+    (request_hash, response), and whether the submission's reference names a known incident."""
     rows = await conn.fetch(
-        """SELECT w.i,
-                  EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.idempotency_key = w.key)
-                  OR EXISTS (SELECT 1 FROM incident_references r
-                             WHERE r.trust = w.trust AND r.reference = w.reference) AS taken
-           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(key, trust, reference, i)""",
+        """SELECT w.i, k.request_hash, k.response,
+                  EXISTS (SELECT 1 FROM incident_references r
+                          WHERE r.trust = w.trust AND r.reference = w.reference) AS known
+           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(key, trust, reference, i)
+           LEFT JOIN idempotency_keys k ON k.idempotency_key = w.key""",
         [key for key, _ in wanted],
         [s.tenant.trust for _, s in wanted],
         [s.reference for _, s in wanted],
     )
-    taken = [False] * len(wanted)
+    found: list[tuple[dict[str, Any] | None, bool]] = [(None, False)] * len(wanted)
     for row in rows:
-        taken[row["i"] - 1] = bool(row["taken"])
-    return taken
+        stored = None
+        if row["request_hash"] is not None:
+            stored = {"request_hash": row["request_hash"], "response": row["response"]}
+        found[row["i"] - 1] = (stored, bool(row["known"]))
+    return found
+
+
+def _stored_answer(
+    stored: dict[str, Any], digest: str, submission: Submission, key: str
+) -> Outcome | Exception:
+    """A message whose id was stored before: the original answer, or a conflict when the content
+    differs (as ``_submit_once`` answers it)."""
+    body = stored["response"]
+    if stored["request_hash"] != digest:
+        incident = body.get("incident_id") if isinstance(body, dict) else None
+        return DuplicateMessageConflictError(submission.source_message_id or key, incident)
+    return Outcome.from_body(body, duplicate=True)
 
 
 def _message_key(submission: Submission, ctx: RequestContext) -> str | None:
