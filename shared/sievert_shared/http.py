@@ -9,9 +9,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sievert_shared.logging import get_logger
 
@@ -29,15 +29,29 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-class CorrelationMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        incoming = request.headers.get(CORRELATION_HEADER, "")
+class CorrelationMiddleware:
+    """Carry ``X-Correlation-ID`` from the request (or a new one) into logs, ``request.state`` and
+    the response. Plain ASGI rather than ``BaseHTTPMiddleware``: that one costs a task and two
+    memory streams per request, which measurably capped intake's throughput (bench/README.md)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(CORRELATION_HEADER, "")
         correlation_id = incoming if 0 < len(incoming) <= 128 else str(uuid.uuid4())
-        request.state.correlation_id = correlation_id
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation_id
+            await send(message)
+
         with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
-            response = await call_next(request)
-        response.headers[CORRELATION_HEADER] = correlation_id
-        return response
+            await self.app(scope, receive, send_with_header)
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
