@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
@@ -46,6 +46,13 @@ class _Decoded:
     record: ConsumerRecord[bytes, bytes]
     envelope: EventEnvelope
     event: Event
+
+
+@dataclass
+class _Applied:
+    processed: int = 0
+    duplicates: int = 0
+    dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = field(default_factory=list)
 
 
 @dataclass
@@ -165,50 +172,70 @@ class IdempotentConsumer:
                 dead.append((record, outcome))
             else:
                 self.stats.ignored += 1
-        processed = duplicates = 0
+        applied = _Applied()
         if decoded:
-            async with self._pool.acquire() as conn, conn.transaction():
-                for item in decoded:
-                    env = item.envelope
-                    with structlog.contextvars.bound_contextvars(
-                        correlation_id=env.correlation_id,
-                        event_id=str(env.event_id),
-                        event_type=env.event_type,
-                    ):
+            try:
+                applied = await self._apply(tp, decoded, isolate=False)
+            except _TRANSIENT:
+                raise
+            except Exception:
+                # Some event in the batch is poison. Redo the batch one savepoint per event, so
+                # only that event is dead-lettered and the others still take effect.
+                applied = await self._apply(tp, decoded, isolate=True)
+        dead.extend(applied.dead)
+        for record, reason in dead:
+            await self._dead_letter(record, reason)
+        self.stats.processed += applied.processed
+        self.stats.duplicates += applied.duplicates
+        self.stats.dead_lettered += len(dead)
+
+    async def _apply(self, tp: TopicPartition, decoded: list[_Decoded], *, isolate: bool) -> _Applied:
+        """One transaction for the batch: record every event id, apply the first-seen ones."""
+        applied = _Applied()
+        async with self._pool.acquire() as conn, conn.transaction():
+            first_seen = {
+                row["event_id"]
+                for row in await conn.fetch(
+                    """INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset)
+                       SELECT $1, event_id, $2, $3, kafka_offset
+                       FROM unnest($4::uuid[], $5::bigint[]) AS batch (event_id, kafka_offset)
+                       ON CONFLICT DO NOTHING RETURNING event_id""",
+                    self.name,
+                    tp.topic,
+                    tp.partition,
+                    [item.envelope.event_id for item in decoded],
+                    [item.record.offset for item in decoded],
+                )
+            }
+            for item in decoded:
+                env = item.envelope
+                if env.event_id not in first_seen:
+                    applied.duplicates += 1
+                    continue
+                first_seen.discard(env.event_id)  # the same event twice in one batch applies once
+                with structlog.contextvars.bound_contextvars(
+                    correlation_id=env.correlation_id, event_id=str(env.event_id), event_type=env.event_type
+                ):
+                    if not isolate:
+                        await self._handlers[env.event_type](conn, env, item.event)
+                    else:
                         try:
                             async with conn.transaction():
-                                first_time = await conn.fetchval(
-                                    """INSERT INTO processed_events
-                                           (consumer, event_id, topic, kafka_partition, kafka_offset)
-                                       VALUES ($1, $2, $3, $4, $5)
-                                       ON CONFLICT DO NOTHING RETURNING true""",
-                                    self.name,
-                                    env.event_id,
-                                    tp.topic,
-                                    tp.partition,
-                                    item.record.offset,
-                                )
-                                if not first_time:
-                                    duplicates += 1
-                                    continue
                                 await self._handlers[env.event_type](conn, env, item.event)
-                                processed += 1
-                                log.info(
-                                    "consumer.event_applied",
-                                    consumer=self.name,
-                                    incident_id=str(env.stream_id),
-                                    offset=item.record.offset,
-                                )
                         except _TRANSIENT:
                             raise
                         except Exception as exc:
                             log.warning("consumer.handler_rejected", consumer=self.name, reason=str(exc))
-                            dead.append((item.record, f"{type(exc).__name__}: {exc}"))
-        for record, reason in dead:
-            await self._dead_letter(record, reason)
-        self.stats.processed += processed
-        self.stats.duplicates += duplicates
-        self.stats.dead_lettered += len(dead)
+                            applied.dead.append((item.record, f"{type(exc).__name__}: {exc}"))
+                            continue
+                    applied.processed += 1
+                    log.info(
+                        "consumer.event_applied",
+                        consumer=self.name,
+                        incident_id=str(env.stream_id),
+                        offset=item.record.offset,
+                    )
+        return applied
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         log.warning(

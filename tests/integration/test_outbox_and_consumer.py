@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from sievert_shared.clock import FakeClock
-from sievert_shared.consumer import IdempotentConsumer
+from sievert_shared.consumer import IdempotentConsumer, RejectedEventError
 from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, NotificationSubmitted
@@ -57,13 +57,15 @@ def submitted(authority: str = "CQC") -> NotificationSubmitted:
     return NotificationSubmitted(authority=authority, submitted_at=NOW, submitted_by_role="RPA")
 
 
-async def write_to_outbox(pool: asyncpg.Pool, kafka: KafkaSettings, count: int) -> list[EventEnvelope]:
+async def write_to_outbox(
+    pool: asyncpg.Pool, kafka: KafkaSettings, count: int, authority: str = "CQC"
+) -> list[EventEnvelope]:
     emitter = Emitter("test", kafka.topics, FakeClock(NOW))
     written: list[EventEnvelope] = []
     async with pool.acquire() as conn, conn.transaction():
         for _ in range(count):
             written += await emitter.emit(
-                conn, [submitted()], stream_id=uuid.uuid4(), tenant=TENANT, correlation_id="c-1"
+                conn, [submitted(authority)], stream_id=uuid.uuid4(), tenant=TENANT, correlation_id="c-1"
             )
     return written
 
@@ -88,6 +90,8 @@ async def test_events_committed_before_a_crash_are_published_when_the_relay_star
 
 async def record_effect(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
     assert isinstance(event, NotificationSubmitted)
+    if event.authority == "NOBODY":
+        raise RejectedEventError("no such enforcing authority")
     await conn.execute(
         "INSERT INTO effects (event_id, authority) VALUES ($1, $2)", envelope.event_id, event.authority
     )
@@ -193,3 +197,24 @@ async def test_poison_messages_are_dead_lettered_and_the_consumer_goes_on(
     assert any("v99 is newer than this service knows" in r for r in reasons)
     assert any("unknown event type 'PatientTeleported'" in r for r in reasons)
     assert all(dict(r.headers)["dlq_source"].decode().startswith(kafka.topics.submissions) for r in dead)
+
+
+async def test_a_rejected_event_is_dead_lettered_and_the_rest_of_its_batch_takes_effect(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    good = await write_to_outbox(pool, kafka, 3)
+    (bad,) = await write_to_outbox(pool, kafka, 1, authority="NOBODY")
+    same_partition = good[0].key  # one key, so all four arrive in one batch on one partition
+    await produce(
+        kafka.bootstrap_servers,
+        kafka.topics.submissions,
+        [(same_partition, e.to_json_bytes()) for e in [good[0], bad, good[1], good[2]]],
+    )
+
+    consumer = await run_consumer_until(pool, kafka, handled=3, dead=1)
+
+    assert consumer.stats.processed == 3
+    assert consumer.stats.dead_lettered == 1
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 3
+    (dead,) = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 1)
+    assert dict(dead.headers)["dlq_reason"] == b"RejectedEventError: no such enforcing authority"
