@@ -275,7 +275,7 @@ class IntakeService:
             built: tuple[Outcome, EventEnvelope] | None = None
             try:
                 built = self._new_incident(submission, ctx)
-            except FactsInvalidError as exc:
+            except Exception as exc:  # FactsInvalidError, mostly
                 results[i] = exc  # unless it was stored before: then it is a resend (below)
             candidates.append((i, key, _submission_hash(submission), built))
         group: list[tuple[int, str, str, Outcome, EventEnvelope]] = []
@@ -283,23 +283,22 @@ class IntakeService:
             async with contextlib.AsyncExitStack() as stack:
                 if conn is None:
                     conn = await stack.enter_async_context(self._pool.acquire())
-                found = await _resolve_many(conn, [(key, items[i][0]) for i, key, _, _ in candidates])
-                for (i, key, digest, built), (stored, known_reference) in zip(candidates, found, strict=True):
-                    if stored is not None:
-                        results[i] = _stored_answer(stored, digest, items[i][0], key)
-                    elif known_reference:
-                        results[i] = None
-                        single.append(i)
-                    elif built is not None:
-                        group.append((i, key, digest, *built))
-                if group:
-                    try:
-                        await self._store_group(conn, items, group)
-                    except asyncpg.UniqueViolationError:
-                        # A concurrent message stored the same id or reference between our read
-                        # and our write: nothing of the group was stored; take them one by one.
-                        single.extend(i for i, *_ in group)
-                        group = []
+                try:
+                    found = await self._store_new(conn, items, candidates)
+                except asyncpg.UniqueViolationError:
+                    # A concurrent message stored the same id or reference between our read and
+                    # our write: nothing of the group was stored; take them one by one.
+                    found = None
+            for (i, key, digest, built), (stored, known_reference) in zip(
+                candidates, found or [(None, True)] * len(candidates), strict=True
+            ):
+                if stored is not None:
+                    results[i] = _stored_answer(stored, digest, items[i][0], key)
+                elif known_reference:
+                    results[i] = None
+                    single.append(i)
+                elif built is not None:
+                    group.append((i, key, digest, *built))
         for i, _, _, outcome, envelope in group:
             results[i] = outcome
             log.info(
@@ -319,51 +318,53 @@ class IntakeService:
                 results[i] = exc
         return results  # type: ignore[return-value]
 
-    async def _store_group(
+    async def _store_new(
         self,
         conn: Connection,
         items: Sequence[tuple[Submission, RequestContext]],
-        group: list[tuple[int, str, str, Outcome, EventEnvelope]],
-    ) -> None:
-        """One statement, so one atomic commit: every event, outbox row, reference and answer."""
-        topic = topic_of(IncidentReported, self._topics)
-        events: list[list[Any]] = [[] for _ in range(8)]
-        refs: list[list[Any]] = [[] for _ in range(4)]
-        answers: list[list[Any]] = [[] for _ in range(3)]
-        for i, key, digest, outcome, envelope in group:
+        candidates: list[tuple[int, str, str, tuple[Outcome, EventEnvelope] | None]],
+    ) -> list[tuple[dict[str, Any] | None, bool]]:
+        """One statement, so one round trip and one atomic commit: for each candidate, the answer
+        stored under its key and whether its reference names a known incident; and for each one
+        with neither (and an envelope), its event, outbox row, reference and answer, stored."""
+        columns: list[list[Any]] = [[] for _ in range(12)]
+        for i, key, digest, built in candidates:
             submission = items[i][0]
-            for column, value in zip(
-                events,
-                (
+            if built is None:
+                row: tuple[Any, ...] = (key, submission.tenant.trust, submission.reference, digest)
+                row += (None,) * 8
+            else:
+                outcome, envelope = built
+                row = (
+                    key,
+                    submission.tenant.trust,
+                    submission.reference,
+                    digest,
+                    json.dumps(outcome.body()),
                     envelope.event_id,
                     envelope.stream_id,
-                    envelope.tenant.trust,
                     envelope.tenant.site,
                     envelope.model_dump_json(),
                     envelope.recorded_at,
                     envelope.key,
-                    envelope.event_type,
-                ),
-                strict=True,
-            ):
+                    submission.channel,
+                )
+            for column, value in zip(columns, row, strict=True):
                 column.append(value)
-            if submission.reference:
-                for column, value in zip(
-                    refs,
-                    (submission.tenant.trust, submission.reference, envelope.stream_id, submission.channel),
-                    strict=True,
-                ):
-                    column.append(value)
-            for column, value in zip(answers, (key, digest, json.dumps(outcome.body())), strict=True):
-                column.append(value)
-        await conn.execute(
-            _STORE_GROUP,
-            *events,
+        rows = await conn.fetch(
+            _STORE_NEW,
+            *columns,
+            IncidentReported.event_type,
             IncidentReported.schema_version,
-            topic,
-            *refs,
-            *answers,
+            topic_of(IncidentReported, self._topics),
         )
+        found: list[tuple[dict[str, Any] | None, bool]] = [(None, False)] * len(candidates)
+        for r in rows:
+            stored = None
+            if r["request_hash"] is not None:
+                stored = {"request_hash": r["request_hash"], "response": r["response"]}
+            found[r["i"] - 1] = (stored, bool(r["known"]))
+        return found
 
     async def _submit_once(
         self, submission: Submission, ctx: RequestContext, key: str | None, digest: str
@@ -519,50 +520,36 @@ class IntakeService:
         }
 
 
-_STORE_GROUP = """
-WITH new_events AS (
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-                         $6::timestamptz[], $7::bytea[], $8::text[])
-        AS e(event_id, stream_id, trust, site, envelope, recorded_at, message_key, event_type)
+_STORE_NEW = """
+WITH given AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
+                         $7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::bytea[], $12::text[])
+        WITH ORDINALITY AS g(key, trust, reference, request_hash, response, event_id, stream_id, site,
+                             envelope, recorded_at, message_key, channel, i)
+), found AS (
+    SELECT g.i, k.request_hash, k.response,
+           EXISTS (SELECT 1 FROM incident_references r
+                   WHERE r.trust = g.trust AND r.reference = g.reference) AS known
+    FROM given g LEFT JOIN idempotency_keys k ON k.idempotency_key = g.key
+), fresh AS (
+    SELECT g.* FROM given g JOIN found f USING (i)
+    WHERE g.event_id IS NOT NULL AND f.request_hash IS NULL AND NOT f.known
 ), stored_events AS (
     INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
                         trust, site, envelope, recorded_at)
-    SELECT event_id, stream_id, 1, event_type, $9, trust, site, envelope::jsonb, recorded_at
-    FROM new_events
+    SELECT event_id, stream_id, 1, $13, $14, trust, site, envelope::jsonb, recorded_at FROM fresh
 ), queued AS (
     INSERT INTO outbox (event_id, topic, message_key, envelope)
-    SELECT event_id, $10, message_key, envelope::jsonb FROM new_events
+    SELECT event_id, $15, message_key, envelope::jsonb FROM fresh
 ), refs AS (
     INSERT INTO incident_references (trust, reference, incident_id, channel)
-    SELECT * FROM unnest($11::text[], $12::text[], $13::uuid[], $14::text[])
+    SELECT trust, reference, stream_id, channel FROM fresh WHERE reference IS NOT NULL
+), answers AS (
+    INSERT INTO idempotency_keys (idempotency_key, request_hash, status_code, response)
+    SELECT key, request_hash, 200, response::jsonb FROM fresh
 )
-INSERT INTO idempotency_keys (idempotency_key, request_hash, status_code, response)
-SELECT key, hash, 200, response::jsonb FROM unnest($15::text[], $16::text[], $17::text[]) AS a(key, hash, response)
+SELECT i, request_hash, response, known FROM found
 """
-
-
-async def _resolve_many(
-    conn: Connection, wanted: list[tuple[str, Submission]]
-) -> list[tuple[dict[str, Any] | None, bool]]:
-    """For each (message key, submission), in one round trip: the answer stored under the key
-    (request_hash, response), and whether the submission's reference names a known incident."""
-    rows = await conn.fetch(
-        """SELECT w.i, k.request_hash, k.response,
-                  EXISTS (SELECT 1 FROM incident_references r
-                          WHERE r.trust = w.trust AND r.reference = w.reference) AS known
-           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(key, trust, reference, i)
-           LEFT JOIN idempotency_keys k ON k.idempotency_key = w.key""",
-        [key for key, _ in wanted],
-        [s.tenant.trust for _, s in wanted],
-        [s.reference for _, s in wanted],
-    )
-    found: list[tuple[dict[str, Any] | None, bool]] = [(None, False)] * len(wanted)
-    for row in rows:
-        stored = None
-        if row["request_hash"] is not None:
-            stored = {"request_hash": row["request_hash"], "response": row["response"]}
-        found[row["i"] - 1] = (stored, bool(row["known"]))
-    return found
 
 
 def _stored_answer(
