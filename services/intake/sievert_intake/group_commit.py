@@ -2,10 +2,11 @@
 
 Each message's caller gets a future that completes only once its facts are committed (or with
 the exception ``IntakeService.submit`` would have raised for it), so an ACK still follows its
-commit. One writer stores the queue in arrival order: whatever arrived while the previous group
-was being committed forms the next group (no timer: an idle listener commits a lone message at
-once, a busy one commits dozens per round trip). A single writer also keeps each sender's order:
-a message is never stored before one that arrived earlier.
+commit. One writer stores the queue in arrival order: what arrived while the previous group was
+being committed forms the next group (no timer: an idle listener commits a lone message at once,
+a busy one commits dozens per round trip); of a long queue it takes half, so that the Python side
+keeps reading and acknowledging while PostgreSQL commits. A single writer also keeps each
+sender's order: a message is never stored before one that arrived earlier.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ class GroupCommitter:
         service: Callable[[], IntakeService],
         pool: Callable[[], asyncpg.Pool],
         *,
-        max_group: int = 128,
+        max_group: int = 64,
+        min_split: int = 8,
         idle_release: float = 0.2,
     ) -> None:
         self._service = service
         self._pool = pool
         self._max_group = max_group
+        self._min_split = min_split
         self._idle_release = idle_release
         self._queue: deque[_Item] = deque()
         self._arrived = asyncio.Event()
@@ -102,7 +105,10 @@ class GroupCommitter:
                     return True
 
     async def _commit_group(self, conn: Connection) -> bool:
-        group = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_group))]
+        queued = len(self._queue)
+        # Half of a long queue: the rest is read, mapped and acknowledged while this half commits.
+        take = queued if queued <= self._min_split else max(self._min_split, (queued + 1) // 2)
+        group = [self._queue.popleft() for _ in range(min(take, self._max_group))]
         waiting = [(s, c, f) for s, c, f in group if not f.done()]  # a caller may have gone
         if not waiting:
             return True
