@@ -16,6 +16,7 @@ below follow it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,13 @@ class Hl7Location:
             else f"{self.segment}[{self.sequence}]-{self.field}"
         )
         return text if self.component is None else f"{text}.{self.component}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _loc(segment: str, field_num: int, sequence: int = 1, component: int | None = None) -> Hl7Location:
+    """An ``Hl7Location``, shared: they are immutable, and the mapping names the same few for every
+    message (a frozen dataclass is slow to build)."""
+    return Hl7Location(segment, field_num, sequence, component)
 
 
 @dataclass(frozen=True)
@@ -458,7 +466,7 @@ def map_message(
     _map_observations(reader)
     if facility.nation and "nation" not in reader.facts:
         reader.facts["nation"] = facility.nation
-        reader.provenance["nation"] = Hl7Location("MSH", 4)
+        reader.provenance["nation"] = _loc("MSH", 4)
 
     if reader.problems:
         raise Hl7ContentError(reader.problems)
@@ -508,7 +516,7 @@ def _map_pex(reader: _Reader) -> str | None:
             reader.set(
                 "exposure_kind",
                 parse_code(OBSERVATION_CODES["exposure_kind"], kind),
-                Hl7Location("PEO", 2, component=1),
+                _loc("PEO", 2, 1, 1),
             )
     pcr = reader.first("PCR")
     if pcr is not None:
@@ -518,7 +526,7 @@ def _map_pex(reader: _Reader) -> str | None:
             reader.set(
                 "modality",
                 parse_code(OBSERVATION_CODES["modality"], modality, system),
-                Hl7Location("PCR", 3, component=1),
+                _loc("PCR", 3, 1, 1),
             )
     return reference
 
@@ -527,7 +535,7 @@ def _date(reader: _Reader, segment: _Segment, name: str, field_num: int, fact: s
     raw = reader.value(segment, field_num)
     if not raw:
         return
-    where = Hl7Location(name, field_num)
+    where = _loc(name, field_num)
     try:
         reader.set(fact, parse_ts_date(raw).isoformat(), where)
     except ValueError as exc:
@@ -580,7 +588,7 @@ def _map_observations(reader: _Reader) -> None:
             continue  # another system's observation (a report note, a DICOM SR item): not ours
         value_type = reader.value(obx, 2)
         raw = reader.value(obx, 5)
-        where = Hl7Location("OBX", 5, sequence)
+        where = _loc("OBX", 5, sequence)
         if raw == '""':
             reader.set(spec.fact, None, where)  # HL7's explicit null: the fact is no longer known
             continue
@@ -613,8 +621,8 @@ class _FieldError(Exception):
 def _observation_value(
     reader: _Reader, obx: _Segment, kind: FactKind, value_type: str, raw: str, sequence: int
 ) -> Any:
-    where = Hl7Location("OBX", 5, sequence)
-    type_at = Hl7Location("OBX", 2, sequence)
+    where = _loc("OBX", 5, sequence)
+    type_at = _loc("OBX", 2, sequence)
     if kind in (FactKind.QUANTITY, FactKind.COUNT):
         if value_type not in _NUMERIC_TYPES:
             raise _FieldError(
@@ -708,7 +716,7 @@ def build_ack(
             esc(header.receiving_facility if header else ""),
             esc(header.sending_application if header else ""),
             esc(header.sending_facility if header else ""),
-            now.strftime("%Y%m%d%H%M%S"),
+            f"{now.year:04d}{now.month:02d}{now.day:02d}{now.hour:02d}{now.minute:02d}{now.second:02d}",
             "",
             enc[0].join(["ACK", esc(header.trigger if header else ""), "ACK"]),
             esc(control_id),
@@ -751,6 +759,7 @@ def build_ack(
     return "\r".join(segments) + "\r"
 
 
+@functools.lru_cache(maxsize=64)
 def _escaper(sep: str, enc: str) -> Any:
     component, repetition, escape, subcomponent = enc[0], enc[1], enc[2], enc[3]
     table = {

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import uuid
+import itertools
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -83,12 +84,16 @@ class Hl7Handler:
         self._identity = identity
         self._facilities = facilities or {}
         self._committer = committer
+        # ACK control ids: SVT + 17 hex digits, a random prefix per handler and a counter (cheaper
+        # than a UUID per ACK, and as unique within a process).
+        self._ack_prefix = f"SVT{secrets.token_hex(5)[:9]}"
+        self._ack_numbers = itertools.count()
 
     def _ack(self, code: str, header: Header | None, problems: list[Hl7Problem] = ()) -> bytes:  # type: ignore[assignment]
         text = build_ack(
             code,
             header=header,
-            control_id=f"SVT{uuid.uuid4().hex[:17]}",
+            control_id=f"{self._ack_prefix}{next(self._ack_numbers) & 0xFFFFFFFF:08x}",
             now=self._clock.now().astimezone(dt.UTC),
             problems=list(problems),
         )
