@@ -6,6 +6,7 @@ transaction, so an accepted request is never half-stored.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -310,12 +311,19 @@ class IntakeService:
                 trust=envelope.tenant.trust,
                 site=envelope.tenant.site,
             )
-        for i in sorted(single):
-            submission, ctx = items[i]
-            try:
-                results[i] = await self.submit(submission, ctx)
-            except Exception as exc:
-                results[i] = exc
+        if single:
+            slots = asyncio.Semaphore(_CONCURRENT_CHAINS)
+
+            async def one_by_one(chain: list[int]) -> None:
+                async with slots:
+                    for i in chain:
+                        submission, ctx = items[i]
+                        try:
+                            results[i] = await self.submit(submission, ctx)
+                        except Exception as exc:
+                            results[i] = exc
+
+            await asyncio.gather(*(one_by_one(chain) for chain in _chains(items, keys, sorted(single))))
         return results  # type: ignore[return-value]
 
     async def _store_new(
@@ -550,6 +558,42 @@ WITH given AS (
 )
 SELECT i, request_hash, response, known FROM found
 """
+
+
+_CONCURRENT_CHAINS = 8  # transactions one group may run at once (each takes a pooled connection)
+
+
+def _chains(
+    items: Sequence[tuple[Submission, RequestContext]], keys: list[str | None], indexes: list[int]
+) -> list[list[int]]:
+    """``indexes`` (ascending) split into chains of messages that may touch the same incident
+    (same message id, or same reference): each chain keeps the given order, chains are unrelated.
+    A trust's reference names one incident, so messages of unrelated chains never meet."""
+    parent = {i: i for i in indexes}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[str, ...], int] = {}
+    for i in indexes:
+        submission, key = items[i][0], keys[i]
+        tokens: list[tuple[str, ...]] = [("key", key)] if key is not None else []
+        if submission.reference is not None:
+            tokens.append(("reference", submission.tenant.trust, submission.reference))
+        for token in tokens:
+            if token in owner:
+                a, b = root(owner[token]), root(i)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                owner[token] = i
+    chains: dict[int, list[int]] = {}
+    for i in indexes:
+        chains.setdefault(root(i), []).append(i)
+    return list(chains.values())
 
 
 def _stored_answer(
