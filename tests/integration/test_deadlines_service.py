@@ -225,3 +225,32 @@ async def test_the_report_window_can_be_extended_once_agreed(deadlines: Deadline
 async def _has_windows(deadlines: Deadlines, incident: uuid.UUID) -> None:
     response = await deadlines.client.get(f"/v1/incidents/{incident}/deadlines")
     assert response.status_code == 200
+
+
+async def test_a_trusts_policy_sets_its_local_window_and_reminders(deadlines: Deadlines) -> None:
+    policy = {
+        "local_investigation_days": 60,
+        "notification_reminders": [5, 2],
+        "report_reminders": [14],
+        "local_investigation_reminders": [10],
+    }
+    refused = await deadlines.client.put(
+        "/v1/trusts/RXX/deadline-policy", json={**policy, "report_reminders": [0]}
+    )
+    stored = await deadlines.client.put("/v1/trusts/RXX/deadline-policy", json=policy)
+    assert refused.status_code == 422
+    assert stored.status_code == 200, stored.text
+    assert (await deadlines.client.get("/v1/trusts/RXX/deadline-policy")).json()[
+        "local_investigation_days"
+    ] == 60
+
+    incident = uuid.uuid4()
+    await produce(
+        deadlines.kafka.bootstrap_servers,
+        deadlines.kafka.topics.classifications,
+        [(incident.bytes, classified(incident, 1.5, deadlines.clock.now()).to_json_bytes())],
+    )
+    await eventually(lambda: _has_windows(deadlines, incident))
+    windows = await deadlines.windows(incident)
+    # 60 days from discovery on 2 June 2025: the window closes at the end of 1 August (BST)
+    assert windows["local_investigation"]["due_at"] == "2025-08-01T23:00:00+00:00"

@@ -6,11 +6,12 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from sievert_deadlines.domain import ExtensionRefusedError
+from sievert_deadlines.adapters import store
+from sievert_deadlines.domain import DeadlinePolicy, ExtensionRefusedError
 from sievert_deadlines.queries import StatusFilter, incident_windows, list_windows
 from sievert_deadlines.service import DeadlinesService, UnknownIncidentError
 from sievert_shared.events import InvestigationReportSubmitted, NotificationSubmitted
@@ -36,6 +37,17 @@ class ExtensionAgreed(BaseModel):
     extended_to: dt.date = Field(description="The new last day in time (Europe/London).")
     agreed_by: str = Field(min_length=1, max_length=200, description="e.g. 'CQC inspector (IR(ME)R team)'.")
     reason: str = Field(min_length=1, max_length=1000)
+
+
+class PolicySet(BaseModel):
+    """A trust's deadline policy. The two Regulation 8(4) windows are statutory and not here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    local_investigation_days: int = Field(ge=1, le=365, description="Regulation 8(3) window, in days.")
+    notification_reminders: list[int] = Field(description="Days before the 2-week due, e.g. [7, 3, 1].")
+    report_reminders: list[int] = Field(description="Days before the 12-week due, e.g. [28, 14, 7, 1].")
+    local_investigation_reminders: list[int] = Field(description="Days before the local due, e.g. [7].")
 
 
 def create_app(runtime: ServiceRuntime, service: DeadlinesService) -> FastAPI:
@@ -114,6 +126,28 @@ def create_app(runtime: ServiceRuntime, service: DeadlinesService) -> FastAPI:
         async with runtime.pool.acquire() as conn:
             items = await incident_windows(conn, incident_id, runtime.clock.now())
         return JSONResponse({"incident_id": str(incident_id), "windows": items})
+
+    @router.get("/trusts/{trust}/deadline-policy")
+    async def get_policy(trust: Annotated[str, Path(max_length=64)]) -> JSONResponse:
+        async with runtime.pool.acquire() as conn:
+            policy = await store.policy_for(conn, trust)
+        return JSONResponse({"trust": trust, **store.policy_json(policy)})
+
+    @router.put("/trusts/{trust}/deadline-policy", responses={422: {}})
+    async def put_policy(trust: Annotated[str, Path(max_length=64)], body: PolicySet) -> JSONResponse:
+        """Applies to windows opened from now on; windows already open keep the plan they have."""
+        try:
+            policy = DeadlinePolicy(
+                local_investigation_days=body.local_investigation_days,
+                notification_reminders=tuple(body.notification_reminders),
+                report_reminders=tuple(body.report_reminders),
+                local_investigation_reminders=tuple(body.local_investigation_reminders),
+            )
+        except ValueError as exc:
+            return problem(422, "Invalid request", str(exc), errors=[{"path": "body", "message": str(exc)}])
+        async with runtime.pool.acquire() as conn:
+            await store.set_policy(conn, trust, policy, runtime.clock.now())
+        return JSONResponse({"trust": trust, **store.policy_json(policy)})
 
     app.include_router(router)
     return app
