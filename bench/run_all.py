@@ -64,6 +64,16 @@ def benches() -> list[Bench]:
         ),
         Bench("kafka-raw", "bench_kafka_raw.py", [], ["--messages", "20000", "--seconds", "2"], 90),
     ]
+    found.append(
+        Bench(
+            "deadlines",
+            "bench_deadlines.py",
+            [],
+            ["--timers", "200000", "--backlog", "20000", "--seconds", "10"],
+            300,
+        )
+    )
+    found.append(Bench("mllp", "bench_mllp.py", [], ["--messages", "1000"], 150, takes_json=False))
     if (BENCH / "bench_classifier.py").exists():  # another engineer's; run as it is, output as it is
         found.append(Bench("classifier", "bench_classifier.py", [], ["--rounds", "3"], 120, takes_json=False))
     return found
@@ -178,7 +188,12 @@ def print_table(results: list[Bench]) -> None:
     by_name = {b.name: b for b in results}
     sections: list[tuple[str, list[list[str]]]] = []
     for bench in results:
-        rows = classifier_rows(bench) if not bench.takes_json else bench.rows
+        if bench.takes_json:
+            rows = bench.rows
+        elif bench.name == "classifier":
+            rows = classifier_rows(bench)
+        else:  # a bench that prints its figures as lines (bench_mllp.py)
+            rows = [[line.split(": ", 1)[-1], "", "", ""] for line in bench.output if "msg/s" in line]
         if bench.error:
             rows = [*rows, ["did not complete", bench.error, "", "FAIL"]]
         sections.append((f"{bench.name} ({bench.seconds:.0f}s)", rows))
