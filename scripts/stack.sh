@@ -311,6 +311,8 @@ BEGIN
   END IF;
 END
 \$\$;
+-- DROP DATABASE ... WITH (FORCE) on the tests' throwaway databases ends their sessions.
+GRANT pg_signal_backend TO $DB_ROLE;
 SELECT format('CREATE DATABASE %I OWNER $DB_ROLE', d)
   FROM unnest(ARRAY[$list]) AS d
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = d)
