@@ -162,3 +162,26 @@ async def test_ready_when_postgres_and_kafka_answer(intake: Intake) -> None:
     assert response.status_code == 200
     assert response.json() == {"ready": True, "checks": {"postgres": "ok", "kafka": "ok"}}
     assert (await intake.client.get("/healthz")).status_code == 200
+
+
+async def test_an_oversized_body_is_refused_before_it_is_parsed(intake: Intake) -> None:
+    limit = intake.settings.max_body_bytes
+    body = ct_overexposure()
+    body["source_message_id"] = "x" * (limit + 1)
+
+    by_length = await intake.client.post("/v1/incidents", json=body)
+
+    async def chunks():  # no Content-Length: the limit is enforced while the body streams in
+        yield b'{"trust": "RXX", "padding": "'
+        for _ in range(limit // 1024 + 1):
+            yield b"x" * 1024
+        yield b'"}'
+
+    streamed = await intake.client.post(
+        "/v1/incidents", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    for response in (by_length, streamed):
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+    assert await intake.stored_events() == 0

@@ -21,7 +21,7 @@ from sievert_intake.service import (
     RequestContext,
 )
 from sievert_shared.health import health_router
-from sievert_shared.http import install_http_conventions, problem
+from sievert_shared.http import BodySizeLimit, install_http_conventions, problem
 from sievert_shared.runtime import ServiceRuntime
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -58,12 +58,7 @@ def create_app(
     app.state.runtime = runtime
     install_http_conventions(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            return problem(413, "Payload too large", f"requests are limited to {max_body_bytes} bytes")
-        return await call_next(request)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)  # outermost: refuse before parsing
 
     app.include_router(health_router(runtime.readiness_checks))
 
