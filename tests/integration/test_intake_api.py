@@ -171,7 +171,8 @@ async def test_an_oversized_body_is_refused_before_it_is_parsed(intake: Intake) 
 
     by_length = await intake.client.post("/v1/incidents", json=body)
 
-    async def chunks():  # no Content-Length: the limit is enforced while the body streams in
+    # No Content-Length: the limit is enforced while the body streams in.
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"trust": "RXX", "padding": "'
         for _ in range(limit // 1024 + 1):
             yield b"x" * 1024
