@@ -9,11 +9,33 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 ENVELOPE_VERSION = 1
+
+
+_ORGANISATION_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+TrustId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=_ORGANISATION_CODE,
+        description="Trust identifier, e.g. the NHS ODS code 'RXX'.",
+    ),
+]
+SiteId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=_ORGANISATION_CODE,
+        description="Site identifier within the trust, e.g. the ODS site code 'RXX01'.",
+    ),
+]
 
 
 class Tenant(BaseModel):
@@ -21,18 +43,8 @@ class Tenant(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    trust: str = Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="Trust identifier, e.g. the NHS ODS code 'RXX'.",
-    )
-    site: str = Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="Site identifier within the trust, e.g. the ODS site code 'RXX01'.",
-    )
+    trust: TrustId
+    site: SiteId
 
 
 class EventEnvelope(BaseModel):

@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from sievert_shared.clock import Clock, SystemClock
 from sievert_shared.consumer import Handler, IdempotentConsumer
 from sievert_shared.db import create_pool, migrate, ping
-from sievert_shared.health import Check
+from sievert_shared.health import Check, health_router
+from sievert_shared.http import install_http_conventions
 from sievert_shared.kafka import ensure_topics, kafka_ready, new_producer
 from sievert_shared.logging import get_logger
 from sievert_shared.outbox import Emitter, OutboxRelay
@@ -163,3 +164,15 @@ class ServiceRuntime:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 delay = min(delay * 2, 10.0)
+
+
+def service_app(runtime: ServiceRuntime, *, description: str) -> FastAPI:
+    """A service's FastAPI app with what every service has: its lifespan, the runtime on
+    ``app.state``, correlation ids, problem details, and ``/healthz`` and ``/readyz``."""
+    app = FastAPI(
+        title=f"Sievert {runtime.name}", version="1", description=description, lifespan=runtime.lifespan
+    )
+    app.state.runtime = runtime
+    install_http_conventions(app)
+    app.include_router(health_router(runtime.readiness_checks))
+    return app

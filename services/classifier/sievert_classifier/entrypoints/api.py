@@ -7,20 +7,11 @@ from fastapi import APIRouter, FastAPI
 from sievert_classifier.domain import classify
 from sievert_shared.decision import ClassificationDecision
 from sievert_shared.facts import IncidentFacts
-from sievert_shared.health import health_router
-from sievert_shared.http import install_http_conventions
-from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.runtime import ServiceRuntime, service_app
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
-    app = FastAPI(
-        title="Sievert classifier",
-        version="1",
-        description="Applies the IR(ME)R notification criteria to incident facts.",
-        lifespan=runtime.lifespan,
-    )
-    install_http_conventions(app)
-    app.include_router(health_router(runtime.readiness_checks))
+    app = service_app(runtime, description="Applies the IR(ME)R notification criteria to incident facts.")
     router = APIRouter(prefix="/v1")
 
     @router.post("/classify")

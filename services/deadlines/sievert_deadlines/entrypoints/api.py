@@ -15,9 +15,8 @@ from sievert_deadlines.domain import DeadlinePolicy, ExtensionRefusedError
 from sievert_deadlines.queries import StatusFilter, incident_windows, list_windows
 from sievert_deadlines.service import DeadlinesService, UnknownIncidentError
 from sievert_shared.events import InvestigationReportSubmitted, NotificationSubmitted
-from sievert_shared.health import health_router
-from sievert_shared.http import install_http_conventions, problem
-from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.http import problem
+from sievert_shared.runtime import ServiceRuntime, service_app
 
 
 class SubmissionRecorded(BaseModel):
@@ -51,14 +50,10 @@ class PolicySet(BaseModel):
 
 
 def create_app(runtime: ServiceRuntime, service: DeadlinesService) -> FastAPI:
-    app = FastAPI(
-        title="Sievert deadlines",
-        version="1",
+    app = service_app(
+        runtime,
         description="Regulation 8 windows: notification (2 weeks), investigation report (12 weeks), local.",
-        lifespan=runtime.lifespan,
     )
-    install_http_conventions(app)
-    app.include_router(health_router(runtime.readiness_checks))
     router = APIRouter(prefix="/v1")
 
     @router.get("/deadlines")

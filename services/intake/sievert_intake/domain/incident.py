@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sievert_shared.envelope import Tenant
+from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.facts import IncidentFacts
 
 
@@ -17,18 +17,8 @@ class IncidentReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trust: str = Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="Trust id (ODS code).",
-    )
-    site: str = Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="Site id (ODS code).",
-    )
+    trust: TrustId
+    site: SiteId
     facts: IncidentFacts
     source_message_id: str | None = Field(default=None, max_length=128)
 

@@ -20,9 +20,8 @@ from sievert_intake.service import (
     IntakeService,
     RequestContext,
 )
-from sievert_shared.health import health_router
-from sievert_shared.http import BodySizeLimit, install_http_conventions, problem
-from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.http import BodySizeLimit, problem
+from sievert_shared.runtime import ServiceRuntime, service_app
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -49,18 +48,11 @@ Context = Annotated[RequestContext, Depends(_context)]
 def create_app(
     runtime: ServiceRuntime, *, max_body_bytes: int, facilities: dict[str, Facility] | None = None
 ) -> FastAPI:
-    app = FastAPI(
-        title="Sievert intake",
-        version="1",
-        description="Receives IR(ME)R incident facts from hospital integration engines.",
-        lifespan=runtime.lifespan,
+    app = service_app(
+        runtime, description="Receives IR(ME)R incident facts from hospital integration engines."
     )
-    app.state.runtime = runtime
-    install_http_conventions(app)
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)  # outermost: refuse before parsing
-
-    app.include_router(health_router(runtime.readiness_checks))
 
     router = APIRouter(prefix="/v1")
 

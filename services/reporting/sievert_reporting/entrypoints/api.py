@@ -34,9 +34,8 @@ from sievert_reporting.service import (
 )
 from sievert_shared.events import InvestigationFindingsRecorded
 from sievert_shared.events.reporting import DutyHolder, ProcessStep, SubmissionKind
-from sievert_shared.health import health_router
-from sievert_shared.http import install_http_conventions, problem
-from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.http import problem
+from sievert_shared.runtime import ServiceRuntime, service_app
 
 _TRUST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -103,14 +102,9 @@ class FindingsBody(BaseModel):
 
 
 def create_app(runtime: ServiceRuntime, service: ReportingService) -> FastAPI:
-    app = FastAPI(
-        title="Sievert reporting",
-        version="1",
-        description="Read models and regulator submissions projected from the event log.",
-        lifespan=runtime.lifespan,
+    app = service_app(
+        runtime, description="Read models and regulator submissions projected from the event log."
     )
-    install_http_conventions(app)
-    app.include_router(health_router(runtime.readiness_checks))
     router = APIRouter(prefix="/v1")
 
     @router.get("/incidents")
