@@ -24,6 +24,18 @@ _TOPIC_DESCRIPTIONS = {
     "classifications": "The classifier's decisions with their reasons. Key: incident id.",
     "deadlines": "Notification and report windows: scheduled, approaching, missed, overdue, met.",
     "submissions": "Regulator submissions: notification and investigation report. Key: incident id.",
+    "themes": (
+        "A trust's thematic reviews: ThemeOpened and IncidentLinkedToTheme (key: theme id), and "
+        "ThemeIndividualsCounted (key: incident id) that the classifier consumes for code M. Producer: reporting."
+    ),
+    "shared_themes": (
+        "Anonymised theme summaries shared across trusts (key: theme id): counts by modality, code and "
+        "equipment type, never an incident id. Consumed by the reporting service of consenting trusts."
+    ),
+    "dashboard": (
+        "Reporting's changes for dashboards, no polling needed: SubmissionStatusChanged (key: incident id), "
+        "DeadlineCountsChanged (key: uuid5 of the trust), ThemeUpdated (key: theme id)."
+    ),
     "dead_letter": "Events a consumer could not use; headers dlq_reason, dlq_consumer, dlq_source.",
 }
 

@@ -36,9 +36,33 @@ class Topics:
         return f"{self.prefix}.submissions.v1"
 
     @property
+    def themes(self) -> str:
+        """A trust's thematic reviews: opened, incidents linked, individuals counted (for code M)."""
+        return f"{self.prefix}.themes.v1"
+
+    @property
+    def shared_themes(self) -> str:
+        """Anonymised theme summaries trusts share with each other: no incident ids, no patient data."""
+        return f"{self.prefix}.shared-themes.v1"
+
+    @property
+    def dashboard(self) -> str:
+        """Reporting's changes for dashboards: submission status, deadline counts, theme updates."""
+        return f"{self.prefix}.dashboard.v1"
+
+    @property
     def dead_letter(self) -> str:
         """Events a consumer could not decode or does not know, with the reason in headers."""
         return f"{self.prefix}.dead-letter.v1"
 
     def all(self) -> list[str]:
-        return [self.incidents, self.classifications, self.deadlines, self.submissions, self.dead_letter]
+        return [
+            self.incidents,
+            self.classifications,
+            self.deadlines,
+            self.submissions,
+            self.themes,
+            self.shared_themes,
+            self.dashboard,
+            self.dead_letter,
+        ]

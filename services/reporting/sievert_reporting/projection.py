@@ -20,12 +20,15 @@ from sievert_shared.events import (
     Event,
     IncidentClassified,
     IncidentFactsAmended,
+    IncidentLinkedToTheme,
     IncidentReclassified,
     IncidentReported,
     InvestigationFindingsRecorded,
     SubmissionAcknowledged,
     SubmissionDrafted,
     SubmissionIssued,
+    ThemeOpened,
+    ThemeShared,
 )
 from sievert_shared.topics import Topics
 
@@ -216,8 +219,65 @@ HANDLERS.update(
     }
 )
 
+
+# -- thematic reviews (topics: themes, shared_themes) ----------------------------------------------
+
+
+async def on_theme_opened(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    assert isinstance(event, ThemeOpened)
+    await conn.execute(
+        """INSERT INTO themes (theme_id, trust, site, title, description, opened_by_role, opened_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (theme_id) DO NOTHING""",
+        event.theme_id,
+        envelope.tenant.trust,
+        envelope.tenant.site,
+        event.title,
+        event.description,
+        event.opened_by_role,
+        envelope.recorded_at,
+    )
+
+
+async def on_incident_linked(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    assert isinstance(event, IncidentLinkedToTheme)
+    await conn.execute(
+        """INSERT INTO theme_incidents (theme_id, incident_id, trust, site, linked_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+        event.theme_id,
+        event.incident_id,
+        envelope.tenant.trust,
+        event.site,
+        envelope.recorded_at,
+    )
+
+
+async def on_theme_shared(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    """Every trust's shares are kept; who may see them is decided when they are read (consent),
+    so giving consent later shows themes shared before, and a replay needs no consent history."""
+    assert isinstance(event, ThemeShared)
+    await conn.execute(
+        """INSERT INTO shared_themes (theme_id, source_trust, summary, shared_at, stream_version)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (theme_id) DO UPDATE SET summary = $3, shared_at = $4, stream_version = $5
+            WHERE shared_themes.stream_version < $5 AND shared_themes.source_trust = $2""",
+        event.theme_id,
+        envelope.tenant.trust,
+        event.model_dump(mode="json"),
+        envelope.recorded_at,
+        envelope.stream_version,
+    )
+
+
+HANDLERS.update(
+    {
+        ThemeOpened.event_type: on_theme_opened,
+        IncidentLinkedToTheme.event_type: on_incident_linked,
+        ThemeShared.event_type: on_theme_shared,
+    }
+)
+
 #: Tables this projection owns: a replay empties them and rebuilds them from the log.
-PROJECTION_TABLES = ("incidents", "submissions", "findings")
+PROJECTION_TABLES = ("incidents", "submissions", "findings", "themes", "theme_incidents", "shared_themes")
 
 
 #: The projection's consumer name within the reporting service (its ``processed_events`` key is
@@ -226,4 +286,11 @@ PROJECTION_CONSUMER = "incident-projection"
 
 
 def projected_topics(topics: Topics) -> list[str]:
-    return [topics.incidents, topics.classifications, topics.deadlines, topics.submissions]
+    return [
+        topics.incidents,
+        topics.classifications,
+        topics.deadlines,
+        topics.submissions,
+        topics.themes,
+        topics.shared_themes,
+    ]

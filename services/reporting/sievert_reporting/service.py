@@ -22,7 +22,7 @@ from sievert_reporting.domain.documents import Findings
 from sievert_reporting.projection import HANDLERS
 from sievert_shared.db import Connection
 from sievert_shared.decision import ClassificationDecision
-from sievert_shared.envelope import Tenant
+from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import (
     Event,
     InvestigationFindingsRecorded,
@@ -32,8 +32,9 @@ from sievert_shared.events import (
     SubmissionDrafted,
     SubmissionIssued,
 )
-from sievert_shared.events.reporting import SubmissionKind
+from sievert_shared.events.reporting import SubmissionKind, SubmissionStatusChanged
 from sievert_shared.facts import IncidentFacts
+from sievert_shared.outbox import topic_of
 from sievert_shared.runtime import ServiceRuntime
 
 #: The consumer whose processed_events the commands write into (``runtime`` names it so).
@@ -314,26 +315,60 @@ class ReportingService:
     async def _emit(
         self, conn: Connection, incident: IncidentState, events: Sequence[Event], actor: str | None
     ) -> None:
-        envelopes = await self._runtime.emitter.emit(
+        # Dashboards hear of every status change in the same transaction (issue 6, item 9).
+        status = {
+            SubmissionDrafted: "draft",
+            SubmissionIssued: "submitted",
+            SubmissionAcknowledged: "acknowledged",
+        }
+        dashboard: list[Event] = [
+            SubmissionStatusChanged(submission_id=e.submission_id, kind=e.kind, status=status[type(e)])
+            for e in events
+            if isinstance(e, SubmissionDrafted | SubmissionIssued | SubmissionAcknowledged)
+        ]
+        await emit_and_apply(
+            self._runtime,
             conn,
-            events,
+            [*events, *dashboard],
             stream_id=incident.incident_id,
             tenant=Tenant(trust=incident.trust, site=incident.site),
-            correlation_id=_correlation_id(),
             actor=actor,
         )
-        for envelope, event in zip(envelopes, events, strict=True):
-            handler = HANDLERS.get(envelope.event_type)
-            if handler is None:
-                continue  # NotificationSubmitted etc.: for the deadlines service
-            await conn.execute(
-                """INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset)
-                   VALUES ($1, $2, $3, -1, -1)""",
-                PROJECTION_CONSUMER,
-                envelope.event_id,
-                self._runtime.settings.kafka.topics.submissions,
-            )
-            await handler(conn, envelope, event)
+
+
+async def emit_and_apply(
+    runtime: ServiceRuntime,
+    conn: Connection,
+    events: Sequence[Event],
+    *,
+    stream_id: uuid.UUID,
+    tenant: Tenant,
+    actor: str | None,
+) -> list[EventEnvelope]:
+    """Write events to the outbox and apply the projected ones now, recording them as processed,
+    so their copy consumed back from Kafka changes nothing."""
+    envelopes = await runtime.emitter.emit(
+        conn, events, stream_id=stream_id, tenant=tenant, correlation_id=_correlation_id(), actor=actor
+    )
+    await apply_own(runtime, conn, envelopes, events)
+    return envelopes
+
+
+async def apply_own(
+    runtime: ServiceRuntime, conn: Connection, envelopes: Sequence[EventEnvelope], events: Sequence[Event]
+) -> None:
+    for envelope, event in zip(envelopes, events, strict=True):
+        handler = HANDLERS.get(envelope.event_type)
+        if handler is None:
+            continue  # NotificationSubmitted, dashboard events etc.: for other consumers
+        await conn.execute(
+            """INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset)
+               VALUES ($1, $2, $3, -1, -1)""",
+            PROJECTION_CONSUMER,
+            envelope.event_id,
+            topic_of(event, runtime.settings.kafka.topics),
+        )
+        await handler(conn, envelope, event)
 
 
 def _correlation_id() -> str:

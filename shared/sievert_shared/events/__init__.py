@@ -22,10 +22,17 @@ from sievert_shared.events.registry import (
     UnknownEventError,
 )
 from sievert_shared.events.reporting import (
+    DeadlineCountsChanged,
+    IncidentLinkedToTheme,
     InvestigationFindingsRecorded,
     SubmissionAcknowledged,
     SubmissionDrafted,
     SubmissionIssued,
+    SubmissionStatusChanged,
+    ThemeIndividualsCounted,
+    ThemeOpened,
+    ThemeShared,
+    ThemeUpdated,
 )
 from sievert_shared.events.submissions import InvestigationReportSubmitted, NotificationSubmitted
 
@@ -47,6 +54,13 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     InvestigationFindingsRecorded,
     SubmissionIssued,
     SubmissionAcknowledged,
+    ThemeOpened,
+    IncidentLinkedToTheme,
+    ThemeIndividualsCounted,
+    ThemeShared,
+    SubmissionStatusChanged,
+    DeadlineCountsChanged,
+    ThemeUpdated,
 )
 
 REGISTRY = EventRegistry()
@@ -58,6 +72,7 @@ __all__ = [
     "REGISTRY",
     "DeadlineApproaching",
     "DeadlineCancelled",
+    "DeadlineCountsChanged",
     "DeadlineExtended",
     "DeadlineMet",
     "DeadlineMissed",
@@ -67,6 +82,7 @@ __all__ = [
     "EventRegistry",
     "IncidentClassified",
     "IncidentFactsAmended",
+    "IncidentLinkedToTheme",
     "IncidentReclassified",
     "IncidentReported",
     "InvestigationFindingsRecorded",
@@ -75,6 +91,11 @@ __all__ = [
     "SubmissionAcknowledged",
     "SubmissionDrafted",
     "SubmissionIssued",
+    "SubmissionStatusChanged",
+    "ThemeIndividualsCounted",
+    "ThemeOpened",
+    "ThemeShared",
+    "ThemeUpdated",
     "UndecodableEventError",
     "UnknownEventError",
     "Window",

@@ -13,7 +13,7 @@ import enum
 import uuid
 from typing import Any, ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from sievert_shared.events.registry import Event
 
@@ -125,3 +125,119 @@ class SubmissionAcknowledged(Event):
     authority: str = Field(min_length=2, max_length=16)
     reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$")
     acknowledged_at: AwareDatetime
+
+
+# -- thematic reviews (topics: ``Topics.themes`` and ``Topics.shared_themes``) ---------------------
+
+
+class ThemeOpened(Event):
+    """A trust opened a thematic review: incidents across its sites that share a cause, such as an
+    equipment model's fault, hand-held dental units or a protocol step. Stream id: the theme id."""
+
+    event_type: ClassVar[str] = "ThemeOpened"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "themes"
+
+    theme_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=200, description="Short name, anonymised.")
+    description: str = Field(min_length=1, max_length=_Text, description="What the theme is; anonymised.")
+    opened_by_role: str = _Role
+
+
+class IncidentLinkedToTheme(Event):
+    """An incident of the trust (at any of its sites) was linked to one of its themes.
+    Stream id: the theme id."""
+
+    event_type: ClassVar[str] = "IncidentLinkedToTheme"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "themes"
+
+    theme_id: uuid.UUID
+    incident_id: uuid.UUID
+    site: str = Field(min_length=1, max_length=64, description="The incident's site (the theme spans sites).")
+    linked_by_role: str = _Role
+
+
+class ThemeIndividualsCounted(Event):
+    """A theme reached more than one individual (guidance line 276-281: code M applies to "more
+    than one individual" in the incident or the theme). One event per linked incident, stream id =
+    the incident id, so it is keyed like every other event about that incident and the classifier
+    re-decides each one in order."""
+
+    event_type: ClassVar[str] = "ThemeIndividualsCounted"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "themes"
+
+    theme_id: uuid.UUID
+    individuals: int = Field(ge=0, description="Individuals across every incident linked to the theme.")
+    incident_ids: list[uuid.UUID] = Field(description="Every incident linked to the theme so far.")
+
+
+class CountEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: str = Field(description="A modality, a notification code or an equipment type.")
+    count: int = Field(ge=0)
+
+
+class ThemeShared(Event):
+    """An anonymised summary of a theme, shared with other trusts (topic ``shared_themes``). Carries
+    no incident id and no patient data: the theme's words and counts only. Stream id: the theme id;
+    tenant: the sharing trust."""
+
+    event_type: ClassVar[str] = "ThemeShared"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "shared_themes"
+
+    theme_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=_Text)
+    incidents: int = Field(ge=0)
+    individuals: int = Field(ge=0)
+    sites: int = Field(ge=0, description="How many of the trust's sites reported an incident in the theme.")
+    by_modality: list[CountEntry]
+    by_code: list[CountEntry] = Field(description="By most relevant notification code, '-' if none.")
+    by_equipment_type: list[CountEntry] = Field(description="'unknown' where the facts do not say.")
+
+
+# -- dashboards (topic: ``Topics.dashboard``) --------------------------------------------------------
+
+
+class SubmissionStatusChanged(Event):
+    """A submission was drafted, submitted or acknowledged. Stream id: the incident id."""
+
+    event_type: ClassVar[str] = "SubmissionStatusChanged"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "dashboard"
+
+    submission_id: uuid.UUID
+    kind: SubmissionKind
+    status: str = Field(description="draft, submitted or acknowledged.")
+
+
+class DeadlineCountsChanged(Event):
+    """A trust's deadline windows by status changed. Stream id: a uuid5 of the trust."""
+
+    event_type: ClassVar[str] = "DeadlineCountsChanged"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "dashboard"
+
+    trust: str
+    open: int = Field(ge=0, description="Windows still open (not met, missed or cancelled).")
+    missed: int = Field(ge=0)
+    met: int = Field(ge=0)
+    due_within_7_days: int = Field(ge=0, description="Open windows closing within 7 days of the change.")
+
+
+class ThemeUpdated(Event):
+    """A theme was opened or gained an incident. Stream id: the theme id."""
+
+    event_type: ClassVar[str] = "ThemeUpdated"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "dashboard"
+
+    theme_id: uuid.UUID
+    title: str
+    incidents: int = Field(ge=0)
+    individuals: int = Field(ge=0)
+    sites: int = Field(ge=0)

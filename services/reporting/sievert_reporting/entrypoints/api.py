@@ -32,6 +32,7 @@ from sievert_reporting.service import (
     NotFoundError,
     ReportingService,
 )
+from sievert_reporting.themes import ThemeService
 from sievert_shared.events import InvestigationFindingsRecorded
 from sievert_shared.events.reporting import DutyHolder, ProcessStep, SubmissionKind
 from sievert_shared.http import problem
@@ -101,7 +102,32 @@ class FindingsBody(BaseModel):
     error_process_step: ProcessStep | None = None
 
 
-def create_app(runtime: ServiceRuntime, service: ReportingService) -> FastAPI:
+class ThemeOpen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(min_length=1, max_length=64, pattern=_TRUST_PATTERN, description="The opening site.")
+    title: str = Field(min_length=1, max_length=200, description="e.g. 'Hand-held dental units'.")
+    description: str = Field(min_length=1, max_length=4000, description="Anonymised; no identifiers.")
+    opened_by_role: str = _Role
+
+
+class ThemeLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incident_id: uuid.UUID
+    linked_by_role: str = _Role
+
+
+class Consent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    consent: bool = Field(description="See (and so receive) other trusts' shared theme summaries.")
+
+
+def create_app(
+    runtime: ServiceRuntime, service: ReportingService, theme_service: ThemeService | None = None
+) -> FastAPI:
+    theme_service = theme_service or ThemeService(runtime)
     app = service_app(
         runtime, description="Read models and regulator submissions projected from the event log."
     )
@@ -320,6 +346,77 @@ def create_app(runtime: ServiceRuntime, service: ReportingService) -> FastAPI:
                 incident = await service.load_incident(conn, trust, row["incident_id"])
                 findings = await service.findings(conn, row["incident_id"])
                 body["missing"] = documents.missing_report_items(findings, incident.facts)
+        return JSONResponse(body, status_code=status)
+
+    # -- thematic reviews ------------------------------------------------------------------------
+
+    @router.post("/themes", status_code=201, responses={422: {}})
+    async def open_theme(body: ThemeOpen, trust: Trust, request: Request) -> Response:
+        try:
+            theme_id = await theme_service.open(
+                trust,
+                site=body.site,
+                title=body.title,
+                description=body.description,
+                opened_by_role=body.opened_by_role,
+                actor=_actor(request),
+            )
+        except IdentifiersFoundError as exc:
+            return _problem_for(exc)
+        created = await _theme(trust, theme_id, status=201)
+        created.headers["Location"] = f"/v1/themes/{theme_id}"
+        return created
+
+    @router.get("/themes")
+    async def list_themes(trust: Trust) -> JSONResponse:
+        async with runtime.pool.acquire() as conn:
+            return JSONResponse({"items": await theme_service.list_themes(conn, trust)})
+
+    @router.get("/themes/{theme_id}", responses={404: {}})
+    async def get_theme(theme_id: uuid.UUID, trust: Trust) -> Response:
+        """The theme across every site of the caller's trust: its incidents and counts per site."""
+        return await _theme(trust, theme_id)
+
+    @router.post("/themes/{theme_id}/incidents", responses={404: {}, 422: {}})
+    async def link_incident(theme_id: uuid.UUID, body: ThemeLink, trust: Trust, request: Request) -> Response:
+        try:
+            created = await theme_service.link(
+                trust, theme_id, body.incident_id, linked_by_role=body.linked_by_role, actor=_actor(request)
+            )
+        except (NotFoundError, IdentifiersFoundError) as exc:
+            return _problem_for(exc)
+        return await _theme(trust, theme_id, status=201 if created else 200)
+
+    @router.post("/themes/{theme_id}/share", status_code=202, responses={404: {}})
+    async def share_theme(theme_id: uuid.UUID, trust: Trust, request: Request) -> Response:
+        """Share the anonymised summary (counts, no incident ids) with consenting trusts."""
+        try:
+            summary = await theme_service.share(trust, theme_id, actor=_actor(request))
+        except NotFoundError as exc:
+            return _problem_for(exc)
+        return JSONResponse(summary, status_code=202)
+
+    @router.get("/shared-themes")
+    async def shared_themes(trust: Trust) -> JSONResponse:
+        """Other trusts' shared theme summaries; empty unless the caller's trust consented."""
+        async with runtime.pool.acquire() as conn:
+            consent = await theme_service.consent(conn, trust)
+            items = await theme_service.shared_with(conn, trust)
+        return JSONResponse({"consent": consent, "items": items})
+
+    @router.put("/trusts/{trust_id}/shared-themes-consent", responses={403: {}})
+    async def set_consent(trust_id: str, body: Consent, trust: Trust) -> Response:
+        if trust_id != trust:
+            return problem(403, "Forbidden", "a trust sets only its own consent")
+        await theme_service.set_consent(trust, body.consent)
+        return JSONResponse({"trust": trust, "consent": body.consent})
+
+    async def _theme(trust: str, theme_id: uuid.UUID, status: int = 200) -> Response:
+        async with runtime.pool.acquire() as conn:
+            try:
+                body = await theme_service.view(conn, trust, theme_id)
+            except NotFoundError as exc:
+                return _problem_for(exc)
         return JSONResponse(body, status_code=status)
 
     app.include_router(router)

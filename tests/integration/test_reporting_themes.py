@@ -1,0 +1,191 @@
+"""Thematic reviews over real Kafka and PostgreSQL: a theme spans a trust's sites, its anonymised
+summary reaches consenting trusts only, and a theme past one individual tells the classifier."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from sievert_classifier.domain import classify
+from sievert_shared.envelope import Tenant
+from sievert_shared.events import IncidentClassified, IncidentReported
+from sievert_shared.facts import IncidentFacts
+from sievert_shared.outbox import build_envelope
+from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
+    Reporting,
+    ct_facts,
+    reporting,
+)
+from tests.support.kafka import envelopes, eventually, produce, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def dental(discovered: dt.date) -> IncidentFacts:
+    """A hand-held dental unit fired twice: one person, far below every dose threshold."""
+    return IncidentFacts.model_validate(
+        {
+            "nation": "england",
+            "discovered_on": discovered.isoformat(),
+            "exposure_kind": "unintended",
+            "modality": "dental",
+            "patient_age_years": 40,
+            "intended_effective_dose_msv": 0.005,
+            "total_effective_dose_msv": 0.01,
+            "equipment_type": "hand_held",
+            "equipment_fault": True,
+        }
+    )
+
+
+async def incident_of(rep: Reporting, trust: str, site: str, facts: IncidentFacts) -> uuid.UUID:
+    """Post an incident as intake and the classifier would, for any trust."""
+    incident = uuid.uuid4()
+    now = rep.clock.now()
+    tenant = Tenant(trust=trust, site=site)
+    common: dict[str, Any] = {"stream_id": incident, "stream_version": 1, "tenant": tenant, "now": now}
+    reported = build_envelope(
+        IncidentReported(facts=facts, channel="json"), correlation_id="c", producer="intake", **common
+    )
+    classified = build_envelope(
+        IncidentClassified(decision=classify(facts), discovered_on=facts.discovered_on, facts_version=1),
+        correlation_id="c",
+        producer="classifier",
+        **common,
+    )
+    kafka = rep.kafka
+    await produce(kafka.bootstrap_servers, kafka.topics.incidents, [(reported.key, reported.to_json_bytes())])
+    await produce(
+        kafka.bootstrap_servers, kafka.topics.classifications, [(classified.key, classified.to_json_bytes())]
+    )
+
+    async def projected() -> None:
+        r = await rep.client.get(f"/v1/incidents/{incident}")
+        assert r.status_code == 200 and r.json()["decision"] is not None
+
+    await eventually(projected)
+    return incident
+
+
+THEME = {
+    "site": "RXX01",
+    "title": "Hand-held dental units",
+    "description": "Hand-held intraoral units firing a second exposure when the trigger is released.",
+    "opened_by_role": "Radiation protection lead",
+}
+
+
+async def test_a_theme_spans_the_trusts_sites_and_tells_the_classifier_past_one_individual(
+    reporting: Reporting,  # noqa: F811
+) -> None:
+    client = reporting.client
+    a = await incident_of(reporting, "RXX", "RXX01", dental(dt.date(2025, 5, 2)))
+    b = await incident_of(reporting, "RXX", "RXX02", dental(dt.date(2025, 5, 20)))
+    other_trust = await incident_of(reporting, "RYY", "RYY01", dental(dt.date(2025, 5, 21)))
+
+    opened = await client.post("/v1/themes", json=THEME, headers={"X-Trust": "RXX"})
+    assert opened.status_code == 201, opened.text
+    location = opened.headers["Location"]
+    theme_id = location.rsplit("/", 1)[1]
+
+    def link(incident: uuid.UUID, trust: str = "RXX") -> Any:
+        return client.post(
+            f"{location}/incidents",
+            json={"incident_id": str(incident), "linked_by_role": "RPA"},
+            headers={"X-Trust": trust},
+        )
+
+    assert (await link(a)).status_code == 201
+    assert (await link(other_trust)).status_code == 404  # another trust's incident
+    assert (await link(a, trust="RYY")).status_code == 404  # another trust's theme
+    linked = await link(b)
+    assert linked.status_code == 201, linked.text
+    assert (await link(b)).status_code == 200  # a repeat changes nothing
+
+    view = (await client.get(location, headers={"X-Trust": "RXX"})).json()
+    assert {i["incident_id"] for i in view["incidents"]} == {str(a), str(b)}
+    assert view["counts"]["by_site"] == {"RXX01": 1, "RXX02": 1}
+    assert view["counts"]["by_equipment_type"] == {"hand_held": 2}
+    assert view["counts"]["individuals"] == 2 and view["code_m_applies"] is True
+    assert (await client.get(location, headers={"X-Trust": "RYY"})).status_code == 404
+    assert (await client.get("/v1/themes", headers={"X-Trust": "RYY"})).json()["items"] == []
+
+    # line 276-281: more than one individual across the theme -> one event per linked incident
+    records = await read_topic(
+        reporting.kafka.bootstrap_servers,
+        reporting.kafka.topics.themes,
+        until=lambda r: len([e for e in envelopes(r) if e.event_type == "ThemeIndividualsCounted"]) >= 2,
+    )
+    counted = [e for e in envelopes(records) if e.event_type == "ThemeIndividualsCounted"]
+    assert {e.stream_id for e in counted} == {a, b}
+    assert all(e.payload["individuals"] == 2 and e.payload["theme_id"] == theme_id for e in counted)
+
+    # dashboards hear of the theme without polling
+    dashboard = await read_topic(
+        reporting.kafka.bootstrap_servers,
+        reporting.kafka.topics.dashboard,
+        until=lambda r: any(
+            e.event_type == "ThemeUpdated" and e.payload["incidents"] == 2 for e in envelopes(r)
+        ),
+    )
+    updates = [e.payload["incidents"] for e in envelopes(dashboard) if e.event_type == "ThemeUpdated"]
+    assert updates == [0, 1, 2]
+
+
+async def test_a_shared_theme_reaches_consenting_trusts_only_and_anonymised(
+    reporting: Reporting,  # noqa: F811
+) -> None:
+    client = reporting.client
+    a = await incident_of(reporting, "RXX", "RXX01", dental(dt.date(2025, 5, 2)))
+    b = await incident_of(reporting, "RXX", "RXX02", ct_facts(dt.date(2025, 5, 20)))
+    opened = await client.post("/v1/themes", json=THEME, headers={"X-Trust": "RXX"})
+    location = opened.headers["Location"]
+    for incident in (a, b):
+        r = await client.post(
+            f"{location}/incidents",
+            json={"incident_id": str(incident), "linked_by_role": "RPA"},
+            headers={"X-Trust": "RXX"},
+        )
+        assert r.status_code == 201, r.text
+
+    consent = await client.put(
+        "/v1/trusts/RYY/shared-themes-consent", json={"consent": True}, headers={"X-Trust": "RYY"}
+    )
+    assert consent.status_code == 200
+    forbidden = await client.put(
+        "/v1/trusts/RYY/shared-themes-consent", json={"consent": False}, headers={"X-Trust": "RZZ"}
+    )
+    assert forbidden.status_code == 403
+
+    shared = await client.post(f"{location}/share", headers={"X-Trust": "RXX"})
+    assert shared.status_code == 202, shared.text
+
+    async def seen_by_consenting_trust() -> None:
+        body = (await client.get("/v1/shared-themes", headers={"X-Trust": "RYY"})).json()
+        assert body["consent"] is True and len(body["items"]) == 1
+
+    await eventually(seen_by_consenting_trust)
+    item = (await client.get("/v1/shared-themes", headers={"X-Trust": "RYY"})).json()["items"][0]
+    assert item["shared_by"] == "RXX" and item["incidents"] == 2 and item["sites"] == 2
+    assert {e["value"]: e["count"] for e in item["by_modality"]} == {"ct": 1, "dental": 1}
+    assert {e["value"]: e["count"] for e in item["by_code"]} == {"-": 1, "2.2": 1}
+    # no incident id and no site id leaves the trust
+    on_topic = await read_topic(
+        reporting.kafka.bootstrap_servers, reporting.kafka.topics.shared_themes, until=lambda r: len(r) >= 1
+    )
+    raw = b"".join(r.value or b"" for r in on_topic)
+    for secret in (str(a), str(b), "RXX02"):
+        assert secret.encode() not in raw and secret not in str(item)
+
+    # a trust that did not consent sees nothing; nor does the sharing trust see its own here
+    assert (await client.get("/v1/shared-themes", headers={"X-Trust": "RZZ"})).json() == {
+        "consent": False,
+        "items": [],
+    }
+    await client.put(
+        "/v1/trusts/RXX/shared-themes-consent", json={"consent": True}, headers={"X-Trust": "RXX"}
+    )
+    assert (await client.get("/v1/shared-themes", headers={"X-Trust": "RXX"})).json()["items"] == []
