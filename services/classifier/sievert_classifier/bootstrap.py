@@ -8,7 +8,7 @@ from sievert_classifier.entrypoints.api import create_app
 from sievert_classifier.handlers import IncidentHandlers
 from sievert_classifier.settings import ClassifierSettings
 from sievert_shared.clock import Clock, SystemClock
-from sievert_shared.events import IncidentFactsAmended, IncidentReported
+from sievert_shared.events import IncidentFactsAmended, IncidentReported, ThemeIndividualsCounted
 from sievert_shared.runtime import ConsumerSpec, ServiceRuntime
 
 
@@ -22,6 +22,7 @@ def build(
         return {
             IncidentReported.event_type: incident.on_incident_facts,
             IncidentFactsAmended.event_type: incident.on_incident_facts,
+            ThemeIndividualsCounted.event_type: incident.on_theme_individuals,
         }
 
     runtime = ServiceRuntime(
@@ -32,7 +33,8 @@ def build(
         consumers=[
             ConsumerSpec(
                 name="incidents",
-                topics=lambda s: [s.kafka.topics.incidents],
+                # themes: reporting's ThemeIndividualsCounted, keyed by incident id (code M)
+                topics=lambda s: [s.kafka.topics.incidents, s.kafka.topics.themes],
                 handlers=handlers,  # type: ignore[arg-type]
             )
         ],

@@ -1,0 +1,103 @@
+"""A theme that reaches more than one individual feeds back to the classifier (issue 6, item 7):
+reporting and the classifier over real Kafka and PostgreSQL, two incidents that alone are far
+below every threshold become notifiable under code M once linked (guidance line 276-281)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from sievert_classifier.bootstrap import build as build_classifier
+from sievert_classifier.settings import ClassifierSettings
+from sievert_reporting.bootstrap import build as build_reporting
+from sievert_reporting.settings import ReportingSettings
+from sievert_shared.clock import FakeClock
+from sievert_shared.envelope import Tenant
+from sievert_shared.events import IncidentReported
+from sievert_shared.outbox import build_envelope
+from sievert_shared.settings import KafkaSettings
+from tests.integration.test_reporting_themes import THEME, dental
+from tests.support.infra import Infra
+from tests.support.kafka import envelopes, eventually, produce, read_topic
+
+pytestmark = pytest.mark.integration
+
+HEADERS = {"X-Trust": "RXX"}
+
+
+async def test_two_linked_incidents_are_reclassified_with_code_m(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
+    clock = FakeClock(dt.datetime(2025, 6, 5, 9, 0, tzinfo=dt.UTC))
+    classifier_runtime, classifier_app = build_classifier(
+        ClassifierSettings(database_url=await make_database("classifier"), kafka=kafka, environment="test"),
+        clock,
+    )
+    reporting_runtime, reporting_app = build_reporting(
+        ReportingSettings(database_url=await make_database("reporting"), kafka=kafka, environment="test"),
+        clock,
+    )
+    async with (
+        classifier_runtime.lifespan(classifier_app),
+        reporting_runtime.lifespan(reporting_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=reporting_app), base_url="http://rep") as client,
+    ):
+        incidents = {uuid.uuid4(): "RXX01", uuid.uuid4(): "RXX02"}
+        reported = [
+            build_envelope(
+                IncidentReported(facts=dental(dt.date(2025, 5, 2)), channel="json"),
+                stream_id=incident,
+                stream_version=1,
+                tenant=Tenant(trust="RXX", site=site),
+                correlation_id="corr-theme",
+                producer="intake",
+                now=clock.now(),
+            )
+            for incident, site in incidents.items()
+        ]
+        await produce(
+            kafka.bootstrap_servers, kafka.topics.incidents, [(e.key, e.to_json_bytes()) for e in reported]
+        )
+
+        async def classified() -> None:
+            for incident in incidents:
+                r = await client.get(f"/v1/incidents/{incident}")
+                assert r.status_code == 200 and r.json()["notifiable"] is False, r.text
+
+        await eventually(classified)  # one person each, 2x a tiny intended dose: not notifiable
+
+        location = (await client.post("/v1/themes", json=THEME, headers=HEADERS)).headers["Location"]
+        for incident in incidents:
+            linked = await client.post(
+                f"{location}/incidents",
+                json={"incident_id": str(incident), "linked_by_role": "RPA"},
+                headers=HEADERS,
+            )
+            assert linked.status_code == 201, linked.text
+
+        def reclassified(records: list[Any]) -> list[Any]:
+            return [e for e in envelopes(records) if e.event_type == "IncidentReclassified"]
+
+        records = await read_topic(
+            kafka.bootstrap_servers, kafka.topics.classifications, until=lambda r: len(reclassified(r)) >= 2
+        )
+        events = reclassified(records)
+        assert {e.stream_id for e in events} == set(incidents)
+        for event in events:
+            decision = event.payload["decision"]
+            # line 201-207, 287: M attaches to the most relevant code (2.1 by the intended dose)
+            assert decision["notifiable"] is True and decision["codes"][0] == "ME2.1"
+            assert event.payload["previous_notifiable"] is False and event.causation_id is not None
+
+        async def projected() -> None:
+            for incident in incidents:
+                body = (await client.get(f"/v1/incidents/{incident}")).json()
+                assert body["notifiable"] is True and body["codes"][0].startswith("M"), body
+
+        await eventually(projected)
