@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from sievert_reporting.dashboard import live_handlers
 from sievert_reporting.entrypoints.api import create_app
-from sievert_reporting.projection import HANDLERS, PROJECTION_CONSUMER, projected_topics
+from sievert_reporting.projection import PROJECTION_CONSUMER, projected_topics
 from sievert_reporting.service import ReportingService
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.clock import Clock, SystemClock
@@ -25,7 +26,7 @@ def build(
             ConsumerSpec(
                 name=PROJECTION_CONSUMER,
                 topics=lambda s: projected_topics(s.kafka.topics),
-                handlers=lambda _runtime: HANDLERS,
+                handlers=live_handlers,
             )
         ],
     )

@@ -1,0 +1,72 @@
+"""Reporting publishes its changes to the dashboard topic (issue 6, item 9): a dashboard
+subscribes and sees submission status, deadline counts and theme updates without polling."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sievert_shared.envelope import Tenant
+from sievert_shared.events import DeadlineScheduled, Window
+from sievert_shared.outbox import build_envelope
+from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
+    HEADERS,
+    Reporting,
+    ct_facts,
+    reporting,
+)
+from tests.support.kafka import envelopes, produce, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_submission_status_and_deadline_counts_appear_on_the_dashboard_topic(
+    reporting: Reporting,  # noqa: F811
+) -> None:
+    incident = await reporting.incident(ct_facts(dt.date(2025, 6, 2)))
+    created = await reporting.client.post(
+        "/v1/submissions",
+        json={"incident_id": str(incident), "kind": "notification", "contact_role": "RPA"},
+        headers=HEADERS,
+    )
+    assert created.status_code == 201, created.text
+    issued = await reporting.client.post(
+        f"{created.headers['Location']}/issue", json={"submitted_by_role": "RPA"}, headers=HEADERS
+    )
+    assert issued.status_code == 200, issued.text
+
+    now = reporting.clock.now()
+    scheduled = build_envelope(
+        DeadlineScheduled(
+            window=Window.NOTIFICATION,
+            due_at=now + dt.timedelta(days=3),
+            discovered_on=dt.date(2025, 6, 2),
+            authority="cqc",
+        ),
+        stream_id=incident,
+        stream_version=1,
+        tenant=Tenant(trust="RXX", site="RXX01"),
+        correlation_id="corr-dash",
+        producer="deadlines",
+        now=now,
+    )
+    kafka = reporting.kafka
+    await produce(
+        kafka.bootstrap_servers, kafka.topics.deadlines, [(scheduled.key, scheduled.to_json_bytes())]
+    )
+
+    def seen(records: list[object]) -> set[str]:
+        return {e.event_type for e in envelopes(records)}  # type: ignore[arg-type]
+
+    records = await read_topic(
+        kafka.bootstrap_servers,
+        kafka.topics.dashboard,
+        until=lambda r: {"SubmissionStatusChanged", "DeadlineCountsChanged"} <= seen(r),
+    )
+    dashboard = envelopes(records)
+    statuses = [e.payload["status"] for e in dashboard if e.event_type == "SubmissionStatusChanged"]
+    assert statuses == ["draft", "submitted"]
+    assert all(e.stream_id == incident for e in dashboard if e.event_type == "SubmissionStatusChanged")
+    (counts,) = [e.payload for e in dashboard if e.event_type == "DeadlineCountsChanged"]
+    assert counts == {"trust": "RXX", "open": 1, "missed": 0, "met": 0, "due_within_7_days": 1}
