@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import DeadlineScheduled, Window
@@ -56,8 +57,8 @@ async def test_submission_status_and_deadline_counts_appear_on_the_dashboard_top
         kafka.bootstrap_servers, kafka.topics.deadlines, [(scheduled.key, scheduled.to_json_bytes())]
     )
 
-    def seen(records: list[object]) -> set[str]:
-        return {e.event_type for e in envelopes(records)}  # type: ignore[arg-type]
+    def seen(records: list[ConsumerRecord[bytes, bytes]]) -> set[str]:
+        return {e.event_type for e in envelopes(records)}
 
     records = await read_topic(
         kafka.bootstrap_servers,
