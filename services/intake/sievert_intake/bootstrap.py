@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import FastAPI
 
+from sievert_intake.adapters.identity_vault import IdentifierVault, LocalKek
 from sievert_intake.domain.hl7_mapping import Facility
-from sievert_intake.domain.identity import DiscardingIdentity
+from sievert_intake.domain.identity import PatientIdentifiers
 from sievert_intake.entrypoints.api import create_app
 from sievert_intake.entrypoints.mllp import Hl7Handler, MllpLimits, MllpListener
 from sievert_intake.group_commit import GroupCommitter
 from sievert_intake.service import IntakeService
 from sievert_intake.settings import IntakeSettings
+from sievert_shared.auth import Authenticator, Principal
 from sievert_shared.clock import Clock, SystemClock
 from sievert_shared.runtime import LoopSpec, ServiceRuntime
 
@@ -22,7 +28,47 @@ def facilities(settings: IntakeSettings) -> dict[str, Facility]:
     }
 
 
-def mllp_listener(runtime: ServiceRuntime, settings: IntakeSettings, port: int) -> MllpListener:
+def authenticator(settings: IntakeSettings) -> Authenticator:
+    return Authenticator(settings.auth, environment=settings.environment)
+
+
+def kek(settings: IntakeSettings) -> LocalKek:
+    return LocalKek(settings.identifier_kek.get_secret_value())
+
+
+class _VaultOnRuntime:
+    """The identifier vault over the runtime's pool, which exists only once the runtime started."""
+
+    def __init__(self, runtime: ServiceRuntime, settings: IntakeSettings) -> None:
+        self._runtime = runtime
+        self._kek = kek(settings)
+        self._pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
+
+    async def demographics_updated(self, update: Any) -> None:
+        return None
+
+    async def incident_identifiers(
+        self, trust: str, incident_id: uuid.UUID, identifiers: PatientIdentifiers, actor: str
+    ) -> str:
+        vault = IdentifierVault(self._runtime.pool, self._kek, self._pseudonym_key)
+        return await vault.record(trust, incident_id, identifiers)
+
+
+def mllp_clients(settings: IntakeSettings, auth: Authenticator) -> Callable[[str], Principal | None] | None:
+    """Sending facility -> its integration client; None (accept every facility) in development."""
+    if auth.mode == "development" and not settings.mllp_clients:
+        return None
+
+    def client(facility: str) -> Principal | None:
+        key_id = settings.mllp_clients.get(facility)
+        return auth.client(key_id) if key_id else None
+
+    return client
+
+
+def mllp_listener(
+    runtime: ServiceRuntime, settings: IntakeSettings, port: int, auth: Authenticator | None = None
+) -> MllpListener:
     """The MLLP listener over the runtime's pool: IntakeService as HTTP, messages from every
     connection stored in shared commits (``GroupCommitter``)."""
 
@@ -30,7 +76,14 @@ def mllp_listener(runtime: ServiceRuntime, settings: IntakeSettings, port: int) 
         return IntakeService(runtime.pool, settings.kafka.topics, runtime.clock)
 
     committer = GroupCommitter(service, lambda: runtime.pool)
-    handler = Hl7Handler(service, runtime.clock, DiscardingIdentity(), facilities(settings), committer)
+    handler = Hl7Handler(
+        service,
+        runtime.clock,
+        _VaultOnRuntime(runtime, settings),
+        facilities(settings),
+        committer,
+        clients=mllp_clients(settings, auth or authenticator(settings)),
+    )
     return MllpListener(
         handler.begin,
         handler.reject,
@@ -55,9 +108,17 @@ def build(
         migrations_package="sievert_intake.migrations",
         clock=clock or SystemClock(),
     )
-    app = create_app(runtime, max_body_bytes=settings.max_body_bytes, facilities=facilities(settings))
+    auth = authenticator(settings)
+    app = create_app(
+        runtime,
+        max_body_bytes=settings.max_body_bytes,
+        facilities=facilities(settings),
+        authenticator=auth,
+        kek=kek(settings),
+        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+    )
     if settings.mllp_port is not None:
-        listener = mllp_listener(runtime, settings, settings.mllp_port)
+        listener = mllp_listener(runtime, settings, settings.mllp_port, auth)
         runtime.loops.append(LoopSpec("mllp", lambda _runtime: listener.run))
         app.state.mllp = listener  # tests and the bench read the bound port from here
     return runtime, app

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from sievert_shared.auth import AuthSettings
 from sievert_shared.settings import ServiceSettings
+
+# Development defaults, refused in production (below): anyone reading this file knows them.
+DEV_PSEUDONYM_KEY = "sievert-dev-pseudonym-key-not-secret"
+DEV_IDENTIFIER_KEK = "c2lldmVydC1kZXYta2VrLW5vdC1zZWNyZXQtMzJieXQ="  # base64 of 32 bytes
 
 
 class FacilityConfig(BaseModel):
@@ -47,3 +52,31 @@ class IntakeSettings(ServiceSettings):
             '{"RXX": {"site": "RXX01", "nation": "england"}}.'
         ),
     )
+    mllp_clients: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "HL7 MSH-4 (sending facility) -> the AUTH_API_KEYS key id of the integration client "
+            "it is. In required auth mode a facility not listed here is refused with AR."
+        ),
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr(DEV_PSEUDONYM_KEY),
+        description="HMAC key turning an NHS or hospital number into its stable pseudonym.",
+    )
+    identifier_kek: SecretStr = Field(
+        default=SecretStr(DEV_IDENTIFIER_KEK),
+        description="Base64 of the 32-byte key-encryption key wrapping each patient's data key.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_in_production(self) -> IntakeSettings:
+        if self.environment != "production":
+            return self
+        if self.auth.resolved_mode(self.environment) == "development":
+            raise ValueError("AUTH_MODE=development is not allowed in production")
+        if self.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
+            raise ValueError("INTAKE_PSEUDONYM_KEY must be set in production")
+        if self.identifier_kek.get_secret_value() == DEV_IDENTIFIER_KEK:
+            raise ValueError("INTAKE_IDENTIFIER_KEK must be set in production")
+        return self

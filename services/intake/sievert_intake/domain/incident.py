@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sievert_intake.domain.identity import PatientIn
 from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.facts import IncidentFacts
 
@@ -21,6 +22,10 @@ class IncidentReport(BaseModel):
     site: SiteId
     facts: IncidentFacts
     source_message_id: str | None = Field(default=None, max_length=128)
+    patient: PatientIn | None = Field(
+        default=None,
+        description="Patient identifiers, split off at the door: stored encrypted, never in events.",
+    )
 
     @property
     def tenant(self) -> Tenant:

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from sievert_intake.adapters.identity_vault import IdentifierVault
 from sievert_intake.domain.fhir_mapping import (
     FHIR_JSON,
     FhirIncident,
@@ -30,6 +31,7 @@ from sievert_intake.domain.fhir_mapping import (
     validate,
 )
 from sievert_intake.domain.hl7_mapping import Facility
+from sievert_intake.domain.identity import from_fhir
 from sievert_intake.domain.inbound import FactsInvalidError
 from sievert_intake.domain.incident import request_hash
 from sievert_intake.service import (
@@ -39,7 +41,11 @@ from sievert_intake.service import (
     Outcome,
     RequestContext,
 )
+from sievert_shared.auth import Principal, Role, require
 from sievert_shared.clock import Clock
+
+_WRITERS = (Role.INTEGRATION, Role.RP_LEAD)
+_READERS = (Role.INTEGRATION, Role.RP_LEAD, Role.AUDITOR)
 
 
 def _fhir(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -51,9 +57,23 @@ def _outcome(status: int, issues: list[FhirIssue]) -> JSONResponse:
 
 
 def fhir_router(
-    service: Callable[[Request], IntakeService], clock: Clock, facilities: dict[str, Facility]
+    service: Callable[[Request], IntakeService],
+    vault: Callable[[Request], IdentifierVault],
+    clock: Clock,
+    facilities: dict[str, Facility],
 ) -> APIRouter:
     router = APIRouter(prefix="/fhir", tags=["fhir"])
+    writer = require(*_WRITERS)
+    reader = require(*_READERS)
+
+    def refused(mapped: FhirIncident, caller: Principal) -> JSONResponse | None:
+        tenant = mapped.submission.tenant
+        if caller.may_post_for(tenant.trust, tenant.site):
+            return None
+        issue = FhirIssue(
+            None, f"these credentials may not report for {tenant.trust}/{tenant.site}", "forbidden"
+        )
+        return _outcome(403, [issue])
 
     async def read_json(request: Request) -> Any:
         try:
@@ -62,16 +82,23 @@ def fhir_router(
             raise FhirInvalid([FhirIssue(None, f"the body is not JSON: {exc}", "structure")]) from None
 
     def context(request: Request, body: bytes) -> RequestContext:
+        caller: Principal = request.state.principal
         return RequestContext(
             correlation_id=request.state.correlation_id,
-            actor=request.headers.get("X-Actor"),
+            actor=caller.subject,
             idempotency_key=request.headers.get("Idempotency-Key"),
             request_hash=request_hash(body),
         )
 
-    async def store(request: Request, mapped: FhirIncident, root: str) -> Outcome | JSONResponse:
+    async def store(request: Request, mapped: FhirIncident, root: str, body: Any) -> Outcome | JSONResponse:
         try:
-            return await service(request).submit(mapped.submission, context(request, await request.body()))
+            ctx = context(request, await request.body())
+            outcome = await service(request).submit(mapped.submission, ctx)
+            identifiers = from_fhir(body)
+            if identifiers is not None:
+                # Split off at the door: encrypted in the identifier store, never in the facts.
+                await vault(request).record(mapped.submission.tenant.trust, outcome.incident_id, identifiers)
+            return outcome
         except FactsInvalidError as exc:
             return _outcome(422, locate(exc.problems, mapped.provenance, root))
         except DuplicateMessageConflictError as exc:
@@ -89,7 +116,12 @@ def fhir_router(
         """The CapabilityStatement: what this FHIR endpoint accepts."""
         return _fhir(capability_statement(clock.now()))
 
-    @router.post("/AdverseEvent", status_code=201, responses={200: {}, 400: {}, 409: {}, 422: {}})
+    @router.post(
+        "/AdverseEvent",
+        status_code=201,
+        responses={200: {}, 400: {}, 409: {}, 422: {}},
+        dependencies=[writer],
+    )
     async def create_adverse_event(request: Request) -> JSONResponse:
         """An AdverseEvent with contained Patient, Observations, Location and Organization."""
         try:
@@ -98,7 +130,9 @@ def fhir_router(
             mapped = map_adverse_event(body, facilities)
         except FhirInvalid as exc:
             return _outcome(400, exc.issues)
-        stored = await store(request, mapped, "AdverseEvent")
+        if (denied := refused(mapped, request.state.principal)) is not None:
+            return denied
+        stored = await store(request, mapped, "AdverseEvent", body)
         if isinstance(stored, JSONResponse):
             return stored
         location = f"/fhir/AdverseEvent/{stored.incident_id}"
@@ -108,7 +142,7 @@ def fhir_router(
             {"Location": location},
         )
 
-    @router.post("", responses={400: {}, 409: {}, 422: {}})
+    @router.post("", responses={400: {}, 409: {}, 422: {}}, dependencies=[writer])
     async def transaction(request: Request) -> JSONResponse:
         """A transaction Bundle: one AdverseEvent with the resources it refers to."""
         try:
@@ -117,7 +151,9 @@ def fhir_router(
             mapped = map_bundle(body, facilities)
         except FhirInvalid as exc:
             return _outcome(400, exc.issues)
-        stored = await store(request, mapped, "AdverseEvent")
+        if (denied := refused(mapped, request.state.principal)) is not None:
+            return denied
+        stored = await store(request, mapped, "AdverseEvent", body)
         if isinstance(stored, JSONResponse):
             return stored
         status = "201 Created" if stored.created and not stored.duplicate else "200 OK"
@@ -138,10 +174,15 @@ def fhir_router(
                 entries.append({"response": {"status": "200 OK"}})
         return _fhir({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
-    @router.get("/AdverseEvent/{incident_id}", responses={404: {}})
+    @router.get("/AdverseEvent/{incident_id}", responses={404: {}}, dependencies=[reader])
     async def read_adverse_event(incident_id: str, request: Request) -> JSONResponse:
+        caller: Principal = request.state.principal
         try:
-            return _fhir(await representation(request, uuid.UUID(incident_id)))
+            found = uuid.UUID(incident_id)
+            latest, _facts = await service(request).current(found)
+            if not caller.sees(latest.tenant.trust):
+                raise IncidentNotFoundError(found)  # another trust's incident does not exist for you
+            return _fhir(await representation(request, found))
         except (ValueError, IncidentNotFoundError):
             return _outcome(
                 404, [FhirIssue("AdverseEvent.id", f"no AdverseEvent {incident_id}", "not-found")]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from sievert_intake.domain.hl7_mapping import (
     DUPLICATE_KEY,
     INTERNAL_ERROR,
+    TABLE_VALUE_NOT_FOUND,
     UNKNOWN_KEY,
     Facility,
     Header,
@@ -40,7 +41,7 @@ from sievert_intake.domain.hl7_mapping import (
     map_message,
     read_header,
 )
-from sievert_intake.domain.identity import IdentityPort
+from sievert_intake.domain.identity import IdentityPort, PatientIdentifiers, from_hl7
 from sievert_intake.domain.inbound import FactsInvalidError
 from sievert_intake.group_commit import GroupCommitter
 from sievert_intake.service import (
@@ -50,6 +51,7 @@ from sievert_intake.service import (
     Outcome,
     RequestContext,
 )
+from sievert_shared.auth import Principal
 from sievert_shared.clock import Clock
 from sievert_shared.logging import get_logger
 
@@ -78,8 +80,12 @@ class Hl7Handler:
         identity: IdentityPort,
         facilities: dict[str, Facility] | None = None,
         committer: GroupCommitter | None = None,
+        clients: Callable[[str], Principal | None] | None = None,
     ) -> None:
+        """``clients`` maps a sending facility (MSH-4) to its integration client; ``None`` is
+        development mode, where every facility is accepted as itself."""
         self._service = service
+        self._clients = clients
         self._clock = clock
         self._identity = identity
         self._facilities = facilities or {}
@@ -115,12 +121,26 @@ class Hl7Handler:
         try:
             text = decode(message)
             header = read_header(text)
+            caller = self._caller(header)
             mapped = map_message(text, header, self._facilities)
             if isinstance(mapped, Hl7Demographics):
                 return self._demographics(mapped)
+            tenant = mapped.submission.tenant
+            if caller is not None and not caller.may_post_for(tenant.trust, tenant.site):
+                raise Hl7ContentError(
+                    [
+                        Hl7Problem(
+                            Hl7Location("PV1", 3),
+                            f"sending facility {header.sending_facility} may not report for "
+                            f"{tenant.trust}/{tenant.site}; nothing was stored",
+                            TABLE_VALUE_NOT_FOUND,
+                        )
+                    ]
+                )
             ctx = RequestContext(
                 correlation_id=f"hl7:{header.control_id}"[:128],
-                actor=header.sending_application or None,
+                # The configured client, not a name the message chose for itself.
+                actor=caller.subject if caller is not None else (header.sending_application or None),
                 idempotency_key=None,
                 request_hash="",
             )
@@ -128,9 +148,26 @@ class Hl7Handler:
                 stored: Awaitable[Outcome] = self._committer.submit(mapped.submission, ctx)
             else:
                 stored = self._service().submit(mapped.submission, ctx)
-            return self._stored(stored, mapped, header)
+            return self._stored(stored, mapped, header, from_hl7(text), ctx.actor or "")
         except Exception as exc:
             return self._answer_failure(exc, header)
+
+    def _caller(self, header: Header) -> Principal | None:
+        """MLLP carries no credentials: the sending facility names the client, and the network
+        (TLS or a private link to the engine) vouches for it. Unknown facilities get AR."""
+        if self._clients is None:
+            return None
+        caller = self._clients(header.sending_facility)
+        if caller is None:
+            raise Hl7Rejected(
+                Hl7Problem(
+                    Hl7Location("MSH", 4),
+                    f"sending facility {header.sending_facility!r} is not a configured client",
+                    UNKNOWN_KEY,
+                ),
+                header,
+            )
+        return caller
 
     async def _demographics(self, mapped: Hl7Demographics) -> bytes:
         try:
@@ -139,12 +176,24 @@ class Hl7Handler:
             return self._answer_failure(exc, mapped.header)
         return self._ack("AA", mapped.header)
 
-    async def _stored(self, stored: Awaitable[Outcome], mapped: Hl7Incident, header: Header) -> bytes:
+    async def _stored(
+        self,
+        stored: Awaitable[Outcome],
+        mapped: Hl7Incident,
+        header: Header,
+        identifiers: PatientIdentifiers | None,
+        actor: str,
+    ) -> bytes:
         try:
             try:
                 outcome = await stored
             except FactsInvalidError as exc:
                 raise Hl7ContentError(locate(exc.problems, mapped.provenance, header)) from None
+            if identifiers is not None:
+                # PID split off at the door; a failure here answers AR, so the engine resends.
+                await self._identity.incident_identifiers(
+                    mapped.submission.tenant.trust, outcome.incident_id, identifiers, actor
+                )
         except Exception as exc:
             return self._answer_failure(exc, header)
         log.debug(

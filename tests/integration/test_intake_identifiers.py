@@ -1,0 +1,165 @@
+"""Patient identifiers are split off at the door, read only through one audited endpoint, and
+erased by crypto-shredding while the log still replays."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from sievert_intake.bootstrap import build
+from sievert_intake.settings import IntakeSettings
+from sievert_shared.auth import Role
+from sievert_shared.envelope import EventEnvelope
+from sievert_shared.events import REGISTRY
+from sievert_shared.settings import KafkaSettings
+from tests.support.auth import LocalIssuer, api_key, required_auth
+from tests.support.infra import Infra
+from tests.support.kafka import read_topic
+from tests.support.samples import ct_overexposure
+
+pytestmark = pytest.mark.integration
+
+ISSUER = LocalIssuer()
+ENGINE = api_key("engine-a", "RAA", ["RAA01"])
+PATIENT = {
+    "nhs_number": "943 476 5919",
+    "hospital_number": "MRN-778899",
+    "family_name": "Zebedee-Quixote",
+    "given_names": "Ottoline",
+    "birth_date": "1971-03-14",
+    "address": "12 Larkspur Row, Exeter EX1 9ZZ",
+}
+SECRETS = ["9434765919", "MRN-778899", "Zebedee-Quixote", "Ottoline", "1971-03-14", "Larkspur"]
+
+
+def lead(trust: str = "RAA") -> dict[str, str]:
+    return ISSUER.bearer(f"lead@{trust}", trust=trust, roles=[Role.RP_LEAD])
+
+
+def admin(trust: str = "RAA") -> dict[str, str]:
+    return ISSUER.bearer(f"admin@{trust}", trust=trust, roles=[Role.TRUST_ADMIN])
+
+
+@dataclass
+class Intake:
+    client: httpx.AsyncClient
+    database_url: str
+    settings: IntakeSettings
+
+
+@pytest.fixture
+async def intake(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> AsyncIterator[Intake]:
+    url = await make_database("intake")
+    settings = IntakeSettings(
+        database_url=url,
+        kafka=KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix),
+        environment="test",
+    )
+    runtime, app = build(settings)
+    app.state.authenticator = required_auth(ISSUER, [ENGINE])
+    async with runtime.lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            yield Intake(client, url, settings)
+
+
+async def _database_dump(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        parts = []
+        for table in ("events", "outbox", "idempotency_keys", "incident_patients", "patient_keys"):
+            rows = await conn.fetch(f"SELECT * FROM {table}")
+            parts.append(repr([dict(r) for r in rows]))
+        return "\n".join(parts)
+    finally:
+        await conn.close()
+
+
+async def test_identifiers_never_reach_the_log_and_are_read_only_through_the_audited_door(
+    intake: Intake, infra: Infra
+) -> None:
+    c = intake.client
+    body = {**ct_overexposure("RAA", "RAA01"), "patient": PATIENT}
+    posted = await c.post("/v1/incidents", json=body, headers=ENGINE.header)
+    assert posted.status_code == 202, posted.text
+    incident, pseudonym = posted.json()["incident_id"], posted.json()["patient_pseudonym"]
+    assert pseudonym.startswith("pt-")
+
+    # Not on the topic, not in the event store, the outbox or any stored row in the clear.
+    records = await read_topic(
+        infra.kafka_bootstrap, intake.settings.kafka.topics.incidents, until=lambda r: len(r) >= 1
+    )
+    on_the_wire = b"".join(r.value or b"" for r in records).decode()
+    stored = await _database_dump(intake.database_url)
+    for secret in SECRETS:
+        assert secret not in on_the_wire and secret not in stored, secret
+
+    # The same NHS number gives the same pseudonym (a second incident for the same patient).
+    again = await c.post(
+        "/v1/incidents", json={**ct_overexposure("RAA", "RAA01"), "patient": PATIENT}, headers=ENGINE.header
+    )
+    assert again.json()["patient_pseudonym"] == pseudonym
+
+    # Only the RP lead of the trust may see them, and every read is audited.
+    assert (await c.get(f"/v1/incidents/{incident}/patient", headers=ENGINE.header)).status_code == 403
+    assert (await c.get(f"/v1/incidents/{incident}/patient", headers=lead("RBB"))).status_code == 404
+    shown = await c.get(
+        f"/v1/incidents/{incident}/patient", headers={**lead(), "X-Correlation-ID": "candour-1"}
+    )
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["identifiers"]["nhs_number"] == "9434765919"
+    assert shown.json()["identifiers"]["family_name"] == "Zebedee-Quixote"
+    assert shown.headers["Cache-Control"] == "no-store"
+    audit = (await c.get(f"/v1/incidents/{incident}/audit", headers=lead())).json()["entries"]
+    assert ("lead@RAA", "identifiers_read", "candour-1") in [
+        (e["actor"], e["action"], e["correlation_id"]) for e in audit
+    ]
+
+
+async def test_erasure_shreds_the_key_and_the_log_still_replays(intake: Intake) -> None:
+    c = intake.client
+    posted = await c.post(
+        "/v1/incidents", json={**ct_overexposure("RAA", "RAA01"), "patient": PATIENT}, headers=ENGINE.header
+    )
+    incident, pseudonym = posted.json()["incident_id"], posted.json()["patient_pseudonym"]
+
+    assert (await c.delete(f"/v1/patients/{pseudonym}", headers=lead())).status_code == 403
+    assert (await c.delete(f"/v1/patients/{pseudonym}", headers=admin("RBB"))).status_code == 404
+    erased = await c.delete(f"/v1/patients/{pseudonym}", headers=admin())
+    assert erased.status_code == 204, erased.text
+
+    # The identifiers are unrecoverable: the key is gone, the ciphertext alone says nothing.
+    gone = await c.get(f"/v1/incidents/{incident}/patient", headers=lead())
+    assert gone.status_code == 410
+    conn = await asyncpg.connect(intake.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM patient_keys WHERE pseudonym = $1", pseudonym) == 0
+        assert (
+            await conn.fetchval("SELECT count(*) FROM incident_patients WHERE pseudonym = $1", pseudonym) == 1
+        )
+        # The log still replays: every stored event decodes, in order.
+        rows = await conn.fetch("SELECT envelope FROM events ORDER BY global_position")
+        replayed = [REGISTRY.decode(EventEnvelope.model_validate_json(r["envelope"])) for r in rows]
+        assert [e.event_type for e in replayed] == ["IncidentReported"]
+        # And the access log records the erasure, and refuses to be rewritten.
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await conn.execute("DELETE FROM identifier_access")
+    finally:
+        await conn.close()
+
+    # Everything else still works, with the pseudonym.
+    read = await c.get(f"/v1/incidents/{incident}", headers=lead())
+    assert read.status_code == 200 and read.json()["patient_pseudonym"] == pseudonym
+    amend = {"expected_version": 1, "facts": {"total_effective_dose_msv": 20.0}, "reason": "re-measured"}
+    assert (
+        await c.post(f"/v1/incidents/{incident}/amendments", json=amend, headers=lead())
+    ).status_code == 202
+    audit = (await c.get(f"/v1/incidents/{incident}/audit", headers=lead())).json()["entries"]
+    assert "patient_erased" in [e["action"] for e in audit]
