@@ -49,3 +49,55 @@ async def test_annual_report_for_a_financial_year(reporting: Reporting, tmp_path
         assert expected in names
     assert (out / "annual.pdf").read_bytes().startswith(b"%PDF")
     assert (out / "annual-rates.csv").read_text().splitlines()[1] == "ct,2,60000,0.033"
+
+
+async def test_activity_counts_uploaded_over_http_give_the_rates(
+    reporting: Reporting, tmp_path: Path
+) -> None:
+    client = reporting.client
+    await reporting.incident(ct_facts(dt.date(2024, 5, 1)), site="RXX01")
+    await reporting.incident(ct_facts(dt.date(2024, 6, 1)), site="RXX02")
+    headers = {"X-Trust": "RXX", "Content-Type": "text/csv"}
+    url = "/v1/trusts/RXX/activity"
+
+    csv_body = "site,modality,examinations\nRXX01,ct,20000\n"
+    loaded = await client.post(url, params={"year": "2024/25"}, content=csv_body, headers=headers)
+    assert loaded.status_code == 200, loaded.text
+    as_json = await client.post(
+        url,
+        params={"year": "2024/25"},
+        json={"items": [{"site": "RXX02", "modality": "ct", "examinations": 40000}]},
+        headers={"X-Trust": "RXX"},
+    )
+    assert as_json.status_code == 200, as_json.text
+
+    bad = await client.post(
+        url,
+        params={"year": "2024/25"},
+        content="site,modality,examinations\nRXX01,xray,-3\n",
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    assert {e["path"] for e in bad.json()["errors"]} == {"row 2/modality", "row 2/examinations"}
+    other = await client.post(
+        "/v1/trusts/RYY/activity", params={"year": "2024/25"}, content=csv_body, headers=headers
+    )
+    assert other.status_code == 403
+    assert (
+        await client.post(
+            url,
+            params={"year": "2024/25"},
+            content="x",
+            headers={"X-Trust": "RXX", "Content-Type": "text/plain"},
+        )
+    ).status_code == 415
+
+    listed = (await client.get(url, params={"year": "2024/25"}, headers={"X-Trust": "RXX"})).json()
+    assert listed["items"] == [
+        {"site": "RXX01", "modality": "ct", "examinations": 20000},
+        {"site": "RXX02", "modality": "ct", "examinations": 40000},
+    ]
+    out = tmp_path / "out"
+    await annual(reporting.settings, "RXX", parse_period("2024/25"), out, None)
+    report = json.loads((out / "annual.json").read_text())
+    assert report["rates"] == [{"modality": "ct", "incidents": 2, "examinations": 60000, "per_1000": 0.033}]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import sys
 from pathlib import Path
-from typing import Any
 
 from sievert_reporting.adapters import charts, render
+from sievert_reporting.adapters.activity_store import store_activity
+from sievert_reporting.domain.activity import parse_csv
 from sievert_reporting.domain.annual import Period, Row, annual_report, annual_view, parse_period
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.db import Connection, create_pool
@@ -95,11 +95,6 @@ async def incident_rows(conn: Connection, trust: str, period: Period) -> list[Ro
 
 
 async def load_activity(conn: Connection, trust: str, period: Period, path: Path) -> None:
-    with path.open(newline="", encoding="utf-8") as source:
-        items: list[dict[str, Any]] = list(csv.DictReader(source))
-    await conn.executemany(
-        """INSERT INTO activity_counts (trust, site, modality, year_start, year_end, examinations)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (trust, site, modality, year_start) DO UPDATE SET examinations = $6""",
-        [(trust, i["site"], i["modality"], period.start, period.end, int(i["examinations"])) for i in items],
+    await store_activity(
+        conn, trust, period, parse_csv(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     )

@@ -18,10 +18,13 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from sievert_reporting.adapters import render
+from sievert_reporting.adapters.activity_store import store_activity
 from sievert_reporting.domain import documents
+from sievert_reporting.domain.activity import BadActivityError, parse_csv, parse_rows
+from sievert_reporting.domain.annual import parse_period
 from sievert_reporting.domain.document_views import notification_view, report_view
 from sievert_reporting.domain.view import DocumentView
 from sievert_reporting.queries import BadCursorError, IncidentFilter, get_incident, list_incidents
@@ -116,6 +119,20 @@ class ThemeLink(BaseModel):
 
     incident_id: uuid.UUID
     linked_by_role: str = _Role
+
+
+class ActivityItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(max_length=64)
+    modality: str = Field(max_length=64)
+    examinations: int = Field(ge=0)
+
+
+class ActivityBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ActivityItem] = Field(max_length=10_000)
 
 
 class Consent(BaseModel):
@@ -347,6 +364,76 @@ def create_app(
                 findings = await service.findings(conn, row["incident_id"])
                 body["missing"] = documents.missing_report_items(findings, incident.facts)
         return JSONResponse(body, status_code=status)
+
+    # -- activity counts -------------------------------------------------------------------------
+
+    @router.post(
+        "/trusts/{trust_id}/activity",
+        responses={403: {}, 415: {}, 422: {}},
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "text/csv": {"schema": {"type": "string", "description": "site,modality,examinations"}},
+                    "application/json": {"schema": ActivityBody.model_json_schema()},
+                }
+            }
+        },
+    )
+    async def load_activity(
+        trust_id: str,
+        trust: Trust,
+        request: Request,
+        year: Annotated[str, Query(max_length=7, description="2024/25 (financial) or 2024 (calendar)")],
+    ) -> Response:
+        """Examinations per site and modality for a year, as CSV (the CLI's ``--activity`` file)
+        or JSON ``{"items": [{site, modality, examinations}]}``: the annual report's rates per
+        1,000 examinations. Loading a site and modality again replaces its count."""
+        if trust_id != trust:
+            return problem(403, "Forbidden", "a trust loads only its own activity counts")
+        try:
+            period = parse_period(year)
+        except ValueError as exc:
+            return problem(
+                422, "Invalid request", str(exc), errors=[{"path": "query/year", "message": str(exc)}]
+            )
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        raw = await request.body()
+        try:
+            if content_type == "text/csv":
+                counts = parse_csv(raw.decode("utf-8-sig"))
+            elif content_type == "application/json":
+                body = ActivityBody.model_validate_json(raw)
+                counts = parse_rows([item.model_dump() for item in body.items])
+            else:
+                return problem(415, "Unsupported media type", "send text/csv or application/json")
+        except BadActivityError as exc:
+            return problem(422, "Invalid activity counts", str(exc), errors=exc.errors)
+        except (ValidationError, UnicodeDecodeError) as exc:
+            return problem(422, "Invalid activity counts", str(exc).splitlines()[0])
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await store_activity(conn, trust, period, counts)
+        return JSONResponse({"trust": trust, "year": period.label, "loaded": len(counts)})
+
+    @router.get("/trusts/{trust_id}/activity", responses={403: {}, 422: {}})
+    async def get_activity(
+        trust_id: str, trust: Trust, year: Annotated[str, Query(max_length=7)]
+    ) -> Response:
+        if trust_id != trust:
+            return problem(403, "Forbidden", "a trust sees only its own activity counts")
+        try:
+            period = parse_period(year)
+        except ValueError as exc:
+            return problem(
+                422, "Invalid request", str(exc), errors=[{"path": "query/year", "message": str(exc)}]
+            )
+        async with runtime.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT site, modality, examinations FROM activity_counts
+                   WHERE trust = $1 AND year_start = $2 ORDER BY site, modality""",
+                trust,
+                period.start,
+            )
+        return JSONResponse({"trust": trust, "year": period.label, "items": [dict(r.items()) for r in rows]})
 
     # -- thematic reviews ------------------------------------------------------------------------
 

@@ -1,0 +1,17 @@
+"""Activity counts in reporting's database (not a projection: a replay leaves them alone)."""
+
+from __future__ import annotations
+
+from sievert_reporting.domain.activity import ActivityCount
+from sievert_reporting.domain.annual import Period
+from sievert_shared.db import Connection
+
+
+async def store_activity(conn: Connection, trust: str, period: Period, counts: list[ActivityCount]) -> None:
+    """A site and modality loaded again for the same period replaces the earlier count."""
+    await conn.executemany(
+        """INSERT INTO activity_counts (trust, site, modality, year_start, year_end, examinations)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (trust, site, modality, year_start) DO UPDATE SET examinations = $6, year_end = $5""",
+        [(trust, c.site, c.modality, period.start, period.end, c.examinations) for c in counts],
+    )
