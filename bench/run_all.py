@@ -74,6 +74,7 @@ def benches() -> list[Bench]:
         )
     )
     found.append(Bench("mllp", "bench_mllp.py", [], ["--messages", "1000"], 150, takes_json=False))
+    found.append(Bench("replay", "bench_replay.py", [], ["--events", "100000"], 240))
     if (BENCH / "bench_classifier.py").exists():  # another engineer's; run as it is, output as it is
         found.append(Bench("classifier", "bench_classifier.py", [], ["--rounds", "3"], 120, takes_json=False))
     return found

@@ -10,6 +10,9 @@ import pytest
 
 from sievert_reporting.projection import HANDLERS, PROJECTION_TABLES
 from sievert_reporting.replay import replay
+from sievert_shared.envelope import Tenant
+from sievert_shared.events import DeadlineMet, DeadlineScheduled, IncidentFactsAmended, Window
+from sievert_shared.outbox import build_envelope
 from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
     COMPLETE_FINDINGS,
     HEADERS,
@@ -17,7 +20,7 @@ from tests.integration.test_reporting_submissions import (  # noqa: F401 - the f
     ct_facts,
     reporting,
 )
-from tests.support.kafka import eventually
+from tests.support.kafka import eventually, produce
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +52,58 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(repo
     assert issued.status_code == 200, issued.text
     findings = await client.post(f"/v1/incidents/{first}/findings", json=COMPLETE_FINDINGS, headers=HEADERS)
     assert findings.status_code in (200, 201, 202), findings.text
+    # deadline windows (a later version after an earlier one) and amended facts, which a replay
+    # folds set-wise with the handlers' guards
+    now = reporting.clock.now()
+    tenant = Tenant(trust="RXX", site="RXX01")
+    windows = [
+        DeadlineScheduled(window=Window.NOTIFICATION, due_at=now, discovered_on=dt.date(2025, 6, 2)),
+        DeadlineMet(window=Window.NOTIFICATION, due_at=now, met_at=now, late=False),
+        DeadlineScheduled(window=Window.INVESTIGATION_REPORT, due_at=now, discovered_on=dt.date(2025, 6, 2)),
+    ]
+    deadline_envelopes = [
+        build_envelope(
+            e,
+            stream_id=first,
+            stream_version=v,
+            tenant=tenant,
+            correlation_id="c",
+            producer="deadlines",
+            now=now,
+        )
+        for v, e in enumerate(windows, start=1)
+    ]
+    amended = build_envelope(
+        IncidentFactsAmended(
+            facts=ct_facts(dt.date(2025, 6, 2), total_msv=15.0),
+            changed_fields=["total_effective_dose_msv"],
+            reason="re-estimated",
+            channel="json",
+        ),
+        stream_id=first,
+        stream_version=2,
+        tenant=tenant,
+        correlation_id="c",
+        producer="intake",
+        now=now,
+    )
+    kafka = reporting.kafka
+    await produce(
+        kafka.bootstrap_servers,
+        kafka.topics.deadlines,
+        [(e.key, e.to_json_bytes()) for e in deadline_envelopes],
+    )
+    await produce(kafka.bootstrap_servers, kafka.topics.incidents, [(amended.key, amended.to_json_bytes())])
+
+    async def projected() -> None:
+        body = (await client.get(f"/v1/incidents/{first}")).json()
+        assert (
+            body["deadlines"].get("investigation_report")
+            and body["deadlines"]["notification"]["status"] == "met"
+        )
+        assert body["facts"]["total_effective_dose_msv"] == 15.0
+
+    await eventually(projected)
 
     url = reporting.settings.database_url.get_secret_value()
 

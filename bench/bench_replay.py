@@ -1,0 +1,229 @@
+"""Events per second of a full ``sievert replay reporting`` over at least 1,000,000 events.
+
+1. generate: a realistic log for reporting's projections, 4 events per incident (IncidentReported
+   on incidents, IncidentClassified on classifications, and the notification and 12-week
+   DeadlineScheduled on deadlines), on fresh three-partition topics. Each kind of envelope is
+   built and validated once through the real models, then stamped with a fresh event id and
+   incident id per message (a byte replace), and sent pre-serialised by a batching producer, so
+   generating a million events takes seconds rather than minutes.
+2. replay: ``sievert_reporting.replay.replay`` (what ``sievert replay reporting`` runs) on a fresh
+   database; the figure is events read / wall time, including the reset and the migration check.
+3. check: the read model holds every incident with its decision and both deadlines.
+
+    .venv/bin/python bench/bench_replay.py [--events 1000000] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not a package
+
+from bench.bench_intake import Infra, Scratch, interrupt_on_sigterm, run, say, scratch, ticker, write_json
+from sievert_classifier.domain import classify
+from sievert_reporting.replay import replay
+from sievert_reporting.settings import ReportingSettings
+from sievert_shared.envelope import Tenant
+from sievert_shared.events import DeadlineScheduled, Event, IncidentClassified, IncidentReported, Window
+from sievert_shared.facts import IncidentFacts
+from sievert_shared.kafka import ensure_topics
+from sievert_shared.logging import configure_logging
+from sievert_shared.outbox import build_envelope
+from sievert_shared.settings import KafkaSettings
+
+TARGET = 50_000  # events/s, issue 6 item 8
+_STREAM = uuid.UUID("11111111-1111-4111-8111-111111111111")
+_EVENT = uuid.UUID("22222222-2222-4222-8222-222222222222")
+
+
+def templates(topics: KafkaSettings) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
+    """(topic, envelope bytes with placeholder ids, headers) for each event of one incident."""
+    facts = IncidentFacts.model_validate(
+        {
+            "nation": "england",
+            "discovered_on": "2025-06-02",
+            "occurred_on": "2025-05-30",
+            "exposure_kind": "unintended",
+            "modality": "ct",
+            "patient_age_years": 54,
+            "intended_effective_dose_msv": 1.0,
+            "total_effective_dose_msv": 12.0,
+        }
+    )
+    now = dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.UTC)
+    events: list[tuple[str, Event, str]] = [
+        (topics.topics.incidents, IncidentReported(facts=facts, channel="json"), "intake"),
+        (
+            topics.topics.classifications,
+            IncidentClassified(decision=classify(facts), discovered_on=facts.discovered_on, facts_version=1),
+            "classifier",
+        ),
+        (
+            topics.topics.deadlines,
+            DeadlineScheduled(
+                window=Window.NOTIFICATION,
+                due_at=now + dt.timedelta(days=14),
+                discovered_on=facts.discovered_on,
+                authority="cqc",
+            ),
+            "deadlines",
+        ),
+        (
+            topics.topics.deadlines,
+            DeadlineScheduled(
+                window=Window.INVESTIGATION_REPORT,
+                due_at=now + dt.timedelta(weeks=12),
+                discovered_on=facts.discovered_on,
+                authority="cqc",
+            ),
+            "deadlines",
+        ),
+    ]
+    out = []
+    for version, (topic, event, producer) in enumerate(events, start=1):
+        envelope = build_envelope(
+            event,
+            stream_id=_STREAM,
+            stream_version=1 if producer != "deadlines" else version - 2,
+            tenant=Tenant(trust="RXX", site="RXX01"),
+            correlation_id="bench-replay",
+            producer=producer,
+            now=now,
+        )
+        value = json.dumps(envelope.model_dump(mode="json"), separators=(",", ":")).encode()
+        value = value.replace(str(envelope.event_id).encode(), str(_EVENT).encode())
+        headers = [
+            ("event_type", envelope.event_type.encode()),
+            ("schema_version", b"1"),
+            ("correlation_id", b"bench-replay"),
+            ("content-type", b"application/json"),
+        ]
+        out.append((topic, value, headers))
+    return out
+
+
+async def generate(kafka: KafkaSettings, events: int) -> tuple[int, float]:
+    await ensure_topics(kafka, kafka.topics.all())
+    kinds = templates(kafka)
+    incidents = events // len(kinds) + (1 if events % len(kinds) else 0)
+    producer = AIOKafkaProducer(
+        linger_ms=50,
+        max_batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        acks=1,
+        **kafka.client_kwargs(),
+    )
+    sent = 0
+    started = time.perf_counter()
+    progress = asyncio.create_task(
+        ticker(
+            2.0,
+            lambda: (
+                f"  generate: {sent:,}/{incidents * len(kinds):,} sent, "
+                f"{sent / (time.perf_counter() - started):,.0f}/s"
+            ),
+        )
+    )
+    await producer.start()
+    try:
+        stream_placeholder, event_placeholder = str(_STREAM).encode(), str(_EVENT).encode()
+        pending = []
+        for _ in range(incidents):
+            incident = str(uuid.uuid4()).encode()
+            for topic, value, headers in kinds:
+                body = value.replace(stream_placeholder, incident).replace(
+                    event_placeholder, str(uuid.uuid4()).encode()
+                )
+                pending.append(await producer.send(topic, value=body, key=incident, headers=headers))
+                sent += 1
+            if len(pending) >= 50_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        progress.cancel()
+        await producer.stop()
+    return incidents, time.perf_counter() - started
+
+
+async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> None:
+    if True:  # the scratch space is made (and dropped) outside the event loop
+        kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=space.prefix)
+        settings = ReportingSettings(
+            database_url=space.database_urls["reporting"], kafka=kafka, environment="test"
+        )
+        say(f"generating {args.events:,} events on {space.prefix}.*")
+        incidents, took = await generate(kafka, args.events)
+        say(f"generated {incidents * 4:,} events for {incidents:,} incidents in {took:.1f}s")
+
+        state = {"done": 0, "total": 0}
+
+        def progress(done: int, total: int) -> None:
+            state["done"], state["total"] = done, total
+
+        started = time.perf_counter()
+        ticking = asyncio.create_task(
+            ticker(
+                2.0,
+                lambda: (
+                    f"  replay: {state['done']:,}/{state['total']:,} events, "
+                    f"{state['done'] / (time.perf_counter() - started):,.0f}/s"
+                ),
+            )
+        )
+        try:
+            count = await replay(settings, progress=progress)
+        finally:
+            ticking.cancel()
+        elapsed = time.perf_counter() - started
+        rate = count / elapsed
+        conn = await asyncpg.connect(space.database_urls["reporting"])
+        try:
+            complete = await conn.fetchval(
+                "SELECT count(*) FROM incidents WHERE decision IS NOT NULL AND jsonb_typeof(deadlines) = 'object'"
+                " AND deadlines ? 'notification' AND deadlines ? 'investigation_report' AND facts IS NOT NULL"
+            )
+        finally:
+            await conn.close()
+        say(f"replayed {count:,} events in {elapsed:.1f}s: {rate:,.0f} events/s (target {TARGET:,})")
+        say(f"read model: {complete:,} of {incidents:,} incidents complete")
+        ok = rate >= TARGET and complete == incidents
+        write_json(
+            args.json,
+            "replay",
+            {"events": count, "seconds": elapsed, "events_per_s": rate, "complete": complete},
+            [["full replay, events/s", f"{rate:,.0f}", f">= {TARGET:,}", "ok" if ok else "below"]],
+        )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--json", help="write the figures here for run_all")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    interrupt_on_sigterm()
+    configure_logging("reporting", "warning")  # as `sievert replay reporting` does
+    args = parse_args(argv)
+    infra = Infra.from_env()
+    with scratch(infra, ["reporting"]) as space:
+        run(measure(args, infra, space))
+
+
+if __name__ == "__main__":
+    main()
