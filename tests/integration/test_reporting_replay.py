@@ -103,7 +103,7 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(repo
         )
         assert body["facts"]["total_effective_dose_msv"] == 15.0
 
-    await eventually(projected)
+    await eventually(projected, timeout=60)
 
     url = reporting.settings.database_url.get_secret_value()
 
@@ -124,7 +124,7 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(repo
             await conn.close()
         assert unpublished == 0 and consumed == len(emitted)
 
-    await eventually(settled)
+    await eventually(settled, timeout=60)
     incremental = await snapshot(url)
     assert all(incremental[t] for t in ("incidents", "submissions")), incremental
 
