@@ -312,6 +312,7 @@ BEGIN
 END
 \$\$;
 -- DROP DATABASE ... WITH (FORCE) on the tests' throwaway databases ends their sessions.
+SET client_min_messages = warning;
 GRANT pg_signal_backend TO $DB_ROLE;
 SELECT format('CREATE DATABASE %I OWNER $DB_ROLE', d)
   FROM unnest(ARRAY[$list]) AS d
