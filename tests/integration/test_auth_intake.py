@@ -4,16 +4,12 @@ trust and site, who may read what, and the audit trail that records who did it."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from sievert_intake.bootstrap import build
-from sievert_intake.settings import IntakeSettings
 from sievert_shared.auth import Role
-from sievert_shared.settings import KafkaSettings
+from tests.fixtures.intake_support import RunningIntake, running_intake
 from tests.support.auth import LocalIssuer, api_key, required_auth
 from tests.support.infra import Infra
 from tests.support.samples import ct_overexposure
@@ -29,33 +25,17 @@ def person(trust: str, *roles: Role, subject: str | None = None) -> dict[str, st
     return ISSUER.bearer(subject or f"{roles[0]}@{trust}", trust=trust, roles=roles)
 
 
-@dataclass
-class Intake:
-    client: httpx.AsyncClient
-    database_url: str
-    settings: IntakeSettings
-
-
 @pytest.fixture
 async def intake(
     infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
-) -> AsyncIterator[Intake]:
-    url = await make_database("intake")
-    settings = IntakeSettings(
-        database_url=url,
-        kafka=KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix),
-        environment="test",
-    )
-    runtime, app = build(settings)
-    app.state.authenticator = required_auth(ISSUER, [ENGINE_A, ENGINE_B])
-    async with runtime.lifespan(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield Intake(client, url, settings)
+) -> AsyncIterator[RunningIntake]:
+    async with running_intake(infra, topic_prefix, make_database) as running:
+        running.app.state.authenticator = required_auth(ISSUER, [ENGINE_A, ENGINE_B])
+        yield running
 
 
-async def test_every_route_but_health_demands_credentials(intake: Intake) -> None:
-    c = intake.client
+async def test_every_route_but_health_demands_credentials(intake: RunningIntake) -> None:
+    c = intake.http
     assert (await c.get("/healthz")).status_code == 200
     assert (await c.get("/readyz")).status_code == 200
     unauthenticated = [
@@ -70,8 +50,8 @@ async def test_every_route_but_health_demands_credentials(intake: Intake) -> Non
     assert all("WWW-Authenticate" in r.headers for r in unauthenticated)
 
 
-async def test_an_engine_posts_only_for_its_own_trust_and_sites(intake: Intake) -> None:
-    c = intake.client
+async def test_an_engine_posts_only_for_its_own_trust_and_sites(intake: RunningIntake) -> None:
+    c = intake.http
     own = await c.post("/v1/incidents", json=ct_overexposure("RAA", "RAA01"), headers=ENGINE_A.header)
     assert own.status_code == 202, own.text
     other_site = await c.post("/v1/incidents", json=ct_overexposure("RAA", "RAA02"), headers=ENGINE_A.header)
@@ -84,8 +64,8 @@ async def test_an_engine_posts_only_for_its_own_trust_and_sites(intake: Intake) 
     assert auditor.status_code == 403
 
 
-async def test_another_trusts_incident_does_not_exist_for_you(intake: Intake) -> None:
-    c = intake.client
+async def test_another_trusts_incident_does_not_exist_for_you(intake: RunningIntake) -> None:
+    c = intake.http
     posted = await c.post("/v1/incidents", json=ct_overexposure("RAA", "RAA01"), headers=ENGINE_A.header)
     incident = posted.json()["incident_id"]
     a_lead, b_lead = person("RAA", Role.RP_LEAD), person("RBB", Role.RP_LEAD)
@@ -104,8 +84,8 @@ async def test_another_trusts_incident_does_not_exist_for_you(intake: Intake) ->
     assert read["stream_version"] == 1
 
 
-async def test_the_audit_trail_names_the_authenticated_actor_and_the_request(intake: Intake) -> None:
-    c = intake.client
+async def test_the_audit_trail_names_the_authenticated_actor_and_the_request(intake: RunningIntake) -> None:
+    c = intake.http
     headers = {**ENGINE_A.header, "X-Actor": "someone-else", "X-Correlation-ID": "req-123"}
     incident = (await c.post("/v1/incidents", json=ct_overexposure("RAA", "RAA01"), headers=headers)).json()[
         "incident_id"
@@ -128,10 +108,10 @@ async def test_the_audit_trail_names_the_authenticated_actor_and_the_request(int
     assert (await c.get(f"/v1/incidents/{incident}/audit", headers=ENGINE_A.header)).status_code == 403
 
 
-async def test_an_engine_over_its_rate_gets_429(intake: Intake) -> None:
-    app = intake.client._transport.app  # type: ignore[attr-defined]
+async def test_an_engine_over_its_rate_gets_429(intake: RunningIntake) -> None:
+    app = intake.http._transport.app  # type: ignore[attr-defined]
     app.state.authenticator = required_auth(ISSUER, [ENGINE_A], rate_per_second=0.1, rate_burst=1)
-    c = intake.client
+    c = intake.http
     first = await c.get("/v1/incidents/00000000-0000-0000-0000-000000000001", headers=ENGINE_A.header)
     second = await c.get("/v1/incidents/00000000-0000-0000-0000-000000000001", headers=ENGINE_A.header)
     assert (first.status_code, second.status_code) == (404, 429)

@@ -4,19 +4,15 @@ erased by crypto-shredding while the log still replays."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
-from sievert_intake.bootstrap import build
-from sievert_intake.settings import IntakeSettings
 from sievert_shared.auth import Role
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY
-from sievert_shared.settings import KafkaSettings
+from tests.fixtures.intake_support import RunningIntake, running_intake
 from tests.support.auth import LocalIssuer, api_key, required_auth
 from tests.support.infra import Infra
 from tests.support.kafka import read_topic
@@ -45,29 +41,13 @@ def admin(trust: str = "RAA") -> dict[str, str]:
     return ISSUER.bearer(f"admin@{trust}", trust=trust, roles=[Role.TRUST_ADMIN])
 
 
-@dataclass
-class Intake:
-    client: httpx.AsyncClient
-    database_url: str
-    settings: IntakeSettings
-
-
 @pytest.fixture
 async def intake(
     infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
-) -> AsyncIterator[Intake]:
-    url = await make_database("intake")
-    settings = IntakeSettings(
-        database_url=url,
-        kafka=KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix),
-        environment="test",
-    )
-    runtime, app = build(settings)
-    app.state.authenticator = required_auth(ISSUER, [ENGINE])
-    async with runtime.lifespan(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield Intake(client, url, settings)
+) -> AsyncIterator[RunningIntake]:
+    async with running_intake(infra, topic_prefix, make_database) as running:
+        running.app.state.authenticator = required_auth(ISSUER, [ENGINE])
+        yield running
 
 
 async def _database_dump(url: str) -> str:
@@ -83,9 +63,9 @@ async def _database_dump(url: str) -> str:
 
 
 async def test_identifiers_never_reach_the_log_and_are_read_only_through_the_audited_door(
-    intake: Intake, infra: Infra
+    intake: RunningIntake, infra: Infra
 ) -> None:
-    c = intake.client
+    c = intake.http
     body = {**ct_overexposure("RAA", "RAA01"), "patient": PATIENT}
     posted = await c.post("/v1/incidents", json=body, headers=ENGINE.header)
     assert posted.status_code == 202, posted.text
@@ -123,8 +103,8 @@ async def test_identifiers_never_reach_the_log_and_are_read_only_through_the_aud
     ]
 
 
-async def test_erasure_shreds_the_key_and_the_log_still_replays(intake: Intake) -> None:
-    c = intake.client
+async def test_erasure_shreds_the_key_and_the_log_still_replays(intake: RunningIntake) -> None:
+    c = intake.http
     posted = await c.post(
         "/v1/incidents", json={**ct_overexposure("RAA", "RAA01"), "patient": PATIENT}, headers=ENGINE.header
     )
