@@ -80,3 +80,26 @@ async def ping(pool: asyncpg.Pool) -> None:
 
 def record(row: asyncpg.Record) -> dict[str, Any]:
     return dict(row.items())
+
+
+class Where:
+    """Builds a parameterised WHERE clause from optional filters: ``?`` marks each value."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, sql: str, *values: Any) -> None:
+        for value in values:
+            self.args.append(value)
+            sql = sql.replace("?", f"${len(self.args)}", 1)
+        self.clauses.append(sql)
+
+    def param(self, value: Any) -> str:
+        """A placeholder for a value used outside the WHERE clause (LIMIT, say)."""
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    @property
+    def sql(self) -> str:
+        return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from sievert_shared.envelope import EventEnvelope
 from sievert_shared.settings import KafkaSettings
 
 
@@ -38,11 +39,13 @@ def new_consumer(settings: KafkaSettings, *topics: str, group_id: str, client_id
     )
 
 
-def headers_for(envelope: EventEnvelope) -> list[tuple[str, bytes]]:
+def headers_for(envelope: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    """Kafka headers of an envelope as stored in the outbox, so consumers and dashboards can route
+    on the type without decoding the value."""
     return [
-        ("event_type", envelope.event_type.encode()),
-        ("schema_version", str(envelope.schema_version).encode()),
-        ("correlation_id", envelope.correlation_id.encode()),
+        ("event_type", str(envelope["event_type"]).encode()),
+        ("schema_version", str(envelope["schema_version"]).encode()),
+        ("correlation_id", str(envelope["correlation_id"]).encode()),
         ("content-type", b"application/json"),
     ]
 

@@ -254,12 +254,7 @@ class OutboxRelay:
                         row["topic"],
                         value=json.dumps(envelope, separators=(",", ":")).encode(),
                         key=bytes(row["message_key"]),
-                        headers=[
-                            ("event_type", envelope["event_type"].encode()),
-                            ("schema_version", str(envelope["schema_version"]).encode()),
-                            ("correlation_id", envelope["correlation_id"].encode()),
-                            ("content-type", b"application/json"),
-                        ],
+                        headers=headers_for(envelope),
                     )
                 )
             await asyncio.gather(*pending)
@@ -272,4 +267,4 @@ class OutboxRelay:
         return len(rows)
 
 
-__all__ = ["Emission", "Emitter", "OutboxRelay", "build_envelope", "enqueue", "headers_for", "topic_of"]
+__all__ = ["Emission", "Emitter", "OutboxRelay", "build_envelope", "enqueue", "topic_of"]

@@ -17,7 +17,7 @@ from sievert_deadlines.service import DeadlinesService
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_shared.clock import FakeClock
 from sievert_shared.envelope import EventEnvelope, Tenant
-from sievert_shared.events import IncidentClassified, IncidentReclassified
+from sievert_shared.events import Event, IncidentClassified, IncidentReclassified
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
@@ -44,9 +44,7 @@ def facts(total_msv: float) -> IncidentFacts:
     )
 
 
-def classified(incident: uuid.UUID, total_msv: float, now: dt.datetime, version: int = 1) -> EventEnvelope:
-    decision = classify(facts(total_msv))
-    event = IncidentClassified(decision=decision, discovered_on=DISCOVERED, facts_version=version)
+def from_classifier(event: Event, incident: uuid.UUID, version: int, now: dt.datetime) -> EventEnvelope:
     return build_envelope(
         event,
         stream_id=incident,
@@ -56,6 +54,12 @@ def classified(incident: uuid.UUID, total_msv: float, now: dt.datetime, version:
         producer="classifier",
         now=now,
     )
+
+
+def classified(incident: uuid.UUID, total_msv: float, now: dt.datetime, version: int = 1) -> EventEnvelope:
+    decision = classify(facts(total_msv))
+    event = IncidentClassified(decision=decision, discovered_on=DISCOVERED, facts_version=version)
+    return from_classifier(event, incident, version, now)
 
 
 def reclassified(incident: uuid.UUID, total_msv: float, now: dt.datetime, version: int) -> EventEnvelope:
@@ -69,15 +73,7 @@ def reclassified(incident: uuid.UUID, total_msv: float, now: dt.datetime, versio
         previous_discovered_on=DISCOVERED,
         changes=["notifiable: False -> True"],
     )
-    return build_envelope(
-        event,
-        stream_id=incident,
-        stream_version=version,
-        tenant=TENANT,
-        correlation_id="corr-dl",
-        producer="classifier",
-        now=now,
-    )
+    return from_classifier(event, incident, version, now)
 
 
 @dataclass

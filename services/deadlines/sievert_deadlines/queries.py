@@ -7,7 +7,7 @@ import enum
 import uuid
 from typing import Any
 
-from sievert_shared.db import Connection
+from sievert_shared.db import Connection, Where
 
 
 class StatusFilter(enum.StrEnum):
@@ -29,15 +29,8 @@ async def list_windows(
     due_soon_days: int,
     limit: int,
 ) -> list[dict[str, Any]]:
-    clauses: list[str] = []
-    args: list[Any] = []
-
-    def add(sql: str, *values: Any) -> None:
-        for value in values:
-            args.append(value)
-            sql = sql.replace("?", f"${len(args)}", 1)
-        clauses.append(sql)
-
+    where = Where()
+    add = where.add
     if trust is not None:
         add("trust = ?", trust)
     if site is not None:
@@ -55,13 +48,12 @@ async def list_windows(
             add("status = 'met'")
         case StatusFilter.CANCELLED:
             add("status = 'cancelled'")
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    args.append(limit)
+    limit_param = where.param(limit)
     rows = await conn.fetch(
         f"""SELECT incident_id, window_kind, trust, site, status, discovered_on, due_at, authority, met_at,
                    extensions
-            FROM windows {where} ORDER BY due_at, incident_id LIMIT ${len(args)}""",
-        *args,
+            FROM windows {where.sql} ORDER BY due_at, incident_id LIMIT {limit_param}""",
+        *where.args,
     )
     return [_window(dict(r.items()), now) for r in rows]
 

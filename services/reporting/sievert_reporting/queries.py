@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from sievert_shared.db import Connection
+from sievert_shared.db import Connection, Where
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,8 @@ _COLUMNS = """incident_id, trust, site, nation, modality, exposure_kind, discove
 async def list_incidents(
     conn: Connection, where: IncidentFilter, *, limit: int, cursor: str | None
 ) -> dict[str, Any]:
-    clauses: list[str] = []
-    args: list[Any] = []
-
-    def add(sql: str, value: Any) -> None:
-        args.append(value)
-        clauses.append(sql.replace("?", f"${len(args)}"))
-
+    sql = Where()
+    add = sql.add
     if where.trust is not None:
         add("trust = ?", where.trust)
     if where.site is not None:
@@ -75,17 +70,13 @@ async def list_incidents(
         add("discovered_on <= ?", where.discovered_to)
     if cursor is not None:
         day, incident_id = decode_cursor(cursor)
-        args.extend([day, incident_id])
-        clauses.append(
-            f"(COALESCE(discovered_on, '-infinity'::date), incident_id) < (${len(args) - 1}, ${len(args)})"
-        )
-    where_sql = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    args.append(limit + 1)
+        add("(COALESCE(discovered_on, '-infinity'::date), incident_id) < (?, ?)", day, incident_id)
+    limit_param = sql.param(limit + 1)
     rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM incidents {where_sql}
+        f"""SELECT {_COLUMNS} FROM incidents {sql.sql}
             ORDER BY COALESCE(discovered_on, '-infinity'::date) DESC, incident_id DESC
-            LIMIT ${len(args)}""",
-        *args,
+            LIMIT {limit_param}""",
+        *sql.args,
     )
     page = rows[:limit]
     next_cursor = (
