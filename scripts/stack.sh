@@ -10,7 +10,10 @@
 #   scripts/stack.sh env      `export` lines for the services and tests:
 #                             eval "$(scripts/stack.sh env)"
 #
-# Ports: PostgreSQL 127.0.0.1:55432, Kafka 127.0.0.1:59092 (controller 59093).
+# Ports: PostgreSQL 127.0.0.1:55432 (plaintext or TLS, the client chooses),
+#        Kafka 127.0.0.1:59092 (plaintext), 59094 (SASL_SSL, PLAIN), controller 59093.
+# TLS:   a CA and a server certificate for 127.0.0.1 made on first use in .stack/tls
+#        (ca.crt is what clients trust); development only, like the passwords.
 # Data:  .stack/ in the checkout (git-ignored): .stack/kafka/{libs,data,logs} and
 #        .stack/postgres/{data,run,postgres.log}. PostgreSQL refuses to run as root,
 #        so when we are root it runs as the `postgres` OS user; if that user cannot
@@ -35,6 +38,10 @@ HOST=127.0.0.1
 PG_PORT=55432
 KAFKA_PORT=59092
 KAFKA_CONTROLLER_PORT=59093
+KAFKA_SASL_SSL_PORT=59094
+KAFKA_SASL_USER=sievert
+KAFKA_SASL_PASSWORD=sievert-dev # development only, also in deploy/local/kafka/server.properties
+TLS_DIR="$STACK_DIR/tls"
 DB_ROLE=sievert
 DB_PASSWORD=sievert # development only: never used outside this local stack
 SERVICES=(intake classifier deadlines reporting)
@@ -114,7 +121,7 @@ reserve_ports() {
 	local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur item lo hi p missing=()
 	[[ -w $f ]] || return 0
 	cur=$(<"$f") || return 0
-	for p in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+	for p in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT"; do
 		local found=""
 		IFS=, read -ra items <<<"$cur"
 		for item in "${items[@]}"; do
@@ -171,6 +178,44 @@ tail_log() {
 		warn "---- last lines of $f"
 		tail -n 25 "$f" >&2
 	done
+}
+
+# ---------------------------------------------------------------------------
+# TLS material for the local stack
+
+# A throwaway CA and one server certificate (SAN 127.0.0.1 and localhost), so that
+# tests can prove the services' TLS settings against real servers
+# (tests/integration/test_transport_security.py). Made once; kept with the data.
+# server.p12 is the same key and chain for Kafka (PKCS12, password sievert-dev).
+tls_ensure() {
+	if [[ -s $TLS_DIR/ca.crt && -s $TLS_DIR/server.crt && -s $TLS_DIR/server.key && -s $TLS_DIR/server.p12 ]]; then
+		return
+	fi
+	command -v openssl >/dev/null || apt_install openssl
+	local tmp="$TLS_DIR.partial"
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	if ! (
+		cd "$tmp" &&
+			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+				-subj "/CN=Sievert local stack CA" -keyout ca.key -out ca.crt \
+				-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+				-subj "/CN=localhost" -keyout server.key -out server.csr &&
+			printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >server.ext &&
+			openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+				-extfile server.ext -out server.crt &&
+			openssl pkcs12 -export -in server.crt -inkey server.key -certfile ca.crt -name kafka \
+				-passout pass:sievert-dev -out server.p12
+	) >"$STACK_DIR/tls.log" 2>&1; then
+		tail_log "$STACK_DIR/tls.log"
+		die "could not make the local stack's TLS certificates"
+	fi
+	rm -f "$tmp/server.csr" "$tmp/server.ext" "$tmp/ca.srl"
+	chmod 600 "$tmp/ca.key" "$tmp/server.key" "$tmp/server.p12"
+	rm -rf "$TLS_DIR"
+	mv "$tmp" "$TLS_DIR"
+	say "stack: made a local CA and server certificate in $TLS_DIR"
 }
 
 # ---------------------------------------------------------------------------
@@ -286,10 +331,16 @@ pg_init() {
 		# owner (and root) can use it. TCP needs the password (scram-sha-256).
 		printf "\n# scripts/stack.sh\ninclude_if_exists = 'sievert.conf'\n" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
 	fi
+	# postgres insists that its key belongs to it (or root) with no group/other access.
+	mkdir -p "$PG_BASE/tls"
+	cp "$TLS_DIR/server.crt" "$TLS_DIR/server.key" "$PG_BASE/tls/"
+	chmod 600 "$PG_BASE/tls/server.key"
+	if is_root; then chown -R postgres:postgres "$PG_BASE/tls"; fi
 	# Re-rendered on every up; read by postgres at start.
 	{
 		cat "$LOCAL_DEPLOY/postgres/postgresql.conf"
 		printf "\n# added by scripts/stack.sh\nunix_socket_directories = '%s'\n" "$PG_SOCK"
+		printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" "$PG_BASE/tls/server.crt" "$PG_BASE/tls/server.key"
 	} | as_pg tee "$PG_DATA/sievert.conf" >/dev/null
 }
 
@@ -344,6 +395,7 @@ pg_up() {
 		say "postgres: already running (pid $pid) on $HOST:$PG_PORT"
 		return
 	fi
+	tls_ensure
 	pg_init
 	local attempt logsize
 	for attempt in 1 2 3; do
@@ -574,17 +626,18 @@ kafka_up() {
 		return
 	fi
 	local p
-	for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+	for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT"; do
 		if grep -qx LISTEN <<<"$(port_sockets "$p")"; then
 			die "port $HOST:$p is taken by another process (not this checkout's Kafka, pid file $KAFKA_PIDFILE)"
 		fi
 	done
 	kafka_libs
 	kafka_ensure_tools
+	tls_ensure
 	kafka_format
 	local attempt rc logsize
 	for attempt in 1 2 3; do
-		for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do wait_port_free "$p" kafka; done
+		for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT"; do wait_port_free "$p" kafka; done
 		t0=$(now_us)
 		logsize=$(stat -c %s "$KAFKA_LOGS/server.log" 2>/dev/null || echo 0)
 		kafka_start
@@ -682,6 +735,11 @@ cmd_status() {
 cmd_env() {
 	local s upper
 	printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$HOST:$KAFKA_PORT"
+	# Not read by the services: where tests find the stack's TLS endpoints (plaintext stays the default).
+	printf 'export SIEVERT_STACK_TLS_CA=%s\n' "$TLS_DIR/ca.crt"
+	printf 'export SIEVERT_STACK_KAFKA_SASL_SSL=%s\n' "$HOST:$KAFKA_SASL_SSL_PORT"
+	printf 'export SIEVERT_STACK_KAFKA_SASL_USER=%s\n' "$KAFKA_SASL_USER"
+	printf 'export SIEVERT_STACK_KAFKA_SASL_PASSWORD=%s\n' "$KAFKA_SASL_PASSWORD"
 	for s in "${SERVICES[@]}"; do
 		upper=${s^^}
 		printf 'export %s_DATABASE_URL=postgresql://%s:%s@%s:%s/sievert_%s\n' \

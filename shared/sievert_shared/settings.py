@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +83,12 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    transport_plaintext_allowed: bool = Field(
+        default=False,
+        description="Production only: accept plaintext connections to Kafka and PostgreSQL beyond "
+        "loopback. Only where the network itself is private and encrypted (one host's compose "
+        "network, a service mesh with mTLS).",
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
@@ -89,3 +96,43 @@ class ServiceSettings(BaseSettings):
         if self.environment == "production" and f":{DEV_DATABASE_PASSWORD}@" in url:
             raise ValueError("the development database password is not allowed in production")
         return self
+
+    @model_validator(mode="after")
+    def _refuse_plaintext_transport_in_production(self) -> ServiceSettings:
+        # Events and rows are special-category health data about incidents: in production they
+        # cross a network only encrypted, and only to a server whose certificate was checked.
+        if self.environment != "production" or self.transport_plaintext_allowed:
+            return self
+        problems = plaintext_transport_problems(self.database_url.get_secret_value(), self.kafka)
+        if problems:
+            prefix = self.model_config.get("env_prefix", "")
+            raise ValueError(
+                "; ".join(problems) + f" (or set {prefix}TRANSPORT_PLAINTEXT_ALLOWED=true where the "
+                "network itself is private and encrypted)"
+            )
+        return self
+
+
+_VERIFYING_SSLMODES = frozenset({"verify-ca", "verify-full"})
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def plaintext_transport_problems(database_url: str, kafka: KafkaSettings) -> list[str]:
+    """What would cross a network unencrypted or to an unverified server. Loopback and unix
+    sockets never leave the host, so they are accepted in the clear."""
+    problems = []
+    parts = urlsplit(database_url)
+    query = parse_qs(parts.query)
+    socket_host = query.get("host", [""])[0].startswith("/")
+    on_host = socket_host or not parts.hostname or parts.hostname in _LOOPBACK
+    sslmode = query.get("sslmode", [""])[0]
+    if not on_host and sslmode not in _VERIFYING_SSLMODES:
+        problems.append(
+            f"the database URL has sslmode={sslmode or '(none)'}: use sslmode=verify-full "
+            "(or verify-ca) with sslrootcert"
+        )
+    brokers = [server.rsplit(":", 1)[0].strip("[]") for server in kafka.bootstrap_servers.split(",")]
+    brokers_on_host = all(broker in _LOOPBACK for broker in brokers)
+    if not brokers_on_host and kafka.security_protocol not in ("SSL", "SASL_SSL"):
+        problems.append(f"KAFKA_SECURITY_PROTOCOL={kafka.security_protocol}: use SASL_SSL or SSL")
+    return problems
