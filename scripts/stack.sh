@@ -336,12 +336,14 @@ pg_init() {
 	cp "$TLS_DIR/server.crt" "$TLS_DIR/server.key" "$PG_BASE/tls/"
 	chmod 600 "$PG_BASE/tls/server.key"
 	if is_root; then chown -R postgres:postgres "$PG_BASE/tls"; fi
-	# Re-rendered on every up; read by postgres at start.
-	{
-		cat "$LOCAL_DEPLOY/postgres/postgresql.conf"
-		printf "\n# added by scripts/stack.sh\nunix_socket_directories = '%s'\n" "$PG_SOCK"
-		printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" "$PG_BASE/tls/server.crt" "$PG_BASE/tls/server.key"
-	} | as_pg tee "$PG_DATA/sievert.conf" >/dev/null
+	# Re-rendered on every start; read by postgres at start.
+	pg_render_conf | as_pg tee "$PG_DATA/sievert.conf" >/dev/null
+}
+
+pg_render_conf() {
+	cat "$LOCAL_DEPLOY/postgres/postgresql.conf"
+	printf "\n# added by scripts/stack.sh\nunix_socket_directories = '%s'\n" "$PG_SOCK"
+	printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" "$PG_BASE/tls/server.crt" "$PG_BASE/tls/server.key"
 }
 
 pg_provision() {
@@ -390,6 +392,10 @@ pg_up() {
 	t0=$(now_us)
 	pg_locate
 	pg_ensure_installed
+	if pid=$(pg_pid) && pg_ready && ! cmp -s <(pg_render_conf) "$PG_DATA/sievert.conf"; then
+		say "postgres: its settings changed since it started; restarting…"
+		pg_down
+	fi
 	if pid=$(pg_pid) && pg_ready; then
 		pg_provision || die "postgres: could not create the $DB_ROLE role and databases"
 		say "postgres: already running (pid $pid) on $HOST:$PG_PORT"
@@ -554,6 +560,7 @@ kafka_format() {
 kafka_start() {
 	mkdir -p "$KAFKA_LOGS"
 	rm -f "$KAFKA_PIDFILE"
+	sha_of 64 <"$KAFKA_CONFIG" >"$KAFKA_HOME/config.sha"
 	local heap=()
 	read -ra heap <<<"$KAFKA_HEAP"
 	local jvm=(
@@ -615,6 +622,10 @@ kafka_fail() {
 kafka_up() {
 	local t0 pid
 	t0=$(now_us)
+	if pid=$(kafka_pid) && [[ $(sha_of 64 <"$KAFKA_CONFIG") != $(cat "$KAFKA_HOME/config.sha" 2>/dev/null) ]]; then
+		say "kafka: $KAFKA_CONFIG changed since the broker started; restarting…"
+		kafka_down
+	fi
 	if pid=$(kafka_pid); then
 		if kafka_ready_once; then
 			say "kafka: already running (pid $pid) on $HOST:$KAFKA_PORT"
@@ -684,6 +695,10 @@ kafka_down() {
 
 kafka_status() {
 	local pid
+	if pid=$(kafka_pid) && [[ $(sha_of 64 <"$KAFKA_CONFIG") != $(cat "$KAFKA_HOME/config.sha" 2>/dev/null) ]]; then
+		say "kafka: $KAFKA_CONFIG changed since the broker started; restarting…"
+		kafka_down
+	fi
 	if pid=$(kafka_pid); then
 		if kafka_ready_once; then
 			say "kafka: running, ready (pid $pid, $HOST:$KAFKA_PORT, data $KAFKA_DATA)"
