@@ -14,7 +14,13 @@ from sievert_shared.events.deadlines import (
     DeadlineScheduled,
     Window,
 )
-from sievert_shared.events.incidents import IncidentFactsAmended, IncidentReported
+from sievert_shared.events.incidents import (
+    IncidentFactsAmended,
+    IncidentFactsAmendedV1,
+    IncidentReported,
+    IncidentReportedV1,
+    upcast_v1_to_v2,
+)
 from sievert_shared.events.registry import (
     Event,
     EventRegistry,
@@ -36,8 +42,12 @@ from sievert_shared.events.reporting import (
 )
 from sievert_shared.events.submissions import InvestigationReportSubmitted, NotificationSubmitted
 
+#: Every version of every event: earlier versions stay in the log (and in contracts/), and are read
+#: as the current one through the upcasters registered below.
 ALL_EVENTS: tuple[type[Event], ...] = (
+    IncidentReportedV1,
     IncidentReported,
+    IncidentFactsAmendedV1,
     IncidentFactsAmended,
     IncidentClassified,
     IncidentReclassified,
@@ -66,6 +76,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
 REGISTRY = EventRegistry()
 for _model in ALL_EVENTS:
     REGISTRY.register(_model)
+REGISTRY.register_upcaster(IncidentReported.event_type, 1, upcast_v1_to_v2)
+REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 1, upcast_v1_to_v2)
 
 __all__ = [
     "ALL_EVENTS",
@@ -82,9 +94,11 @@ __all__ = [
     "EventRegistry",
     "IncidentClassified",
     "IncidentFactsAmended",
+    "IncidentFactsAmendedV1",
     "IncidentLinkedToTheme",
     "IncidentReclassified",
     "IncidentReported",
+    "IncidentReportedV1",
     "InvestigationFindingsRecorded",
     "InvestigationReportSubmitted",
     "NotificationSubmitted",

@@ -1,8 +1,12 @@
-"""Events intake emits about incident facts (topic: ``Topics.incidents``)."""
+"""Events intake emits about incident facts (topic: ``Topics.incidents``).
+
+v2 of both events adds ``patient_pseudonym`` (issue 8): the only trace of the patient that leaves
+intake. v1 events stay in the log and are read as v2 with no pseudonym (``upcast_v1_to_v2``).
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -11,8 +15,24 @@ from sievert_shared.facts import IncidentFacts
 
 IntakeChannel = Literal["json", "hl7v2", "fhir"]
 
+#: Intake's pseudonym of a patient: HMAC-SHA256 of trust and NHS (else hospital) number under a
+#: key only intake holds, or random when neither number was sent. Never an identifier itself.
+PSEUDONYM_PATTERN = r"^pt-[0-9a-f]{24}$"
 
-class IncidentReported(Event):
+
+def _pseudonym_field() -> Any:
+    return Field(
+        default=None,
+        pattern=PSEUDONYM_PATTERN,
+        description=(
+            "Intake's pseudonym of the patient (HMAC of trust and NHS or hospital number under "
+            "intake's key): links one patient's incidents within a trust without identifying them. "
+            "null when no patient identifiers were sent."
+        ),
+    )
+
+
+class IncidentReportedV1(Event):
     """A hospital reported a new radiation incident. Carries no patient identifier."""
 
     event_type: ClassVar[str] = "IncidentReported"
@@ -26,7 +46,25 @@ class IncidentReported(Event):
     )
 
 
-class IncidentFactsAmended(Event):
+class IncidentReported(Event):
+    """A hospital reported a new radiation incident: no patient identifier, only a pseudonym.
+
+    v2 added ``patient_pseudonym``; v1 (before it) is read as v2 with none.
+    """
+
+    event_type: ClassVar[str] = "IncidentReported"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "incidents"
+
+    facts: IncidentFacts
+    channel: IntakeChannel = Field(description="How the facts reached Sievert.")
+    source_message_id: str | None = Field(
+        default=None, max_length=128, description="The integration engine's message id, if it gave one."
+    )
+    patient_pseudonym: str | None = _pseudonym_field()
+
+
+class IncidentFactsAmendedV1(Event):
     """Facts about a known incident were corrected. ``facts`` is the complete corrected set."""
 
     event_type: ClassVar[str] = "IncidentFactsAmended"
@@ -37,3 +75,26 @@ class IncidentFactsAmended(Event):
     changed_fields: list[str] = Field(description="Top-level fact names whose value changed.")
     reason: str = Field(max_length=500, description="Why the facts changed, in the reporter's words.")
     channel: IntakeChannel = Field(description="How the correction reached Sievert.")
+
+
+class IncidentFactsAmended(Event):
+    """Facts about a known incident were corrected: the complete corrected set, and the pseudonym.
+
+    ``patient_pseudonym`` is the incident's patient as intake knows them after the correction. v2
+    added it; v1 (before it) is read as v2 with none.
+    """
+
+    event_type: ClassVar[str] = "IncidentFactsAmended"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "incidents"
+
+    facts: IncidentFacts
+    changed_fields: list[str] = Field(description="Top-level fact names whose value changed.")
+    reason: str = Field(max_length=500, description="Why the facts changed, in the reporter's words.")
+    channel: IntakeChannel = Field(description="How the correction reached Sievert.")
+    patient_pseudonym: str | None = _pseudonym_field()
+
+
+def upcast_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 of either event -> v2: nothing was known of the patient on the log, so no pseudonym."""
+    return {**payload, "patient_pseudonym": None}

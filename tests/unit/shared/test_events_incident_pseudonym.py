@@ -1,0 +1,106 @@
+"""IncidentReported and IncidentFactsAmended v2 carry the patient's pseudonym; v1 events already
+in the log are read as v2 with none, so every consumer and every replay keeps working."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.events import (
+    REGISTRY,
+    IncidentFactsAmended,
+    IncidentReported,
+    UndecodableEventError,
+    UnknownEventError,
+)
+
+NOW = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.UTC)
+FACTS = {
+    "nation": "england",
+    "discovered_on": "2025-06-02",
+    "exposure_kind": "unintended",
+    "modality": "ct",
+    "intended_effective_dose_msv": 1.0,
+    "total_effective_dose_msv": 12.0,
+}
+PSEUDONYM = "pt-0123456789abcdef01234567"
+
+
+def envelope(event_type: str, version: int, payload: dict[str, Any]) -> EventEnvelope:
+    return EventEnvelope(
+        event_id=uuid.uuid4(),
+        event_type=event_type,
+        schema_version=version,
+        stream_id=uuid.uuid4(),
+        stream_version=1,
+        occurred_at=NOW,
+        recorded_at=NOW,
+        tenant=Tenant(trust="RXX", site="RXX01"),
+        correlation_id="corr-1",
+        producer="intake",
+        payload=payload,
+    )
+
+
+V1_REPORTED = {"facts": FACTS, "channel": "hl7v2", "source_message_id": "MSG-1"}
+V1_AMENDED = {"facts": FACTS, "changed_fields": ["modality"], "reason": "typo", "channel": "json"}
+
+
+def test_the_current_versions_are_2() -> None:
+    assert REGISTRY.latest_version("IncidentReported") == IncidentReported.schema_version == 2
+    assert REGISTRY.latest_version("IncidentFactsAmended") == IncidentFactsAmended.schema_version == 2
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload", "model"),
+    [
+        pytest.param("IncidentReported", V1_REPORTED, IncidentReported, id="reported"),
+        pytest.param("IncidentFactsAmended", V1_AMENDED, IncidentFactsAmended, id="amended"),
+    ],
+)
+def test_a_v1_event_in_the_log_is_read_as_v2_without_a_pseudonym(
+    event_type: str, payload: dict[str, Any], model: type[Any]
+) -> None:
+    old = envelope(event_type, 1, payload)
+    event = REGISTRY.decode(old)
+    assert isinstance(event, model)
+    assert event.patient_pseudonym is None
+    assert event.model_dump(mode="json", exclude={"patient_pseudonym"}) == {
+        **payload,
+        "facts": event.facts.model_dump(mode="json"),
+    }
+    assert old.payload == payload  # the stored event itself is never rewritten
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload"),
+    [
+        pytest.param("IncidentReported", V1_REPORTED, id="reported"),
+        pytest.param("IncidentFactsAmended", V1_AMENDED, id="amended"),
+    ],
+)
+def test_a_v2_event_keeps_its_pseudonym(event_type: str, payload: dict[str, Any]) -> None:
+    event = REGISTRY.decode(envelope(event_type, 2, {**payload, "patient_pseudonym": PSEUDONYM}))
+    assert event.patient_pseudonym == PSEUDONYM  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("9434765919", id="an-nhs-number"),
+        pytest.param("pt-XYZ", id="not-hex"),
+        pytest.param("Zebedee-Quixote", id="a-name"),
+    ],
+)
+def test_only_a_pseudonym_fits_the_field(value: str) -> None:
+    with pytest.raises(UndecodableEventError):
+        REGISTRY.decode(envelope("IncidentReported", 2, {**V1_REPORTED, "patient_pseudonym": value}))
+
+
+def test_a_version_after_2_is_unknown() -> None:
+    with pytest.raises(UnknownEventError):
+        REGISTRY.decode(envelope("IncidentReported", 3, V1_REPORTED))
