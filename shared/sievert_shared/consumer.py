@@ -6,12 +6,17 @@ after that transaction commits, commit the Kafka offsets. A redelivered event fi
 already recorded and changes nothing. An event that cannot be decoded, is of an unknown type or
 version, or that its handler rejects goes to the dead-letter topic with the reason, and the
 consumer goes on.
+
+Tenancy: each stream is bound to the trust it was first seen under (``stream_tenants``, in the
+same transaction), and an event naming another trust for a bound stream is dead-lettered
+without reaching the handler. Producers already refuse such events; this is the second wall.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -207,12 +212,21 @@ class IdempotentConsumer:
                     [item.record.offset for item in decoded],
                 )
             }
+            bound = await _bind_stream_tenants(conn, decoded)
             for item in decoded:
                 env = item.envelope
                 if env.event_id not in first_seen:
                     applied.duplicates += 1
                     continue
                 first_seen.discard(env.event_id)  # the same event twice in one batch applies once
+                if bound[env.stream_id] != env.tenant.trust:
+                    reason = (
+                        f"tenant mismatch: stream {env.stream_id} belongs to trust {bound[env.stream_id]}, "
+                        f"the event names trust {env.tenant.trust}"
+                    )
+                    log.error("consumer.tenant_mismatch", consumer=self.name, event_id=str(env.event_id))
+                    applied.dead.append((item.record, reason))
+                    continue
                 with structlog.contextvars.bound_contextvars(
                     correlation_id=env.correlation_id, event_id=str(env.event_id), event_type=env.event_type
                 ):
@@ -258,6 +272,27 @@ class IdempotentConsumer:
                 ("dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             ],
         )
+
+
+async def _bind_stream_tenants(conn: Connection, decoded: list[_Decoded]) -> dict[uuid.UUID, str]:
+    """The trust each stream of the batch is bound to, binding new streams to the trust of their
+    first event in batch order."""
+    rows = await conn.fetch(
+        """WITH batch AS (
+               SELECT * FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS b (stream_id, trust, ord)
+           ), firsts AS (
+               SELECT DISTINCT ON (stream_id) stream_id, trust FROM batch ORDER BY stream_id, ord
+           ), bound_now AS (
+               INSERT INTO stream_tenants (stream_id, trust) SELECT stream_id, trust FROM firsts
+               ON CONFLICT DO NOTHING RETURNING stream_id, trust
+           )
+           SELECT stream_id, trust FROM bound_now
+           UNION ALL
+           SELECT s.stream_id, s.trust FROM stream_tenants s JOIN firsts USING (stream_id)""",
+        [item.envelope.stream_id for item in decoded],
+        [item.envelope.tenant.trust for item in decoded],
+    )
+    return {row["stream_id"]: row["trust"] for row in rows}
 
 
 def _errors(exc: ValidationError) -> str:

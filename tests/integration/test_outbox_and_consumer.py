@@ -23,7 +23,7 @@ from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, NotificationSubmitted
 from sievert_shared.kafka import ensure_topics, new_producer
-from sievert_shared.outbox import Emitter, OutboxRelay
+from sievert_shared.outbox import Emitter, OutboxRelay, build_envelope
 from sievert_shared.settings import KafkaSettings
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
@@ -218,3 +218,48 @@ async def test_a_rejected_event_is_dead_lettered_and_the_rest_of_its_batch_takes
     assert await pool.fetchval("SELECT count(*) FROM effects") == 3
     (dead,) = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 1)
     assert dict(dead.headers)["dlq_reason"] == b"RejectedEventError: no such enforcing authority"
+
+
+async def test_an_event_naming_another_trust_for_a_bound_stream_is_dead_lettered(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    stream = uuid.uuid4()
+    other_trust = Tenant(trust="RYY", site="RYY01")
+
+    def on_stream(authority: str, tenant: Tenant, version: int) -> EventEnvelope:
+        return build_envelope(
+            submitted(authority),
+            stream_id=stream,
+            stream_version=version,
+            tenant=tenant,
+            correlation_id="c-tenancy",
+            producer="test",
+            now=NOW,
+        )
+
+    # In one batch: the stream is bound to RXX by its first event; RYY's claim on it is refused.
+    first_batch = [on_stream("CQC", TENANT, 1), on_stream("HIW", other_trust, 2), on_stream("HIS", TENANT, 3)]
+    await produce(
+        kafka.bootstrap_servers, kafka.topics.submissions, [(e.key, e.to_json_bytes()) for e in first_batch]
+    )
+    first = await run_consumer_until(pool, kafka, handled=2, dead=1)
+    # In a later batch, the binding still holds.
+    late_claim = on_stream("RQIA", other_trust, 4)
+    await produce(
+        kafka.bootstrap_servers, kafka.topics.submissions, [(late_claim.key, late_claim.to_json_bytes())]
+    )
+    second = await run_consumer_until(pool, kafka, handled=0, dead=1)
+
+    assert (first.stats.processed, first.stats.dead_lettered) == (2, 1)
+    assert (second.stats.processed, second.stats.dead_lettered) == (0, 1)
+    assert sorted(r["authority"] for r in await pool.fetch("SELECT authority FROM effects")) == ["CQC", "HIS"]
+    assert await pool.fetchval("SELECT trust FROM stream_tenants WHERE stream_id = $1", stream) == "RXX"
+    dead = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 2)
+    refused = {EventEnvelope.from_json_bytes(r.value or b"").event_id for r in dead}
+    assert refused == {first_batch[1].event_id, late_claim.event_id}
+    assert all(
+        dict(r.headers)["dlq_reason"]
+        .decode()
+        .startswith(f"tenant mismatch: stream {stream} belongs to trust RXX")
+        for r in dead
+    )
