@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jwt
 from fastapi import Depends, FastAPI, Request
@@ -190,16 +190,20 @@ class Authenticator:
     def from_settings(cls, settings: AuthSettings | None, *, environment: str) -> Authenticator:
         return cls(settings or AuthSettings(), environment=environment)
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def authenticate(
+        self, headers: Mapping[str, str], registered: Mapping[str, ApiClient] | None = None
+    ) -> Principal:
+        """``registered``: API clients from a ``ClientDirectory`` (a trust admin made them at run
+        time), beside the ones in settings."""
         authorization = headers.get("authorization", "")
         api_key = headers.get("x-api-key", "")
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials:
             return self._from_token(credentials.strip())
         if scheme.lower() == "apikey" and credentials:
-            return self._from_api_key(credentials.strip())
+            return self._from_api_key(credentials.strip(), registered or {})
         if api_key:
-            return self._from_api_key(api_key.strip())
+            return self._from_api_key(api_key.strip(), registered or {})
         if authorization:
             raise _unauthenticated("unsupported Authorization scheme", invalid=True)
         if self.mode == "development":
@@ -212,9 +216,9 @@ class Authenticator:
         config = self.settings.api_keys.get(key_id)
         return _client_principal(key_id, config) if config else None
 
-    def _from_api_key(self, presented: str) -> Principal:
+    def _from_api_key(self, presented: str, registered: Mapping[str, ApiClient]) -> Principal:
         key_id, _, secret = presented.partition(".")
-        config = self.settings.api_keys.get(key_id)
+        config = self.settings.api_keys.get(key_id) or registered.get(key_id)
         # Compare in constant time, and compare something even for an unknown id, so timing
         # tells an attacker neither the hash nor which key ids exist.
         expected = config.hash if config else _DUMMY_HASH
@@ -313,10 +317,32 @@ def install_auth(app: FastAPI, authenticator: Authenticator) -> None:
         return response
 
 
-def authenticate(request: Request) -> Principal:
+class ClientDirectory(Protocol):
+    """API clients registered at run time (intake's trust administration), looked up by key id.
+    ``None``: no such client, or it was revoked."""
+
+    async def find(self, key_id: str) -> ApiClient | None: ...
+
+
+def presented_key_id(headers: Mapping[str, str]) -> str | None:
+    """The key id of an API key in the request, if it carries one."""
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    presented = credentials.strip() if scheme.lower() == "apikey" else headers.get("x-api-key", "").strip()
+    key_id = presented.partition(".")[0]
+    return key_id or None
+
+
+async def authenticate(request: Request) -> Principal:
     """The caller, rate-limited, without a role check (``require`` adds that)."""
     authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(request.headers)
+    directory: ClientDirectory | None = getattr(request.app.state, "client_directory", None)
+    registered: dict[str, ApiClient] = {}
+    key_id = presented_key_id(request.headers)
+    if directory is not None and key_id and key_id not in authenticator.settings.api_keys:
+        found = await directory.find(key_id)
+        if found is not None:
+            registered[key_id] = found
+    principal = authenticator.authenticate(request.headers, registered)
     authenticator.check_rate(principal)
     request.state.principal = principal
     return principal
@@ -328,7 +354,7 @@ def require(*roles: Role) -> Any:
     wanted = frozenset(roles)
 
     async def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
+        principal = await authenticate(request)
         if wanted and not principal.has_any(wanted):
             log.info("auth.forbidden", subject=principal.subject, needs=sorted(wanted))
             raise AuthError(403, "Forbidden", "this route needs one of: " + ", ".join(sorted(wanted)))

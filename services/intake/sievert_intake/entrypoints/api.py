@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse, Response
 
 from sievert_intake.adapters.event_store import ConcurrencyError
 from sievert_intake.adapters.identity_vault import IdentifierVault, KeyWrapper, LocalKek
+from sievert_intake.adapters.trust_admin import RegisteredClients
 from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.incident import Amendment, AmendmentInvalidError, IncidentReport, request_hash
 from sievert_intake.entrypoints.fhir import fhir_router
+from sievert_intake.entrypoints.trust_admin import trust_admin_router
 from sievert_intake.service import (
     Answer,
     DuplicateMessageConflictError,
@@ -86,6 +88,9 @@ def create_app(
     install_auth(
         app, authenticator or Authenticator.from_settings(None, environment=runtime.settings.environment)
     )
+    # Engines' API keys: the ones in settings, and the ones a trust admin made at run time.
+    app.state.client_directory = RegisteredClients(lambda: runtime.pool)
+    app.include_router(trust_admin_router())
     app.state.kek = kek or LocalKek(DEV_IDENTIFIER_KEK)
     app.state.pseudonym_key = pseudonym_key or DEV_PSEUDONYM_KEY.encode()
 
