@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import FastAPI
 
-from sievert_intake.adapters.identity_vault import IdentifierVault, LocalKek
+from sievert_intake.adapters.identity_vault import IdentifierVault, KeyRing, LocalKek
 from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.identity import PatientIdentifiers
 from sievert_intake.entrypoints.api import create_app
@@ -32,26 +30,29 @@ def authenticator(settings: IntakeSettings) -> Authenticator:
     return Authenticator(settings.auth, environment=settings.environment)
 
 
-def kek(settings: IntakeSettings) -> LocalKek:
-    return LocalKek(settings.identifier_kek.get_secret_value())
+def kek(settings: IntakeSettings) -> KeyRing:
+    """The current KEK and, during a rotation, the previous one (``sievert rotate-kek``)."""
+    previous = settings.identifier_kek_previous
+    return KeyRing(
+        LocalKek(settings.identifier_kek.get_secret_value()),
+        *([LocalKek(previous.get_secret_value())] if previous is not None else []),
+    )
+
+
+def vault(runtime: ServiceRuntime, settings: IntakeSettings) -> IdentifierVault:
+    """The identifier vault over the runtime's pool (which exists once the runtime started)."""
+    return IdentifierVault(runtime.pool, kek(settings), settings.pseudonym_key.get_secret_value().encode())
 
 
 class _VaultOnRuntime:
-    """The identifier vault over the runtime's pool, which exists only once the runtime started."""
+    """``IdentityPort`` for the MLLP handler, made before the runtime's pool exists."""
 
     def __init__(self, runtime: ServiceRuntime, settings: IntakeSettings) -> None:
         self._runtime = runtime
-        self._kek = kek(settings)
-        self._pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
+        self._settings = settings
 
-    async def demographics_updated(self, update: Any) -> None:
-        return None
-
-    async def incident_identifiers(
-        self, trust: str, incident_id: uuid.UUID, identifiers: PatientIdentifiers, actor: str
-    ) -> str:
-        vault = IdentifierVault(self._runtime.pool, self._kek, self._pseudonym_key)
-        return await vault.record(trust, incident_id, identifiers)
+    async def demographics_updated(self, trust: str, identifiers: PatientIdentifiers, actor: str) -> int:
+        return await vault(self._runtime, self._settings).demographics_updated(trust, identifiers, actor)
 
 
 def mllp_clients(settings: IntakeSettings, auth: Authenticator) -> Callable[[str], Principal | None] | None:
@@ -73,7 +74,7 @@ def mllp_listener(
     connection stored in shared commits (``GroupCommitter``)."""
 
     def service() -> IntakeService:
-        return IntakeService(runtime.pool, settings.kafka.topics, runtime.clock)
+        return IntakeService(runtime.pool, settings.kafka.topics, runtime.clock, vault(runtime, settings))
 
     committer = GroupCommitter(service, lambda: runtime.pool)
     handler = Hl7Handler(

@@ -1,14 +1,14 @@
 """Intake's use cases: record a report, record an amendment, read an incident back.
 
-Each use case commits the new events, their outbox rows and the idempotency answer in one
-transaction, so an accepted request is never half-stored.
+Each use case commits the new events, their outbox rows, the patient's encrypted identifiers and
+the idempotency answer in one transaction, so an accepted request is never half-stored: a crash
+can neither lose the identifiers of a stored event nor keep identifiers without their event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import uuid
@@ -20,12 +20,14 @@ from typing import Any
 import asyncpg
 
 from sievert_intake.adapters import event_store, idempotency, references
+from sievert_intake.adapters.identity_vault import IdentifierVault, PatientRecord, stable
 from sievert_intake.domain.inbound import (
+    BirthAfterExposureError,
     FactProblem,
     FactsInvalidError,
     ProblemKind,
     Submission,
-    age_in_years,
+    age_at_exposure,
     validate_amended,
     validate_new,
 )
@@ -113,15 +115,26 @@ class RequestContext:
 
 
 class IntakeService:
-    def __init__(self, pool: asyncpg.Pool, topics: Topics, clock: Clock) -> None:
+    def __init__(self, pool: asyncpg.Pool, topics: Topics, clock: Clock, vault: IdentifierVault) -> None:
         self._pool = pool
         self._topics = topics
         self._clock = clock
+        self._vault = vault
 
     async def report(self, report: IncidentReport, ctx: RequestContext) -> Answer:
+        """A JSON report; its facts already hold the age ``IncidentReport`` derived, and its
+        ``patient`` is stored encrypted with the event (the answer gives the pseudonym)."""
         incident_id = uuid.uuid4()
+        identifiers = report.patient.identifiers() if report.patient is not None else None
+        record = None
+        if identifiers is not None and not identifiers.is_empty():
+            name = self._vault.pseudonym(report.trust, identifiers)
+            record = PatientRecord(report.trust, incident_id, name, identifiers)
         event = IncidentReported(
-            facts=report.facts, channel="json", source_message_id=report.source_message_id
+            facts=report.facts,
+            channel="json",
+            source_message_id=report.source_message_id,
+            patient_pseudonym=record.pseudonym if record else None,
         )
         envelope = build_envelope(
             event,
@@ -136,8 +149,10 @@ class IntakeService:
         answer = Answer(
             202, {"incident_id": str(incident_id), "stream_version": 1, "event_id": str(envelope.event_id)}
         )
+        if record is not None:
+            answer.body["patient_pseudonym"] = record.pseudonym
         try:
-            return await self._commit(envelope, answer, ctx)
+            return await self._commit(envelope, answer, ctx, [record] if record else [])
         except event_store.DuplicateSourceMessageError:
             assert report.source_message_id is not None
             return await self._reported_before(report.tenant.trust, report.source_message_id, report.facts)
@@ -147,22 +162,26 @@ class IntakeService:
         the original answer, other facts are a conflict (migration 0002's unique index)."""
         async with self._pool.acquire() as conn:
             original = await event_store.find_reported(conn, trust, source_message_id)
-        if original is None:  # pragma: no cover - the index said it exists
-            raise RuntimeError("duplicate source message not found")
+            if original is None:  # pragma: no cover - the index said it exists
+                raise RuntimeError("duplicate source message not found")
+            name = await self._vault.pseudonym_in(conn, original.stream_id)
         if REGISTRY.decode(original).facts != facts:  # type: ignore[attr-defined]
             raise DuplicateMessageConflictError(source_message_id, str(original.stream_id))
-        return Answer(
-            202,
-            {
-                "incident_id": str(original.stream_id),
-                "stream_version": original.stream_version,
-                "event_id": str(original.event_id),
-            },
-        )
+        body: dict[str, Any] = {
+            "incident_id": str(original.stream_id),
+            "stream_version": original.stream_version,
+            "event_id": str(original.event_id),
+        }
+        if name is not None:
+            body["patient_pseudonym"] = name
+        return Answer(202, body)
 
     async def amend(self, incident_id: uuid.UUID, amendment: Amendment, ctx: RequestContext) -> Answer:
         async with self._pool.acquire() as conn:
             history = await event_store.read_stream(conn, incident_id)
+            # Read outside the commit's transaction: only an amendment changes an incident's
+            # pseudonym, and expected_version (checked again by the append) serialises those.
+            name = await self._vault.pseudonym_in(conn, incident_id)
         if not history:
             raise IncidentNotFoundError(incident_id)
         current = current_facts(history)
@@ -171,7 +190,11 @@ class IntakeService:
             raise event_store.ConcurrencyError(incident_id, amendment.expected_version, latest.stream_version)
         corrected, changed = apply_amendment(current, amendment.facts)
         event = IncidentFactsAmended(
-            facts=corrected, changed_fields=changed, reason=amendment.reason, channel="json"
+            facts=corrected,
+            changed_fields=changed,
+            reason=amendment.reason,
+            channel="json",
+            patient_pseudonym=name or current_pseudonym(history),
         )
         version = latest.stream_version + 1
         envelope = build_envelope(
@@ -195,7 +218,13 @@ class IntakeService:
         )
         return await self._commit(envelope, answer, ctx)
 
-    async def _commit(self, envelope: EventEnvelope, answer: Answer, ctx: RequestContext) -> Answer:
+    async def _commit(
+        self,
+        envelope: EventEnvelope,
+        answer: Answer,
+        ctx: RequestContext,
+        patients: Sequence[PatientRecord] = (),
+    ) -> Answer:
         key = ctx.idempotency_key
         for _ in range(2):
             try:
@@ -206,6 +235,7 @@ class IntakeService:
                             return self._replay(stored, ctx)
                     await event_store.append(conn, [envelope])
                     await enqueue(conn, self._topics, [envelope])
+                    await self._vault.store(conn, patients)
                     if key is not None and not await idempotency.remember(
                         conn, key, ctx.request_hash, answer.status_code, answer.body
                     ):
@@ -260,7 +290,7 @@ class IntakeService:
         references_seen = Counter((s.tenant.trust, s.reference) for s, _ in items if s.reference is not None)
         keys_seen = Counter(keys)
         single: list[int] = []
-        candidates: list[tuple[int, str, str, tuple[Outcome, EventEnvelope] | None]] = []
+        candidates: list[tuple[int, str, str, _Built | None]] = []
         for i, (submission, ctx) in enumerate(items):
             key = keys[i]
             if (
@@ -273,13 +303,13 @@ class IntakeService:
             ):
                 single.append(i)
                 continue
-            built: tuple[Outcome, EventEnvelope] | None = None
+            built: _Built | None = None
             try:
                 built = self._new_incident(submission, ctx)
             except Exception as exc:  # FactsInvalidError, mostly
                 results[i] = exc  # unless it was stored before: then it is a resend (below)
             candidates.append((i, key, _submission_hash(submission), built))
-        group: list[tuple[int, str, str, Outcome, EventEnvelope]] = []
+        group: list[tuple[int, Outcome, EventEnvelope]] = []
         if candidates:
             async with contextlib.AsyncExitStack() as stack:
                 if conn is None:
@@ -299,8 +329,8 @@ class IntakeService:
                     results[i] = None
                     single.append(i)
                 elif built is not None:
-                    group.append((i, key, digest, *built))
-        for i, _, _, outcome, envelope in group:
+                    group.append((i, built[0], built[1]))
+        for i, outcome, envelope in group:
             results[i] = outcome
             log.info(
                 "intake.event_recorded",
@@ -330,11 +360,12 @@ class IntakeService:
         self,
         conn: Connection,
         items: Sequence[tuple[Submission, RequestContext]],
-        candidates: list[tuple[int, str, str, tuple[Outcome, EventEnvelope] | None]],
+        candidates: list[tuple[int, str, str, _Built | None]],
     ) -> list[tuple[dict[str, Any] | None, bool]]:
-        """One statement, so one round trip and one atomic commit: for each candidate, the answer
-        stored under its key and whether its reference names a known incident; and for each one
-        with neither (and an envelope), its event, outbox row, reference and answer, stored."""
+        """One statement, so one round trip: for each candidate, the answer stored under its key
+        and whether its reference names a known incident; and for each one with neither (and an
+        envelope), its event, outbox row, reference and answer, stored. The patient identifiers of
+        those stored follow in the same transaction, so they commit (or not) with their events."""
         columns: list[list[Any]] = [[] for _ in range(12)]
         for i, key, digest, built in candidates:
             submission = items[i][0]
@@ -342,7 +373,7 @@ class IntakeService:
                 row: tuple[Any, ...] = (key, submission.tenant.trust, submission.reference, digest)
                 row += (None,) * 8
             else:
-                outcome, envelope = built
+                outcome, envelope, _ = built
                 row = (
                     key,
                     submission.tenant.trust,
@@ -359,19 +390,30 @@ class IntakeService:
                 )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
-        rows = await conn.fetch(
-            _STORE_NEW,
-            *columns,
-            IncidentReported.event_type,
-            IncidentReported.schema_version,
-            topic_of(IncidentReported, self._topics),
-        )
         found: list[tuple[dict[str, Any] | None, bool]] = [(None, False)] * len(candidates)
-        for r in rows:
-            stored = None
-            if r["request_hash"] is not None:
-                stored = {"request_hash": r["request_hash"], "response": r["response"]}
-            found[r["i"] - 1] = (stored, bool(r["known"]))
+        async with conn.transaction():
+            rows = await conn.fetch(
+                _STORE_NEW,
+                *columns,
+                IncidentReported.event_type,
+                IncidentReported.schema_version,
+                topic_of(IncidentReported, self._topics),
+            )
+            for r in rows:
+                stored = None
+                if r["request_hash"] is not None:
+                    stored = {"request_hash": r["request_hash"], "response": r["response"]}
+                found[r["i"] - 1] = (stored, bool(r["known"]))
+            # The statement stored exactly the candidates with an envelope, no stored answer and
+            # no known reference (its ``fresh``): their identifiers go in with them.
+            await self._vault.store(
+                conn,
+                [
+                    built[2]
+                    for (_, _, _, built), (stored, known) in zip(candidates, found, strict=True)
+                    if built is not None and built[2] is not None and stored is None and not known
+                ],
+            )
         return found
 
     async def _submit_once(
@@ -389,7 +431,7 @@ class IntakeService:
                     raise DuplicateMessageConflictError(submission.source_message_id or str(key), incident)
                 return Outcome.from_body(stored["response"], duplicate=True)  # type: ignore[arg-type]
             if incident_id is None:
-                outcome, envelope = self._new_incident(submission, ctx)
+                outcome, envelope, patient = self._new_incident(submission, ctx)
                 await event_store.append(conn, [envelope])
                 await enqueue(conn, self._topics, [envelope])
                 if submission.reference:
@@ -398,11 +440,13 @@ class IntakeService:
                     )
             else:
                 history = await event_store.read_stream(conn, incident_id)
-                outcome, amended = self._amendment(submission, ctx, incident_id, history)
+                held = await self._vault.pseudonym_in(conn, incident_id)
+                outcome, amended, patient = self._amendment(submission, ctx, incident_id, history, held)
                 if amended is not None:
                     await event_store.append(conn, [amended])
                     await enqueue(conn, self._topics, [amended])
                 envelope = amended  # type: ignore[assignment]
+            await self._vault.store(conn, [patient] if patient is not None else [])
             if key is not None and not await idempotency.remember(conn, key, digest, 200, outcome.body()):
                 raise _KeyTakenError
         if envelope is not None:
@@ -417,13 +461,21 @@ class IntakeService:
             )
         return outcome
 
-    def _new_incident(self, submission: Submission, ctx: RequestContext) -> tuple[Outcome, EventEnvelope]:
+    def _new_incident(self, submission: Submission, ctx: RequestContext) -> _Built:
         raw = dict(submission.facts)
-        _derive_age(raw, submission, raw.get("discovered_on"))
+        _derive_age(raw, submission)
         facts = validate_new(raw)
         incident_id = uuid.uuid4()
+        patient = None
+        if submission.identifiers is not None and not submission.identifiers.is_empty():
+            trust = submission.tenant.trust
+            name = self._vault.pseudonym(trust, submission.identifiers)
+            patient = PatientRecord(trust, incident_id, name, submission.identifiers)
         event = IncidentReported(
-            facts=facts, channel=submission.channel, source_message_id=submission.source_message_id
+            facts=facts,
+            channel=submission.channel,
+            source_message_id=submission.source_message_id,
+            patient_pseudonym=patient.pseudonym if patient else None,
         )
         envelope = build_envelope(
             event,
@@ -435,7 +487,7 @@ class IntakeService:
             now=self._clock.now(),
             actor=ctx.actor,
         )
-        return Outcome(incident_id, 1, envelope.event_id, created=True), envelope
+        return Outcome(incident_id, 1, envelope.event_id, created=True), envelope, patient
 
     def _amendment(
         self,
@@ -443,22 +495,36 @@ class IntakeService:
         ctx: RequestContext,
         incident_id: uuid.UUID,
         history: list[EventEnvelope],
-    ) -> tuple[Outcome, EventEnvelope | None]:
+        held: str | None,
+    ) -> tuple[Outcome, EventEnvelope | None, PatientRecord | None]:
+        """The amendment a message makes (None when it changes nothing), and the identifiers it
+        carries. ``held``: the pseudonym the vault holds for the incident."""
         current = current_facts(history)
         latest = history[-1]
-        if latest.tenant.trust != submission.tenant.trust:  # pragma: no cover - references are per trust
+        trust = submission.tenant.trust
+        if latest.tenant.trust != trust:  # pragma: no cover - references are per trust
             raise IncidentNotFoundError(incident_id)
         patch = dict(submission.facts)
-        _derive_age(patch, submission, patch.get("discovered_on") or current.discovered_on.isoformat())
+        _derive_age(patch, submission, current)
         corrected, changed = validate_amended(current, patch)
+        before = held or current_pseudonym(history)
+        name, patient = before, None
+        identifiers = submission.identifiers
+        if identifiers is not None and not identifiers.is_empty():
+            # Without a number the patient cannot be told apart: keep the pseudonym they have.
+            name = before if before and not stable(identifiers) else self._vault.pseudonym(trust, identifiers)
+            patient = PatientRecord(trust, incident_id, name, identifiers)
+        if name != current_pseudonym(history):
+            changed = [*changed, "patient_pseudonym"]  # the message names another patient
         if not changed:
             # A resend of an amendment already applied, or a report that repeats what is known.
-            return Outcome(incident_id, latest.stream_version, None, created=False), None
+            return Outcome(incident_id, latest.stream_version, None, created=False), None, patient
         event = IncidentFactsAmended(
             facts=corrected,
             changed_fields=changed,
             reason=submission.reason[:500],
             channel=submission.channel,
+            patient_pseudonym=name,
         )
         envelope = build_envelope(
             event,
@@ -473,7 +539,7 @@ class IntakeService:
         outcome = Outcome(
             incident_id, envelope.stream_version, envelope.event_id, created=False, changed_fields=changed
         )
-        return outcome, envelope
+        return outcome, envelope, patient
 
     async def _submitted_before(self, submission: Submission) -> Outcome:
         assert submission.source_message_id is not None
@@ -484,7 +550,7 @@ class IntakeService:
         if original is None:  # pragma: no cover - the index said it exists
             raise RuntimeError("duplicate source message not found")
         raw = dict(submission.facts)
-        _derive_age(raw, submission, raw.get("discovered_on"))
+        _derive_age(raw, submission)
         try:
             same = validate_new(raw) == REGISTRY.decode(original).facts  # type: ignore[attr-defined]
         except FactsInvalidError:
@@ -562,6 +628,9 @@ SELECT i, request_hash, response, known FROM found
 
 _CONCURRENT_CHAINS = 8  # transactions one group may run at once (each takes a pooled connection)
 
+#: A new incident built from a message: its answer, its event and its patient's identifiers.
+_Built = tuple[Outcome, EventEnvelope, PatientRecord | None]
+
 
 def _chains(
     items: Sequence[tuple[Submission, RequestContext]], keys: list[str | None], indexes: list[int]
@@ -626,26 +695,19 @@ def _submission_hash(submission: Submission) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _derive_age(raw: dict[str, Any], submission: Submission, discovered_on: Any) -> None:
-    """Patient age in whole years at the discovery date; the birth date itself goes no further."""
+def _derive_age(raw: dict[str, Any], submission: Submission, current: IncidentFacts | None = None) -> None:
+    """Patient age in completed years at the exposure, else at its discovery (the message's
+    dates, else the incident's), when the message gives a birth date and no age; the birth date
+    itself goes no further (docs/intake-mapping.md, "Patient age")."""
     if submission.birth_date is None or raw.get("patient_age_years") is not None:
         return
-    if not isinstance(discovered_on, str):
-        return  # no discovery date: validation reports that, the age stays unknown
+    dates = {**(current.model_dump(mode="json") if current is not None else {}), **raw}
     try:
-        on = dt.date.fromisoformat(discovered_on)
-    except ValueError:
-        return
-    age = age_in_years(submission.birth_date, on)
-    if age < 0:
-        raise FactsInvalidError(
-            [
-                FactProblem(
-                    "patient_age_years", "the date of birth is after the discovery date", ProblemKind.VALUE
-                )
-            ]
-        )
-    raw["patient_age_years"] = age
+        age = age_at_exposure(submission.birth_date, dates.get("occurred_on"), dates.get("discovered_on"))
+    except BirthAfterExposureError as exc:
+        raise FactsInvalidError([FactProblem("patient_age_years", str(exc), ProblemKind.VALUE)]) from None
+    if age is not None:
+        raw["patient_age_years"] = age
 
 
 def current_facts(history: list[EventEnvelope]) -> IncidentFacts:
@@ -653,6 +715,13 @@ def current_facts(history: list[EventEnvelope]) -> IncidentFacts:
     event = REGISTRY.decode(history[-1])
     assert isinstance(event, IncidentReported | IncidentFactsAmended)
     return event.facts
+
+
+def current_pseudonym(history: list[EventEnvelope]) -> str | None:
+    """The patient's pseudonym as the log last gave it (None before v2 of intake's events)."""
+    event = REGISTRY.decode(history[-1])
+    assert isinstance(event, IncidentReported | IncidentFactsAmended)
+    return event.patient_pseudonym
 
 
 def _history_entry(envelope: EventEnvelope) -> dict[str, Any]:

@@ -68,6 +68,13 @@ class IntakeSettings(ServiceSettings):
         default=SecretStr(DEV_IDENTIFIER_KEK),
         description="Base64 of the 32-byte key-encryption key wrapping each patient's data key.",
     )
+    identifier_kek_previous: SecretStr | None = Field(
+        default=None,
+        description=(
+            "During a KEK rotation, the KEK being replaced: data keys it wrapped still unwrap until "
+            "`sievert rotate-kek` has re-wrapped them under INTAKE_IDENTIFIER_KEK. Unset afterwards."
+        ),
+    )
 
     @model_validator(mode="after")
     def _refuse_development_secrets_in_production(self) -> IntakeSettings:

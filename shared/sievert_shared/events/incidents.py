@@ -89,7 +89,12 @@ class IncidentFactsAmended(Event):
     topic: ClassVar[str] = "incidents"
 
     facts: IncidentFacts
-    changed_fields: list[str] = Field(description="Top-level fact names whose value changed.")
+    changed_fields: list[str] = Field(
+        description=(
+            "Top-level fact names whose value changed, and 'patient_pseudonym' when the correction "
+            "names another patient."
+        )
+    )
     reason: str = Field(max_length=500, description="Why the facts changed, in the reporter's words.")
     channel: IntakeChannel = Field(description="How the correction reached Sievert.")
     patient_pseudonym: str | None = _pseudonym_field()

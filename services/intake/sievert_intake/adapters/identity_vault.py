@@ -5,15 +5,21 @@ stored only wrapped by the key-encryption key (KEK), behind ``KeyWrapper`` so a 
 HSM can replace the local KEK without touching this module. The GCM associated data binds each
 ciphertext to its incident and pseudonym, so a row copied onto another incident will not decrypt.
 
+Identifiers are written by ``store`` inside the caller's transaction, the one that appends the
+incident's event and its outbox row: a crash can neither keep an event without its identifiers
+nor identifiers without their event.
+
 Erasure deletes the wrapped data key (crypto-shredding): the ciphertexts stay, unreadable.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -21,12 +27,14 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sievert_intake.domain.identity import PatientIdentifiers, pseudonym
+from sievert_intake.domain.identity import PatientIdentifiers, known_pseudonyms, pseudonym
+from sievert_shared.db import Connection
 from sievert_shared.logging import get_logger
 
 log = get_logger(__name__)
 
 _NONCE_BYTES = 12  # GCM's standard nonce; random per encryption, keys are never reused 2^32 times
+_WRAP_AAD = b"sievert-patient-data-key"
 
 
 class KeyWrapper(Protocol):
@@ -41,14 +49,17 @@ class KeyWrapper(Protocol):
 
 
 class LocalKek:
-    """A KEK from settings. Fine for one site; a KMS adapter keeps the KEK out of the process."""
+    """A KEK from settings. Fine for one site; a KMS adapter keeps the KEK out of the process.
 
-    def __init__(self, kek_base64: str, key_id: str = "local-1") -> None:
+    Its id is a fingerprint of the key (not the key), so rows say which KEK wrapped them and a
+    rotation knows which rows it has still to re-wrap."""
+
+    def __init__(self, kek_base64: str, key_id: str | None = None) -> None:
         kek = base64.b64decode(kek_base64)
         if len(kek) != 32:
             raise ValueError("the identifier KEK must be 32 bytes (AES-256), base64-encoded")
         self._aead = AESGCM(kek)
-        self._key_id = key_id
+        self._key_id = key_id or "local-" + hashlib.sha256(b"sievert-kek-id\x1f" + kek).hexdigest()[:16]
 
     @property
     def key_id(self) -> str:
@@ -56,10 +67,36 @@ class LocalKek:
 
     def wrap(self, data_key: bytes) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, data_key, b"sievert-patient-data-key")
+        return nonce + self._aead.encrypt(nonce, data_key, _WRAP_AAD)
 
     def unwrap(self, wrapped: bytes) -> bytes:
-        return self._aead.decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], b"sievert-patient-data-key")
+        return self._aead.decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _WRAP_AAD)
+
+
+class KeyRing:
+    """The current KEK, and the previous ones while a rotation re-wraps their data keys.
+
+    Wraps under the current KEK only; unwraps under whichever KEK wrapped the key (GCM's tag
+    says which: a wrong KEK fails authentication, it never yields a wrong key)."""
+
+    def __init__(self, current: KeyWrapper, *previous: KeyWrapper) -> None:
+        self.current = current
+        self.previous = previous
+
+    @property
+    def key_id(self) -> str:
+        return self.current.key_id
+
+    def wrap(self, data_key: bytes) -> bytes:
+        return self.current.wrap(data_key)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        for kek in (self.current, *self.previous):
+            try:
+                return kek.unwrap(wrapped)
+            except InvalidTag:
+                continue
+        raise InvalidTag("no configured KEK unwraps this data key")
 
 
 @dataclass(frozen=True)
@@ -70,7 +107,22 @@ class Revealed:
     identifiers: PatientIdentifiers | None  # None: erased (the data key is gone)
 
 
-Action = Literal["identifiers_read", "patient_erased"]
+@dataclass(frozen=True)
+class PatientRecord:
+    """One incident's patient identifiers, to be stored with the incident's event."""
+
+    trust: str
+    incident_id: uuid.UUID
+    pseudonym: str
+    identifiers: PatientIdentifiers  # its repr is redacted
+
+
+Action = Literal["identifiers_read", "identifiers_updated", "patient_erased"]
+
+
+class KeyVanishedError(RuntimeError):
+    """A patient's data key was erased while their identifiers were being stored: nothing was
+    stored; a resend stores them under a fresh key."""
 
 
 class IdentifierVault:
@@ -79,60 +131,110 @@ class IdentifierVault:
         self._kek = kek
         self._pseudonym_key = pseudonym_key
 
-    # The MLLP handler and the HTTP routes call this through ``IdentityPort``.
-    async def demographics_updated(self, update: Any) -> None:
-        return None  # ADT without an incident: nothing to attach identifiers to yet
+    def pseudonym(self, trust: str, identifiers: PatientIdentifiers) -> str:
+        return pseudonym(self._pseudonym_key, trust, identifiers)
 
-    async def incident_identifiers(
-        self, trust: str, incident_id: uuid.UUID, identifiers: PatientIdentifiers, actor: str
-    ) -> str:
-        return await self.record(trust, incident_id, identifiers)
+    @staticmethod
+    async def pseudonym_in(conn: Connection, incident_id: uuid.UUID) -> str | None:
+        found: str | None = await conn.fetchval(
+            "SELECT pseudonym FROM incident_patients WHERE incident_id = $1", incident_id
+        )
+        return found
 
-    async def record(self, trust: str, incident_id: uuid.UUID, identifiers: PatientIdentifiers) -> str:
-        """Store (or replace, on a resend or amendment) an incident's patient identifiers."""
-        name = pseudonym(self._pseudonym_key, trust, identifiers)
-        async with self._pool.acquire() as conn, conn.transaction():
-            existing = await conn.fetchrow(
-                "SELECT pseudonym, trust FROM incident_patients WHERE incident_id = $1", incident_id
-            )
-            if existing is not None and existing["trust"] != trust:
-                raise PermissionError("the incident belongs to another trust")
-            if existing is not None and not _stable(identifiers):
-                name = existing["pseudonym"]  # a resend without a number keeps its pseudonym
-            fresh_key = os.urandom(32)
+    async def store(self, conn: Connection, records: Sequence[PatientRecord]) -> None:
+        """Store (or replace, on an amendment) incidents' patient identifiers, inside the
+        caller's transaction: three statements however many records."""
+        by_incident = {r.incident_id: r for r in records}  # one row per incident per statement
+        if not by_incident:
+            return
+        trusts = {r.pseudonym: r.trust for r in by_incident.values()}
+        keys: dict[str, bytes] = {}
+        for _ in range(2):
+            missing = sorted(n for n in trusts if n not in keys)
             await conn.execute(
-                """INSERT INTO patient_keys (pseudonym, trust, wrapped_key, kek_id) VALUES ($1, $2, $3, $4)
+                """INSERT INTO patient_keys (pseudonym, trust, wrapped_key, kek_id)
+                   SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])
                    ON CONFLICT (pseudonym) DO NOTHING""",
-                name,
-                trust,
-                self._kek.wrap(fresh_key),
-                self._kek.key_id,
+                missing,
+                [trusts[n] for n in missing],
+                [self._kek.wrap(os.urandom(32)) for _ in missing],
+                [self._kek.key_id] * len(missing),
             )
-            wrapped = await conn.fetchval("SELECT wrapped_key FROM patient_keys WHERE pseudonym = $1", name)
-            data_key = self._kek.unwrap(wrapped)
+            # FOR KEY SHARE: an erasure of one of these patients waits for this transaction.
+            rows = await conn.fetch(
+                """SELECT pseudonym, trust, wrapped_key FROM patient_keys
+                   WHERE pseudonym = ANY($1::text[]) FOR KEY SHARE""",
+                missing,
+            )
+            for row in rows:
+                if row["trust"] != trusts[row["pseudonym"]]:
+                    raise PermissionError("the pseudonym belongs to another trust")
+                keys[row["pseudonym"]] = self._kek.unwrap(row["wrapped_key"])
+            if len(keys) == len(trusts):
+                break
+        else:
+            raise KeyVanishedError("a patient's data key was erased while storing their identifiers")
+        columns: list[list[Any]] = [[], [], [], [], []]
+        for r in by_incident.values():
             nonce = os.urandom(_NONCE_BYTES)
-            plaintext = json.dumps(identifiers.to_json(), sort_keys=True).encode()
-            ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, _aad(incident_id, name))
-            await conn.execute(
-                """INSERT INTO incident_patients (incident_id, trust, pseudonym, nonce, ciphertext)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (incident_id) DO UPDATE
-                   SET pseudonym = EXCLUDED.pseudonym, nonce = EXCLUDED.nonce,
-                       ciphertext = EXCLUDED.ciphertext, recorded_at = now()""",
-                incident_id,
+            plaintext = json.dumps(r.identifiers.to_json(), sort_keys=True).encode()
+            ciphertext = AESGCM(keys[r.pseudonym]).encrypt(nonce, plaintext, _aad(r.incident_id, r.pseudonym))
+            for column, value in zip(
+                columns, (r.incident_id, r.trust, r.pseudonym, nonce, ciphertext), strict=True
+            ):
+                column.append(value)
+        await conn.execute(
+            """INSERT INTO incident_patients (incident_id, trust, pseudonym, nonce, ciphertext)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])
+               ON CONFLICT (incident_id) DO UPDATE
+               SET pseudonym = EXCLUDED.pseudonym, nonce = EXCLUDED.nonce,
+                   ciphertext = EXCLUDED.ciphertext, recorded_at = now()
+               WHERE incident_patients.trust = EXCLUDED.trust""",
+            *columns,
+        )
+
+    async def demographics_updated(self, trust: str, identifiers: PatientIdentifiers, actor: str) -> int:
+        """HL7 ADT^A08/A31: the sender's current demographics of a patient replace what each of
+        that patient's incidents holds, field by field (an absent field keeps its value). The
+        patient is found by the pseudonym of their NHS or hospital number; a patient with no
+        incident here is not stored (no incident, no reason to hold their data), and an erased
+        patient stays erased (no key, nothing to update). Returns the incidents updated."""
+        names = known_pseudonyms(self._pseudonym_key, trust, identifiers)
+        if not names:
+            return 0  # a name alone cannot say which patient this is
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT p.incident_id, p.pseudonym, p.nonce, p.ciphertext, k.wrapped_key
+                   FROM incident_patients p JOIN patient_keys k USING (pseudonym)
+                   WHERE p.trust = $1 AND p.pseudonym = ANY($2::text[])
+                   ORDER BY p.incident_id FOR UPDATE OF p FOR KEY SHARE OF k""",
                 trust,
-                name,
-                nonce,
-                ciphertext,
+                names,
             )
-        return name
+            for row in rows:
+                data_key = self._kek.unwrap(row["wrapped_key"])
+                aad = _aad(row["incident_id"], row["pseudonym"])
+                held = PatientIdentifiers.from_json(
+                    json.loads(AESGCM(data_key).decrypt(row["nonce"], row["ciphertext"], aad))
+                )
+                nonce = os.urandom(_NONCE_BYTES)
+                plaintext = json.dumps(held.updated_by(identifiers).to_json(), sort_keys=True).encode()
+                await conn.execute(
+                    """UPDATE incident_patients SET nonce = $2, ciphertext = $3, recorded_at = now()
+                       WHERE incident_id = $1""",
+                    row["incident_id"],
+                    nonce,
+                    AESGCM(data_key).encrypt(nonce, plaintext, aad),
+                )
+                await _audit(
+                    conn, row["incident_id"], trust, row["pseudonym"], "identifiers_updated", actor, actor
+                )
+        log.info("intake.demographics_updated", incidents=len(rows))
+        return len(rows)
 
     async def pseudonym_of(self, incident_id: uuid.UUID) -> str | None:
         async with self._pool.acquire() as conn:
-            found: str | None = await conn.fetchval(
-                "SELECT pseudonym FROM incident_patients WHERE incident_id = $1", incident_id
-            )
-            return found
+            return await self.pseudonym_in(conn, incident_id)
 
     async def reveal(self, incident_id: uuid.UUID, *, actor: str, correlation_id: str) -> Revealed | None:
         """Decrypt an incident's identifiers and write the access row in the same transaction:
@@ -192,8 +294,50 @@ class IdentifierVault:
         return [dict(r) for r in rows]
 
 
-def _stable(identifiers: PatientIdentifiers) -> bool:
+def stable(identifiers: PatientIdentifiers) -> bool:
+    """Whether the pseudonym of these identifiers is the same every time (a number is there)."""
     return bool(identifiers.nhs_number or identifiers.hospital_number)
+
+
+async def rewrap_keys(
+    pool: asyncpg.Pool,
+    ring: KeyWrapper,
+    *,
+    batch_size: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """KEK rotation: re-wrap every data key not yet under ``ring``'s current KEK, a batch per
+    transaction (so intake keeps serving, and an interrupted run resumes where it stopped).
+    ``ring`` must unwrap the old keys (a ``KeyRing`` of the new and the previous KEKs). The data
+    keys themselves, and so every ciphertext, stay as they are. Returns the keys re-wrapped."""
+    async with pool.acquire() as conn:
+        total = int(await conn.fetchval("SELECT count(*) FROM patient_keys WHERE kek_id <> $1", ring.key_id))
+        done, after = 0, ""
+        while True:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    """SELECT pseudonym, wrapped_key FROM patient_keys
+                       WHERE kek_id <> $1 AND pseudonym > $2
+                       ORDER BY pseudonym LIMIT $3 FOR UPDATE""",
+                    ring.key_id,
+                    after,
+                    batch_size,
+                )
+                if not rows:
+                    break
+                await conn.execute(
+                    """UPDATE patient_keys k SET wrapped_key = n.wrapped_key, kek_id = $3
+                       FROM unnest($1::text[], $2::bytea[]) AS n(pseudonym, wrapped_key)
+                       WHERE k.pseudonym = n.pseudonym""",
+                    [r["pseudonym"] for r in rows],
+                    [ring.wrap(ring.unwrap(r["wrapped_key"])) for r in rows],
+                    ring.key_id,
+                )
+            done += len(rows)
+            after = rows[-1]["pseudonym"]
+            if progress is not None:
+                progress(done, max(total, done))
+    return done
 
 
 def _aad(incident_id: uuid.UUID, name: str) -> bytes:

@@ -20,6 +20,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from sievert_intake.domain.hl7_mapping import Facility
+from sievert_intake.domain.identity import from_fhir
 from sievert_intake.domain.inbound import (
     CODE_FOR_FACT,
     FACT_CODE_SYSTEM,
@@ -227,8 +228,10 @@ def _map(
         m.set("occurred_on", str(event["date"])[:10], f"{path}.date")
 
     birth_date = None
+    identifiers = None
     patient = m.resolve(event.get("subject"))
     if patient is not None and patient[0].get("resourceType") == "Patient":
+        identifiers = from_fhir(patient[0])  # split off here: stored encrypted, never in the facts
         raw = str(patient[0].get("birthDate") or "")
         if len(raw) == 10:  # a year or year-month only leaves the age unknown
             birth_date = dt.date.fromisoformat(raw)
@@ -252,6 +255,7 @@ def _map(
         facts=m.facts,
         reason=f"FHIR AdverseEvent {reference or source_message_id or ''}".strip(),
         birth_date=birth_date,
+        identifiers=identifiers,
     )
     return FhirIncident(submission, m.provenance)
 

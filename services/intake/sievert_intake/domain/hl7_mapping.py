@@ -24,6 +24,7 @@ from typing import Any
 import hl7  # type: ignore[import-untyped]
 from hl7.util import unescape as _hl7_unescape  # type: ignore[import-untyped]
 
+from sievert_intake.domain.identity import PatientIdentifiers, from_hl7
 from sievert_intake.domain.inbound import (
     HL7_FACT_CODING_SYSTEM,
     OBSERVATION_CODES,
@@ -175,11 +176,14 @@ class Hl7Incident:
 
 @dataclass(frozen=True)
 class Hl7Demographics:
-    """ADT^A08/A31. The identifiers stay here (``repr=False``) until the identity store exists."""
+    """ADT^A08/A31: a patient's current demographics, for the identifier vault only (never an
+    event or a topic). ``identifiers`` is None when the PID gives nothing readable."""
 
     header: Header
     tenant_facility: str
     patient_segment: Any = field(repr=False)
+    trust: str = ""
+    identifiers: PatientIdentifiers | None = field(default=None, repr=False)
 
 
 # --- framing and the header -------------------------------------------------------------------
@@ -426,7 +430,14 @@ def map_message(
             raise Hl7ContentError(
                 [Hl7Problem(Hl7Location("PID", 0), "ADT needs a PID segment", SEGMENT_SEQUENCE_ERROR)]
             )
-        return Hl7Demographics(header=header, tenant_facility=header.sending_facility, patient_segment=pid)
+        facility = facilities.get(header.sending_facility, Facility())
+        return Hl7Demographics(
+            header=header,
+            tenant_facility=header.sending_facility,
+            patient_segment=pid,
+            trust=facility.trust or header.sending_facility,
+            identifiers=from_hl7(text),
+        )
 
     facility = facilities.get(header.sending_facility, Facility())
     trust = facility.trust or header.sending_facility
@@ -478,6 +489,7 @@ def map_message(
         facts=reader.facts,
         reason=f"HL7 {header.message_type} {header.control_id}",
         birth_date=birth_date,
+        identifiers=from_hl7(text),  # split off here: stored encrypted, only a pseudonym goes on
     )
     return Hl7Incident(header=header, submission=submission, provenance=reader.provenance)
 

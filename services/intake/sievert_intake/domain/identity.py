@@ -43,6 +43,11 @@ class PatientIdentifiers:
     def from_json(cls, data: dict[str, Any]) -> PatientIdentifiers:
         return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
 
+    def updated_by(self, newer: PatientIdentifiers) -> PatientIdentifiers:
+        """These identifiers with every value ``newer`` gives replacing ours (an ADT update
+        carries what changed and what did not; an empty field there says nothing)."""
+        return PatientIdentifiers(**{**self.to_json(), **newer.to_json()})
+
 
 class PatientIn(BaseModel):
     """The optional ``patient`` object of ``POST /v1/incidents``."""
@@ -70,11 +75,24 @@ def pseudonym(key: bytes, trust: str, identifiers: PatientIdentifiers) -> str:
     """Stable per patient within a trust when a number identifies them; otherwise a fresh random
     pseudonym (a name alone cannot safely say two incidents are one patient)."""
     if identifiers.nhs_number:
-        subject = f"nhs:{identifiers.nhs_number}"
-    elif identifiers.hospital_number:
-        subject = f"mrn:{identifiers.hospital_number}"
-    else:
-        return f"pt-{uuid.uuid4().hex[:24]}"
+        return _keyed(key, trust, f"nhs:{identifiers.nhs_number}")
+    if identifiers.hospital_number:
+        return _keyed(key, trust, f"mrn:{identifiers.hospital_number}")
+    return f"pt-{uuid.uuid4().hex[:24]}"
+
+
+def known_pseudonyms(key: bytes, trust: str, identifiers: PatientIdentifiers) -> list[str]:
+    """The pseudonyms an incident of this patient may have been filed under: by NHS number (the
+    one chosen when a message carried it) and by hospital number (when one carried only that)."""
+    found = []
+    if identifiers.nhs_number:
+        found.append(_keyed(key, trust, f"nhs:{identifiers.nhs_number}"))
+    if identifiers.hospital_number:
+        found.append(_keyed(key, trust, f"mrn:{identifiers.hospital_number}"))
+    return found
+
+
+def _keyed(key: bytes, trust: str, subject: str) -> str:
     digest = hmac.new(key, f"{trust}\x1f{subject}".encode(), hashlib.sha256).hexdigest()
     return f"pt-{digest[:24]}"
 
@@ -176,22 +194,6 @@ def from_fhir(body: Any) -> PatientIdentifiers | None:
 
 
 class IdentityPort(Protocol):
-    async def demographics_updated(self, update: Any) -> None:
-        """A sender's patient demographics changed (HL7 ADT^A08/A31)."""
-
-    async def incident_identifiers(
-        self, trust: str, incident_id: uuid.UUID, identifiers: PatientIdentifiers, actor: str
-    ) -> str:
-        """Store an incident's patient identifiers; returns the patient's pseudonym."""
-
-
-class DiscardingIdentity:
-    """Keeps no identifier: the message is acknowledged, the identifiers are dropped."""
-
-    async def demographics_updated(self, update: Any) -> None:
-        return None
-
-    async def incident_identifiers(
-        self, trust: str, incident_id: uuid.UUID, identifiers: PatientIdentifiers, actor: str
-    ) -> str:
-        return ""
+    async def demographics_updated(self, trust: str, identifiers: PatientIdentifiers, actor: str) -> int:
+        """A sender's patient demographics changed (HL7 ADT^A08/A31): update what the vault holds
+        for that patient; returns how many incidents' identifiers changed."""

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from sievert_intake.domain.identity import PatientIdentifiers
 from sievert_intake.domain.units import Dimension
 from sievert_shared.envelope import Tenant
 from sievert_shared.facts import IncidentFacts
@@ -152,9 +153,8 @@ class Submission:
     """Incident facts from one inbound message, in Sievert's units.
 
     ``facts`` is complete for a new incident and a merge patch for an amendment. ``birth_date``
-    is the only patient identifier that reaches the service, and only so the age can be derived
-    once the discovery date is known (it may come from the stored incident); it is never stored
-    and never printed (``repr=False``).
+    is there so the age can be derived once the exposure or discovery date is known (it may come
+    from the stored incident); it reaches no event and is never printed (``repr=False``).
     """
 
     tenant: Tenant
@@ -164,6 +164,9 @@ class Submission:
     facts: dict[str, Any]
     reason: str
     birth_date: dt.date | None = field(default=None, repr=False)
+    #: The message's patient identifiers, stored encrypted in the same transaction as its event
+    #: (``adapters/identity_vault.py``); only their pseudonym reaches the event.
+    identifiers: PatientIdentifiers | None = field(default=None, repr=False)
 
 
 def validate_new(raw: dict[str, Any]) -> IncidentFacts:
@@ -212,11 +215,47 @@ def _merge(first: list[FactProblem], second: list[FactProblem]) -> list[FactProb
 
 
 def age_in_years(birth_date: dt.date, on: dt.date) -> int:
-    """Completed years of age on ``on`` (a birthday counts from the day itself)."""
+    """Completed years of age on ``on``. A birthday counts from the day itself; someone born on
+    29 February is a year older from 1 March in a year without one (as UK law reckons it)."""
     years = on.year - birth_date.year
     if (on.month, on.day) < (birth_date.month, birth_date.day):
         years -= 1
     return years
+
+
+class BirthAfterExposureError(ValueError):
+    """The date of birth is after the date the age is reckoned at: one of them is wrong."""
+
+
+def age_at_exposure(birth_date: dt.date | None, occurred_on: Any, discovered_on: Any) -> int | None:
+    """Patient age in completed years at the exposure (``occurred_on``), else at its discovery
+    (``discovered_on``): the classifier's child rules are about the patient when exposed.
+
+    Dates may be ``date`` or ISO strings (raw facts). None when there is no birth date or no
+    usable date to reckon at; ``BirthAfterExposureError`` when the birth date is after it.
+    """
+    if birth_date is None:
+        return None
+    on = _as_date(occurred_on) or _as_date(discovered_on)
+    if on is None:
+        return None
+    age = age_in_years(birth_date, on)
+    if age < 0:
+        raise BirthAfterExposureError(f"the date of birth {birth_date} is after {on}")
+    return age
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
 
 
 def parse_flag(text: str) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sievert_intake.domain.identity import PatientIn
+from sievert_intake.domain.inbound import BirthAfterExposureError, age_at_exposure
 from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.facts import IncidentFacts
 
@@ -30,6 +32,31 @@ class IncidentReport(BaseModel):
     @property
     def tenant(self) -> Tenant:
         return Tenant(trust=self.trust, site=self.site)
+
+    @model_validator(mode="after")
+    def _age_from_birth_date(self) -> IncidentReport:
+        """Without an age in the facts, ``patient.birth_date`` gives it: completed years at the
+        exposure, else at its discovery (docs/intake-mapping.md). The birth date goes no further."""
+        if (
+            self.patient is None
+            or self.patient.birth_date is None
+            or self.facts.patient_age_years is not None
+        ):
+            return self
+        try:
+            born = dt.date.fromisoformat(self.patient.birth_date)
+            age = age_at_exposure(born, self.facts.occurred_on, self.facts.discovered_on)
+            if age is not None:
+                self.facts = IncidentFacts.model_validate(
+                    {**self.facts.model_dump(), "patient_age_years": age}
+                )
+        except BirthAfterExposureError as exc:
+            raise ValueError(f"patient.birth_date: {exc}") from None
+        except ValidationError:
+            raise ValueError("patient.birth_date: gives an age over 150 years") from None
+        except ValueError:
+            raise ValueError("patient.birth_date: not a calendar date") from None
+        return self
 
 
 class Amendment(BaseModel):

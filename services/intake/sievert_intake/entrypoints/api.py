@@ -44,7 +44,7 @@ Eraser = Annotated[Principal, require(Role.TRUST_ADMIN)]
 
 def _service(request: Request) -> IntakeService:
     runtime: ServiceRuntime = request.app.state.runtime
-    return IntakeService(runtime.pool, runtime.settings.kafka.topics, runtime.clock)
+    return IntakeService(runtime.pool, runtime.settings.kafka.topics, runtime.clock, _vault(request))
 
 
 def _vault(request: Request) -> IdentifierVault:
@@ -100,24 +100,17 @@ def create_app(
 
     @router.post("/incidents", status_code=202, responses={409: {}, 422: {}})
     async def report_incident(
-        report: IncidentReport, svc: Service, vault: Vault, ctx: Context, request: Request
+        report: IncidentReport, svc: Service, ctx: Context, request: Request
     ) -> JSONResponse:
         """Record a new incident and publish ``IncidentReported``. An optional ``patient`` object
-        is split off here: encrypted in the identifier store, never in the facts or the log."""
+        is split off here: encrypted in the identifier store in the event's transaction, never in
+        the facts or the log, which carry only its pseudonym (also in the answer). Without
+        ``facts.patient_age_years``, ``patient.birth_date`` gives the age at the exposure."""
         caller: Principal = request.state.principal
         if not caller.may_post_for(report.trust, report.site):
             return _not_yours(report.trust, report.site)
         try:
-            answer = await svc.report(report, ctx)
-            if report.patient is not None and answer.status_code == 202:
-                # After the event's commit, in a transaction of its own: a crash in between loses
-                # the identifiers (never leaks them), and a resend stores them (docs/security.md).
-                identifiers = report.patient.identifiers()
-                if not identifiers.is_empty():
-                    answer.body["patient_pseudonym"] = await vault.record(
-                        report.trust, uuid.UUID(answer.body["incident_id"]), identifiers
-                    )
-            return _accepted(answer)
+            return _accepted(await svc.report(report, ctx))
         except IdempotencyConflictError:
             return _key_reused()
         except DuplicateMessageConflictError as exc:
@@ -261,7 +254,7 @@ def create_app(
         return Response(status_code=204)
 
     app.include_router(router)
-    app.include_router(fhir_router(_service, _vault, runtime.clock, facilities or {}))
+    app.include_router(fhir_router(_service, runtime.clock, facilities or {}))
     return app
 
 

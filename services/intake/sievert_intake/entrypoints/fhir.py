@@ -8,6 +8,7 @@ transaction path as HL7 v2.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -16,7 +17,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from sievert_intake.adapters.identity_vault import IdentifierVault
 from sievert_intake.domain.fhir_mapping import (
     FHIR_JSON,
     FhirIncident,
@@ -58,7 +58,6 @@ def _outcome(status: int, issues: list[FhirIssue]) -> JSONResponse:
 
 def fhir_router(
     service: Callable[[Request], IntakeService],
-    vault: Callable[[Request], IdentifierVault],
     clock: Clock,
     facilities: dict[str, Facility],
 ) -> APIRouter:
@@ -93,12 +92,12 @@ def fhir_router(
     async def store(request: Request, mapped: FhirIncident, root: str, body: Any) -> Outcome | JSONResponse:
         try:
             ctx = context(request, await request.body())
-            outcome = await service(request).submit(mapped.submission, ctx)
-            identifiers = from_fhir(body)
-            if identifiers is not None:
-                # Split off at the door: encrypted in the identifier store, never in the facts.
-                await vault(request).record(mapped.submission.tenant.trust, outcome.incident_id, identifiers)
-            return outcome
+            submission = mapped.submission
+            if submission.identifiers is None:
+                # A Patient the AdverseEvent does not name as its subject: still this patient's.
+                submission = dataclasses.replace(submission, identifiers=from_fhir(body))
+            # The identifiers are stored encrypted in the transaction of the event (never in it).
+            return await service(request).submit(submission, ctx)
         except FactsInvalidError as exc:
             return _outcome(422, locate(exc.problems, mapped.provenance, root))
         except DuplicateMessageConflictError as exc:

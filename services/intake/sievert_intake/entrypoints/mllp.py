@@ -41,7 +41,7 @@ from sievert_intake.domain.hl7_mapping import (
     map_message,
     read_header,
 )
-from sievert_intake.domain.identity import IdentityPort, PatientIdentifiers, from_hl7
+from sievert_intake.domain.identity import IdentityPort
 from sievert_intake.domain.inbound import FactsInvalidError
 from sievert_intake.group_commit import GroupCommitter
 from sievert_intake.service import (
@@ -124,7 +124,19 @@ class Hl7Handler:
             caller = self._caller(header)
             mapped = map_message(text, header, self._facilities)
             if isinstance(mapped, Hl7Demographics):
-                return self._demographics(mapped)
+                if caller is not None and not caller.sees(mapped.trust):
+                    raise Hl7ContentError(
+                        [
+                            Hl7Problem(
+                                Hl7Location("MSH", 4),
+                                f"sending facility {header.sending_facility} may not update patients "
+                                f"of {mapped.trust}; nothing was stored",
+                                TABLE_VALUE_NOT_FOUND,
+                            )
+                        ]
+                    )
+                actor = caller.subject if caller is not None else (header.sending_application or "")
+                return self._demographics(mapped, actor)
             tenant = mapped.submission.tenant
             if caller is not None and not caller.may_post_for(tenant.trust, tenant.site):
                 raise Hl7ContentError(
@@ -148,7 +160,7 @@ class Hl7Handler:
                 stored: Awaitable[Outcome] = self._committer.submit(mapped.submission, ctx)
             else:
                 stored = self._service().submit(mapped.submission, ctx)
-            return self._stored(stored, mapped, header, from_hl7(text), ctx.actor or "")
+            return self._stored(stored, mapped, header)
         except Exception as exc:
             return self._answer_failure(exc, header)
 
@@ -169,31 +181,24 @@ class Hl7Handler:
             )
         return caller
 
-    async def _demographics(self, mapped: Hl7Demographics) -> bytes:
+    async def _demographics(self, mapped: Hl7Demographics, actor: str) -> bytes:
+        """ADT^A08/A31: into the identifier vault (never onto a topic); AA once stored, AR (send
+        again) when the store failed."""
         try:
-            await self._identity.demographics_updated(mapped)
+            if mapped.identifiers is not None:
+                await self._identity.demographics_updated(mapped.trust, mapped.identifiers, actor)
         except Exception as exc:
             return self._answer_failure(exc, mapped.header)
         return self._ack("AA", mapped.header)
 
-    async def _stored(
-        self,
-        stored: Awaitable[Outcome],
-        mapped: Hl7Incident,
-        header: Header,
-        identifiers: PatientIdentifiers | None,
-        actor: str,
-    ) -> bytes:
+    async def _stored(self, stored: Awaitable[Outcome], mapped: Hl7Incident, header: Header) -> bytes:
+        """The ACK once the message's event, outbox row and PID identifiers (encrypted, in the
+        same transaction) are committed."""
         try:
             try:
                 outcome = await stored
             except FactsInvalidError as exc:
                 raise Hl7ContentError(locate(exc.problems, mapped.provenance, header)) from None
-            if identifiers is not None:
-                # PID split off at the door; a failure here answers AR, so the engine resends.
-                await self._identity.incident_identifiers(
-                    mapped.submission.tenant.trust, outcome.incident_id, identifiers, actor
-                )
         except Exception as exc:
             return self._answer_failure(exc, header)
         log.debug(
