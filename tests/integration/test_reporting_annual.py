@@ -10,7 +10,9 @@ import pytest
 
 from sievert_reporting.cli import annual
 from sievert_reporting.domain.annual import parse_period
+from sievert_shared.auth import Role
 from tests.integration.test_reporting_submissions import Reporting, ct_facts, reporting
+from tests.support.auth import person
 
 pytestmark = pytest.mark.integration
 __all__ = ["reporting"]
@@ -57,7 +59,8 @@ async def test_activity_counts_uploaded_over_http_give_the_rates(
     client = reporting.client
     await reporting.incident(ct_facts(dt.date(2024, 5, 1)), site="RXX01")
     await reporting.incident(ct_facts(dt.date(2024, 6, 1)), site="RXX02")
-    headers = {"X-Trust": "RXX", "Content-Type": "text/csv"}
+    admin = person("RXX", Role.TRUST_ADMIN)
+    headers = {**admin, "Content-Type": "text/csv"}
     url = "/v1/trusts/RXX/activity"
 
     csv_body = "site,modality,examinations\nRXX01,ct,20000\n"
@@ -67,7 +70,7 @@ async def test_activity_counts_uploaded_over_http_give_the_rates(
         url,
         params={"year": "2024/25"},
         json={"items": [{"site": "RXX02", "modality": "ct", "examinations": 40000}]},
-        headers={"X-Trust": "RXX"},
+        headers=admin,
     )
     assert as_json.status_code == 200, as_json.text
 
@@ -83,16 +86,24 @@ async def test_activity_counts_uploaded_over_http_give_the_rates(
         "/v1/trusts/RYY/activity", params={"year": "2024/25"}, content=csv_body, headers=headers
     )
     assert other.status_code == 403
+    # Loading counts is the trust admin's job, not the RP lead's.
+    lead = await client.post(
+        url,
+        params={"year": "2024/25"},
+        content=csv_body,
+        headers={**person("RXX", Role.RP_LEAD), "Content-Type": "text/csv"},
+    )
+    assert lead.status_code == 403
     assert (
         await client.post(
             url,
             params={"year": "2024/25"},
             content="x",
-            headers={"X-Trust": "RXX", "Content-Type": "text/plain"},
+            headers={**admin, "Content-Type": "text/plain"},
         )
     ).status_code == 415
 
-    listed = (await client.get(url, params={"year": "2024/25"}, headers={"X-Trust": "RXX"})).json()
+    listed = (await client.get(url, params={"year": "2024/25"}, headers=admin)).json()
     assert listed["items"] == [
         {"site": "RXX01", "modality": "ct", "examinations": 20000},
         {"site": "RXX02", "modality": "ct", "examinations": 40000},

@@ -18,19 +18,21 @@ import pytest
 from sievert_classifier.domain import classify
 from sievert_reporting.bootstrap import build
 from sievert_reporting.settings import ReportingSettings
+from sievert_shared.auth import Role
 from sievert_shared.clock import FakeClock
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, IncidentClassified, IncidentReported
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
+from tests.support.auth import TEST_ISSUER, development_auth, person
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
 TRUST = "RXX"
-HEADERS = {"X-Trust": TRUST}
+HEADERS = person(TRUST, Role.RP_LEAD)
 
 
 def ct_facts(discovered: dt.date, total_msv: float = 12.0) -> IncidentFacts:
@@ -105,6 +107,9 @@ async def reporting(
     )
     runtime, app = build(settings, clock)
     transport = httpx.ASGITransport(app=app)
+    # Development mode, as on a developer's machine, that also verifies the tests' credentials:
+    # the routes act for the credentials' trust and role (test_tenancy_matrix runs them required).
+    app.state.authenticator = development_auth(TEST_ISSUER)
     async with runtime.lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://rep") as client:
         yield Reporting(client, kafka, clock, settings)
 
@@ -158,10 +163,13 @@ async def test_a_notification_is_drafted_sent_and_acknowledged(reporting: Report
     )
     assert again.status_code == 409 and again.headers["Location"] == location
 
-    # another trust sees nothing
-    other = await client.get(location, headers={"X-Trust": "RYY"})
+    # another trust sees nothing; an auditor reads but does not act; an engine has no business here
+    other = await client.get(location, headers=person("RYY", Role.RP_LEAD))
     assert other.status_code == 404
-    assert (await client.get(location)).status_code == 422  # no X-Trust
+    auditor = person(TRUST, Role.AUDITOR)
+    assert (await client.get(location, headers=auditor)).status_code == 200
+    assert (await client.patch(location, json={"summary": "x"}, headers=auditor)).status_code == 403
+    assert (await client.get(location, headers=person(TRUST, Role.INTEGRATION))).status_code == 403
 
     doc = (await client.get(f"{location}/document.json", headers=HEADERS)).json()
     assert doc["authority"]["code"] == "cqc"
@@ -186,6 +194,8 @@ async def test_a_notification_is_drafted_sent_and_acknowledged(reporting: Report
     assert kinds == ["SubmissionDrafted", "SubmissionIssued", "NotificationSubmitted"]
     submitted = next(e for e in envelopes(records) if e.event_type == "NotificationSubmitted")
     assert submitted.producer == "reporting" and submitted.payload["authority"] == "cqc"
+    # The actor is the caller's subject, from the credentials.
+    assert {e.actor for e in envelopes(records) if e.stream_id == incident} == {f"rp_lead@{TRUST}"}
 
     acked = await client.post(
         f"{location}/acknowledgement", json={"reference": "IRMER/2025/00123"}, headers=HEADERS

@@ -100,3 +100,38 @@ def required_auth(issuer: LocalIssuer, keys: Iterable[ApiKey] = (), **overrides:
         **overrides,
     )
     return Authenticator(settings, environment="test")
+
+
+def development_auth(issuer: LocalIssuer, keys: Iterable[ApiKey] = (), **overrides: Any) -> Authenticator:
+    """Development mode that also trusts ``issuer`` and ``keys``, as a developer's machine does:
+    a request without credentials is the development principal, credentials sent are verified."""
+    settings = AuthSettings(
+        mode="development",
+        issuer=issuer.issuer,
+        audience=AUDIENCE,
+        jwks=issuer.jwks(),
+        api_keys={k.key_id: k.config for k in keys},
+        **overrides,
+    )
+    return Authenticator(settings, environment="test")
+
+
+#: One issuer for tests that need people of several trusts but no issuer of their own.
+TEST_ISSUER = LocalIssuer()
+
+
+def person(
+    trust: str,
+    *roles: Role,
+    subject: str | None = None,
+    sites: Iterable[str] = (),
+    issuer: LocalIssuer = TEST_ISSUER,
+) -> dict[str, str]:
+    """A person's bearer header. Long-lived: module-level headers outlive a slow suite."""
+    return issuer.bearer(
+        subject or f"{roles[0]}@{trust}",
+        trust=trust,
+        roles=roles,
+        sites=sites,
+        expires_in=dt.timedelta(hours=12),
+    )

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -90,6 +90,41 @@ async def get_incident(conn: Connection, incident_id: uuid.UUID) -> dict[str, An
         f"SELECT {_COLUMNS}, facts, decision FROM incidents WHERE incident_id = $1", incident_id
     )
     return _row(row) if row else None
+
+
+Owned = Literal["incidents", "submissions", "themes"]
+_KEYS: dict[Owned, str] = {"incidents": "incident_id", "submissions": "submission_id", "themes": "theme_id"}
+
+
+async def owner_of(conn: Connection, table: Owned, key: uuid.UUID) -> tuple[str, str] | None:
+    """The (trust, site) a row belongs to, or None: what the routes check the caller against
+    before they act on the row."""
+    row = await conn.fetchrow(f"SELECT trust, site FROM {table} WHERE {_KEYS[table]} = $1", key)
+    return (row["trust"], row["site"]) if row else None
+
+
+async def list_submissions(
+    conn: Connection,
+    trust: str,
+    *,
+    site: str | None,
+    kind: str | None,
+    status: str | None,
+    incident_id: uuid.UUID | None,
+) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            """SELECT * FROM submissions WHERE trust = $1 AND ($2::text IS NULL OR site = $2)
+                 AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR status = $4)
+                 AND ($5::uuid IS NULL OR incident_id = $5)
+               ORDER BY updated_at DESC, submission_id LIMIT 500""",
+            trust,
+            site,
+            kind,
+            status,
+            incident_id,
+        )
+    )
 
 
 def _row(row: asyncpg.Record) -> dict[str, Any]:

@@ -6,7 +6,12 @@ draft, ``POST .../issue`` sends it (emitting ``NotificationSubmitted`` or
 reference. Documents are ``GET .../document.json|html|pdf`` and every table
 ``GET .../tables/{name}.csv``. Findings are ``POST /v1/incidents/{id}/findings``.
 
-Every submission route is scoped to the caller's trust (``X-Trust`` until authentication comes).
+Every route but health authenticates (``sievert_shared.auth.require``) and acts for the caller's
+trust only: a row of another trust answers 404, as if it did not exist, so ids cannot be probed.
+Who may do what (issue 8): RP leads read and act on submissions, findings and themes; auditors
+read; trust admins read and manage activity counts and shared-theme consent; theme reviewers
+read other trusts' shared themes and nothing else; integration engines have nothing to do here.
+The actor on every event is the caller's subject.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,7 +32,15 @@ from sievert_reporting.domain.activity import BadActivityError, parse_csv, parse
 from sievert_reporting.domain.annual import parse_period
 from sievert_reporting.domain.document_views import notification_view, report_view
 from sievert_reporting.domain.view import DocumentView
-from sievert_reporting.queries import BadCursorError, IncidentFilter, get_incident, list_incidents
+from sievert_reporting.queries import (
+    BadCursorError,
+    IncidentFilter,
+    Owned,
+    get_incident,
+    list_incidents,
+    list_submissions,
+    owner_of,
+)
 from sievert_reporting.service import (
     ConflictError,
     IdentifiersFoundError,
@@ -36,6 +49,7 @@ from sievert_reporting.service import (
     ReportingService,
 )
 from sievert_reporting.themes import ThemeService
+from sievert_shared.auth import Authenticator, AuthError, Principal, Role, install_auth, require
 from sievert_shared.events import InvestigationFindingsRecorded
 from sievert_shared.events.reporting import DutyHolder, ProcessStep, SubmissionKind
 from sievert_shared.http import problem
@@ -43,15 +57,29 @@ from sievert_shared.runtime import ServiceRuntime, service_app
 
 _TRUST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
+Reader = Annotated[Principal, require(Role.RP_LEAD, Role.TRUST_ADMIN, Role.AUDITOR)]
+Lead = Annotated[Principal, require(Role.RP_LEAD)]
+Admin = Annotated[Principal, require(Role.TRUST_ADMIN)]
+# Shared themes are anonymised by construction and consented to: the one cross-trust read.
+SharedReader = Annotated[
+    Principal, require(Role.THEME_REVIEWER, Role.RP_LEAD, Role.TRUST_ADMIN, Role.AUDITOR)
+]
+TrustPath = Annotated[str, Path(min_length=1, max_length=64, pattern=_TRUST_PATTERN)]
 
-async def caller_trust(
-    x_trust: Annotated[str, Header(min_length=1, max_length=64, pattern=_TRUST_PATTERN)],
-) -> str:
-    """The caller's trust. The seam for authentication: it will come from the caller's token."""
-    return x_trust
+
+def one_trust(caller: Principal) -> str:
+    """The trust a route acts for when no row names it (opening a theme, listing). The development
+    principal acts for every trust, so it cannot stand for one: such routes need credentials."""
+    if caller.every_trust:
+        raise AuthError(
+            403,
+            "Forbidden",
+            "this route acts for one trust and the development principal acts for every trust: "
+            "send credentials",
+        )
+    return caller.trust
 
 
-Trust = Annotated[str, Depends(caller_trust)]
 _Role = Field(min_length=1, max_length=100, description="A staff role, never a name.")
 
 
@@ -142,13 +170,36 @@ class Consent(BaseModel):
 
 
 def create_app(
-    runtime: ServiceRuntime, service: ReportingService, theme_service: ThemeService | None = None
+    runtime: ServiceRuntime,
+    service: ReportingService,
+    theme_service: ThemeService | None = None,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
     theme_service = theme_service or ThemeService(runtime)
     app = service_app(
         runtime, description="Read models and regulator submissions projected from the event log."
     )
+    # AUTH_* settings (shared by every service); tests swap app.state.authenticator.
+    install_auth(
+        app, authenticator or Authenticator.from_settings(None, environment=runtime.settings.environment)
+    )
     router = APIRouter(prefix="/v1")
+
+    async def visible(table: Owned, key: uuid.UUID, caller: Principal) -> tuple[str, str] | None:
+        """The row's (trust, site) if the caller may see it; None for another trust's row, which
+        the route answers exactly as a row that does not exist."""
+        async with runtime.pool.acquire() as conn:
+            owner = await owner_of(conn, table, key)
+        return owner if owner is not None and caller.sees(owner[0]) else None
+
+    async def writable(table: Owned, key: uuid.UUID, caller: Principal) -> tuple[str, str] | Response:
+        """The row's (trust, site) if the caller may act on it, else the refusal to send."""
+        owner = await visible(table, key, caller)
+        if owner is None:
+            return problem(404, "Not found", f"no {table[:-1]} {key}")
+        if not caller.may_post_for(*owner):
+            return problem(403, "Forbidden", f"these credentials do not act for site {owner[1]}")
+        return owner
 
     @router.get("/incidents")
     async def incidents(
@@ -162,13 +213,17 @@ def create_app(
         discovered_to: dt.date | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
-        x_trust: Annotated[str | None, Header(max_length=64)] = None,
+        *,
+        caller: Reader,
     ) -> JSONResponse:
-        """Incidents, newest discovery first. Follow ``next_cursor`` for the next page."""
-        if x_trust is not None and trust is not None and trust != x_trust:
-            return problem(403, "Forbidden", "a trust sees only its own incidents")
+        """Incidents, newest discovery first. Follow ``next_cursor`` for the next page. Only the
+        caller's trust: another trust in ``trust=`` gives an empty list."""
+        if not caller.every_trust:
+            if trust is not None and not caller.sees(trust):
+                return JSONResponse({"items": [], "next_cursor": None})
+            trust = caller.trust
         where = IncidentFilter(
-            trust or x_trust, site, notifiable, authority, code, modality, discovered_from, discovered_to
+            trust, site, notifiable, authority, code, modality, discovered_from, discovered_to
         )
         try:
             async with runtime.pool.acquire() as conn:
@@ -179,29 +234,34 @@ def create_app(
             )
 
     @router.get("/incidents/{incident_id}", responses={404: {}})
-    async def incident(incident_id: uuid.UUID) -> JSONResponse:
+    async def incident(incident_id: uuid.UUID, caller: Reader) -> JSONResponse:
         async with runtime.pool.acquire() as conn:
             row = await get_incident(conn, incident_id)
-        if row is None:
+        if row is None or not caller.sees(row["trust"]):
             return problem(404, "Not found", f"no incident {incident_id} in the read model (yet)")
         return JSONResponse(row)
 
     # -- findings --------------------------------------------------------------------------------
 
     @router.post("/incidents/{incident_id}/findings", status_code=202, responses={404: {}, 409: {}, 422: {}})
-    async def record_findings(
-        incident_id: uuid.UUID, body: FindingsBody, trust: Trust, request: Request
-    ) -> Response:
+    async def record_findings(incident_id: uuid.UUID, body: FindingsBody, caller: Lead) -> Response:
+        owner = await writable("incidents", incident_id, caller)
+        if isinstance(owner, Response):
+            return owner
+        trust = owner[0]
         event = InvestigationFindingsRecorded.model_validate(body.model_dump())
         try:
-            await service.record_findings(trust, incident_id, event, _actor(request))
+            await service.record_findings(trust, incident_id, event, caller.subject)
         except (NotFoundError, ConflictError, IdentifiersFoundError) as exc:
             return _problem_for(exc)
         return await _findings(trust, incident_id, status=202)
 
     @router.get("/incidents/{incident_id}/findings", responses={404: {}})
-    async def get_findings(incident_id: uuid.UUID, trust: Trust) -> Response:
-        return await _findings(trust, incident_id)
+    async def get_findings(incident_id: uuid.UUID, caller: Reader) -> Response:
+        owner = await visible("incidents", incident_id, caller)
+        if owner is None:
+            return problem(404, "Not found", f"no incident {incident_id}")
+        return await _findings(owner[0], incident_id)
 
     async def _findings(trust: str, incident_id: uuid.UUID, status: int = 200) -> Response:
         async with runtime.pool.acquire() as conn:
@@ -223,7 +283,11 @@ def create_app(
     # -- submissions -----------------------------------------------------------------------------
 
     @router.post("/submissions", status_code=201, responses={404: {}, 409: {}, 422: {}})
-    async def draft(body: SubmissionDraft, trust: Trust, request: Request) -> Response:
+    async def draft(body: SubmissionDraft, caller: Lead, request: Request) -> Response:
+        owner = await writable("incidents", body.incident_id, caller)
+        if isinstance(owner, Response):
+            return owner
+        trust = owner[0]
         try:
             submission_id = await service.draft(
                 trust,
@@ -232,7 +296,7 @@ def create_app(
                 contact_role=body.contact_role,
                 summary=body.summary,
                 correlation_id=request.state.correlation_id,
-                actor=_actor(request),
+                actor=caller.subject,
             )
         except (NotFoundError, ConflictError, IdentifiersFoundError) as exc:
             refused = _problem_for(exc)
@@ -244,70 +308,79 @@ def create_app(
         return created
 
     @router.get("/submissions")
-    async def list_submissions(
-        trust: Trust,
+    async def submissions(
+        caller: Reader,
         site: Annotated[str | None, Query(max_length=64)] = None,
         kind: SubmissionKind | None = None,
         status: Literal["draft", "submitted", "acknowledged"] | None = None,
         incident_id: uuid.UUID | None = None,
     ) -> JSONResponse:
+        trust = one_trust(caller)
         async with runtime.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """SELECT * FROM submissions WHERE trust = $1 AND ($2::text IS NULL OR site = $2)
-                     AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR status = $4)
-                     AND ($5::uuid IS NULL OR incident_id = $5)
-                   ORDER BY updated_at DESC, submission_id LIMIT 500""",
+            rows = await list_submissions(
+                conn,
                 trust,
-                site,
-                kind.value if kind else None,
-                status,
-                incident_id,
+                site=site,
+                kind=kind.value if kind else None,
+                status=status,
+                incident_id=incident_id,
             )
         return JSONResponse({"items": [_summary(r) for r in rows]})
 
     @router.get("/submissions/{submission_id}", responses={404: {}})
-    async def get_submission(submission_id: uuid.UUID, trust: Trust) -> Response:
-        return await _submission(trust, submission_id)
+    async def get_submission(submission_id: uuid.UUID, caller: Reader) -> Response:
+        owner = await visible("submissions", submission_id, caller)
+        if owner is None:
+            return problem(404, "Not found", f"no submission {submission_id}")
+        return await _submission(owner[0], submission_id)
 
     @router.patch("/submissions/{submission_id}", responses={404: {}, 409: {}, 422: {}})
-    async def change(
-        submission_id: uuid.UUID, body: SubmissionChange, trust: Trust, request: Request
-    ) -> Response:
+    async def change(submission_id: uuid.UUID, body: SubmissionChange, caller: Lead) -> Response:
+        owner = await writable("submissions", submission_id, caller)
+        if isinstance(owner, Response):
+            return owner
+        trust = owner[0]
         try:
             await service.redraft(
                 trust,
                 submission_id,
                 contact_role=body.contact_role,
                 summary=body.summary,
-                actor=_actor(request),
+                actor=caller.subject,
             )
         except (NotFoundError, ConflictError, IdentifiersFoundError) as exc:
             return _problem_for(exc)
         return await _submission(trust, submission_id)
 
     @router.post("/submissions/{submission_id}/issue", responses={404: {}, 409: {}, 422: {}})
-    async def issue(submission_id: uuid.UUID, body: Issue, trust: Trust, request: Request) -> Response:
+    async def issue(submission_id: uuid.UUID, body: Issue, caller: Lead) -> Response:
         """Send the submission: its document is frozen and the deadlines service is told."""
+        owner = await writable("submissions", submission_id, caller)
+        if isinstance(owner, Response):
+            return owner
+        trust = owner[0]
         try:
             await service.issue(
-                trust, submission_id, submitted_by_role=body.submitted_by_role, actor=_actor(request)
+                trust, submission_id, submitted_by_role=body.submitted_by_role, actor=caller.subject
             )
         except (NotFoundError, ConflictError, IdentifiersFoundError, IncompleteReportError) as exc:
             return _problem_for(exc)
         return await _submission(trust, submission_id)
 
     @router.post("/submissions/{submission_id}/acknowledgement", responses={404: {}, 409: {}})
-    async def acknowledge(
-        submission_id: uuid.UUID, body: Acknowledgement, trust: Trust, request: Request
-    ) -> Response:
+    async def acknowledge(submission_id: uuid.UUID, body: Acknowledgement, caller: Lead) -> Response:
         """The authority's acknowledgement, with its reference number (guidance line 116)."""
+        owner = await writable("submissions", submission_id, caller)
+        if isinstance(owner, Response):
+            return owner
+        trust = owner[0]
         try:
             await service.acknowledge(
                 trust,
                 submission_id,
                 reference=body.reference,
                 acknowledged_at=body.acknowledged_at,
-                actor=_actor(request),
+                actor=caller.subject,
             )
         except (NotFoundError, ConflictError) as exc:
             return _problem_for(exc)
@@ -315,10 +388,10 @@ def create_app(
 
     @router.get("/submissions/{submission_id}/document.{fmt}", responses={404: {}, 422: {}})
     async def document(
-        submission_id: uuid.UUID, fmt: Literal["json", "html", "pdf"], trust: Trust
+        submission_id: uuid.UUID, fmt: Literal["json", "html", "pdf"], caller: Reader
     ) -> Response:
         """The document as issued, or for a draft as it would be issued now."""
-        loaded = await _document(trust, submission_id)
+        loaded = await _document(caller, submission_id)
         if isinstance(loaded, Response):
             return loaded
         content, view = loaded
@@ -329,8 +402,10 @@ def create_app(
         return Response(render.to_pdf(view), media_type="application/pdf")
 
     @router.get("/submissions/{submission_id}/tables/{name}.csv", responses={404: {}, 422: {}})
-    async def table(submission_id: uuid.UUID, name: str, trust: Trust) -> Response:
-        loaded = await _document(trust, submission_id)
+    async def table(
+        submission_id: uuid.UUID, name: Annotated[str, Path(max_length=64)], caller: Reader
+    ) -> Response:
+        loaded = await _document(caller, submission_id)
         if isinstance(loaded, Response):
             return loaded
         tables = {t.name: t for t in loaded[1].tables()}
@@ -339,8 +414,12 @@ def create_app(
         return Response(render.table_csv(tables[name]), media_type="text/csv; charset=utf-8")
 
     async def _document(
-        trust: str, submission_id: uuid.UUID
+        caller: Principal, submission_id: uuid.UUID
     ) -> tuple[dict[str, Any], DocumentView] | Response:
+        owner = await visible("submissions", submission_id, caller)
+        if owner is None:
+            return problem(404, "Not found", f"no submission {submission_id}")
+        trust = owner[0]
         async with runtime.pool.acquire() as conn:
             try:
                 row = await service.load_submission(conn, trust, submission_id)
@@ -380,16 +459,17 @@ def create_app(
         },
     )
     async def load_activity(
-        trust_id: str,
-        trust: Trust,
+        trust_id: TrustPath,
+        caller: Admin,
         request: Request,
         year: Annotated[str, Query(max_length=7, description="2024/25 (financial) or 2024 (calendar)")],
     ) -> Response:
         """Examinations per site and modality for a year, as CSV (the CLI's ``--activity`` file)
         or JSON ``{"items": [{site, modality, examinations}]}``: the annual report's rates per
         1,000 examinations. Loading a site and modality again replaces its count."""
-        if trust_id != trust:
+        if not caller.sees(trust_id):
             return problem(403, "Forbidden", "a trust loads only its own activity counts")
+        trust = trust_id
         try:
             period = parse_period(year)
         except ValueError as exc:
@@ -410,16 +490,20 @@ def create_app(
             return problem(422, "Invalid activity counts", str(exc), errors=exc.errors)
         except (ValidationError, UnicodeDecodeError) as exc:
             return problem(422, "Invalid activity counts", str(exc).splitlines()[0])
+        refused = sorted({c.site for c in counts if not caller.may_post_for(trust, c.site)})
+        if refused:
+            return problem(403, "Forbidden", f"these credentials do not act for site(s) {', '.join(refused)}")
         async with runtime.pool.acquire() as conn, conn.transaction():
             await store_activity(conn, trust, period, counts)
         return JSONResponse({"trust": trust, "year": period.label, "loaded": len(counts)})
 
     @router.get("/trusts/{trust_id}/activity", responses={403: {}, 422: {}})
     async def get_activity(
-        trust_id: str, trust: Trust, year: Annotated[str, Query(max_length=7)]
+        trust_id: TrustPath, caller: Reader, year: Annotated[str, Query(max_length=7)]
     ) -> Response:
-        if trust_id != trust:
+        if not caller.sees(trust_id):
             return problem(403, "Forbidden", "a trust sees only its own activity counts")
+        trust = trust_id
         try:
             period = parse_period(year)
         except ValueError as exc:
@@ -438,7 +522,10 @@ def create_app(
     # -- thematic reviews ------------------------------------------------------------------------
 
     @router.post("/themes", status_code=201, responses={422: {}})
-    async def open_theme(body: ThemeOpen, trust: Trust, request: Request) -> Response:
+    async def open_theme(body: ThemeOpen, caller: Lead) -> Response:
+        trust = one_trust(caller)
+        if not caller.may_post_for(trust, body.site):
+            return problem(403, "Forbidden", f"these credentials do not act for site {body.site}")
         try:
             theme_id = await theme_service.open(
                 trust,
@@ -446,7 +533,7 @@ def create_app(
                 title=body.title,
                 description=body.description,
                 opened_by_role=body.opened_by_role,
-                actor=_actor(request),
+                actor=caller.subject,
             )
         except IdentifiersFoundError as exc:
             return _problem_for(exc)
@@ -455,46 +542,64 @@ def create_app(
         return created
 
     @router.get("/themes")
-    async def list_themes(trust: Trust) -> JSONResponse:
+    async def list_themes(caller: Reader) -> JSONResponse:
+        trust = one_trust(caller)
         async with runtime.pool.acquire() as conn:
             return JSONResponse({"items": await theme_service.list_themes(conn, trust)})
 
     @router.get("/themes/{theme_id}", responses={404: {}})
-    async def get_theme(theme_id: uuid.UUID, trust: Trust) -> Response:
+    async def get_theme(theme_id: uuid.UUID, caller: Reader) -> Response:
         """The theme across every site of the caller's trust: its incidents and counts per site."""
-        return await _theme(trust, theme_id)
+        owner = await visible("themes", theme_id, caller)
+        if owner is None:
+            return problem(404, "Not found", f"no theme {theme_id}")
+        return await _theme(owner[0], theme_id)
 
     @router.post("/themes/{theme_id}/incidents", responses={404: {}, 422: {}})
-    async def link_incident(theme_id: uuid.UUID, body: ThemeLink, trust: Trust, request: Request) -> Response:
+    async def link_incident(theme_id: uuid.UUID, body: ThemeLink, caller: Lead) -> Response:
+        theme = await visible("themes", theme_id, caller)
+        if theme is None:
+            return problem(404, "Not found", f"no theme {theme_id}")
+        trust = theme[0]
+        # The incident is checked against the theme's trust by the service (404 otherwise); the
+        # caller must also act for the incident's site.
+        incident = await visible("incidents", body.incident_id, caller)
+        if incident is not None and not caller.may_post_for(*incident):
+            return problem(403, "Forbidden", f"these credentials do not act for site {incident[1]}")
         try:
             created = await theme_service.link(
-                trust, theme_id, body.incident_id, linked_by_role=body.linked_by_role, actor=_actor(request)
+                trust, theme_id, body.incident_id, linked_by_role=body.linked_by_role, actor=caller.subject
             )
         except (NotFoundError, IdentifiersFoundError) as exc:
             return _problem_for(exc)
         return await _theme(trust, theme_id, status=201 if created else 200)
 
     @router.post("/themes/{theme_id}/share", status_code=202, responses={404: {}})
-    async def share_theme(theme_id: uuid.UUID, trust: Trust, request: Request) -> Response:
+    async def share_theme(theme_id: uuid.UUID, caller: Lead) -> Response:
         """Share the anonymised summary (counts, no incident ids) with consenting trusts."""
+        theme = await writable("themes", theme_id, caller)
+        if isinstance(theme, Response):
+            return theme
         try:
-            summary = await theme_service.share(trust, theme_id, actor=_actor(request))
+            summary = await theme_service.share(theme[0], theme_id, actor=caller.subject)
         except NotFoundError as exc:
             return _problem_for(exc)
         return JSONResponse(summary, status_code=202)
 
     @router.get("/shared-themes")
-    async def shared_themes(trust: Trust) -> JSONResponse:
+    async def shared_themes(caller: SharedReader) -> JSONResponse:
         """Other trusts' shared theme summaries; empty unless the caller's trust consented."""
+        trust = one_trust(caller)
         async with runtime.pool.acquire() as conn:
             consent = await theme_service.consent(conn, trust)
             items = await theme_service.shared_with(conn, trust)
         return JSONResponse({"consent": consent, "items": items})
 
     @router.put("/trusts/{trust_id}/shared-themes-consent", responses={403: {}})
-    async def set_consent(trust_id: str, body: Consent, trust: Trust) -> Response:
-        if trust_id != trust:
+    async def set_consent(trust_id: TrustPath, body: Consent, caller: Admin) -> Response:
+        if not caller.sees(trust_id):
             return problem(403, "Forbidden", "a trust sets only its own consent")
+        trust = trust_id
         await theme_service.set_consent(trust, body.consent)
         return JSONResponse({"trust": trust, "consent": body.consent})
 
@@ -537,10 +642,6 @@ def _summary(row: asyncpg.Record) -> dict[str, Any]:
     }
     out["links"] = links
     return out
-
-
-def _actor(request: Request) -> str | None:
-    return request.headers.get("X-Actor")
 
 
 def _problem_for(exc: Exception) -> JSONResponse:
