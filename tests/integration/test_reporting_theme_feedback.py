@@ -16,18 +16,20 @@ from sievert_classifier.bootstrap import build as build_classifier
 from sievert_classifier.settings import ClassifierSettings
 from sievert_reporting.bootstrap import build as build_reporting
 from sievert_reporting.settings import ReportingSettings
+from sievert_shared.auth import Role
 from sievert_shared.clock import FakeClock
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import IncidentReported
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
 from tests.integration.test_reporting_themes import THEME, dental
+from tests.support.auth import TEST_ISSUER, development_auth, person
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
-HEADERS = {"X-Trust": "RXX"}
+HEADERS = person("RXX", Role.RP_LEAD)
 
 
 async def test_two_linked_incidents_are_reclassified_with_code_m(
@@ -43,6 +45,7 @@ async def test_two_linked_incidents_are_reclassified_with_code_m(
         ReportingSettings(database_url=await make_database("reporting"), kafka=kafka, environment="test"),
         clock,
     )
+    reporting_app.state.authenticator = development_auth(TEST_ISSUER)
     async with (
         classifier_runtime.lifespan(classifier_app),
         reporting_runtime.lifespan(reporting_app),

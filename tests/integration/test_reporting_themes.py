@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sievert_classifier.domain import classify
+from sievert_shared.auth import Role
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import IncidentClassified, IncidentReported
 from sievert_shared.facts import IncidentFacts
@@ -19,6 +20,7 @@ from tests.integration.test_reporting_submissions import (  # noqa: F401 - the f
     ct_facts,
     reporting,
 )
+from tests.support.auth import person
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -86,7 +88,7 @@ async def test_a_theme_spans_the_trusts_sites_and_tells_the_classifier_past_one_
     b = await incident_of(reporting, "RXX", "RXX02", dental(dt.date(2025, 5, 20)))
     other_trust = await incident_of(reporting, "RYY", "RYY01", dental(dt.date(2025, 5, 21)))
 
-    opened = await client.post("/v1/themes", json=THEME, headers={"X-Trust": "RXX"})
+    opened = await client.post("/v1/themes", json=THEME, headers=person("RXX", Role.RP_LEAD))
     assert opened.status_code == 201, opened.text
     location = opened.headers["Location"]
     theme_id = location.rsplit("/", 1)[1]
@@ -95,7 +97,7 @@ async def test_a_theme_spans_the_trusts_sites_and_tells_the_classifier_past_one_
         return client.post(
             f"{location}/incidents",
             json={"incident_id": str(incident), "linked_by_role": "RPA"},
-            headers={"X-Trust": trust},
+            headers=person(trust, Role.RP_LEAD),
         )
 
     assert (await link(a)).status_code == 201
@@ -105,13 +107,13 @@ async def test_a_theme_spans_the_trusts_sites_and_tells_the_classifier_past_one_
     assert linked.status_code == 201, linked.text
     assert (await link(b)).status_code == 200  # a repeat changes nothing
 
-    view = (await client.get(location, headers={"X-Trust": "RXX"})).json()
+    view = (await client.get(location, headers=person("RXX", Role.RP_LEAD))).json()
     assert {i["incident_id"] for i in view["incidents"]} == {str(a), str(b)}
     assert view["counts"]["by_site"] == {"RXX01": 1, "RXX02": 1}
     assert view["counts"]["by_equipment_type"] == {"hand_held": 2}
     assert view["counts"]["individuals"] == 2 and view["code_m_applies"] is True
-    assert (await client.get(location, headers={"X-Trust": "RYY"})).status_code == 404
-    assert (await client.get("/v1/themes", headers={"X-Trust": "RYY"})).json()["items"] == []
+    assert (await client.get(location, headers=person("RYY", Role.RP_LEAD))).status_code == 404
+    assert (await client.get("/v1/themes", headers=person("RYY", Role.RP_LEAD))).json()["items"] == []
 
     # line 276-281: more than one individual across the theme -> one event per linked incident
     records = await read_topic(
@@ -141,34 +143,40 @@ async def test_a_shared_theme_reaches_consenting_trusts_only_and_anonymised(
     client = reporting.client
     a = await incident_of(reporting, "RXX", "RXX01", dental(dt.date(2025, 5, 2)))
     b = await incident_of(reporting, "RXX", "RXX02", ct_facts(dt.date(2025, 5, 20)))
-    opened = await client.post("/v1/themes", json=THEME, headers={"X-Trust": "RXX"})
+    opened = await client.post("/v1/themes", json=THEME, headers=person("RXX", Role.RP_LEAD))
     location = opened.headers["Location"]
     for incident in (a, b):
         r = await client.post(
             f"{location}/incidents",
             json={"incident_id": str(incident), "linked_by_role": "RPA"},
-            headers={"X-Trust": "RXX"},
+            headers=person("RXX", Role.RP_LEAD),
         )
         assert r.status_code == 201, r.text
 
     consent = await client.put(
-        "/v1/trusts/RYY/shared-themes-consent", json={"consent": True}, headers={"X-Trust": "RYY"}
+        "/v1/trusts/RYY/shared-themes-consent",
+        json={"consent": True},
+        headers=person("RYY", Role.TRUST_ADMIN),
     )
     assert consent.status_code == 200
     forbidden = await client.put(
-        "/v1/trusts/RYY/shared-themes-consent", json={"consent": False}, headers={"X-Trust": "RZZ"}
+        "/v1/trusts/RYY/shared-themes-consent",
+        json={"consent": False},
+        headers=person("RZZ", Role.TRUST_ADMIN),
     )
     assert forbidden.status_code == 403
 
-    shared = await client.post(f"{location}/share", headers={"X-Trust": "RXX"})
+    shared = await client.post(f"{location}/share", headers=person("RXX", Role.RP_LEAD))
     assert shared.status_code == 202, shared.text
 
     async def seen_by_consenting_trust() -> None:
-        body = (await client.get("/v1/shared-themes", headers={"X-Trust": "RYY"})).json()
+        body = (await client.get("/v1/shared-themes", headers=person("RYY", Role.THEME_REVIEWER))).json()
         assert body["consent"] is True and len(body["items"]) == 1
 
     await eventually(seen_by_consenting_trust)
-    item = (await client.get("/v1/shared-themes", headers={"X-Trust": "RYY"})).json()["items"][0]
+    item = (await client.get("/v1/shared-themes", headers=person("RYY", Role.THEME_REVIEWER))).json()[
+        "items"
+    ][0]
     assert item["shared_by"] == "RXX" and item["incidents"] == 2 and item["sites"] == 2
     assert {e["value"]: e["count"] for e in item["by_modality"]} == {"ct": 1, "dental": 1}
     assert {e["value"]: e["count"] for e in item["by_code"]} == {"-": 1, "2.2": 1}
@@ -181,11 +189,15 @@ async def test_a_shared_theme_reaches_consenting_trusts_only_and_anonymised(
         assert secret.encode() not in raw and secret not in str(item)
 
     # a trust that did not consent sees nothing; nor does the sharing trust see its own here
-    assert (await client.get("/v1/shared-themes", headers={"X-Trust": "RZZ"})).json() == {
+    assert (await client.get("/v1/shared-themes", headers=person("RZZ", Role.THEME_REVIEWER))).json() == {
         "consent": False,
         "items": [],
     }
     await client.put(
-        "/v1/trusts/RXX/shared-themes-consent", json={"consent": True}, headers={"X-Trust": "RXX"}
+        "/v1/trusts/RXX/shared-themes-consent",
+        json={"consent": True},
+        headers=person("RXX", Role.TRUST_ADMIN),
     )
-    assert (await client.get("/v1/shared-themes", headers={"X-Trust": "RXX"})).json()["items"] == []
+    assert (await client.get("/v1/shared-themes", headers=person("RXX", Role.THEME_REVIEWER))).json()[
+        "items"
+    ] == []
