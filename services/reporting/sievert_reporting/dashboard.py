@@ -2,9 +2,11 @@
 polling (issue 6, item 9).
 
 Commands add ``SubmissionStatusChanged`` and ``ThemeUpdated`` to their own transaction. Deadline
-windows change through the consumer, so the live consumer's handlers are the projection's plus a
-``DeadlineCountsChanged`` written to the outbox in the same transaction as the projected change.
-A replay uses the bare projection handlers: rebuilding the read model announces nothing new.
+windows, and submissions the trust made outside Sievert (recorded through the deadlines service),
+change through the consumer, so the live consumer's handlers are the projection's plus a
+``DeadlineCountsChanged`` or ``SubmissionStatusChanged`` written to the outbox in the same
+transaction as the projected change. A replay uses the bare projection handlers: rebuilding the
+read model announces nothing new.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping
 
-from sievert_reporting.projection import HANDLERS, on_deadline
+from sievert_reporting.projection import (
+    HANDLERS,
+    apply_external_submission,
+    on_deadline,
+    on_external_submission,
+    submission_id_for,
+)
 from sievert_shared.consumer import Handler
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
-from sievert_shared.events import DeadlineCountsChanged, Event
+from sievert_shared.events import DeadlineCountsChanged, Event, NotificationSubmitted
+from sievert_shared.events.reporting import SubmissionKind, SubmissionStatusChanged
 from sievert_shared.runtime import ServiceRuntime
 
 _NAMESPACE = uuid.UUID("2b0f8f36-4c36-4a0e-9b7e-1d0c5f1d7a3e")
@@ -62,7 +71,34 @@ def live_handlers(runtime: ServiceRuntime) -> Mapping[str, Handler]:
             causation_id=envelope.event_id,
         )
 
-    return {
-        name: (on_deadline_and_count if handler is on_deadline else handler)
-        for name, handler in HANDLERS.items()
+    async def on_external_submission_and_announce(
+        conn: Connection, envelope: EventEnvelope, event: Event
+    ) -> None:
+        if not await apply_external_submission(conn, envelope, event):
+            return
+        kind = (
+            SubmissionKind.NOTIFICATION
+            if isinstance(event, NotificationSubmitted)
+            else SubmissionKind.INVESTIGATION_REPORT
+        )
+        changed = SubmissionStatusChanged(
+            submission_id=submission_id_for(envelope.stream_id, kind),
+            kind=kind,
+            status="submitted",
+            channel="external",
+        )
+        await runtime.emitter.emit(
+            conn,
+            [changed],
+            stream_id=envelope.stream_id,
+            tenant=envelope.tenant,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.event_id,
+            actor=envelope.actor,
+        )
+
+    live: dict[Handler, Handler] = {
+        on_deadline: on_deadline_and_count,
+        on_external_submission: on_external_submission_and_announce,
     }
+    return {name: live.get(handler, handler) for name, handler in HANDLERS.items()}

@@ -7,6 +7,8 @@ overwriting a newer one.
 
 from __future__ import annotations
 
+import uuid
+
 from sievert_reporting.domain.documents import Findings, merge_findings
 from sievert_shared.consumer import Handler
 from sievert_shared.db import Connection
@@ -23,14 +25,29 @@ from sievert_shared.events import (
     IncidentLinkedToTheme,
     IncidentReclassified,
     IncidentReported,
+    IncidentUnlinkedFromTheme,
     InvestigationFindingsRecorded,
+    InvestigationReportSubmitted,
+    NotificationSubmitted,
     SubmissionAcknowledged,
     SubmissionDrafted,
     SubmissionIssued,
     ThemeOpened,
     ThemeShared,
 )
+from sievert_shared.events.reporting import SubmissionKind
 from sievert_shared.topics import Topics
+
+#: The producer name on reporting's own envelopes (its runtime's name).
+OWN_PRODUCER = "reporting"
+_SUBMISSION_NAMESPACE = uuid.UUID("6f1f8a52-64c4-4c0b-9d53-5e7f3e0c2a11")
+
+
+def submission_id_for(incident_id: uuid.UUID, kind: SubmissionKind) -> uuid.UUID:
+    """One submission per incident and kind: the id is derived, so a repeat finds the first, and a
+    submission made outside Sievert lands on the same row."""
+    return uuid.uuid5(_SUBMISSION_NAMESPACE, f"{incident_id}/{kind.value}")
+
 
 _ENSURE_ROW = """INSERT INTO incidents (incident_id, trust, site, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (incident_id) DO NOTHING"""
@@ -131,14 +148,21 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    """A draft, or a change to it. On a row recorded as submitted outside Sievert (the external
+    submission came first in the log, though reporting drafted before it had consumed it) the
+    draft's words are kept but the row stays submitted: the same state as when the draft came
+    first, so a replay gives what incremental processing gave."""
     assert isinstance(event, SubmissionDrafted)
     await conn.execute(
         """INSERT INTO submissions (submission_id, incident_id, trust, site, kind, authority, status,
                                     contact_role, summary, stream_version, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10)
            ON CONFLICT (submission_id) DO UPDATE
-              SET authority = $6, contact_role = $7, summary = $8, stream_version = $9, updated_at = $10
-            WHERE submissions.status = 'draft' AND submissions.stream_version < $9""",
+              SET authority = $6, contact_role = $7, summary = $8, stream_version = $9,
+                  updated_at = CASE WHEN submissions.channel = 'external'
+                                    THEN GREATEST(submissions.updated_at, $10) ELSE $10 END
+            WHERE (submissions.status = 'draft' OR submissions.channel = 'external')
+              AND submissions.stream_version < $9""",
         event.submission_id,
         envelope.stream_id,
         envelope.tenant.trust,
@@ -181,10 +205,13 @@ async def on_findings(conn: Connection, envelope: EventEnvelope, event: Event) -
 
 
 async def on_submission_issued(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    """Sievert's own issue wins over a submission recorded outside it, whichever the log has first:
+    reporting applied its issue before it consumed the external one, which it then ignored."""
     assert isinstance(event, SubmissionIssued)
     await conn.execute(
-        """UPDATE submissions SET status = 'submitted', document = $2, document_sha256 = $3,
-                  submitted_at = $4, submitted_by_role = $5, stream_version = $6, updated_at = $7
+        """UPDATE submissions SET status = 'submitted', channel = 'sievert', reference = NULL,
+                  document = $2, document_sha256 = $3, submitted_at = $4, submitted_by_role = $5,
+                  stream_version = $6, updated_at = $7
            WHERE submission_id = $1 AND stream_version < $6""",
         event.submission_id,
         event.document,
@@ -210,12 +237,62 @@ async def on_submission_acknowledged(conn: Connection, envelope: EventEnvelope, 
     )
 
 
+async def apply_external_submission(conn: Connection, envelope: EventEnvelope, event: Event) -> bool:
+    """Record a notification or report the trust sent outside Sievert (the deadlines service's
+    submissions API). True if the submission row changed.
+
+    Reporting's own ``NotificationSubmitted`` / ``InvestigationReportSubmitted`` follow its
+    ``SubmissionIssued`` in the same transaction and add nothing to it, so they change nothing
+    here (and the consumed copy is skipped anyway: the command recorded it as processed). An
+    external one fills the incident's row for that kind if there is none yet, or a draft (which
+    then can no longer be issued). A row already submitted or acknowledged stays as it is: the
+    first submission is the one the authority has."""
+    assert isinstance(event, NotificationSubmitted | InvestigationReportSubmitted)
+    if envelope.producer == OWN_PRODUCER:
+        return False
+    kind = (
+        SubmissionKind.NOTIFICATION
+        if isinstance(event, NotificationSubmitted)
+        else SubmissionKind.INVESTIGATION_REPORT
+    )
+    # stream_version stays 0: the envelope's version counts the deadlines service's stream, not
+    # reporting's, so it must not guard reporting's own events on this row.
+    changed = await conn.fetchval(
+        """INSERT INTO submissions (submission_id, incident_id, trust, site, kind, authority, status,
+                                    channel, submitted_at, submitted_by_role, reference, stream_version,
+                                    updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, 'submitted', 'external', $7, $8, $9, 0, $10)
+           ON CONFLICT (submission_id) DO UPDATE
+              SET status = 'submitted', channel = 'external', submitted_at = $7, submitted_by_role = $8,
+                  reference = $9, updated_at = GREATEST(submissions.updated_at, $10)
+            WHERE submissions.status = 'draft'
+           RETURNING true""",
+        submission_id_for(envelope.stream_id, kind),
+        envelope.stream_id,
+        envelope.tenant.trust,
+        envelope.tenant.site,
+        kind.value,
+        event.authority.lower(),
+        event.submitted_at,
+        event.submitted_by_role,
+        event.reference,
+        envelope.recorded_at,
+    )
+    return bool(changed)
+
+
+async def on_external_submission(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    await apply_external_submission(conn, envelope, event)
+
+
 HANDLERS.update(
     {
         SubmissionDrafted.event_type: on_submission_drafted,
         InvestigationFindingsRecorded.event_type: on_findings,
         SubmissionIssued.event_type: on_submission_issued,
         SubmissionAcknowledged.event_type: on_submission_acknowledged,
+        NotificationSubmitted.event_type: on_external_submission,
+        InvestigationReportSubmitted.event_type: on_external_submission,
     }
 )
 
@@ -251,6 +328,17 @@ async def on_incident_linked(conn: Connection, envelope: EventEnvelope, event: E
     )
 
 
+async def on_incident_unlinked(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
+    """Links and unlinks of one theme are written under the theme's lock and keyed by the theme,
+    so they arrive in the order they were made: a later link adds the incident again."""
+    assert isinstance(event, IncidentUnlinkedFromTheme)
+    await conn.execute(
+        "DELETE FROM theme_incidents WHERE theme_id = $1 AND incident_id = $2",
+        event.theme_id,
+        event.incident_id,
+    )
+
+
 async def on_theme_shared(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
     """Every trust's shares are kept; who may see them is decided when they are read (consent),
     so giving consent later shows themes shared before, and a replay needs no consent history."""
@@ -272,6 +360,7 @@ HANDLERS.update(
     {
         ThemeOpened.event_type: on_theme_opened,
         IncidentLinkedToTheme.event_type: on_incident_linked,
+        IncidentUnlinkedFromTheme.event_type: on_incident_unlinked,
         ThemeShared.event_type: on_theme_shared,
     }
 )

@@ -19,7 +19,7 @@ import asyncpg
 from sievert_reporting.domain import documents
 from sievert_reporting.domain.anonymity import IdentifierFound, scan_fields
 from sievert_reporting.domain.documents import Findings
-from sievert_reporting.projection import HANDLERS
+from sievert_reporting.projection import HANDLERS, submission_id_for
 from sievert_shared.db import Connection
 from sievert_shared.decision import ClassificationDecision
 from sievert_shared.envelope import EventEnvelope, Tenant
@@ -39,7 +39,6 @@ from sievert_shared.runtime import ServiceRuntime
 
 #: The consumer whose processed_events the commands write into (``runtime`` names it so).
 PROJECTION_CONSUMER = "reporting.incident-projection"
-_NAMESPACE = uuid.UUID("6f1f8a52-64c4-4c0b-9d53-5e7f3e0c2a11")
 
 
 class NotFoundError(LookupError):
@@ -64,9 +63,14 @@ class IncompleteReportError(ValueError):
         self.missing = missing
 
 
-def submission_id_for(incident_id: uuid.UUID, kind: SubmissionKind) -> uuid.UUID:
-    """One submission per incident and kind: the id is derived, so a repeat finds the first."""
-    return uuid.uuid5(_NAMESPACE, f"{incident_id}/{kind.value}")
+def sent_outside(row: asyncpg.Record) -> str:
+    """Why reporting will not draft or issue a submission the trust already made outside Sievert."""
+    reference = f", reference {row['reference']}" if row["reference"] else ""
+    return (
+        f"the {row['kind'].replace('_', ' ')} for incident {row['incident_id']} was submitted outside "
+        f"Sievert ({row['authority']}, {row['submitted_at'].isoformat()}, by {row['submitted_by_role']}"
+        f"{reference}); Sievert does not draft or issue a second one"
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,12 @@ class ReportingService:
                     "it is investigated locally under Regulation 8(3)"
                 )
             submission_id = submission_id_for(incident_id, kind)
-            if await conn.fetchval("SELECT 1 FROM submissions WHERE submission_id = $1", submission_id):
+            existing = await conn.fetchrow(
+                "SELECT * FROM submissions WHERE submission_id = $1", submission_id
+            )
+            if existing is not None and existing["channel"] == "external":
+                raise ConflictError(sent_outside(existing), submission_id=str(submission_id))
+            if existing is not None:
                 raise ConflictError(
                     f"incident {incident_id} already has a {kind.value}", submission_id=str(submission_id)
                 )
@@ -141,6 +150,8 @@ class ReportingService:
         refuse_identifiers({"contact_role": contact_role, "summary": summary})
         async with self._pool.acquire() as conn, conn.transaction():
             row = await self._submission(conn, trust, submission_id, lock=True)
+            if row["channel"] == "external":
+                raise ConflictError(sent_outside(row))
             if row["status"] != "draft":
                 raise ConflictError(f"submission {submission_id} is {row['status']}; only a draft changes")
             incident = await self._incident(conn, trust, row["incident_id"])
@@ -171,6 +182,8 @@ class ReportingService:
         refuse_identifiers({"submitted_by_role": submitted_by_role})
         async with self._pool.acquire() as conn, conn.transaction():
             row = await self._submission(conn, trust, submission_id, lock=True)
+            if row["channel"] == "external":
+                raise ConflictError(sent_outside(row))
             if row["status"] != "draft":
                 raise ConflictError(f"submission {submission_id} is already {row['status']}")
             incident = await self._incident(conn, trust, row["incident_id"])
@@ -219,7 +232,7 @@ class ReportingService:
                 reference=reference,
                 acknowledged_at=acknowledged_at or self._runtime.clock.now(),
             )
-            await self._emit(conn, incident, [event], actor)
+            await self._emit(conn, incident, [event], actor, channel=row["channel"])
 
     # -- documents -----------------------------------------------------------------------------
 
@@ -227,6 +240,10 @@ class ReportingService:
         self, conn: Connection, row: asyncpg.Record, incident: IncidentState
     ) -> dict[str, Any]:
         """The document as it would be issued now (for a draft) from the read model."""
+        if row["channel"] == "external":
+            # Sent outside Sievert: the document the authority has is not Sievert's to show, and
+            # building one now would pass off today's read model as what was sent.
+            raise NotFoundError(f"{sent_outside(row)}; Sievert holds no copy of its document")
         kind = SubmissionKind(row["kind"])
         common = {
             "submission_id": row["submission_id"],
@@ -313,7 +330,13 @@ class ReportingService:
         return row
 
     async def _emit(
-        self, conn: Connection, incident: IncidentState, events: Sequence[Event], actor: str | None
+        self,
+        conn: Connection,
+        incident: IncidentState,
+        events: Sequence[Event],
+        actor: str | None,
+        *,
+        channel: str = "sievert",
     ) -> None:
         # Dashboards hear of every status change in the same transaction (issue 6, item 9).
         status = {
@@ -322,7 +345,12 @@ class ReportingService:
             SubmissionAcknowledged: "acknowledged",
         }
         dashboard: list[Event] = [
-            SubmissionStatusChanged(submission_id=e.submission_id, kind=e.kind, status=status[type(e)])
+            SubmissionStatusChanged(
+                submission_id=e.submission_id,
+                kind=e.kind,
+                status=status[type(e)],
+                channel="external" if channel == "external" else "sievert",
+            )
             for e in events
             if isinstance(e, SubmissionDrafted | SubmissionIssued | SubmissionAcknowledged)
         ]

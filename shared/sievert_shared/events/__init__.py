@@ -30,17 +30,26 @@ from sievert_shared.events.registry import (
 from sievert_shared.events.reporting import (
     DeadlineCountsChanged,
     IncidentLinkedToTheme,
+    IncidentUnlinkedFromTheme,
     InvestigationFindingsRecorded,
     SubmissionAcknowledged,
     SubmissionDrafted,
     SubmissionIssued,
     SubmissionStatusChanged,
+    SubmissionStatusChangedV1,
     ThemeIndividualsCounted,
     ThemeOpened,
     ThemeShared,
     ThemeUpdated,
+    upcast_status_changed_v1_to_v2,
 )
-from sievert_shared.events.submissions import InvestigationReportSubmitted, NotificationSubmitted
+from sievert_shared.events.submissions import (
+    InvestigationReportSubmitted,
+    InvestigationReportSubmittedV1,
+    NotificationSubmitted,
+    NotificationSubmittedV1,
+    upcast_submitted_v1_to_v2,
+)
 
 #: Every version of every event: earlier versions stay in the log (and in contracts/), and are read
 #: as the current one through the upcasters registered below.
@@ -58,7 +67,9 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     DeadlineMet,
     DeadlineExtended,
     DeadlineCancelled,
+    NotificationSubmittedV1,
     NotificationSubmitted,
+    InvestigationReportSubmittedV1,
     InvestigationReportSubmitted,
     SubmissionDrafted,
     InvestigationFindingsRecorded,
@@ -66,8 +77,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SubmissionAcknowledged,
     ThemeOpened,
     IncidentLinkedToTheme,
+    IncidentUnlinkedFromTheme,
     ThemeIndividualsCounted,
     ThemeShared,
+    SubmissionStatusChangedV1,
     SubmissionStatusChanged,
     DeadlineCountsChanged,
     ThemeUpdated,
@@ -78,6 +91,9 @@ for _model in ALL_EVENTS:
     REGISTRY.register(_model)
 REGISTRY.register_upcaster(IncidentReported.event_type, 1, upcast_v1_to_v2)
 REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 1, upcast_v1_to_v2)
+REGISTRY.register_upcaster(NotificationSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
+REGISTRY.register_upcaster(InvestigationReportSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
+REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 1, upcast_status_changed_v1_to_v2)
 
 __all__ = [
     "ALL_EVENTS",
@@ -99,13 +115,17 @@ __all__ = [
     "IncidentReclassified",
     "IncidentReported",
     "IncidentReportedV1",
+    "IncidentUnlinkedFromTheme",
     "InvestigationFindingsRecorded",
     "InvestigationReportSubmitted",
+    "InvestigationReportSubmittedV1",
     "NotificationSubmitted",
+    "NotificationSubmittedV1",
     "SubmissionAcknowledged",
     "SubmissionDrafted",
     "SubmissionIssued",
     "SubmissionStatusChanged",
+    "SubmissionStatusChangedV1",
     "ThemeIndividualsCounted",
     "ThemeOpened",
     "ThemeShared",

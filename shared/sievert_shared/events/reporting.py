@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -158,11 +158,28 @@ class IncidentLinkedToTheme(Event):
     linked_by_role: str = _Role
 
 
+class IncidentUnlinkedFromTheme(Event):
+    """A trust took one of its incidents out of one of its themes (linked by mistake, or found on
+    review not to share the cause). Stream id: the theme id. A later link may add it again."""
+
+    event_type: ClassVar[str] = "IncidentUnlinkedFromTheme"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "themes"
+
+    theme_id: uuid.UUID
+    incident_id: uuid.UUID
+    site: str = Field(min_length=1, max_length=64, description="The incident's site.")
+    reason: str = Field(min_length=1, max_length=1000, description="Why it was unlinked; anonymised.")
+    unlinked_by_role: str = _Role
+
+
 class ThemeIndividualsCounted(Event):
-    """A theme reached more than one individual (guidance line 276-281: code M applies to "more
-    than one individual" in the incident or the theme). One event per linked incident, stream id =
-    the incident id, so it is keyed like every other event about that incident and the classifier
-    re-decides each one in order."""
+    """A theme's count of individuals, for code M (guidance line 276-281: "more than one
+    individual" in the incident or the theme). Sent once per incident when a link takes the theme
+    past one individual, and when an unlink changes the count of a theme that was past one. One
+    event per incident, stream id = the incident id, so it is keyed like every other event about
+    that incident and the classifier re-decides each one in order. An incident absent from
+    ``incident_ids`` has left the theme: the theme no longer counts for it."""
 
     event_type: ClassVar[str] = "ThemeIndividualsCounted"
     schema_version: ClassVar[int] = 1
@@ -170,7 +187,9 @@ class ThemeIndividualsCounted(Event):
 
     theme_id: uuid.UUID
     individuals: int = Field(ge=0, description="Individuals across every incident linked to the theme.")
-    incident_ids: list[uuid.UUID] = Field(description="Every incident linked to the theme so far.")
+    incident_ids: list[uuid.UUID] = Field(
+        description="Every incident linked to the theme now; without the event's own incident if it was unlinked."
+    )
 
 
 class CountEntry(BaseModel):
@@ -203,7 +222,7 @@ class ThemeShared(Event):
 # -- dashboards (topic: ``Topics.dashboard``) --------------------------------------------------------
 
 
-class SubmissionStatusChanged(Event):
+class SubmissionStatusChangedV1(Event):
     """A submission was drafted, submitted or acknowledged. Stream id: the incident id."""
 
     event_type: ClassVar[str] = "SubmissionStatusChanged"
@@ -213,6 +232,29 @@ class SubmissionStatusChanged(Event):
     submission_id: uuid.UUID
     kind: SubmissionKind
     status: str = Field(description="draft, submitted or acknowledged.")
+
+
+class SubmissionStatusChanged(Event):
+    """A submission was drafted, submitted or acknowledged. Stream id: the incident id.
+
+    v2 added ``channel``: a submission the trust made outside Sievert (recorded through the
+    deadlines service) is ``external``. v1 events were all Sievert's own (``sievert``)."""
+
+    event_type: ClassVar[str] = "SubmissionStatusChanged"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "dashboard"
+
+    submission_id: uuid.UUID
+    kind: SubmissionKind
+    status: str = Field(description="draft, submitted or acknowledged.")
+    channel: Literal["sievert", "external"] = Field(
+        description="sievert: drafted and issued here; external: sent outside Sievert and recorded."
+    )
+
+
+def upcast_status_changed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Before v2 only Sievert's own submissions were announced."""
+    return {**payload, "channel": "sievert"}
 
 
 class DeadlineCountsChanged(Event):
@@ -230,7 +272,7 @@ class DeadlineCountsChanged(Event):
 
 
 class ThemeUpdated(Event):
-    """A theme was opened or gained an incident. Stream id: the theme id."""
+    """A theme was opened, gained an incident or lost one. Stream id: the theme id."""
 
     event_type: ClassVar[str] = "ThemeUpdated"
     schema_version: ClassVar[int] = 1

@@ -21,7 +21,9 @@ from sievert_shared.runtime import ServiceRuntime, service_app
 
 
 class SubmissionRecorded(BaseModel):
-    """A notification or report sent to the regulator outside Sievert (until reporting sends them)."""
+    """A notification or report sent to the regulator outside Sievert, e.g. through its portal.
+    The window is met, and reporting records it as submitted externally (and so will not draft
+    or issue another for the incident)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -29,6 +31,13 @@ class SubmissionRecorded(BaseModel):
     authority: str = Field(min_length=2, max_length=16)
     submitted_at: AwareDatetime
     submitted_by_role: str = Field(min_length=1, max_length=100, description="A role, never a name.")
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$",
+        description="The authority's reference for the submission, if it gave one.",
+    )
 
 
 class ExtensionAgreed(BaseModel):
@@ -127,7 +136,10 @@ def create_app(
         if not await windows_of(incident_id, caller):
             return _no_deadlines(incident_id)
         event = (NotificationSubmitted if body.kind == "notification" else InvestigationReportSubmitted)(
-            authority=body.authority, submitted_at=body.submitted_at, submitted_by_role=body.submitted_by_role
+            authority=body.authority,
+            submitted_at=body.submitted_at,
+            submitted_by_role=body.submitted_by_role,
+            reference=body.reference,
         )
         try:
             await service.record_submission(incident_id, event, caller.subject)
