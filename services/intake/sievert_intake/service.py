@@ -27,7 +27,7 @@ from sievert_intake.domain.inbound import (
     FactsInvalidError,
     ProblemKind,
     Submission,
-    age_at_exposure,
+    derive_age,
     validate_amended,
     validate_new,
 )
@@ -696,18 +696,10 @@ def _submission_hash(submission: Submission) -> str:
 
 
 def _derive_age(raw: dict[str, Any], submission: Submission, current: IncidentFacts | None = None) -> None:
-    """Patient age in completed years at the exposure, else at its discovery (the message's
-    dates, else the incident's), when the message gives a birth date and no age; the birth date
-    itself goes no further (docs/intake-mapping.md, "Patient age")."""
-    if submission.birth_date is None or raw.get("patient_age_years") is not None:
-        return
-    dates = {**(current.model_dump(mode="json") if current is not None else {}), **raw}
     try:
-        age = age_at_exposure(submission.birth_date, dates.get("occurred_on"), dates.get("discovered_on"))
+        derive_age(raw, submission.birth_date, current)
     except BirthAfterExposureError as exc:
         raise FactsInvalidError([FactProblem("patient_age_years", str(exc), ProblemKind.VALUE)]) from None
-    if age is not None:
-        raw["patient_age_years"] = age
 
 
 def current_facts(history: list[EventEnvelope]) -> IncidentFacts:

@@ -245,6 +245,18 @@ def age_at_exposure(birth_date: dt.date | None, occurred_on: Any, discovered_on:
     return age
 
 
+def derive_age(raw: dict[str, Any], birth_date: dt.date | None, current: IncidentFacts | None = None) -> None:
+    """Put the patient's age into ``raw`` (facts, or a merge patch of ``current``) when a birth
+    date came with the message and the facts give no age: at the exposure, else at its discovery,
+    taking each date from the message, else from the incident. The birth date goes no further."""
+    if birth_date is None or raw.get("patient_age_years") is not None:
+        return
+    dates = {**(current.model_dump(mode="json") if current is not None else {}), **raw}
+    age = age_at_exposure(birth_date, dates.get("occurred_on"), dates.get("discovered_on"))
+    if age is not None:
+        raw["patient_age_years"] = age
+
+
 def _as_date(value: Any) -> dt.date | None:
     if isinstance(value, dt.datetime):
         return value.date()
