@@ -3,19 +3,27 @@ erased by crypto-shredding while the log still replays."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
+from sievert_classifier.domain import classify
+from sievert_reporting.bootstrap import build as build_reporting
+from sievert_reporting.replay import replay
+from sievert_reporting.settings import ReportingSettings
 from sievert_shared.auth import Role
-from sievert_shared.envelope import EventEnvelope
-from sievert_shared.events import REGISTRY
+from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.events import REGISTRY, IncidentClassified
+from sievert_shared.outbox import build_envelope
 from tests.fixtures.intake_support import RunningIntake, running_intake
-from tests.support.auth import LocalIssuer, api_key, required_auth
+from tests.support.auth import TEST_ISSUER, LocalIssuer, api_key, development_auth, person, required_auth
 from tests.support.infra import Infra
-from tests.support.kafka import read_topic
+from tests.support.kafka import envelopes, produce, read_topic
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.integration
@@ -103,7 +111,9 @@ async def test_identifiers_never_reach_the_log_and_are_read_only_through_the_aud
     ]
 
 
-async def test_erasure_shreds_the_key_and_the_log_still_replays(intake: RunningIntake) -> None:
+async def test_erasure_shreds_the_key_and_the_log_still_replays(
+    intake: RunningIntake, infra: Infra, make_database: Callable[[str], Any]
+) -> None:
     c = intake.http
     posted = await c.post(
         "/v1/incidents", json={**ct_overexposure("RAA", "RAA01"), "patient": PATIENT}, headers=ENGINE.header
@@ -143,3 +153,51 @@ async def test_erasure_shreds_the_key_and_the_log_still_replays(intake: RunningI
     ).status_code == 202
     audit = (await c.get(f"/v1/incidents/{incident}/audit", headers=lead())).json()["entries"]
     assert "patient_erased" in [e["action"] for e in audit]
+
+    # Downstream, from the topics alone: the events still carry the pseudonym, and reporting
+    # rebuilds its projections from the log and still builds its documents for the incident.
+    topics = intake.settings.kafka.topics
+    records = await read_topic(infra.kafka_bootstrap, topics.incidents, until=lambda r: len(r) >= 2)
+    published = [REGISTRY.decode(e) for e in envelopes(records)]
+    assert [e.patient_pseudonym for e in published] == [pseudonym, pseudonym]  # type: ignore[attr-defined]
+    facts = published[-1].facts  # type: ignore[attr-defined]
+    classified = build_envelope(  # what the classifier (not running here) publishes for it
+        IncidentClassified(decision=classify(facts), discovered_on=facts.discovered_on, facts_version=2),
+        stream_id=uuid.UUID(incident),
+        stream_version=1,
+        tenant=Tenant(trust="RAA", site="RAA01"),
+        correlation_id="erasure-replay",
+        producer="classifier",
+        now=dt.datetime.now(dt.UTC),
+    )
+    await produce(
+        infra.kafka_bootstrap, topics.classifications, [(classified.key, classified.to_json_bytes())]
+    )
+    settings = ReportingSettings(
+        database_url=await make_database("reporting"), kafka=intake.settings.kafka, environment="test"
+    )
+    assert await replay(settings) >= 3
+    runtime, app = build_reporting(settings)
+    app.state.authenticator = development_auth(TEST_ISSUER)
+    reader = person("RAA", Role.RP_LEAD)
+    transport = httpx.ASGITransport(app=app)
+    async with runtime.lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://rep") as rep:
+        row = await rep.get(f"/v1/incidents/{incident}", headers=reader)
+        assert row.status_code == 200, row.text
+        assert row.json()["decision"]["notifiable"] is True
+        created = await rep.post(
+            "/v1/submissions",
+            json={
+                "incident_id": incident,
+                "kind": "notification",
+                "contact_role": "Radiation protection lead",
+            },
+            headers=reader,
+        )
+        assert created.status_code == 201, created.text
+        location = created.headers["Location"]
+        for fmt in ("json", "html", "pdf"):
+            document = await rep.get(f"{location}/document.{fmt}", headers=reader)
+            assert document.status_code == 200, (fmt, document.text[:300])
+            for secret in SECRETS:
+                assert secret.encode() not in document.content, (fmt, secret)
