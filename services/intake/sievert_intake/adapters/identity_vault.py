@@ -318,7 +318,7 @@ async def rewrap_keys(
                 rows = await conn.fetch(
                     """SELECT pseudonym, wrapped_key FROM patient_keys
                        WHERE kek_id <> $1 AND pseudonym > $2
-                       ORDER BY pseudonym LIMIT $3 FOR UPDATE""",
+                       ORDER BY pseudonym LIMIT $3 FOR NO KEY UPDATE""",
                     ring.key_id,
                     after,
                     batch_size,
