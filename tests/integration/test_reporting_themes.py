@@ -7,14 +7,17 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
 from sievert_classifier.domain import classify
+from sievert_reporting.replay import replay
 from sievert_shared.auth import Role
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import IncidentClassified, IncidentReported
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
+from tests.integration.test_reporting_replay import snapshot
 from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
     Reporting,
     ct_facts,
@@ -201,3 +204,92 @@ async def test_a_shared_theme_reaches_consenting_trusts_only_and_anonymised(
     assert (await client.get("/v1/shared-themes", headers=person("RXX", Role.THEME_REVIEWER))).json()[
         "items"
     ] == []
+
+
+async def test_an_unlinked_incident_leaves_the_theme_and_the_classifier_hears_the_lower_count(
+    reporting: Reporting,  # noqa: F811
+) -> None:
+    client = reporting.client
+    lead = person("RXX", Role.RP_LEAD)
+    a = await incident_of(reporting, "RXX", "RXX01", dental(dt.date(2025, 5, 2)))
+    b = await incident_of(reporting, "RXX", "RXX02", dental(dt.date(2025, 5, 20)))
+    other_trust = await incident_of(reporting, "RYY", "RYY01", dental(dt.date(2025, 5, 21)))
+    location = (await client.post("/v1/themes", json=THEME, headers=lead)).headers["Location"]
+    theme_id = location.rsplit("/", 1)[1]
+    for incident in (a, b):
+        linked = await client.post(
+            f"{location}/incidents",
+            json={"incident_id": str(incident), "linked_by_role": "RPA"},
+            headers=lead,
+        )
+        assert linked.status_code == 201, linked.text
+
+    why = {"reason": "On review the second exposure had another cause.", "unlinked_by_role": "RPA"}
+
+    def unlink(incident: uuid.UUID, headers: dict[str, str] = lead, body: dict[str, str] = why) -> Any:
+        return client.post(f"{location}/incidents/{incident}/unlink", json=body, headers=headers)
+
+    assert (await unlink(b, headers=person("RYY", Role.RP_LEAD))).status_code == 404  # another trust's theme
+    assert (await unlink(other_trust)).status_code == 404  # another trust's incident
+    assert (await unlink(b, headers=person("RXX", Role.AUDITOR))).status_code == 403  # reads, does not act
+    named = await unlink(b, body={**why, "reason": "Linked in error for Mrs Smith"})
+    assert named.status_code == 422 and named.json()["errors"][0]["path"] == "body/reason"
+
+    unlinked = await unlink(b)
+    assert unlinked.status_code == 200, unlinked.text
+    view = unlinked.json()
+    assert [i["incident_id"] for i in view["incidents"]] == [str(a)]
+    assert view["counts"]["individuals"] == 1 and view["code_m_applies"] is False
+    assert view["counts"]["by_site"] == {"RXX01": 1}
+    assert (await unlink(b)).status_code == 200  # a repeat changes nothing
+
+    def counted(records: list[Any]) -> list[Any]:
+        return [e for e in envelopes(records) if e.event_type == "ThemeIndividualsCounted"]
+
+    records = await read_topic(
+        reporting.kafka.bootstrap_servers, reporting.kafka.topics.themes, until=lambda r: len(counted(r)) >= 4
+    )
+    (gone,) = [e for e in envelopes(records) if e.event_type == "IncidentUnlinkedFromTheme"]
+    assert gone.payload == {"theme_id": theme_id, "incident_id": str(b), "site": "RXX02", **why}
+    assert gone.actor == "rp_lead@RXX" and str(gone.stream_id) == theme_id
+    # after the link that reached 2: one count per incident; after the unlink: the new count for
+    # the incident left in the theme, and for the one that left, a list without it (partitions
+    # interleave on the topic, so they are told apart by their count, not their position)
+    payloads = [
+        (e.stream_id, e.payload["individuals"], sorted(e.payload["incident_ids"])) for e in counted(records)
+    ]
+    both = sorted([str(a), str(b)])
+    assert sorted(p for p in payloads if p[1] == 2) == sorted([(a, 2, both), (b, 2, both)])
+    assert sorted((p for p in payloads if p[1] == 1), key=lambda p: p[0] == b) == [
+        (a, 1, [str(a)]),
+        (b, 1, [str(a)]),
+    ]
+
+    dashboard = await read_topic(
+        reporting.kafka.bootstrap_servers,
+        reporting.kafka.topics.dashboard,
+        until=lambda r: len([e for e in envelopes(r) if e.event_type == "ThemeUpdated"]) >= 4,
+    )
+    updates = [e.payload["individuals"] for e in envelopes(dashboard) if e.event_type == "ThemeUpdated"]
+    assert updates == [0, 1, 2, 1]
+
+    relinked = await client.post(
+        f"{location}/incidents", json={"incident_id": str(b), "linked_by_role": "RPA"}, headers=lead
+    )
+    assert relinked.status_code == 201 and relinked.json()["code_m_applies"] is True
+
+    # the log alone rebuilds the links: link, unlink and link again, in the order they were made
+    url = reporting.settings.database_url.get_secret_value()
+
+    async def published() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        finally:
+            await conn.close()
+
+    await eventually(published)
+    incremental = await snapshot(url)
+    await replay(reporting.settings)
+    assert await snapshot(url) == incremental
+    assert len(incremental["theme_incidents"]) == 2

@@ -4,7 +4,8 @@ the outbox.
 A thematic review in reporting may find that a theme reached more than one individual; code M
 then applies to every incident in it (guidance line 276-281). The classifier keeps the latest
 facts and each theme's count per incident, so either event can arrive first and the decision is
-the same.
+the same. A theme's count may also fall, when an incident is unlinked: below two individuals M no
+longer applies, and the incidents are re-decided without it.
 """
 
 from __future__ import annotations
@@ -95,18 +96,29 @@ class IncidentHandlers:
             )
 
     async def on_theme_individuals(self, conn: Connection, envelope: EventEnvelope, event: Event) -> None:
-        """Re-decide an incident with its theme's count; announce only a changed outcome."""
+        """Re-decide an incident with its theme's count; announce only a changed outcome.
+
+        Counts for one incident come keyed by it, so in the order reporting wrote them, and a
+        redelivery is skipped by the consumer: the latest count replaces the one before, down as
+        well as up. An incident missing from ``incident_ids`` was unlinked: the theme no longer
+        counts for it."""
         assert isinstance(event, ThemeIndividualsCounted)
         incident_id = envelope.stream_id
-        # A theme only grows (links are never removed), so a late, smaller count changes nothing.
-        await conn.execute(
-            """INSERT INTO incident_themes AS t (incident_id, theme_id, individuals) VALUES ($1, $2, $3)
-               ON CONFLICT (incident_id, theme_id) DO UPDATE
-                  SET individuals = GREATEST(t.individuals, excluded.individuals)""",
-            incident_id,
-            event.theme_id,
-            event.individuals,
-        )
+        in_theme = incident_id in event.incident_ids
+        if in_theme:
+            await conn.execute(
+                """INSERT INTO incident_themes (incident_id, theme_id, individuals) VALUES ($1, $2, $3)
+                   ON CONFLICT (incident_id, theme_id) DO UPDATE SET individuals = excluded.individuals""",
+                incident_id,
+                event.theme_id,
+                event.individuals,
+            )
+        else:
+            await conn.execute(
+                "DELETE FROM incident_themes WHERE incident_id = $1 AND theme_id = $2",
+                incident_id,
+                event.theme_id,
+            )
         row = await conn.fetchrow(
             """SELECT facts_version, discovered_on, decision, facts FROM classifications
                WHERE incident_id = $1 FOR UPDATE""",
@@ -141,7 +153,12 @@ class IncidentHandlers:
             previous_notifiable=before.notifiable,
             previous_codes=list(before.codes),
             previous_discovered_on=row["discovered_on"],
-            changes=[*changes, f"theme {event.theme_id}: {event.individuals} individuals"],
+            changes=[
+                *changes,
+                f"theme {event.theme_id}: {event.individuals} individuals"
+                if in_theme
+                else f"theme {event.theme_id}: incident unlinked",
+            ],
         )
         await self._emitter.emit_caused_by(conn, envelope, [reclassified])
         log.info(

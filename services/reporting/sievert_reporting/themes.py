@@ -1,10 +1,11 @@
-"""Thematic reviews: open a theme, link incidents across the trust's sites, share an anonymised
-summary with other trusts, and see what consenting trusts shared.
+"""Thematic reviews: open a theme, link incidents across the trust's sites (and unlink them),
+share an anonymised summary with other trusts, and see what consenting trusts shared.
 
 Commands follow ``service.py``: one transaction checks the read model, writes the events to the
 outbox and applies them through the projection handlers. A link that takes the theme past one
 individual also emits ``ThemeIndividualsCounted`` for every linked incident, which the classifier
-turns into code M (guidance line 276-281).
+turns into code M (guidance line 276-281); an unlink from a theme that was past one individual
+sends the new count to every incident that had it, so M goes when the theme falls to one.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import (
     IncidentLinkedToTheme,
+    IncidentUnlinkedFromTheme,
     ThemeIndividualsCounted,
     ThemeOpened,
     ThemeUpdated,
@@ -100,35 +102,93 @@ class ThemeService:
             await emit_and_apply(
                 self._runtime, conn, [linked], stream_id=theme_id, tenant=tenant, actor=actor
             )
-            members = await linked_incidents(conn, theme_id)
-            found = themes.figures(members)
-            updated = ThemeUpdated(
-                theme_id=theme_id,
-                title=theme["title"],
-                incidents=found.incidents,
-                individuals=found.individuals,
-                sites=len(found.by_site),
-            )
-            await emit_and_apply(
-                self._runtime, conn, [updated], stream_id=theme_id, tenant=tenant, actor=actor
-            )
-            if found.reaches_more_than_one_individual:
-                ids = [m.incident_id for m in members]
-                counted = [
-                    Emission(
-                        stream_id=m.incident_id,
-                        tenant=Tenant(trust=trust, site=m.site),
-                        correlation_id=_correlation_id(),
-                        events=[
-                            ThemeIndividualsCounted(
-                                theme_id=theme_id, individuals=found.individuals, incident_ids=ids
-                            )
-                        ],
-                    )
-                    for m in members
-                ]
-                await self._runtime.emitter.emit_many(conn, counted)
+            await self._counted(conn, theme, tenant, before=None, left=None, actor=actor)
         return True
+
+    async def unlink(
+        self,
+        trust: str,
+        theme_id: uuid.UUID,
+        incident_id: uuid.UUID,
+        *,
+        reason: str,
+        unlinked_by_role: str,
+        actor: str | None,
+    ) -> bool:
+        """Take an incident out of a theme; False if it was not linked (nothing is emitted).
+        Another trust's theme or incident is ``NotFoundError``, as if it did not exist."""
+        refuse_identifiers({"reason": reason, "unlinked_by_role": unlinked_by_role})
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The same lock as ``link``: links and unlinks of a theme are counted one at a time.
+            theme = await self._theme(conn, trust, theme_id, lock=True)
+            if not await conn.fetchval(
+                "SELECT 1 FROM incidents WHERE incident_id = $1 AND trust = $2", incident_id, trust
+            ):
+                raise NotFoundError(f"no incident {incident_id} for trust {trust}")
+            site = await conn.fetchval(
+                "SELECT site FROM theme_incidents WHERE theme_id = $1 AND incident_id = $2",
+                theme_id,
+                incident_id,
+            )
+            if site is None:
+                return False
+            before = themes.figures(await linked_incidents(conn, theme_id))
+            unlinked = IncidentUnlinkedFromTheme(
+                theme_id=theme_id,
+                incident_id=incident_id,
+                site=site,
+                reason=reason,
+                unlinked_by_role=unlinked_by_role,
+            )
+            tenant = Tenant(trust=trust, site=theme["site"])
+            await emit_and_apply(
+                self._runtime, conn, [unlinked], stream_id=theme_id, tenant=tenant, actor=actor
+            )
+            await self._counted(conn, theme, tenant, before=before, left=(incident_id, site), actor=actor)
+        return True
+
+    async def _counted(
+        self,
+        conn: Connection,
+        theme: asyncpg.Record,
+        tenant: Tenant,
+        *,
+        before: themes.ThemeFigures | None,
+        left: tuple[uuid.UUID, str] | None,
+        actor: str | None,
+    ) -> None:
+        """After a link or unlink: ``ThemeUpdated`` for dashboards and, when the classifier must
+        hear it, the theme's count for each incident in it and for the one that ``left``, whose
+        event lists the theme's incidents without it."""
+        theme_id: uuid.UUID = theme["theme_id"]
+        members = await linked_incidents(conn, theme_id)
+        found = themes.figures(members)
+        updated = ThemeUpdated(
+            theme_id=theme_id,
+            title=theme["title"],
+            incidents=found.incidents,
+            individuals=found.individuals,
+            sites=len(found.by_site),
+        )
+        await emit_and_apply(self._runtime, conn, [updated], stream_id=theme_id, tenant=tenant, actor=actor)
+        if not themes.classifier_must_hear(before or found, found):
+            return
+        ids = [m.incident_id for m in members]
+        told = [(m.incident_id, m.site) for m in members] + ([left] if left is not None else [])
+        counted = [
+            Emission(
+                stream_id=incident_id,
+                tenant=Tenant(trust=tenant.trust, site=site),
+                correlation_id=_correlation_id(),
+                events=[
+                    ThemeIndividualsCounted(
+                        theme_id=theme_id, individuals=found.individuals, incident_ids=ids
+                    )
+                ],
+            )
+            for incident_id, site in told
+        ]
+        await self._runtime.emitter.emit_many(conn, counted)
 
     async def share(self, trust: str, theme_id: uuid.UUID, *, actor: str | None) -> dict[str, Any]:
         async with self._pool.acquire() as conn, conn.transaction():

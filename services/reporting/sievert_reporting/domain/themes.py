@@ -51,6 +51,16 @@ class ThemeFigures:
         return self.individuals > 1
 
 
+def classifier_must_hear(before: ThemeFigures, after: ThemeFigures) -> bool:
+    """Whether a link or unlink sends the theme's count to the classifier (code M, line 276-281).
+
+    When the theme is past one individual after the change, M applies to every incident in it. When
+    it was past one before, the classifier holds that count for every incident it was sent to and
+    must hear the new one, even one individual or none, so M is taken away again. A theme that was
+    never past one individual has nothing to tell."""
+    return before.reaches_more_than_one_individual or after.reaches_more_than_one_individual
+
+
 def _category(codes: tuple[str, ...]) -> str:
     # The most relevant code without its complementary prefixes, so "M2.2" and "2.2" count together.
     return codes[0].lstrip("MEVC") if codes else "-"

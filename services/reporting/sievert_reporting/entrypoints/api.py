@@ -149,6 +149,13 @@ class ThemeLink(BaseModel):
     linked_by_role: str = _Role
 
 
+class ThemeUnlink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="Why; anonymised, no identifiers.")
+    unlinked_by_role: str = _Role
+
+
 class ActivityItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -573,6 +580,33 @@ def create_app(
         except (NotFoundError, IdentifiersFoundError) as exc:
             return _problem_for(exc)
         return await _theme(trust, theme_id, status=201 if created else 200)
+
+    @router.post("/themes/{theme_id}/incidents/{incident_id}/unlink", responses={404: {}, 422: {}})
+    async def unlink_incident(
+        theme_id: uuid.UUID, incident_id: uuid.UUID, body: ThemeUnlink, caller: Lead
+    ) -> Response:
+        """Take an incident out of the theme (``IncidentUnlinkedFromTheme``); the theme's counts
+        fall, and below two individuals code M is taken off its incidents. 200 with the theme, also
+        when the incident was not linked (nothing is emitted)."""
+        theme = await visible("themes", theme_id, caller)
+        if theme is None:
+            return problem(404, "Not found", f"no theme {theme_id}")
+        trust = theme[0]
+        incident = await visible("incidents", incident_id, caller)
+        if incident is not None and not caller.may_post_for(*incident):
+            return problem(403, "Forbidden", f"these credentials do not act for site {incident[1]}")
+        try:
+            await theme_service.unlink(
+                trust,
+                theme_id,
+                incident_id,
+                reason=body.reason,
+                unlinked_by_role=body.unlinked_by_role,
+                actor=caller.subject,
+            )
+        except (NotFoundError, IdentifiersFoundError) as exc:
+            return _problem_for(exc)
+        return await _theme(trust, theme_id)
 
     @router.post("/themes/{theme_id}/share", status_code=202, responses={404: {}})
     async def share_theme(theme_id: uuid.UUID, caller: Lead) -> Response:
