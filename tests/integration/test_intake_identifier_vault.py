@@ -293,7 +293,7 @@ async def test_adt_a08_updates_the_vault_for_that_patient_and_nothing_else(
         1,
     )
     audit = (await intake.http.get(f"/v1/incidents/{incident}/audit", headers=lead())).json()["entries"]
-    assert "identifiers_updated" in [e["action"] for e in audit]
+    assert ("identifiers_updated", "hl7:ADT0001") in [(e["action"], e["correlation_id"]) for e in audit]
     records = await read_topic(
         infra.kafka_bootstrap, intake.settings.kafka.topics.incidents, until=lambda r: len(r) >= 1
     )

@@ -51,8 +51,12 @@ class _VaultOnRuntime:
         self._runtime = runtime
         self._settings = settings
 
-    async def demographics_updated(self, trust: str, identifiers: PatientIdentifiers, actor: str) -> int:
-        return await vault(self._runtime, self._settings).demographics_updated(trust, identifiers, actor)
+    async def demographics_updated(
+        self, trust: str, identifiers: PatientIdentifiers, actor: str, correlation_id: str
+    ) -> int:
+        return await vault(self._runtime, self._settings).demographics_updated(
+            trust, identifiers, actor, correlation_id
+        )
 
 
 def mllp_clients(settings: IntakeSettings, auth: Authenticator) -> Callable[[str], Principal | None] | None:

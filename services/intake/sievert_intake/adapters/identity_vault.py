@@ -193,7 +193,9 @@ class IdentifierVault:
             *columns,
         )
 
-    async def demographics_updated(self, trust: str, identifiers: PatientIdentifiers, actor: str) -> int:
+    async def demographics_updated(
+        self, trust: str, identifiers: PatientIdentifiers, actor: str, correlation_id: str
+    ) -> int:
         """HL7 ADT^A08/A31: the sender's current demographics of a patient replace what each of
         that patient's incidents holds, field by field (an absent field keeps its value). The
         patient is found by the pseudonym of their NHS or hospital number; a patient with no
@@ -227,7 +229,13 @@ class IdentifierVault:
                     AESGCM(data_key).encrypt(nonce, plaintext, aad),
                 )
                 await _audit(
-                    conn, row["incident_id"], trust, row["pseudonym"], "identifiers_updated", actor, actor
+                    conn,
+                    row["incident_id"],
+                    trust,
+                    row["pseudonym"],
+                    "identifiers_updated",
+                    actor,
+                    correlation_id,
                 )
         log.info("intake.demographics_updated", incidents=len(rows))
         return len(rows)

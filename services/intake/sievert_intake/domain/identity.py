@@ -194,6 +194,8 @@ def from_fhir(body: Any) -> PatientIdentifiers | None:
 
 
 class IdentityPort(Protocol):
-    async def demographics_updated(self, trust: str, identifiers: PatientIdentifiers, actor: str) -> int:
+    async def demographics_updated(
+        self, trust: str, identifiers: PatientIdentifiers, actor: str, correlation_id: str
+    ) -> int:
         """A sender's patient demographics changed (HL7 ADT^A08/A31): update what the vault holds
         for that patient; returns how many incidents' identifiers changed."""

@@ -186,7 +186,9 @@ class Hl7Handler:
         again) when the store failed."""
         try:
             if mapped.identifiers is not None:
-                await self._identity.demographics_updated(mapped.trust, mapped.identifiers, actor)
+                await self._identity.demographics_updated(
+                    mapped.trust, mapped.identifiers, actor, f"hl7:{mapped.header.control_id}"[:128]
+                )
         except Exception as exc:
             return self._answer_failure(exc, mapped.header)
         return self._ack("AA", mapped.header)
