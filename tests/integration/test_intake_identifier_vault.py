@@ -323,3 +323,30 @@ async def test_an_erased_patient_s_adt_does_not_bring_them_back(intake: RunningI
         await engine.close()
     assert (await intake.http.get(f"/v1/incidents/{incident}/patient", headers=lead())).status_code == 410
     assert (await counts(intake))["patient_keys"] == 0
+
+
+async def test_a_birth_date_after_the_exposure_is_refused_at_every_door(intake: RunningIntake) -> None:
+    """Born 2025-06-01: after the exposure (30 May) though before the discovery (2 June), so the
+    age cannot be reckoned; each door names the birth date, and nothing is stored."""
+    body = {**ct_overexposure(), "patient": {**PATIENT, "birth_date": "2025-06-01"}}
+    body["facts"] = {k: v for k, v in body["facts"].items() if k != "patient_age_years"}
+    posted = await intake.http.post("/v1/incidents", json=body, headers=ENGINE.header)
+    assert posted.status_code == 422, posted.text
+    assert "patient.birth_date" in posted.text
+
+    fhir = copy.deepcopy(fhir_fixture("bundle_ct_overexposure.json"))
+    for entry in fhir["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["birthDate"] = "2025-06-01"
+    refused = await intake.http.post("/fhir", json=fhir, headers=ENGINE.header)
+    assert refused.status_code == 422, refused.text
+    assert [i["expression"] for i in refused.json()["issue"]] == [["Patient.birthDate"]]
+
+    engine = await intake.mllp()
+    try:
+        hl7 = replace_segment_field(hl7_fixture("pex_p07_ct_overexposure.hl7"), "PID", 7, "20250601")
+        ack = await engine.request(hl7)
+    finally:
+        await engine.close()
+    assert ack.code == "AE" and ack.error_locations() == ["PID-7"], ack.segments
+    assert await counts(intake) == NOTHING
