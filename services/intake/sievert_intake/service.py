@@ -391,7 +391,9 @@ class IntakeService:
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
         found: list[tuple[dict[str, Any] | None, bool]] = [(None, False)] * len(candidates)
-        async with conn.transaction():
+        patients = any(built is not None and built[2] is not None for *_, built in candidates)
+        # Without identifiers the one statement is its own transaction (no BEGIN/COMMIT trips).
+        async with conn.transaction() if patients else contextlib.nullcontext():
             rows = await conn.fetch(
                 _STORE_NEW,
                 *columns,
