@@ -13,7 +13,7 @@ from sievert_intake.adapters.identity_vault import IdentifierVault, KeyWrapper, 
 from sievert_intake.adapters.trust_admin import RegisteredClients
 from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.incident import Amendment, AmendmentInvalidError, IncidentReport, request_hash
-from sievert_intake.entrypoints.fhir import fhir_router
+from sievert_intake.entrypoints.fhir import fhir_router, scoped_idempotency_key
 from sievert_intake.entrypoints.trust_admin import trust_admin_router
 from sievert_intake.service import (
     Answer,
@@ -58,7 +58,7 @@ async def _context(
     return RequestContext(
         correlation_id=request.state.correlation_id,
         actor=caller.subject,  # from the credentials, never from a header the caller chooses
-        idempotency_key=idempotency_key,
+        idempotency_key=scoped_idempotency_key(caller, idempotency_key),
         request_hash=request_hash(await request.body()),
     )
 

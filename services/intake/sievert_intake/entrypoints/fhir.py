@@ -48,6 +48,12 @@ _WRITERS = (Role.INTEGRATION, Role.RP_LEAD)
 _READERS = (Role.INTEGRATION, Role.RP_LEAD, Role.AUDITOR)
 
 
+def scoped_idempotency_key(caller: Principal, key: str | None) -> str | None:
+    """The caller's trust owns its Idempotency-Keys: the same key from another trust is another
+    key, so that trust's stored answer (its incident id) never comes back to this one (issue 8)."""
+    return None if key is None else f"key:{caller.trust}:{key}"
+
+
 def _fhir(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
@@ -85,7 +91,7 @@ def fhir_router(
         return RequestContext(
             correlation_id=request.state.correlation_id,
             actor=caller.subject,
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=scoped_idempotency_key(caller, request.headers.get("Idempotency-Key")),
             request_hash=request_hash(body),
         )
 

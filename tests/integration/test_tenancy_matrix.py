@@ -1,0 +1,1010 @@
+"""The tenancy matrix (issue 8): every route of every service, as every role of two trusts and with
+no credentials, over real Kafka and PostgreSQL, authentication required. Nothing may cross.
+
+The four services run in process with their consumers, on one topic prefix, and each trust is
+seeded through the real pipeline (intake -> classifier -> deadlines -> reporting). The routes are
+read from each FastAPI app, so a route added later has no case in ``CASES`` and the matrix fails
+until one is written.
+
+What counts as a leak:
+
+- a response (body or header) to a caller of one trust that carries an identifier of the other
+  trust (incident, submission, theme, client key, engine key, patient pseudonym, site or trust
+  code) that the caller did not send itself. A 404 may echo the id the caller asked for: that
+  tells them nothing they did not know. ``/v1/shared-themes`` may carry the other trust's code and
+  theme id (anonymised summaries the trust consented to see) and nothing else of it;
+- a 2xx answer to a write aimed at the other trust's resources, or any change of the other
+  trust's reads or rows after the callers of one trust wrote at it;
+- an answer other than 401 to a request without credentials, except the public routes.
+
+Public routes (no credentials): ``/healthz`` and ``/readyz`` (liveness and readiness probes),
+``/fhir/metadata`` (FHIR's CapabilityStatement must be readable before authenticating) and the
+API description (``/openapi.json``, ``/docs``, ``/docs/oauth2-redirect``, ``/redoc``): the shape
+of the API, which holds no tenant data (they are in the matrix too, so a leak there is caught).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from sievert_classifier.bootstrap import build as build_classifier
+from sievert_classifier.settings import ClassifierSettings
+from sievert_deadlines.bootstrap import build as build_deadlines
+from sievert_deadlines.settings import DeadlinesSettings
+from sievert_intake.bootstrap import build as build_intake
+from sievert_intake.settings import IntakeSettings
+from sievert_reporting.bootstrap import build as build_reporting
+from sievert_reporting.entrypoints.api import view_of
+from sievert_reporting.settings import ReportingSettings
+from sievert_shared.auth import Role
+from sievert_shared.clock import FakeClock
+from sievert_shared.settings import KafkaSettings
+from tests.fixtures.intake_support import fhir_fixture
+from tests.integration.test_reporting_submissions import pdf_text
+from tests.support.auth import TEST_ISSUER, ApiKey, api_key, person, required_auth
+from tests.support.infra import Infra
+from tests.support.kafka import eventually
+from tests.support.samples import ct_overexposure, small_radiography_repeat
+
+pytestmark = pytest.mark.integration
+
+SERVICES = ("intake", "classifier", "deadlines", "reporting")
+ROLES = (Role.INTEGRATION, Role.RP_LEAD, Role.TRUST_ADMIN, Role.THEME_REVIEWER, Role.AUDITOR)
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/fhir/metadata",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+}
+#: The one route that shows another trust's data, anonymised and consented to, and what of it.
+SHARED = "/v1/shared-themes"
+SHARED_MAY_CARRY = {"trust", "theme"}
+#: GET routes whose read changes what it reads (a row in the audit trail): not in the snapshots.
+READS_THAT_WRITE = {"/v1/incidents/{incident_id}/patient"}
+#: Ids in the answers to a trust's own writes (what they made), and the kind each is.
+HARVESTED = {
+    "incident_id": "incident",
+    "submission_id": "submission",
+    "theme_id": "theme",
+    "key_id": "client key",
+    "patient_pseudonym": "pseudonym",
+}
+#: Writes that store nothing: a dry run.
+DRY_RUNS = {("classifier", "POST", "/v1/classify")}
+
+PATIENT = {
+    "nhs_number": "943 476 5919",
+    "hospital_number": "MRN-778899",
+    "family_name": "Zebedee-Quixote",
+    "given_names": "Ottoline",
+    "birth_date": "1971-03-14",
+    "address": "12 Larkspur Row, Exeter EX1 9ZZ",
+}
+
+
+@dataclass
+class Trust:
+    """One trust of the matrix: its code, two sites, its engine and what the seeding made."""
+
+    code: str
+    engine: ApiKey
+    incidents: list[str] = field(default_factory=list)  # [notifiable at site 1, not at site 2]
+    pseudonym: str = ""
+    client_key: str = ""
+    submission: str = ""
+    table: str = ""
+    theme: str = ""
+    amendment_key: str = ""
+    amendment_body: bytes = b""
+    made: dict[str, str] = field(default_factory=dict)  # ids made during the matrix -> kind
+    #: The other trust's site codes this trust wrote into its own rows (see ``Matrix.judge``).
+    planted: set[str] = field(default_factory=set)
+
+    @property
+    def sites(self) -> tuple[str, str]:
+        return (f"{self.code}01", f"{self.code}02")
+
+    def headers(self, role: Role) -> dict[str, str]:
+        if role == Role.INTEGRATION:
+            return self.engine.header
+        return person(self.code, role)
+
+    @property
+    def reader(self) -> dict[str, str]:
+        """Who reads the snapshots: a person of the trust who may read every route."""
+        return person(self.code, Role.RP_LEAD, Role.TRUST_ADMIN, Role.AUDITOR, subject=f"snap@{self.code}")
+
+    def identifiers(self) -> dict[str, str]:
+        """Everything that names this trust or one of its rows, and what kind of thing it is."""
+        named: dict[str, str] = {self.code: "trust", self.engine.key_id: "engine key"}
+        named |= {site: "site" for site in self.sites}
+        named |= {incident: "incident" for incident in self.incidents}
+        named |= {self.pseudonym: "pseudonym", self.client_key: "client key"}
+        named |= {self.submission: "submission", self.theme: "theme"}
+        named |= self.made
+        return {k: v for k, v in named.items() if k}
+
+
+ENGINE_ALPHA = api_key("engine-zxalpha", "ZXALPHA", ["ZXALPHA01", "ZXALPHA02"])
+ENGINE_BRAVO = api_key("engine-zxbravo", "ZXBRAVO", ["ZXBRAVO01", "ZXBRAVO02"])
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        query = "&".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.service} {self.method} {self.path}{'?' + query if query else ''}"
+
+    def text(self) -> str:
+        """What the caller sent: an identifier in it may come back without being a leak."""
+        body = json.dumps(self.body) if self.body is not None else ""
+        return " ".join(
+            [
+                self.path,
+                json.dumps(self.params),
+                body,
+                (self.content or b"").decode(),
+                json.dumps(self.headers),
+            ]
+        )
+
+
+@dataclass
+class World:
+    apps: dict[str, FastAPI]
+    clients: dict[str, httpx.AsyncClient]
+    databases: dict[str, str]
+    trusts: tuple[Trust, Trust]
+
+    def other(self, trust: Trust) -> Trust:
+        return self.trusts[1] if trust is self.trusts[0] else self.trusts[0]
+
+    async def send(self, call: Call, credentials: dict[str, str]) -> httpx.Response:
+        return await self.clients[call.service].request(
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.body,
+            content=call.content,
+            headers={**call.headers, **credentials},
+        )
+
+    async def version(self, trust: Trust, incident: str) -> int:
+        read = await self.send(Call("intake", "GET", f"/v1/incidents/{incident}"), trust.reader)
+        return int(read.json()["stream_version"]) if read.status_code == 200 else 1
+
+
+# -- the table: how to call each route for target trust T ---------------------------------------
+
+Builder = Callable[[World, Trust], Awaitable[list[Call]]]
+CASES: dict[tuple[str, str, str], Builder] = {}
+
+
+def case(service: str, method: str, path: str) -> Callable[[Builder], Builder]:
+    def register(builder: Builder) -> Builder:
+        CASES[(service, method, path)] = builder
+        return builder
+
+    return register
+
+
+def simple(service: str, method: str, path: str) -> None:
+    """A route with nothing of the trust in it (health, docs, metadata)."""
+
+    async def builder(_w: World, _t: Trust) -> list[Call]:
+        return [Call(service, method, path)]
+
+    CASES[(service, method, path)] = builder
+
+
+for _service in SERVICES:
+    for _path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"):
+        simple(_service, "GET", _path)
+simple("intake", "GET", "/fhir/metadata")
+
+
+# intake: trust administration
+@case("intake", "PUT", "/v1/trusts/{trust}/sites/{site}")
+async def _put_site(_w: World, t: Trust) -> list[Call]:
+    body = {"name": "Renamed by the matrix", "nation": "wales"}
+    return [Call("intake", "PUT", f"/v1/trusts/{t.code}/sites/{t.sites[1]}", body=body)]
+
+
+@case("intake", "GET", "/v1/trusts/{trust}/sites")
+async def _sites(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "GET", f"/v1/trusts/{t.code}/sites")]
+
+
+@case("intake", "POST", "/v1/trusts/{trust}/clients")
+async def _make_client(_w: World, t: Trust) -> list[Call]:
+    body = {"name": "Made by the matrix", "sites": [t.sites[0]]}
+    return [Call("intake", "POST", f"/v1/trusts/{t.code}/clients", body=body)]
+
+
+@case("intake", "GET", "/v1/trusts/{trust}/clients")
+async def _clients(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "GET", f"/v1/trusts/{t.code}/clients")]
+
+
+@case("intake", "DELETE", "/v1/trusts/{trust}/clients/{key_id}")
+async def _revoke(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "DELETE", f"/v1/trusts/{t.code}/clients/{t.client_key}")]
+
+
+@case("intake", "GET", "/v1/trusts/{trust}/admin-log")
+async def _admin_log(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "GET", f"/v1/trusts/{t.code}/admin-log")]
+
+
+# intake: incidents, identifiers, FHIR
+@case("intake", "POST", "/v1/incidents")
+async def _report(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "POST", "/v1/incidents", body=ct_overexposure(t.code, t.sites[1]))]
+
+
+@case("intake", "POST", "/v1/incidents/{incident_id}/amendments")
+async def _amend(w: World, t: Trust) -> list[Call]:
+    incident = t.incidents[0]
+    body = {
+        "expected_version": await w.version(t, incident),
+        "facts": {"total_effective_dose_msv": 14.0},
+        "reason": "Changed by the matrix.",
+    }
+    return [Call("intake", "POST", f"/v1/incidents/{incident}/amendments", body=body)]
+
+
+@case("intake", "GET", "/v1/incidents/{incident_id}")
+async def _intake_incident(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "GET", f"/v1/incidents/{t.incidents[0]}")]
+
+
+@case("intake", "GET", "/v1/incidents/{incident_id}/audit")
+async def _audit(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "GET", f"/v1/incidents/{t.incidents[0]}/audit")]
+
+
+@case("intake", "GET", "/v1/incidents/{incident_id}/patient")
+async def _patient(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "GET", f"/v1/incidents/{t.incidents[0]}/patient")]
+
+
+@case("intake", "DELETE", "/v1/patients/{pseudonym}")
+async def _erase(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "DELETE", f"/v1/patients/{t.pseudonym}")]
+
+
+def fhir_for(trust: Trust, name: str) -> Any:
+    """A FHIR fixture (written for trust RXX, site RXX01) for ``trust``'s first site."""
+    return json.loads(json.dumps(fhir_fixture(name)).replace("RXX", trust.code))
+
+
+@case("intake", "POST", "/fhir/AdverseEvent")
+async def _fhir_create(_w: World, t: Trust) -> list[Call]:
+    body = fhir_for(t, "adverse_event_radiography_repeat.json")
+    return [Call("intake", "POST", "/fhir/AdverseEvent", body=body)]
+
+
+@case("intake", "POST", "/fhir")
+async def _fhir_bundle(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "POST", "/fhir", body=fhir_for(t, "bundle_ct_overexposure.json"))]
+
+
+@case("intake", "GET", "/fhir/AdverseEvent/{incident_id}")
+async def _fhir_read(_w: World, t: Trust) -> list[Call]:
+    return [Call("intake", "GET", f"/fhir/AdverseEvent/{t.incidents[0]}")]
+
+
+# classifier
+@case("classifier", "POST", "/v1/classify")
+async def _classify(_w: World, _t: Trust) -> list[Call]:
+    return [Call("classifier", "POST", "/v1/classify", body=ct_overexposure()["facts"])]
+
+
+# deadlines
+@case("deadlines", "GET", "/v1/deadlines")
+async def _deadlines(_w: World, t: Trust) -> list[Call]:
+    return [
+        Call("deadlines", "GET", "/v1/deadlines", params={"trust": t.code}),
+        Call("deadlines", "GET", "/v1/deadlines"),
+    ]
+
+
+@case("deadlines", "GET", "/v1/incidents/{incident_id}/deadlines")
+async def _windows(_w: World, t: Trust) -> list[Call]:
+    return [Call("deadlines", "GET", f"/v1/incidents/{t.incidents[0]}/deadlines")]
+
+
+@case("deadlines", "POST", "/v1/incidents/{incident_id}/submissions")
+async def _external(_w: World, t: Trust) -> list[Call]:
+    body = {
+        "kind": "notification",
+        "authority": "cqc",
+        "submitted_at": "2025-06-05T08:00:00+00:00",
+        "submitted_by_role": "RPA",
+        "reference": "MATRIX/1",
+    }
+    return [Call("deadlines", "POST", f"/v1/incidents/{t.incidents[0]}/submissions", body=body)]
+
+
+@case("deadlines", "POST", "/v1/incidents/{incident_id}/deadlines/investigation_report/extensions")
+async def _extend(_w: World, t: Trust) -> list[Call]:
+    body = {"extended_to": "2025-10-01", "agreed_by": "CQC inspector", "reason": "Agreed with the matrix."}
+    path = f"/v1/incidents/{t.incidents[0]}/deadlines/investigation_report/extensions"
+    return [Call("deadlines", "POST", path, body=body)]
+
+
+@case("deadlines", "GET", "/v1/trusts/{trust}/deadline-policy")
+async def _policy(_w: World, t: Trust) -> list[Call]:
+    return [Call("deadlines", "GET", f"/v1/trusts/{t.code}/deadline-policy")]
+
+
+@case("deadlines", "PUT", "/v1/trusts/{trust}/deadline-policy")
+async def _set_policy(_w: World, t: Trust) -> list[Call]:
+    body = {
+        "local_investigation_days": 45,
+        "notification_reminders": [5],
+        "report_reminders": [10],
+        "local_investigation_reminders": [2],
+    }
+    return [Call("deadlines", "PUT", f"/v1/trusts/{t.code}/deadline-policy", body=body)]
+
+
+# reporting: incidents and findings
+@case("reporting", "GET", "/v1/incidents")
+async def _incidents(_w: World, t: Trust) -> list[Call]:
+    return [
+        Call("reporting", "GET", "/v1/incidents", params={"trust": t.code}),
+        Call("reporting", "GET", "/v1/incidents", params={"site": t.sites[0]}),
+        Call("reporting", "GET", "/v1/incidents"),
+    ]
+
+
+@case("reporting", "GET", "/v1/incidents/{incident_id}")
+async def _reporting_incident(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}")]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/findings")
+async def _record_findings(_w: World, t: Trust) -> list[Call]:
+    body = {"recorded_by_role": "RPA", "learning": "Written by the matrix."}
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/findings", body=body)]
+
+
+@case("reporting", "GET", "/v1/incidents/{incident_id}/findings")
+async def _findings(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/findings")]
+
+
+# reporting: submissions
+@case("reporting", "POST", "/v1/submissions")
+async def _draft(_w: World, t: Trust) -> list[Call]:
+    body = {"incident_id": t.incidents[0], "kind": "investigation_report", "contact_role": "RPA"}
+    return [Call("reporting", "POST", "/v1/submissions", body=body)]
+
+
+@case("reporting", "GET", "/v1/submissions")
+async def _submissions(_w: World, t: Trust) -> list[Call]:
+    return [
+        Call("reporting", "GET", "/v1/submissions", params={"incident_id": t.incidents[0]}),
+        Call("reporting", "GET", "/v1/submissions", params={"site": t.sites[0]}),
+        Call("reporting", "GET", "/v1/submissions"),
+    ]
+
+
+@case("reporting", "GET", "/v1/submissions/{submission_id}")
+async def _submission(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/submissions/{t.submission}")]
+
+
+@case("reporting", "PATCH", "/v1/submissions/{submission_id}")
+async def _redraft(_w: World, t: Trust) -> list[Call]:
+    body = {"summary": "Changed by the matrix."}
+    return [Call("reporting", "PATCH", f"/v1/submissions/{t.submission}", body=body)]
+
+
+@case("reporting", "POST", "/v1/submissions/{submission_id}/issue")
+async def _issue(_w: World, t: Trust) -> list[Call]:
+    body = {"submitted_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/submissions/{t.submission}/issue", body=body)]
+
+
+@case("reporting", "POST", "/v1/submissions/{submission_id}/acknowledgement")
+async def _acknowledge(_w: World, t: Trust) -> list[Call]:
+    body = {"reference": "MATRIX/2025/1"}
+    return [Call("reporting", "POST", f"/v1/submissions/{t.submission}/acknowledgement", body=body)]
+
+
+@case("reporting", "GET", "/v1/submissions/{submission_id}/document.{fmt}")
+async def _document(_w: World, t: Trust) -> list[Call]:
+    return [
+        Call("reporting", "GET", f"/v1/submissions/{t.submission}/document.{fmt}")
+        for fmt in ("json", "html", "pdf")
+    ]
+
+
+@case("reporting", "GET", "/v1/submissions/{submission_id}/tables/{name}.csv")
+async def _table(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/submissions/{t.submission}/tables/{t.table}.csv")]
+
+
+# reporting: activity counts, themes, consent
+@case("reporting", "POST", "/v1/trusts/{trust_id}/activity")
+async def _load_activity(_w: World, t: Trust) -> list[Call]:
+    body = {"items": [{"site": t.sites[0], "modality": "ct", "examinations": 777}]}
+    return [Call("reporting", "POST", f"/v1/trusts/{t.code}/activity", params={"year": "2024/25"}, body=body)]
+
+
+@case("reporting", "GET", "/v1/trusts/{trust_id}/activity")
+async def _activity(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/trusts/{t.code}/activity", params={"year": "2024/25"})]
+
+
+@case("reporting", "POST", "/v1/themes")
+async def _open_theme(_w: World, t: Trust) -> list[Call]:
+    body = {
+        "site": t.sites[1],
+        "title": "Opened by the matrix",
+        "description": "Repeat exposures on one room's detector.",
+        "opened_by_role": "RPA",
+    }
+    return [Call("reporting", "POST", "/v1/themes", body=body)]
+
+
+@case("reporting", "GET", "/v1/themes")
+async def _themes(_w: World, _t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", "/v1/themes")]
+
+
+@case("reporting", "GET", "/v1/themes/{theme_id}")
+async def _theme(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/themes/{t.theme}")]
+
+
+@case("reporting", "POST", "/v1/themes/{theme_id}/incidents")
+async def _link(_w: World, t: Trust) -> list[Call]:
+    body = {"incident_id": t.incidents[1], "linked_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/themes/{t.theme}/incidents", body=body)]
+
+
+@case("reporting", "POST", "/v1/themes/{theme_id}/incidents/{incident_id}/unlink")
+async def _unlink(_w: World, t: Trust) -> list[Call]:
+    body = {"reason": "Unlinked by the matrix.", "unlinked_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/themes/{t.theme}/incidents/{t.incidents[0]}/unlink", body=body)]
+
+
+@case("reporting", "POST", "/v1/themes/{theme_id}/share")
+async def _share(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "POST", f"/v1/themes/{t.theme}/share")]
+
+
+@case("reporting", "GET", "/v1/shared-themes")
+async def _shared(_w: World, _t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", SHARED)]
+
+
+@case("reporting", "PUT", "/v1/trusts/{trust_id}/shared-themes-consent")
+async def _consent(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "PUT", f"/v1/trusts/{t.code}/shared-themes-consent", body={"consent": False})]
+
+
+def mixed_cases(caller: Trust, other: Trust) -> list[Call]:
+    """Requests that mix the caller's resources with the other trust's."""
+    theme = f"/v1/themes/{caller.theme}"
+    return [
+        Call(
+            "reporting",
+            "POST",
+            f"{theme}/incidents",
+            body={"incident_id": other.incidents[0], "linked_by_role": "RPA"},
+        ),
+        Call(
+            "reporting",
+            "POST",
+            f"{theme}/incidents/{other.incidents[0]}/unlink",
+            body={"reason": "Mixed by the matrix.", "unlinked_by_role": "RPA"},
+        ),
+        Call(
+            "reporting",
+            "POST",
+            f"/v1/trusts/{caller.code}/activity",
+            params={"year": "2024/25"},
+            body={"items": [{"site": other.sites[0], "modality": "ct", "examinations": 5}]},
+        ),
+        Call(
+            "intake",
+            "POST",
+            f"/v1/trusts/{caller.code}/clients",
+            body={"name": "x", "sites": [other.sites[0]]},
+        ),
+        Call("intake", "DELETE", f"/v1/trusts/{caller.code}/clients/{other.client_key}"),
+        Call(
+            "intake",
+            "POST",
+            "/v1/incidents",
+            body=ct_overexposure(caller.code, other.sites[1]),
+        ),
+        Call(
+            "intake",
+            "PUT",
+            f"/v1/trusts/{caller.code}/sites/{other.sites[1]}",
+            body={"name": "Not ours", "nation": "england"},
+        ),
+    ]
+
+
+def borrowed_key_cases(caller: Trust, other: Trust) -> list[Call]:
+    """The caller's own writes under the other trust's Idempotency-Key (and, for the amendment,
+    its exact body): the other trust's stored answer must not come back."""
+    key = {"Idempotency-Key": other.amendment_key, "Content-Type": "application/json"}
+    return [
+        Call(
+            "intake",
+            "POST",
+            f"/v1/incidents/{caller.incidents[0]}/amendments",
+            content=other.amendment_body,
+            headers=key,
+        ),
+        Call(
+            "intake",
+            "POST",
+            "/v1/incidents",
+            body=ct_overexposure(caller.code, caller.sites[0]),
+            headers={"Idempotency-Key": f"seed-{other.code}"},
+        ),
+    ]
+
+
+# -- the services -------------------------------------------------------------------------------
+
+
+def build_apps(
+    kafka: KafkaSettings, urls: dict[str, str], clock: FakeClock
+) -> dict[str, tuple[Any, FastAPI]]:
+    common: dict[str, Any] = {"kafka": kafka, "environment": "test"}
+    intake = build_intake(IntakeSettings(database_url=urls["intake"], **common), clock)
+    classifier = build_classifier(ClassifierSettings(database_url=urls["classifier"], **common), clock)
+    deadlines_runtime, deadlines_app, _service = build_deadlines(
+        DeadlinesSettings(database_url=urls["deadlines"], **common), clock
+    )
+    reporting = build_reporting(ReportingSettings(database_url=urls["reporting"], **common), clock)
+    return {
+        "intake": intake,
+        "classifier": classifier,
+        "deadlines": (deadlines_runtime, deadlines_app),
+        "reporting": reporting,
+    }
+
+
+def routes_of(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path template) of every route the app serves (HEAD answers as GET does)."""
+    found: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):
+        for method in route.methods or set():
+            if method != "HEAD" and route.path is not None:
+                found.add((method, route.path))
+    return found
+
+
+def uncovered(apps: dict[str, FastAPI]) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    served = {(service, method, path) for service, app in apps.items() for method, path in routes_of(app)}
+    return sorted(served - CASES.keys()), sorted(CASES.keys() - served)
+
+
+def test_every_route_of_every_service_has_a_case() -> None:
+    """Without infrastructure: a route added to any service without a case here fails."""
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:9", topic_prefix="unused")
+    urls = {s: "postgresql://unused@127.0.0.1:9/unused" for s in SERVICES}
+    apps = {
+        name: app for name, (_r, app) in build_apps(kafka, urls, FakeClock(dt.datetime.now(dt.UTC))).items()
+    }
+    missing, stale = uncovered(apps)
+    assert not missing, f"routes with no case in the tenancy matrix: {missing}"
+    assert not stale, f"cases for routes that no longer exist: {stale}"
+
+
+@contextlib.asynccontextmanager
+async def running(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> AsyncIterator[World]:
+    clock = FakeClock(dt.datetime(2025, 6, 5, 9, 0, tzinfo=dt.UTC))
+    kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
+    urls = {service: await make_database(service) for service in SERVICES}
+    built = build_apps(kafka, urls, clock)
+    authenticator = required_auth(
+        TEST_ISSUER, [ENGINE_ALPHA, ENGINE_BRAVO], rate_per_second=100_000, rate_burst=100_000
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, httpx.AsyncClient] = {}
+        for service, (runtime, app) in built.items():
+            app.state.authenticator = authenticator
+            await stack.enter_async_context(runtime.lifespan(app))
+            clients[service] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{service}")
+            )
+        apps = {service: app for service, (_runtime, app) in built.items()}
+        yield World(apps, clients, urls, (Trust("ZXALPHA", ENGINE_ALPHA), Trust("ZXBRAVO", ENGINE_BRAVO)))
+
+
+async def ok(world: World, call: Call, credentials: dict[str, str], status: int) -> httpx.Response:
+    response = await world.send(call, credentials)
+    assert response.status_code == status, (call.label, response.status_code, response.text)
+    return response
+
+
+async def seed(world: World, t: Trust) -> None:
+    """Sites, a client, two incidents (one with a patient), an amendment, through intake."""
+    admin, lead = t.headers(Role.TRUST_ADMIN), t.headers(Role.RP_LEAD)
+    for site in t.sites:
+        body = {"name": f"Site {site}", "nation": "england"}
+        await ok(world, Call("intake", "PUT", f"/v1/trusts/{t.code}/sites/{site}", body=body), admin, 201)
+    made = await ok(
+        world,
+        Call("intake", "POST", f"/v1/trusts/{t.code}/clients", body={"name": "Seed", "sites": [t.sites[0]]}),
+        admin,
+        201,
+    )
+    t.client_key = made.json()["key_id"]
+    first = await ok(
+        world,
+        Call(
+            "intake",
+            "POST",
+            "/v1/incidents",
+            body={**ct_overexposure(t.code, t.sites[0]), "patient": PATIENT},
+        ),
+        {**t.engine.header, "Idempotency-Key": f"seed-{t.code}"},
+        202,
+    )
+    t.incidents.append(first.json()["incident_id"])
+    t.pseudonym = first.json()["patient_pseudonym"]
+    second = await ok(
+        world,
+        Call("intake", "POST", "/v1/incidents", body=small_radiography_repeat(t.code, t.sites[1])),
+        t.engine.header,
+        202,
+    )
+    t.incidents.append(second.json()["incident_id"])
+    # The same amendment body for both trusts, each under its own key: the borrowed-key cases
+    # send it again under the other trust's key.
+    t.amendment_key = f"amend-{t.code}"
+    t.amendment_body = json.dumps(
+        {"expected_version": 1, "facts": {"total_effective_dose_msv": 0.05}, "reason": "Re-measured."}
+    ).encode()
+    await ok(
+        world,
+        Call(
+            "intake",
+            "POST",
+            f"/v1/incidents/{t.incidents[1]}/amendments",
+            content=t.amendment_body,
+            headers={"Idempotency-Key": t.amendment_key, "Content-Type": "application/json"},
+        ),
+        lead,
+        202,
+    )
+
+
+async def seed_reporting(world: World, t: Trust) -> None:
+    """Once reporting has the incidents: consent, activity, a draft, findings, a shared theme."""
+    admin, lead = t.headers(Role.TRUST_ADMIN), t.headers(Role.RP_LEAD)
+    await ok(
+        world,
+        Call("reporting", "PUT", f"/v1/trusts/{t.code}/shared-themes-consent", body={"consent": True}),
+        admin,
+        200,
+    )
+    activity = {"items": [{"site": s, "modality": "ct", "examinations": 1000} for s in t.sites]}
+    await ok(
+        world,
+        Call("reporting", "POST", f"/v1/trusts/{t.code}/activity", params={"year": "2024/25"}, body=activity),
+        admin,
+        200,
+    )
+    draft = {
+        "incident_id": t.incidents[0],
+        "kind": "notification",
+        "contact_role": "RPA",
+        "summary": "Wrong protocol.",
+    }
+    t.submission = (
+        await ok(world, Call("reporting", "POST", "/v1/submissions", body=draft), lead, 201)
+    ).json()["submission_id"]
+    document = await ok(
+        world, Call("reporting", "GET", f"/v1/submissions/{t.submission}/document.json"), lead, 200
+    )
+    t.table = view_of(document.json()).tables()[0].name
+    findings = {"recorded_by_role": "RPA", "what_happened": "A CT head protocol was used for an abdomen."}
+    await ok(
+        world, Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/findings", body=findings), lead, 202
+    )
+    theme = {
+        "site": t.sites[0],
+        "title": "Protocol selection",
+        "description": "A protocol for the wrong body part was selected.",
+        "opened_by_role": "RPA",
+    }
+    t.theme = (await ok(world, Call("reporting", "POST", "/v1/themes", body=theme), lead, 201)).json()[
+        "theme_id"
+    ]
+    link = {"incident_id": t.incidents[0], "linked_by_role": "RPA"}
+    await ok(world, Call("reporting", "POST", f"/v1/themes/{t.theme}/incidents", body=link), lead, 201)
+    await ok(world, Call("reporting", "POST", f"/v1/themes/{t.theme}/share"), lead, 202)
+
+
+async def through_the_pipeline(world: World, t: Trust) -> None:
+    async def arrived() -> None:
+        for incident in t.incidents:
+            read = await world.send(Call("reporting", "GET", f"/v1/incidents/{incident}"), t.reader)
+            assert read.status_code == 200 and read.json()["decision"] is not None, read.text
+        windows = await world.send(
+            Call("deadlines", "GET", f"/v1/incidents/{t.incidents[0]}/deadlines"), t.reader
+        )
+        assert windows.status_code == 200, windows.text
+
+    await eventually(arrived, timeout=60)
+
+
+# -- snapshots: a trust's reads and rows --------------------------------------------------------
+
+
+async def rows_fingerprint(world: World) -> dict[str, str]:
+    """Per service and trust, a digest of every row of every table with a ``trust`` column, and
+    per service the counts that move while events are still on their way."""
+    out: dict[str, str] = {}
+    for service, url in world.databases.items():
+        conn = await asyncpg.connect(url)
+        try:
+            tables = await conn.fetch(
+                """SELECT table_name FROM information_schema.columns
+                   WHERE table_schema = 'public' AND column_name = 'trust' ORDER BY table_name"""
+            )
+            for row in tables:
+                name = row["table_name"]
+                for t in world.trusts:
+                    digest = await conn.fetchval(
+                        f"""SELECT coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '')
+                            FROM "{name}" r WHERE r.trust = $1""",
+                        t.code,
+                    )
+                    out[f"{service}.{name}.{t.code}"] = str(digest)
+            out[f"{service}.unpublished"] = str(
+                await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            )
+            out[f"{service}.processed"] = str(await conn.fetchval("SELECT count(*) FROM processed_events"))
+        finally:
+            await conn.close()
+    return out
+
+
+async def settled(world: World) -> dict[str, str]:
+    """Wait until every outbox is published and nothing moves across three polls."""
+    seen: list[dict[str, str]] = []
+
+    async def still() -> None:
+        current = await rows_fingerprint(world)
+        seen.append(current)
+        assert all(v == "0" for k, v in current.items() if k.endswith(".unpublished"))
+        assert len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
+
+    await eventually(still, timeout=60, interval=0.3)
+    return seen[-1]
+
+
+async def reads_of(world: World, t: Trust) -> dict[str, str]:
+    """Every GET route's answer for ``t``, read by one of its own people."""
+    out: dict[str, str] = {}
+    for (_service, method, path), builder in sorted(CASES.items()):
+        if method != "GET" or path in PUBLIC or path in READS_THAT_WRITE or path.endswith("document.{fmt}"):
+            continue
+        for call in await builder(world, t):
+            response = await world.send(call, t.reader)
+            out[call.label] = f"{response.status_code} {response.text}"
+    return out
+
+
+# -- checking answers ----------------------------------------------------------------------------
+
+
+def answer_text(response: httpx.Response) -> str:
+    parts = [f"{k}: {v}" for k, v in response.headers.items()]
+    parts.append(response.content.decode("latin-1"))
+    if response.headers.get("content-type", "").startswith("application/pdf"):
+        parts.append(pdf_text(response.content))
+    return "\n".join(parts)
+
+
+@dataclass
+class Matrix:
+    world: World
+    statuses: Counter[int] = field(default_factory=Counter)
+    by_phase: dict[str, Counter[int]] = field(default_factory=dict)
+    leaks: list[str] = field(default_factory=list)
+    site_naming: list[str] = field(default_factory=list)
+    calls: int = 0
+    own_seen: int = 0  # answers that carried the caller's own identifiers: the check has teeth
+
+    def check(
+        self, phase: str, caller: Trust | None, role: str, call: Call, response: httpx.Response
+    ) -> None:
+        self.calls += 1
+        self.statuses[response.status_code] += 1
+        self.by_phase.setdefault(phase, Counter())[response.status_code] += 1
+        text, sent = answer_text(response), call.text()
+        for planted in caller.planted if caller is not None else ():
+            text = text.replace(planted, "")  # the caller's trust wrote it into its own rows
+        others = [t for t in self.world.trusts if t is not caller]
+        for other in others:
+            for identifier, kind in other.identifiers().items():
+                if identifier not in text or identifier in sent:
+                    continue
+                if call.path == SHARED and kind in SHARED_MAY_CARRY:
+                    continue
+                self.leaks.append(
+                    f"[{phase}] {caller.code if caller else 'anonymous'}/{role} {call.label} -> "
+                    f"{response.status_code} carries {other.code}'s {kind} {identifier}"
+                )
+        if caller is not None and any(i in text for i in caller.identifiers() if i != caller.code):
+            self.own_seen += 1
+
+    def judge(self, phase: str, caller: Trust, role: str, call: Call, response: httpx.Response) -> None:
+        """A write of ``caller`` aimed at (or naming) the other trust. Refused: fine. Accepted
+        with only the other trust's site codes in it: the caller's trust wrote rows of its own
+        that name another trust's site (people are trust-wide and no service checks which trust a
+        site code belongs to), a finding listed apart: nothing of the other trust was read or
+        changed (the snapshots check that). Accepted otherwise: a leak."""
+        if not response.is_success or call.method == "GET":
+            return
+        other = self.world.other(caller)
+        sent = bare = call.text()
+        for site in other.sites:
+            bare = bare.replace(site, "")  # a site code holds its trust's code
+        kinds = {kind for identifier, kind in other.identifiers().items() if identifier in bare}
+        where = f"[{phase}] {caller.code}/{role} {call.label} -> {response.status_code}"
+        if not kinds and bare != sent:
+            self.site_naming.append(where)
+            caller.planted |= {site for site in other.sites if site in sent}
+        else:
+            self.leaks.append(f"{where} aimed at {other.code}: {response.text[:200]}")
+
+    def harvest(self, caller: Trust, response: httpx.Response) -> None:
+        """Ids a write made for the caller's trust join its identifiers."""
+        if response.status_code >= 300 or "json" not in response.headers.get("content-type", ""):
+            return
+        body = response.json()
+        if not isinstance(body, dict):
+            return
+        for key, kind in HARVESTED.items():
+            value = body.get(key)
+            if isinstance(value, str) and value not in self.world.other(caller).identifiers():
+                caller.made.setdefault(value, kind)
+
+
+async def run_phase(
+    matrix: Matrix, phase: str, callers: list[tuple[Trust, Trust]], *, gets_only: bool = False
+) -> None:
+    world = matrix.world
+    for caller, target in callers:
+        for role in ROLES:
+            credentials = caller.headers(role)
+            for (service, method, path), builder in CASES.items():
+                if gets_only and method != "GET":
+                    continue
+                for call in await builder(world, target):
+                    response = await world.send(call, credentials)
+                    matrix.check(phase, caller, role, call, response)
+                    if caller is target:
+                        matrix.harvest(caller, response)
+                    elif (service, method, path) not in DRY_RUNS:
+                        matrix.judge(phase, caller, role, call, response)
+
+
+async def test_nothing_crosses_between_two_trusts(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> None:
+    started = time.monotonic()
+    async with running(infra, topic_prefix, make_database) as world:
+        missing, stale = uncovered(world.apps)
+        assert not missing and not stale, (missing, stale)
+        alpha, bravo = world.trusts
+        for t in world.trusts:
+            await seed(world, t)
+        await asyncio.gather(*(through_the_pipeline(world, t) for t in world.trusts))
+        for t in world.trusts:
+            await seed_reporting(world, t)
+        shared = await world.send(Call("reporting", "GET", SHARED), alpha.reader)
+        seeded = time.monotonic()
+        matrix = Matrix(world)
+
+        # (a) no credentials: 401 everywhere but the public routes
+        anonymous_refused = 0
+        for (_service, _method, path), builder in CASES.items():
+            for call in await builder(world, alpha):
+                response = await world.send(call, {})
+                matrix.check("anonymous", None, "-", call, response)
+                if path in PUBLIC:
+                    assert response.status_code == 200, (call.label, response.status_code)
+                else:
+                    anonymous_refused += response.status_code == 401
+                    if response.status_code != 401:
+                        matrix.leaks.append(f"[anonymous] {call.label} answered {response.status_code}")
+                    elif "WWW-Authenticate" not in response.headers:
+                        matrix.leaks.append(f"[anonymous] {call.label}: 401 without WWW-Authenticate")
+
+        # (b, c) each trust's callers aimed at the other trust's resources: nothing comes back,
+        # and nothing of the other trust changes
+        # and nothing of the other trust changes. One direction at a time, so that a change of
+        # the target's rows or reads can only come from the caller.
+        for caller in world.trusts:
+            target = world.other(caller)
+            rows_before, reads_before = await settled(world), await reads_of(world, target)
+            await run_phase(matrix, "cross", [(caller, target)])
+            for role in ROLES:
+                for call in mixed_cases(caller, target):
+                    response = await world.send(call, caller.headers(role))
+                    matrix.check("mixed", caller, role, call, response)
+                    matrix.judge("mixed", caller, role, call, response)
+            rows_after, reads_after = await settled(world), await reads_of(world, target)
+            for key in sorted(rows_before.keys() | rows_after.keys()):
+                if key.endswith(f".{target.code}") and rows_before.get(key) != rows_after.get(key):
+                    matrix.leaks.append(f"[cross] {caller.code} changed {target.code}'s rows: {key}")
+            for label in sorted(reads_before.keys() | reads_after.keys()):
+                if reads_before.get(label) != reads_after.get(label):
+                    matrix.leaks.append(f"[cross] {caller.code} changed {target.code}'s read: {label}")
+
+        # (b) each trust's callers on their own trust: writes succeed where the role allows,
+        # and no answer carries the other trust; then every read again, with what was made
+        for caller in world.trusts:
+            for role in (Role.INTEGRATION, Role.RP_LEAD):
+                for call in borrowed_key_cases(caller, world.other(caller)):
+                    response = await world.send(call, caller.headers(role))
+                    matrix.check("borrowed key", caller, role, call, response)
+                    matrix.harvest(caller, response)
+        await run_phase(matrix, "own", [(alpha, alpha), (bravo, bravo)])
+        await run_phase(matrix, "reads after", [(alpha, alpha), (bravo, bravo)], gets_only=True)
+
+        done = time.monotonic()
+
+    principals = 2 * len(ROLES) + 1
+    print(
+        f"\ntenancy matrix: {len(CASES)} routes x {principals} principals "
+        f"(5 roles x 2 trusts + anonymous); {matrix.calls} calls; "
+        f"{anonymous_refused} anonymous refusals; {len(matrix.leaks)} leaks"
+    )
+    print(f"statuses: {dict(sorted(matrix.statuses.items()))}")
+    for phase, counts in matrix.by_phase.items():
+        print(f"  {phase}: {dict(sorted(counts.items()))}")
+    print(f"seeding {seeded - started:.1f}s, matrix {done - seeded:.1f}s")
+    print(f"own rows naming the other trust's site codes ({len(matrix.site_naming)}):")
+    for finding in matrix.site_naming:
+        print(f"  {finding}")
+    # The checks have teeth: own answers carried own identifiers, and the consented shared theme
+    # of the other trust did reach the caller (the one exception, which carries no incident).
+    assert matrix.own_seen > 50, matrix.own_seen
+    assert bravo.theme in shared.text, shared.text
+    assert not matrix.leaks, "\n".join(matrix.leaks)
