@@ -4,16 +4,18 @@ acknowledged, and anonymised in every format."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from sievert_classifier.domain import classify
 from sievert_reporting.bootstrap import build
@@ -25,7 +27,7 @@ from sievert_shared.events import Event, IncidentClassified, IncidentReported
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
-from tests.support.auth import TEST_ISSUER, development_auth, person
+from tests.support.auth import TEST_ISSUER, development_auth, person, required_auth
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 
@@ -68,6 +70,18 @@ class Reporting:
     kafka: KafkaSettings
     clock: FakeClock
     settings: ReportingSettings
+    app: FastAPI | None = None
+
+    @contextlib.contextmanager
+    def required(self) -> Iterator[None]:
+        """Authentication required for the block, as in production."""
+        assert self.app is not None
+        before = self.app.state.authenticator
+        self.app.state.authenticator = required_auth(TEST_ISSUER)
+        try:
+            yield
+        finally:
+            self.app.state.authenticator = before
 
     async def incident(self, facts: IncidentFacts, site: str = "RXX01") -> uuid.UUID:
         incident = uuid.uuid4()
@@ -111,7 +125,7 @@ async def reporting(
     # the routes act for the credentials' trust and role (test_tenancy_matrix runs them required).
     app.state.authenticator = development_auth(TEST_ISSUER)
     async with runtime.lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://rep") as client:
-        yield Reporting(client, kafka, clock, settings)
+        yield Reporting(client, kafka, clock, settings, app)
 
 
 COMPLETE_FINDINGS: dict[str, Any] = {
@@ -163,13 +177,24 @@ async def test_a_notification_is_drafted_sent_and_acknowledged(reporting: Report
     )
     assert again.status_code == 409 and again.headers["Location"] == location
 
-    # another trust sees nothing; an auditor reads but does not act; an engine has no business here
-    other = await client.get(location, headers=person("RYY", Role.RP_LEAD))
-    assert other.status_code == 404
-    auditor = person(TRUST, Role.AUDITOR)
-    assert (await client.get(location, headers=auditor)).status_code == 200
-    assert (await client.patch(location, json={"summary": "x"}, headers=auditor)).status_code == 403
-    assert (await client.get(location, headers=person(TRUST, Role.INTEGRATION))).status_code == 403
+    # Authentication required: no credentials is 401; another trust's RP lead finds nothing,
+    # and may not change it; an auditor reads but does not act; an engine has no business here.
+    with reporting.required():
+        assert (await client.get(location)).status_code == 401
+        other_lead = person("RYY", Role.RP_LEAD)
+        assert (await client.get(location, headers=other_lead)).status_code == 404
+        assert (await client.get(f"{location}/document.json", headers=other_lead)).status_code == 404
+        refused = await client.patch(location, json={"summary": "theirs"}, headers=other_lead)
+        assert refused.status_code == 404
+        listed = await client.get("/v1/submissions", headers=other_lead)
+        assert listed.status_code == 200 and listed.json()["items"] == []
+        auditor = person(TRUST, Role.AUDITOR)
+        assert (await client.get(location, headers=auditor)).status_code == 200
+        assert (await client.patch(location, json={"summary": "x"}, headers=auditor)).status_code == 403
+        assert (await client.get(location, headers=person(TRUST, Role.INTEGRATION))).status_code == 403
+        assert (await client.get(location, headers=HEADERS)).json()[
+            "summary"
+        ] == "Wrong CT protocol selected."
 
     doc = (await client.get(f"{location}/document.json", headers=HEADERS)).json()
     assert doc["authority"]["code"] == "cqc"
