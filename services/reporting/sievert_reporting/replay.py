@@ -12,16 +12,20 @@ import asyncio
 import gc
 import sys
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from sievert_reporting.projection import HANDLERS, PROJECTION_CONSUMER, PROJECTION_TABLES, projected_topics
-from sievert_reporting.replay_batch import apply_batch
+from sievert_reporting.replay_batch import Fold, writer
+from sievert_reporting.replay_decode import HOT_EVENTS, FastDecoder, hot_from_models
 from sievert_reporting.settings import ReportingSettings
-from sievert_shared.db import create_pool, migrate
+from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, UndecodableEventError, UnknownEventError
 from sievert_shared.kafka import partitions_of
@@ -31,6 +35,9 @@ SERVICE = "reporting"
 log = get_logger(__name__)
 
 Progress = Callable[[int, int], None]
+
+#: Incidents the replay folds in memory before writing them (about 4 KB each with a decision).
+MAX_ROWS = 300_000
 
 
 def register_replay(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,7 +60,10 @@ def run(_args: argparse.Namespace) -> int:
     return 0
 
 
-async def replay(settings: ReportingSettings, *, progress: Progress | None = None) -> int:
+async def replay(
+    settings: ReportingSettings, *, progress: Progress | None = None, max_rows: int = MAX_ROWS
+) -> int:
+    """Rebuild the projections; ``max_rows``: incidents folded in memory before they are written."""
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
     try:
         await migrate(pool, "sievert_reporting.migrations")
@@ -66,9 +76,11 @@ async def replay(settings: ReportingSettings, *, progress: Progress | None = Non
         # reference counting frees them all anyway.
         gc_was_enabled = gc.isenabled()
         gc.disable()
+        write = await writer(settings.database_url.get_secret_value())
         try:
-            return await _read_and_apply(settings, pool, consumer_name, progress)
+            return await _read_and_apply(settings, pool, write, consumer_name, progress, max_rows)
         finally:
+            await write.close()
             if gc_was_enabled:
                 gc.enable()
     finally:
@@ -76,15 +88,20 @@ async def replay(settings: ReportingSettings, *, progress: Progress | None = Non
 
 
 async def _read_and_apply(
-    settings: ReportingSettings, pool: asyncpg.Pool, consumer_name: str, progress: Progress | None
+    settings: ReportingSettings,
+    pool: asyncpg.Pool,
+    write: asyncpg.Connection,
+    consumer_name: str,
+    progress: Progress | None,
+    max_rows: int,
 ) -> int:
     """Every record on the projected topics from the first offset to the end as it stands now.
 
     Like the live consumer (and ``IdempotentConsumer.replay``): the same decoding, the same
     events skipped (undecodable or unknown: they were dead-lettered when first consumed), each
-    event id recorded in ``processed_events`` and applied once. Unlike it, one transaction covers
-    everything one fetch returned across partitions, and the hot events are applied set-wise
-    (``replay_batch``): the live group's offsets are untouched."""
+    event id recorded in ``processed_events`` and applied once. Unlike it, the hot events are
+    folded across fetches and written set-wise (``replay_batch``), other events are applied one
+    transaction per fetch, and the live group's offsets are untouched."""
     partitions = await partitions_of(settings.kafka, projected_topics(settings.kafka.topics))
     if not partitions:
         return 0
@@ -104,60 +121,96 @@ async def _read_and_apply(
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
         remaining = {tp for tp in partitions if end[tp] > start[tp]}
+        reader = _Reader(FastDecoder.build(), Fold(consumer_name))
         read = 0
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=20_000)
             batch = [(tp, r) for tp, records in batches.items() for r in records if r.offset < end[tp]]
             if batch:
-                await _apply(pool, consumer_name, batch)
+                others = reader.read(batch)
+                if others:
+                    async with pool.acquire() as conn, conn.transaction():
+                        await _apply_others(conn, consumer_name, others)
+                if len(reader.fold.pending) >= max_rows:
+                    async with write.transaction():
+                        await reader.fold.write(write)
                 read += len(batch)
             for tp in batches:
                 if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
             if progress is not None:
                 progress(read, total)
+        async with write.transaction():
+            await reader.fold.write(write)
         return read
     finally:
         await consumer.stop()
 
 
-async def _apply(
-    pool: asyncpg.Pool, consumer_name: str, batch: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]]
-) -> None:
-    decoded: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], EventEnvelope, Event]] = []
-    for tp, record in batch:
-        try:
-            envelope = EventEnvelope.from_json_bytes(record.value or b"")
-            if envelope.event_type not in HANDLERS:
-                REGISTRY.latest_version(envelope.event_type)  # known but not projected: ignored
-                continue
-            decoded.append((tp, record, envelope, REGISTRY.decode(envelope)))
-        except (ValidationError, UnknownEventError, UndecodableEventError) as exc:
-            log.warning(
-                "replay.skipped", source=f"{tp.topic}/{tp.partition}/{record.offset}", reason=str(exc)[:500]
-            )
-    if not decoded:
-        return
-    async with pool.acquire() as conn, conn.transaction():
-        first_seen = {
-            row["event_id"]
-            for row in await conn.fetch(
-                """INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset)
-                   SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[])
-                   ON CONFLICT DO NOTHING RETURNING event_id""",
-                consumer_name,
-                [d[2].event_id for d in decoded],
-                [d[0].topic for d in decoded],
-                [d[0].partition for d in decoded],
-                [d[1].offset for d in decoded],
-            )
-        }
-        items = []
-        for _tp, _record, envelope, event in decoded:
-            if envelope.event_id in first_seen:
-                first_seen.discard(envelope.event_id)  # the same event twice applies once
-                items.append((envelope, event))
-        await apply_batch(conn, items)
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+Other: TypeAlias = tuple[TopicPartition, Record, EventEnvelope, Event]
+
+
+@dataclass
+class _Reader:
+    """Decodes records (fast path first, pydantic for the rest), drops repeats of an event id
+    (the first copy in the log applies, as with ``processed_events``), folds the hot events and
+    returns the others for their handlers."""
+
+    fast: FastDecoder
+    fold: Fold
+    seen: set[uuid.UUID] = field(default_factory=set)
+
+    def read(self, batch: list[tuple[TopicPartition, Record]]) -> list[Other]:
+        others: list[Other] = []
+        fast, fold, seen = self.fast.decode, self.fold.add, self.seen
+        for tp, record in batch:
+            raw = record.value or b""
+            hot = fast(raw, _event_type(record))
+            if hot is None:
+                try:
+                    envelope = EventEnvelope.from_json_bytes(raw)
+                    if envelope.event_type not in HANDLERS:
+                        REGISTRY.latest_version(envelope.event_type)  # known but not projected: ignored
+                        continue
+                    event = REGISTRY.decode(envelope)
+                except (ValidationError, UnknownEventError, UndecodableEventError) as exc:
+                    log.warning(
+                        "replay.skipped",
+                        source=f"{tp.topic}/{tp.partition}/{record.offset}",
+                        reason=str(exc)[:500],
+                    )
+                    continue
+                if envelope.event_type not in HOT_EVENTS:
+                    if envelope.event_id not in seen:
+                        seen.add(envelope.event_id)
+                        others.append((tp, record, envelope, event))
+                    continue
+                hot = hot_from_models(envelope, event)
+            if hot.event_id not in seen:
+                seen.add(hot.event_id)
+                fold(hot, tp.topic, tp.partition, record.offset)
+        return others
+
+
+def _event_type(record: Record) -> str | None:
+    for key, value in record.headers:
+        if key == "event_type":
+            return str(value.decode(errors="replace"))
+    return None
+
+
+async def _apply_others(conn: Connection, consumer_name: str, others: list[Other]) -> None:
+    await conn.copy_records_to_table(
+        "processed_events",
+        records=[
+            (consumer_name, envelope.event_id, tp.topic, tp.partition, r.offset)
+            for tp, r, envelope, _ in others
+        ],
+        columns=["consumer", "event_id", "topic", "kafka_partition", "kafka_offset"],
+    )
+    for _tp, _record, envelope, event in others:
+        await HANDLERS[envelope.event_type](conn, envelope, event)
 
 
 def _progress_bar(started: float) -> Progress:
