@@ -86,6 +86,15 @@ HARVESTED = {
     "key_id": "client key",
     "patient_pseudonym": "pseudonym",
 }
+#: Writes that accept, for the caller's own trust, a site code of another trust (people are
+#: trust-wide, and no service knows which trust a site code belongs to): known, reported apart
+#: from leaks, since nothing of the other trust is read or changed. A new one fails the matrix.
+KNOWN_SITE_NAMING = {
+    "intake POST /v1/incidents",
+    "intake PUT /v1/trusts/{trust}/sites/{other_site}",
+    "reporting POST /v1/themes",
+    "reporting POST /v1/trusts/{trust}/activity",
+}
 #: Writes that store nothing: a dry run.
 DRY_RUNS = {("classifier", "POST", "/v1/classify")}
 
@@ -119,7 +128,14 @@ class Trust:
 
     @property
     def sites(self) -> tuple[str, str]:
+        """The sites with incidents."""
         return (f"{self.code}01", f"{self.code}02")
+
+    @property
+    def probe_site(self) -> str:
+        """A registered site with no incidents: the other trust's callers name it in their own
+        writes (``Matrix.judge``), so the sites above stay checked everywhere."""
+        return f"{self.code}03"
 
     def headers(self, role: Role) -> dict[str, str]:
         if role == Role.INTEGRATION:
@@ -134,7 +150,7 @@ class Trust:
     def identifiers(self) -> dict[str, str]:
         """Everything that names this trust or one of its rows, and what kind of thing it is."""
         named: dict[str, str] = {self.code: "trust", self.engine.key_id: "engine key"}
-        named |= {site: "site" for site in self.sites}
+        named |= {site: "site" for site in (*self.sites, self.probe_site)}
         named |= {incident: "incident" for incident in self.incidents}
         named |= {self.pseudonym: "pseudonym", self.client_key: "client key"}
         named |= {self.submission: "submission", self.theme: "theme"}
@@ -468,7 +484,7 @@ async def _activity(_w: World, t: Trust) -> list[Call]:
 @case("reporting", "POST", "/v1/themes")
 async def _open_theme(_w: World, t: Trust) -> list[Call]:
     body = {
-        "site": t.sites[1],
+        "site": t.probe_site,
         "title": "Opened by the matrix",
         "description": "Repeat exposures on one room's detector.",
         "opened_by_role": "RPA",
@@ -534,7 +550,7 @@ def mixed_cases(caller: Trust, other: Trust) -> list[Call]:
             "POST",
             f"/v1/trusts/{caller.code}/activity",
             params={"year": "2024/25"},
-            body={"items": [{"site": other.sites[0], "modality": "ct", "examinations": 5}]},
+            body={"items": [{"site": other.probe_site, "modality": "ct", "examinations": 5}]},
         ),
         Call(
             "intake",
@@ -547,12 +563,12 @@ def mixed_cases(caller: Trust, other: Trust) -> list[Call]:
             "intake",
             "POST",
             "/v1/incidents",
-            body=ct_overexposure(caller.code, other.sites[1]),
+            body=ct_overexposure(caller.code, other.probe_site),
         ),
         Call(
             "intake",
             "PUT",
-            f"/v1/trusts/{caller.code}/sites/{other.sites[1]}",
+            f"/v1/trusts/{caller.code}/sites/{other.probe_site}",
             body={"name": "Not ours", "nation": "england"},
         ),
     ]
@@ -660,7 +676,7 @@ async def ok(world: World, call: Call, credentials: dict[str, str], status: int)
 async def seed(world: World, t: Trust) -> None:
     """Sites, a client, two incidents (one with a patient), an amendment, through intake."""
     admin, lead = t.headers(Role.TRUST_ADMIN), t.headers(Role.RP_LEAD)
-    for site in t.sites:
+    for site in (*t.sites, t.probe_site):
         body = {"name": f"Site {site}", "nation": "england"}
         await ok(world, Call("intake", "PUT", f"/v1/trusts/{t.code}/sites/{site}", body=body), admin, 201)
     made = await ok(
@@ -846,6 +862,7 @@ class Matrix:
     by_phase: dict[str, Counter[int]] = field(default_factory=dict)
     leaks: list[str] = field(default_factory=list)
     site_naming: list[str] = field(default_factory=list)
+    site_naming_routes: set[str] = field(default_factory=set)
     calls: int = 0
     own_seen: int = 0  # answers that carried the caller's own identifiers: the check has teeth
 
@@ -881,14 +898,17 @@ class Matrix:
         if not response.is_success or call.method == "GET":
             return
         other = self.world.other(caller)
-        sent = bare = call.text()
-        for site in other.sites:
-            bare = bare.replace(site, "")  # a site code holds its trust's code
+        sent = call.text()
+        bare = sent.replace(other.probe_site, "")  # a site code holds its trust's code
         kinds = {kind for identifier, kind in other.identifiers().items() if identifier in bare}
         where = f"[{phase}] {caller.code}/{role} {call.label} -> {response.status_code}"
         if not kinds and bare != sent:
             self.site_naming.append(where)
-            caller.planted |= {site for site in other.sites if site in sent}
+            caller.planted.add(other.probe_site)
+            route = f"{call.service} {call.method} {call.path}"
+            self.site_naming_routes.add(
+                route.replace(other.probe_site, "{other_site}").replace(caller.code, "{trust}")
+            )
         else:
             self.leaks.append(f"{where} aimed at {other.code}: {response.text[:200]}")
 
@@ -1008,3 +1028,4 @@ async def test_nothing_crosses_between_two_trusts(
     assert matrix.own_seen > 50, matrix.own_seen
     assert bravo.theme in shared.text, shared.text
     assert not matrix.leaks, "\n".join(matrix.leaks)
+    assert matrix.site_naming_routes <= KNOWN_SITE_NAMING, matrix.site_naming_routes
