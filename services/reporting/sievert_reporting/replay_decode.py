@@ -331,14 +331,13 @@ def mirror(
     structs: dict[type[BaseModel], Any] | None = None,
     *,
     replace: dict[str, Any] | None = None,
-    tag: tuple[str, str] | None = None,
 ) -> Any:
     """A msgspec struct accepting a subset of what ``model`` accepts from JSON, with equal values.
 
     ``replace`` gives some fields another (already mirrored) type: the envelope's ``payload`` is
-    the event's struct. ``tag`` (field, value) makes the struct a member of a tagged union."""
+    the event's struct, and its ``event_type`` the one type it reads."""
     structs = {} if structs is None else structs
-    if model in structs and replace is None and tag is None:
+    if model in structs and replace is None:
         return structs[model]
     config = model.model_config
     if config.get("extra", "ignore") not in ("forbid", "ignore") or config.get("strict"):
@@ -356,8 +355,6 @@ def mirror(
     instants: list[str] = []
     patterns: dict[str, re.Pattern[str]] = {}
     for name, info in model.model_fields.items():
-        if tag is not None and name == tag[0]:
-            continue
         if info.alias or info.validation_alias:
             raise Unsupported(f"{model.__name__}.{name}: alias")
         if replace and name in replace:
@@ -380,8 +377,6 @@ def mirror(
         else:
             raise Unsupported(f"{model.__name__}.{name}: default {info.default!r}")
     options: dict[str, Any] = {"kw_only": True, "forbid_unknown_fields": config.get("extra") == "forbid"}
-    if tag is not None:
-        options.update(tag_field=tag[0], tag=tag[1])
     struct = msgspec.defstruct(
         f"Mirror{model.__name__}",
         fields,
@@ -389,7 +384,7 @@ def mirror(
         **options,
     )
     INSTANTS[struct] = tuple(instants)
-    if replace is None and tag is None:
+    if replace is None:
         structs[model] = struct
     return struct
 
@@ -431,8 +426,11 @@ class FastDecoder:
                 continue
             try:
                 payload = mirror(model, structs)
+                # a Literal, not a msgspec tag: a tagged struct on its own accepts a missing tag
                 envelope = mirror(
-                    EventEnvelope, structs, replace={"payload": payload}, tag=("event_type", event_type)
+                    EventEnvelope,
+                    structs,
+                    replace={"payload": payload, "event_type": Literal[event_type]},
                 )
             except Unsupported:
                 continue  # every event of this type goes through pydantic
