@@ -55,7 +55,7 @@ from sievert_shared.clock import FakeClock
 from sievert_shared.settings import KafkaSettings
 from tests.fixtures.intake_support import fhir_fixture
 from tests.integration.test_reporting_submissions import pdf_text
-from tests.support.auth import TEST_ISSUER, ApiKey, api_key, person, required_auth
+from tests.support.auth import TEST_ISSUER, ApiKey, LocalIssuer, api_key, person, required_auth
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
 from tests.support.samples import ct_overexposure, small_radiography_repeat
@@ -158,6 +158,13 @@ class Trust:
         return {k: v for k, v in named.items() if k}
 
 
+#: Callers without valid credentials: none, a wrong secret for a real key, and a well-formed token
+#: for the right issuer and trust signed by a key the issuer never published.
+ANONYMOUS = {
+    "anonymous": {},
+    "wrong secret": {"Authorization": "ApiKey engine-zxalpha.not-the-secret"},
+    "forged token": LocalIssuer().bearer("rp_lead@ZXALPHA", trust="ZXALPHA", roles=[Role.RP_LEAD]),
+}
 ENGINE_ALPHA = api_key("engine-zxalpha", "ZXALPHA", ["ZXALPHA01", "ZXALPHA02"])
 ENGINE_BRAVO = api_key("engine-zxbravo", "ZXBRAVO", ["ZXBRAVO01", "ZXBRAVO02"])
 
@@ -347,6 +354,7 @@ async def _classify(_w: World, _t: Trust) -> list[Call]:
 async def _deadlines(_w: World, t: Trust) -> list[Call]:
     return [
         Call("deadlines", "GET", "/v1/deadlines", params={"trust": t.code}),
+        Call("deadlines", "GET", "/v1/deadlines", params={"site": t.sites[0]}),
         Call("deadlines", "GET", "/v1/deadlines"),
     ]
 
@@ -961,23 +969,23 @@ async def test_nothing_crosses_between_two_trusts(
         seeded = time.monotonic()
         matrix = Matrix(world)
 
-        # (a) no credentials: 401 everywhere but the public routes
+        # (a) no credentials, or forged ones: 401 everywhere but the public routes
         anonymous_refused = 0
-        for (_service, _method, path), builder in CASES.items():
-            for call in await builder(world, alpha):
-                response = await world.send(call, {})
-                matrix.check("anonymous", None, "-", call, response)
-                if path in PUBLIC:
-                    assert response.status_code == 200, (call.label, response.status_code)
-                else:
-                    anonymous_refused += response.status_code == 401
-                    if response.status_code != 401:
-                        matrix.leaks.append(f"[anonymous] {call.label} answered {response.status_code}")
+        for name, credentials in ANONYMOUS.items():
+            for (_service, _method, path), builder in CASES.items():
+                for call in await builder(world, alpha):
+                    response = await world.send(call, credentials)
+                    matrix.check(name, None, "-", call, response)
+                    if path in PUBLIC:
+                        assert response.status_code == 200, (call.label, response.status_code)
+                    elif response.status_code != 401:
+                        matrix.leaks.append(f"[{name}] {call.label} answered {response.status_code}")
                     elif "WWW-Authenticate" not in response.headers:
-                        matrix.leaks.append(f"[anonymous] {call.label}: 401 without WWW-Authenticate")
+                        matrix.leaks.append(f"[{name}] {call.label}: 401 without WWW-Authenticate")
+                    else:
+                        anonymous_refused += 1
 
         # (b, c) each trust's callers aimed at the other trust's resources: nothing comes back,
-        # and nothing of the other trust changes
         # and nothing of the other trust changes. One direction at a time, so that a change of
         # the target's rows or reads can only come from the caller.
         for caller in world.trusts:
@@ -1010,11 +1018,11 @@ async def test_nothing_crosses_between_two_trusts(
 
         done = time.monotonic()
 
-    principals = 2 * len(ROLES) + 1
+    principals = 2 * len(ROLES) + len(ANONYMOUS)
     print(
         f"\ntenancy matrix: {len(CASES)} routes x {principals} principals "
-        f"(5 roles x 2 trusts + anonymous); {matrix.calls} calls; "
-        f"{anonymous_refused} anonymous refusals; {len(matrix.leaks)} leaks"
+        f"(5 roles x 2 trusts + {len(ANONYMOUS)} without valid credentials); {matrix.calls} calls; "
+        f"{anonymous_refused} refusals without valid credentials; {len(matrix.leaks)} leaks"
     )
     print(f"statuses: {dict(sorted(matrix.statuses.items()))}")
     for phase, counts in matrix.by_phase.items():
