@@ -454,18 +454,22 @@ class FastDecoder:
         if env.schema_version != version:
             return None  # an older version is upcast by the registry; a newer one is unknown
         payload = env.payload
+        due_at: dt.datetime | None = None
         try:
             _instant(env.occurred_at)
             recorded_at = _instant(env.recorded_at)
             for name in instants:
                 if (value := getattr(payload, name)) is not None:
-                    _instant(value)
+                    parsed = _instant(value)
+                    if name == "due_at":
+                        due_at = parsed
         except ValueError:
             return None  # e.g. a 13th month, or hour 24: pydantic decides
         part: FactsPart | DecisionPart | DeadlinePart
         if event_type in DEADLINE_STATUS:
-            due_at = _instant(payload.due_at).isoformat()
-            part = DeadlinePart(payload.window.value, due_at, DEADLINE_STATUS[event_type])
+            if due_at is None:
+                return None
+            part = DeadlinePart(payload.window.value, due_at.isoformat(), DEADLINE_STATUS[event_type])
         elif event_type in DECISION_EVENTS:
             decision = msgspec.to_builtins(payload.decision)
             decision["facts_version"] = payload.facts_version

@@ -381,7 +381,7 @@ def test_the_reader_skips_what_the_live_consumer_dead_letters_and_applies_each_e
     assert [p[4] for p in fold.processed] == [4, 7]  # offsets of the events folded
     nanos_hot = _live(json.dumps(nanos).encode())
     assert nanos_hot.recorded_at.microsecond == 250000
-    assert set(fold.rows) == {
-        json.loads(good)["stream_id"] and uuid.UUID(json.loads(good)["stream_id"]),
+    assert {row.incident_id for row in fold.rows.values()} == {
+        uuid.UUID(json.loads(good)["stream_id"]),
         nanos_hot.stream_id,
     }
