@@ -1,5 +1,6 @@
 """The tenancy matrix (issue 8): every route of every service, as every role of two trusts and with
-no credentials, over real Kafka and PostgreSQL, authentication required. Nothing may cross.
+no (or forged) credentials, over real Kafka and PostgreSQL, authentication required. Nothing may
+cross.
 
 The four services run in process with their consumers, on one topic prefix, and each trust is
 seeded through the real pipeline (intake -> classifier -> deadlines -> reporting). The routes are
@@ -14,8 +15,14 @@ What counts as a leak:
   tells them nothing they did not know. ``/v1/shared-themes`` may carry the other trust's code and
   theme id (anonymised summaries the trust consented to see) and nothing else of it;
 - a 2xx answer to a write aimed at the other trust's resources, or any change of the other
-  trust's reads or rows after the callers of one trust wrote at it;
-- an answer other than 401 to a request without credentials, except the public routes.
+  trust's reads or rows after the callers of one trust wrote at it; writes that mix the caller's
+  resources with the other trust's (``mixed_cases``), and the caller's own writes under the other
+  trust's Idempotency-Key (``borrowed_key_cases``) count too;
+- a patient identifier in any answer but ``GET /v1/incidents/{id}/patient``, the audited door;
+- an answer other than 401 to a request without valid credentials, except the public routes.
+
+Writes that label the caller's own rows with another trust's site code are not leaks (nothing of
+that trust is read or changed) but a gap, listed apart: see ``KNOWN_SITE_NAMING``.
 
 Public routes (no credentials): ``/healthz`` and ``/readyz`` (liveness and readiness probes),
 ``/fhir/metadata`` (FHIR's CapabilityStatement must be readable before authenticating) and the
@@ -872,6 +879,7 @@ class Matrix:
     site_naming: list[str] = field(default_factory=list)
     site_naming_routes: set[str] = field(default_factory=set)
     calls: int = 0
+    identifiers_revealed: int = 0  # through the audited door, to the trust's own RP lead
     own_seen: int = 0  # answers that carried the caller's own identifiers: the check has teeth
 
     def check(
@@ -896,6 +904,12 @@ class Matrix:
                 )
         if caller is not None and any(i in text for i in caller.identifiers() if i != caller.code):
             self.own_seen += 1
+        for kind, value in {**PATIENT, "nhs_number (digits)": "9434765919"}.items():
+            if value in text and value not in sent:
+                if call.path.endswith("/patient"):
+                    self.identifiers_revealed += 1
+                else:
+                    self.leaks.append(f"[{phase}] {call.label} -> {response.status_code} carries a {kind}")
 
     def judge(self, phase: str, caller: Trust, role: str, call: Call, response: httpx.Response) -> None:
         """A write of ``caller`` aimed at (or naming) the other trust. Refused: fine. Accepted
@@ -1034,6 +1048,7 @@ async def test_nothing_crosses_between_two_trusts(
     # The checks have teeth: own answers carried own identifiers, and the consented shared theme
     # of the other trust did reach the caller (the one exception, which carries no incident).
     assert matrix.own_seen > 50, matrix.own_seen
+    assert matrix.identifiers_revealed > 0
     assert bravo.theme in shared.text, shared.text
     assert not matrix.leaks, "\n".join(matrix.leaks)
     assert matrix.site_naming_routes <= KNOWN_SITE_NAMING, matrix.site_naming_routes
