@@ -1,6 +1,7 @@
 """Authentication and tenancy beyond intake's HTTP routes (issue 8), over real PostgreSQL and
 Kafka, authentication required: the MLLP listener, where the sending facility (MSH-4) names the
-integration client, and the classifier's and the deadlines service's routes."""
+integration client; Idempotency-Keys, which belong to the caller's trust; and the classifier's
+and the deadlines service's routes."""
 
 from __future__ import annotations
 
@@ -117,6 +118,51 @@ async def test_a_client_sending_for_a_site_or_trust_it_does_not_serve_is_refused
     assert (await send(intake, with_control_id(PEX, "OWN00004"))).code == "AA"
     assert await intake.count("SELECT count(*) FROM events") == 1
     assert await intake.count("SELECT count(*) FROM events WHERE envelope->>'actor' = 'engine-rxx'") == 1
+
+
+# -- Idempotency-Keys belong to a trust ----------------------------------------------------------
+
+
+async def test_another_trusts_idempotency_key_is_another_key(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> None:
+    """Engines pick their keys, and two trusts' engines may pick the same one (a message id, a
+    counter). The stored answer of one trust must never come back to the other: it names that
+    trust's incident, and the second request would be dropped as a repeat."""
+    async with running_intake(infra, topic_prefix, make_database) as intake:
+        intake.app.state.authenticator = required_auth(TEST_ISSUER, [ENGINE_RXX, ENGINE_RYY])
+        c = intake.http
+        key = {"Idempotency-Key": "msg-0001"}
+        first = await c.post(
+            "/v1/incidents", json=ct_overexposure("RXX", "RXX01"), headers={**ENGINE_RXX.header, **key}
+        )
+        other = await c.post(
+            "/v1/incidents", json=ct_overexposure("RYY", "RYY01"), headers={**ENGINE_RYY.header, **key}
+        )
+        assert (first.status_code, other.status_code) == (202, 202), other.text
+        assert other.json()["incident_id"] != first.json()["incident_id"]
+        # The same key and body from the same trust is still the same answer.
+        again = await c.post(
+            "/v1/incidents", json=ct_overexposure("RXX", "RXX01"), headers={**ENGINE_RXX.header, **key}
+        )
+        assert again.json() == first.json()
+
+        # An amendment body that is the same bytes for both trusts (it names no incident).
+        amendment = (
+            b'{"expected_version": 1, "facts": {"total_effective_dose_msv": 13.0}, "reason": "Re-measured."}'
+        )
+        json_key = {"Idempotency-Key": "amend-0001", "Content-Type": "application/json"}
+        for engine, answer in ((ENGINE_RXX, first), (ENGINE_RYY, other)):
+            incident = answer.json()["incident_id"]
+            amended = await c.post(
+                f"/v1/incidents/{incident}/amendments",
+                content=amendment,
+                headers={**engine.header, **json_key},
+            )
+            assert amended.status_code == 202, amended.text
+            assert amended.json()["incident_id"] == incident  # its own, not the other trust's
+            read = await c.get(f"/v1/incidents/{incident}", headers=engine.header)
+            assert read.json()["stream_version"] == 2  # applied, not taken for a repeat
 
 
 # -- the classifier's and the deadlines service's routes ----------------------------------------
