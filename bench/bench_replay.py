@@ -172,6 +172,8 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
         def progress(done: int, total: int) -> None:
             state["done"], state["total"] = done, total
 
+        load_before = _loadavg()
+        cpu_before = time.process_time()
         started = time.perf_counter()
         ticking = asyncio.create_task(
             ticker(
@@ -187,6 +189,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
         finally:
             ticking.cancel()
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_before
         rate = count / elapsed
         conn = await asyncpg.connect(space.database_urls["reporting"])
         try:
@@ -198,13 +201,22 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
             await conn.close()
         say(f"replayed {count:,} events in {elapsed:.1f}s: {rate:,.0f} events/s (target {TARGET:,})")
         say(f"read model: {complete:,} of {incidents:,} incidents complete")
+        # PostgreSQL, Kafka and anything else on the machine share its cores with the replay
+        say(f"replay process cpu: {cpu:.1f}s; load average before {load_before}, after {_loadavg()}")
         ok = rate >= TARGET and complete == incidents
         write_json(
             args.json,
             "replay",
-            {"events": count, "seconds": elapsed, "events_per_s": rate, "complete": complete},
+            {"events": count, "seconds": elapsed, "events_per_s": rate, "complete": complete, "cpu_s": cpu},
             [["full replay, events/s", f"{rate:,.0f}", f">= {TARGET:,}", "ok" if ok else "below"]],
         )
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
