@@ -1,8 +1,11 @@
 """``sievert replay reporting``: rebuild every reporting projection from the start of the log.
 
 Stop the reporting service first: the rebuild empties the projection tables, then applies every
-event on the projected topics through the same handlers and the same idempotent path as live
-consumption, so the result is what incremental processing gave.
+event on the projected topics with the live consumer's decoding, skipping and deduplication, and
+the handlers' effects, so the result is what incremental processing gave. The hot events are
+decoded by ``replay_decode`` (pydantic decides whatever it does not accept) and folded by
+``replay_batch``; the others go through their handlers. A replay that stops half way leaves a
+half-built projection: run it again.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ log = get_logger(__name__)
 
 Progress = Callable[[int, int], None]
 
-#: Incidents the replay folds in memory before writing them (about 4 KB each with a decision).
+#: Incidents the replay folds in memory before writing them (about 4 KB each with a decision:
+#: 1.8 GB peak for 250,000 incidents, measured). Past it, the fold is written and later events
+#: merge into the rows written (UPDATE), which is slower than writing each row once.
 MAX_ROWS = 300_000
 #: processed_events rows per COPY while reading
 PROCESSED_CHUNK = 50_000
@@ -47,15 +52,21 @@ WRITERS = 2
 def register_replay(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("replay", help="rebuild a service's projections from the event log")
     parser.add_argument("service", choices=[SERVICE], help="the service whose projections to rebuild")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=MAX_ROWS,
+        help=f"incidents folded in memory before they are written (default {MAX_ROWS:,}, about 4 KB each)",
+    )
     parser.set_defaults(func=run)
 
 
-def run(_args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     # A replay applies every event in the log: one info line per event (the consumer's
     # "event applied") would cost more than applying it. Warnings and errors still show.
     configure_logging(SERVICE, "warning")
     started = time.monotonic()
-    count = asyncio.run(replay(ReportingSettings(), progress=_progress_bar(started)))
+    count = asyncio.run(replay(ReportingSettings(), progress=_progress_bar(started), max_rows=args.max_rows))
     elapsed = time.monotonic() - started
     print(
         f"\nreplayed {count} events in {elapsed:.1f}s ({count / max(elapsed, 1e-9):,.0f} events/s)",
