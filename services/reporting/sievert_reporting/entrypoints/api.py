@@ -455,7 +455,7 @@ def create_app(
 
     @router.post(
         "/trusts/{trust_id}/activity",
-        responses={403: {}, 415: {}, 422: {}},
+        responses={403: {}, 404: {}, 415: {}, 422: {}},
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -475,7 +475,7 @@ def create_app(
         or JSON ``{"items": [{site, modality, examinations}]}``: the annual report's rates per
         1,000 examinations. Loading a site and modality again replaces its count."""
         if not caller.sees(trust_id):
-            return problem(403, "Forbidden", "a trust loads only its own activity counts")
+            return _no_such_trust(trust_id)
         trust = trust_id
         try:
             period = parse_period(year)
@@ -504,12 +504,12 @@ def create_app(
             await store_activity(conn, trust, period, counts)
         return JSONResponse({"trust": trust, "year": period.label, "loaded": len(counts)})
 
-    @router.get("/trusts/{trust_id}/activity", responses={403: {}, 422: {}})
+    @router.get("/trusts/{trust_id}/activity", responses={404: {}, 422: {}})
     async def get_activity(
         trust_id: TrustPath, caller: Reader, year: Annotated[str, Query(max_length=7)]
     ) -> Response:
         if not caller.sees(trust_id):
-            return problem(403, "Forbidden", "a trust sees only its own activity counts")
+            return _no_such_trust(trust_id)
         trust = trust_id
         try:
             period = parse_period(year)
@@ -629,10 +629,10 @@ def create_app(
             items = await theme_service.shared_with(conn, trust)
         return JSONResponse({"consent": consent, "items": items})
 
-    @router.put("/trusts/{trust_id}/shared-themes-consent", responses={403: {}})
+    @router.put("/trusts/{trust_id}/shared-themes-consent", responses={404: {}})
     async def set_consent(trust_id: TrustPath, body: Consent, caller: Admin) -> Response:
         if not caller.sees(trust_id):
-            return problem(403, "Forbidden", "a trust sets only its own consent")
+            return _no_such_trust(trust_id)
         trust = trust_id
         await theme_service.set_consent(trust, body.consent)
         return JSONResponse({"trust": trust, "consent": body.consent})
@@ -647,6 +647,11 @@ def create_app(
 
     app.include_router(router)
     return app
+
+
+def _no_such_trust(trust: str) -> JSONResponse:
+    # 404 as in intake and deadlines: a 403 here would tell a caller which trust codes exist.
+    return problem(404, "Not found", f"no trust {trust}")
 
 
 def view_of(content: dict[str, Any]) -> DocumentView:
