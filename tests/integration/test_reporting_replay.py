@@ -87,6 +87,22 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(repo
         producer="intake",
         now=now,
     )
+    # An event naming another trust for this incident: the live consumer dead-letters it (the
+    # stream is bound to RXX), and the replay must leave it out too.
+    forged = build_envelope(
+        IncidentFactsAmended(
+            facts=ct_facts(dt.date(2025, 6, 2), total_msv=99.0),
+            changed_fields=["total_effective_dose_msv"],
+            reason="forged",
+            channel="json",
+        ),
+        stream_id=first,
+        stream_version=3,
+        tenant=Tenant(trust="RYY", site="RYY01"),
+        correlation_id="c",
+        producer="intake",
+        now=now,
+    )
     kafka = reporting.kafka
     await produce(
         kafka.bootstrap_servers,
@@ -95,7 +111,11 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(repo
     )
     # keyed as the fixture keyed the incident's report, so both are on one partition, in order, as
     # intake's relay would put them (under another key the replay could read the amendment first)
-    await produce(kafka.bootstrap_servers, kafka.topics.incidents, [(first.bytes, amended.to_json_bytes())])
+    await produce(
+        kafka.bootstrap_servers,
+        kafka.topics.incidents,
+        [(first.bytes, amended.to_json_bytes()), (first.bytes, forged.to_json_bytes())],
+    )
 
     async def projected() -> None:
         body = (await client.get(f"/v1/incidents/{first}")).json()
@@ -125,15 +145,24 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(repo
         finally:
             await conn.close()
         assert unpublished == 0 and consumed == len(emitted)
+        conn = await asyncpg.connect(url)
+        try:
+            forged_seen = await conn.fetchval(
+                "SELECT count(*) FROM processed_events WHERE event_id = $1", forged.event_id
+            )
+        finally:
+            await conn.close()
+        assert forged_seen == 1
 
     await eventually(settled, timeout=60)
     incremental = await snapshot(url)
     assert all(incremental[t] for t in ("incidents", "submissions")), incremental
+    assert (await client.get(f"/v1/incidents/{first}")).json()["facts"]["total_effective_dose_msv"] == 15.0
 
     progress: list[tuple[int, int]] = []
     replayed = await replay(reporting.settings, progress=lambda done, total: progress.append((done, total)))
 
-    assert replayed >= 7
+    assert replayed >= 8
     assert progress[-1][0] == progress[-1][1] == replayed
     rebuilt = await snapshot(url)
     for table in PROJECTION_TABLES:  # row by row, so a failure shows the rows that differ

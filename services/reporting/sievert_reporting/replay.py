@@ -138,7 +138,8 @@ async def _read_and_apply(
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
         remaining = {tp for tp in partitions if end[tp] > start[tp]}
-        reader = _Reader(FastDecoder.build(), Fold(consumer_name))
+        reader = _Reader(FastDecoder.build(), Fold(consumer_name), await _stream_tenants(pool))
+        bound_before = len(reader.tenants)
         # processed_events rows are final as soon as they are read: PostgreSQL writes them while
         # the fold goes on (one COPY in flight), instead of after it
         copying: asyncio.Task[None] | None = None
@@ -167,6 +168,7 @@ async def _read_and_apply(
         if copying is not None:
             await copying
         await reader.fold.write(writers)
+        await _bind_new_streams(pool, reader.tenants, bound_before)
         return read
     finally:
         if copying is not None and not copying.done():
@@ -194,8 +196,23 @@ class _Reader:
 
     fast: FastDecoder
     fold: Fold
+    #: stream id (as int) -> the trust it is bound to: ``stream_tenants`` as the live consumer left
+    #: it, then streams first seen here, in order (the consumer's tenancy wall, replayed)
+    tenants: dict[int, str] = field(default_factory=dict)
     #: event ids as integers: ``UUID.__hash__`` is Python code, ``int`` hashing is not (profiled)
     seen: set[int] = field(default_factory=set)
+
+    def _foreign(self, stream_id: uuid.UUID, trust: str, source: str) -> bool:
+        """An event naming another trust than its stream's: the live consumer dead-lettered it."""
+        bound = self.tenants.setdefault(stream_id.int, trust)
+        if bound == trust:
+            return False
+        log.warning(
+            "replay.skipped",
+            source=source,
+            reason=f"tenant mismatch: stream {stream_id} belongs to trust {bound}",
+        )
+        return True
 
     def read(self, batch: list[tuple[TopicPartition, Record]]) -> list[Other]:
         others: list[Other] = []
@@ -220,13 +237,45 @@ class _Reader:
                 if envelope.event_type not in HOT_EVENTS:
                     if envelope.event_id.int not in seen:
                         seen.add(envelope.event_id.int)
+                        if self._foreign(envelope.stream_id, envelope.tenant.trust, _source(tp, record)):
+                            self._record_skipped(envelope.event_id, tp, record)
+                            continue
                         others.append((tp, record, envelope, event))
                     continue
                 hot = hot_from_models(envelope, event)
             if (event_id := hot.event_id.int) not in seen:
                 seen.add(event_id)
+                if self._foreign(hot.stream_id, hot.trust, _source(tp, record)):
+                    self._record_skipped(hot.event_id, tp, record)
+                    continue
                 fold(hot, tp.topic, tp.partition, record.offset)
         return others
+
+    def _record_skipped(self, event_id: uuid.UUID, tp: TopicPartition, record: Record) -> None:
+        # as the live consumer does: a dead-lettered event's id is processed, its effect is none
+        self.fold.processed.append((self.fold.consumer, event_id, tp.topic, tp.partition, record.offset))
+
+
+def _source(tp: TopicPartition, record: Record) -> str:
+    return f"{tp.topic}/{tp.partition}/{record.offset}"
+
+
+async def _stream_tenants(pool: asyncpg.Pool) -> dict[int, str]:
+    rows = await pool.fetch("SELECT stream_id, trust FROM stream_tenants")
+    return {row["stream_id"].int: row["trust"] for row in rows}
+
+
+async def _bind_new_streams(pool: asyncpg.Pool, tenants: dict[int, str], bound_before: int) -> None:
+    """Record the streams this replay saw first, so the live consumer keeps their binding. The
+    service is stopped during a replay, so nothing else binds them meanwhile."""
+    new = list(tenants.items())[bound_before:]  # dicts keep insertion order: preloaded ones first
+    if new:
+        async with pool.acquire() as conn:
+            await conn.copy_records_to_table(
+                "stream_tenants",
+                records=[(uuid.UUID(int=stream), trust) for stream, trust in new],
+                columns=("stream_id", "trust"),
+            )
 
 
 def _by_event_id(row: tuple[str, uuid.UUID, str, int, int]) -> int:
