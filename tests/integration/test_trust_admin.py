@@ -146,3 +146,22 @@ async def test_only_the_trusts_own_admin_changes_it_and_every_change_is_logged(i
             await conn.execute("UPDATE trust_admin_log SET actor = 'nobody'")
     finally:
         await conn.close()
+
+
+async def test_a_registered_site_code_belongs_to_one_trust(intake: RunningIntake) -> None:
+    c = intake.http
+    await register_sites(intake, "RAA01")
+    taken = await c.put(
+        "/v1/trusts/RBB/sites/RAA01", json={"name": "Ours?", "nation": "england"}, headers=ADMIN_B
+    )
+    assert taken.status_code == 409, taken.text
+    # People are trust-wide: without the registry, trust B's lead could label B's incident RAA01.
+    b_lead = person("RBB", Role.RP_LEAD)
+    refused = await c.post("/v1/incidents", json=ct_overexposure("RBB", "RAA01"), headers=b_lead)
+    assert refused.status_code == 403 and "registered to another trust" in refused.json()["detail"]
+    own = await c.post("/v1/incidents", json=ct_overexposure("RAA", "RAA01"), headers=LEAD_A)
+    assert own.status_code == 202, own.text
+    unregistered = await c.post("/v1/incidents", json=ct_overexposure("RBB", "RBB07"), headers=b_lead)
+    assert unregistered.status_code == 202, unregistered.text  # registering sites is optional
+    (site,) = (await c.get("/v1/trusts/RAA/sites", headers=ADMIN_A)).json()["sites"]
+    assert site["trust"] == "RAA"

@@ -137,3 +137,15 @@ def _row(row: asyncpg.Record) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+async def sites_of_other_trusts(conn: Connection, trust: str, sites: list[str]) -> list[str]:
+    """Those of ``sites`` another trust's incidents came from. People are trust-wide, so their
+    credentials cannot say which site codes are theirs: the incidents can (a site code belongs to
+    one trust, as ODS codes do). Only on rare writes (themes, activity counts): no index needed."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT site FROM incidents WHERE site = ANY($1::text[]) AND trust <> $2 ORDER BY site",
+        sites,
+        trust,
+    )
+    return [row["site"] for row in rows]

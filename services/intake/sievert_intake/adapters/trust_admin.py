@@ -71,6 +71,12 @@ class IntegrationClient:
         }
 
 
+class SiteOfAnotherTrustError(Exception):
+    def __init__(self, site: str) -> None:
+        super().__init__(f"site {site} is registered to another trust")
+        self.site = site
+
+
 class UnregisteredSitesError(Exception):
     def __init__(self, trust: str, sites: Sequence[str]) -> None:
         super().__init__(f"not registered sites of trust {trust}: {', '.join(sites)}")
@@ -96,6 +102,9 @@ class TrustAdministration:
         """Register or rename a site. Returns the site and whether it is new."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
+            owner = await conn.fetchval("SELECT trust FROM trust_sites WHERE site = $1", site)
+            if owner is not None and owner != trust:
+                raise SiteOfAnotherTrustError(site)
             row = await conn.fetchrow(
                 """INSERT INTO trust_sites (trust, site, name, nation, registered_at, registered_by)
                    VALUES ($1, $2, $3, $4, $5, $6)
@@ -250,6 +259,42 @@ class RegisteredClients(ClientDirectory):
 
     def forget(self, key_id: str) -> None:
         self._cache.pop(key_id, None)
+
+
+class SiteOwners:
+    """Which trust registered a site code, for the routes that take a site from the caller: a
+    trust-wide person may not report for a site another trust registered. Cached like
+    ``RegisteredClients`` (registrations are rare; a report must not cost a round trip)."""
+
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        *,
+        ttl: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pool = pool
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    async def owner(self, site: str) -> str | None:
+        now = self._monotonic()
+        cached = self._cache.get(site)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        owner: str | None = await self._pool().fetchval("SELECT trust FROM trust_sites WHERE site = $1", site)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[site] = (now, owner)
+        return owner
+
+    async def of_another_trust(self, trust: str, site: str) -> bool:
+        owner = await self.owner(site)
+        return owner is not None and owner != trust
+
+    def forget(self, site: str) -> None:
+        self._cache.pop(site, None)
 
 
 async def _log(

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from sievert_intake.adapters.event_store import ConcurrencyError
 from sievert_intake.adapters.identity_vault import IdentifierVault, KeyWrapper, LocalKek
-from sievert_intake.adapters.trust_admin import RegisteredClients
+from sievert_intake.adapters.trust_admin import RegisteredClients, SiteOwners
 from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.incident import Amendment, AmendmentInvalidError, IncidentReport, request_hash
 from sievert_intake.entrypoints.fhir import fhir_router, scoped_idempotency_key
@@ -90,6 +90,7 @@ def create_app(
     )
     # Engines' API keys: the ones in settings, and the ones a trust admin made at run time.
     app.state.client_directory = RegisteredClients(lambda: runtime.pool)
+    app.state.site_owners = SiteOwners(lambda: runtime.pool)
     app.include_router(trust_admin_router())
     app.state.kek = kek or LocalKek(DEV_IDENTIFIER_KEK)
     app.state.pseudonym_key = pseudonym_key or DEV_PSEUDONYM_KEY.encode()
@@ -109,6 +110,8 @@ def create_app(
         caller: Principal = request.state.principal
         if not caller.may_post_for(report.trust, report.site):
             return _not_yours(report.trust, report.site)
+        if await request.app.state.site_owners.of_another_trust(report.trust, report.site):
+            return _site_of_another_trust(report.site)
         try:
             return _accepted(await svc.report(report, ctx))
         except IdempotencyConflictError:
@@ -256,6 +259,11 @@ def create_app(
     app.include_router(router)
     app.include_router(fhir_router(_service, runtime.clock, facilities or {}))
     return app
+
+
+def _site_of_another_trust(site: str) -> JSONResponse:
+    # People are trust-wide, so may_post_for cannot know site codes: the registry does.
+    return problem(403, "Forbidden", f"site {site} is registered to another trust")
 
 
 def _not_yours(trust: str, site: str) -> JSONResponse:

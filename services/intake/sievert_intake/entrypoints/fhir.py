@@ -71,14 +71,16 @@ def fhir_router(
     writer = require(*_WRITERS)
     reader = require(*_READERS)
 
-    def refused(mapped: FhirIncident, caller: Principal) -> JSONResponse | None:
+    async def refused(mapped: FhirIncident, request: Request) -> JSONResponse | None:
+        caller: Principal = request.state.principal
         tenant = mapped.submission.tenant
-        if caller.may_post_for(tenant.trust, tenant.site):
+        if not caller.may_post_for(tenant.trust, tenant.site):
+            message = f"these credentials may not report for {tenant.trust}/{tenant.site}"
+        elif await request.app.state.site_owners.of_another_trust(tenant.trust, tenant.site):
+            message = f"site {tenant.site} is registered to another trust"
+        else:
             return None
-        issue = FhirIssue(
-            None, f"these credentials may not report for {tenant.trust}/{tenant.site}", "forbidden"
-        )
-        return _outcome(403, [issue])
+        return _outcome(403, [FhirIssue(None, message, "forbidden")])
 
     async def read_json(request: Request) -> Any:
         try:
@@ -135,7 +137,7 @@ def fhir_router(
             mapped = map_adverse_event(body, facilities)
         except FhirInvalid as exc:
             return _outcome(400, exc.issues)
-        if (denied := refused(mapped, request.state.principal)) is not None:
+        if (denied := await refused(mapped, request)) is not None:
             return denied
         stored = await store(request, mapped, "AdverseEvent", body)
         if isinstance(stored, JSONResponse):
@@ -156,7 +158,7 @@ def fhir_router(
             mapped = map_bundle(body, facilities)
         except FhirInvalid as exc:
             return _outcome(400, exc.issues)
-        if (denied := refused(mapped, request.state.principal)) is not None:
+        if (denied := await refused(mapped, request)) is not None:
             return denied
         stored = await store(request, mapped, "AdverseEvent", body)
         if isinstance(stored, JSONResponse):

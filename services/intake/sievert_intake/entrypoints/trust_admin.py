@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sievert_intake.adapters.trust_admin import (
     Change,
     RegisteredClients,
+    SiteOfAnotherTrustError,
+    SiteOwners,
     TrustAdministration,
     UnregisteredSitesError,
 )
@@ -61,7 +63,7 @@ def _no_such_trust(trust: str) -> JSONResponse:
 def trust_admin_router() -> APIRouter:
     router = APIRouter(prefix="/v1/trusts/{trust}", tags=["trust administration"])
 
-    @router.put("/sites/{site}", responses={201: {}, 404: {}, 422: {}})
+    @router.put("/sites/{site}", responses={201: {}, 404: {}, 409: {}, 422: {}})
     async def register_site(
         trust: TrustId,
         site: SiteId,
@@ -73,9 +75,15 @@ def trust_admin_router() -> APIRouter:
         """Register a site of the trust, or change its name or nation."""
         if not caller.sees(trust):
             return _no_such_trust(trust)
-        registered, created = await admin.register_site(
-            trust, site, body.name, body.nation, _change(request, caller)
-        )
+        try:
+            registered, created = await admin.register_site(
+                trust, site, body.name, body.nation, _change(request, caller)
+            )
+        except SiteOfAnotherTrustError:
+            return problem(409, "Site of another trust", f"site code {site} is registered to another trust")
+        owners: SiteOwners | None = getattr(request.app.state, "site_owners", None)
+        if owners is not None:
+            owners.forget(site)
         return JSONResponse(registered.public(), status_code=201 if created else 200)
 
     @router.get("/sites", responses={404: {}})

@@ -40,6 +40,7 @@ from sievert_reporting.queries import (
     list_incidents,
     list_submissions,
     owner_of,
+    sites_of_other_trusts,
 )
 from sievert_reporting.service import (
     ConflictError,
@@ -501,6 +502,9 @@ def create_app(
         if refused:
             return problem(403, "Forbidden", f"these credentials do not act for site(s) {', '.join(refused)}")
         async with runtime.pool.acquire() as conn, conn.transaction():
+            foreign = await sites_of_other_trusts(conn, trust, sorted({c.site for c in counts}))
+            if foreign:
+                return _sites_of_another_trust(foreign)
             await store_activity(conn, trust, period, counts)
         return JSONResponse({"trust": trust, "year": period.label, "loaded": len(counts)})
 
@@ -528,11 +532,14 @@ def create_app(
 
     # -- thematic reviews ------------------------------------------------------------------------
 
-    @router.post("/themes", status_code=201, responses={422: {}})
+    @router.post("/themes", status_code=201, responses={403: {}, 422: {}})
     async def open_theme(body: ThemeOpen, caller: Lead) -> Response:
         trust = one_trust(caller)
         if not caller.may_post_for(trust, body.site):
             return problem(403, "Forbidden", f"these credentials do not act for site {body.site}")
+        async with runtime.pool.acquire() as conn:
+            if foreign := await sites_of_other_trusts(conn, trust, [body.site]):
+                return _sites_of_another_trust(foreign)
         try:
             theme_id = await theme_service.open(
                 trust,
@@ -647,6 +654,10 @@ def create_app(
 
     app.include_router(router)
     return app
+
+
+def _sites_of_another_trust(sites: list[str]) -> JSONResponse:
+    return problem(403, "Forbidden", f"site(s) {', '.join(sites)} belong to another trust's incidents")
 
 
 def _no_such_trust(trust: str) -> JSONResponse:
