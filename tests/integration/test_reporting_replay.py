@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+import sievert_reporting.replay
 from sievert_reporting.projection import HANDLERS, PROJECTION_TABLES
 from sievert_reporting.replay import replay
 from sievert_shared.envelope import Tenant
@@ -37,7 +38,10 @@ async def snapshot(database_url: str) -> dict[str, list[dict[str, Any]]]:
         await conn.close()
 
 
-async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(reporting: Reporting) -> None:  # noqa: F811
+async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
+    reporting: Reporting,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     client = reporting.client
     first = await reporting.incident(ct_facts(dt.date(2025, 6, 2)))
     await reporting.incident(ct_facts(dt.date(2025, 5, 20), total_msv=1.5), site="RXX02")
@@ -173,4 +177,11 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(repo
 
     # writing the fold after every fetch merges later events into rows written before
     assert await replay(reporting.settings, max_rows=1) == replayed
+    assert await snapshot(url) == incremental
+
+    # and so does writing each incident as soon as it has facts, a decision and a deadline window
+    # (one record per fetch: before its later deadline events and its amended facts), in the
+    # background while the replay reads on
+    monkeypatch.setattr(sievert_reporting.replay, "FETCH_RECORDS", 1)
+    assert await replay(reporting.settings, early_chunk=1) == replayed
     assert await snapshot(url) == incremental

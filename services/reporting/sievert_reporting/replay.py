@@ -43,10 +43,16 @@ Progress = Callable[[int, int], None]
 #: 1.8 GB peak for 250,000 incidents, measured). Past it, the fold is written and later events
 #: merge into the rows written (UPDATE), which is slower than writing each row once.
 MAX_ROWS = 300_000
+#: records per fetch at most
+FETCH_RECORDS = 20_000
+#: records decoded between two turns of the event loop
+READ_SLICE = 2_000
 #: processed_events rows per COPY while reading
 PROCESSED_CHUNK = 50_000
 #: connections writing the folded rows at once (the machine this was measured on has 2 cores)
 WRITERS = 2
+#: incidents per early COPY (``Fold.write_early``), one in flight per writer connection
+EARLY_CHUNK = 10_000
 
 
 def register_replay(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,9 +82,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def replay(
-    settings: ReportingSettings, *, progress: Progress | None = None, max_rows: int = MAX_ROWS
+    settings: ReportingSettings,
+    *,
+    progress: Progress | None = None,
+    max_rows: int = MAX_ROWS,
+    early_chunk: int = EARLY_CHUNK,
 ) -> int:
-    """Rebuild the projections; ``max_rows``: incidents folded in memory before they are written."""
+    """Rebuild the projections; ``max_rows``: incidents folded in memory before they are written;
+    ``early_chunk``: incidents per early write of those that look complete."""
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=3)
     try:
         await migrate(pool, "sievert_reporting.migrations")
@@ -94,7 +105,9 @@ async def replay(
         dsn = settings.database_url.get_secret_value()
         writers = [await writer(dsn) for _ in range(WRITERS)]
         try:
-            return await _read_and_apply(settings, pool, writers, consumer_name, progress, max_rows)
+            return await _read_and_apply(
+                settings, pool, writers, consumer_name, progress, max_rows, early_chunk
+            )
         finally:
             for each in writers:
                 await each.close()
@@ -111,6 +124,7 @@ async def _read_and_apply(
     consumer_name: str,
     progress: Progress | None,
     max_rows: int,
+    early_chunk: int,
 ) -> int:
     """Every record on the projected topics from the first offset to the end as it stands now.
 
@@ -130,6 +144,7 @@ async def _read_and_apply(
         max_partition_fetch_bytes=16 * 1024 * 1024,
         **settings.kafka.client_kwargs(),
     )
+    fold = Fold(consumer_name)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -138,17 +153,22 @@ async def _read_and_apply(
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
         remaining = {tp for tp in partitions if end[tp] > start[tp]}
-        reader = _Reader(FastDecoder.build(), Fold(consumer_name), await _stream_tenants(pool))
+        reader = _Reader(FastDecoder.build(), fold, await _stream_tenants(pool))
         bound_before = len(reader.tenants)
         # processed_events rows are final as soon as they are read: PostgreSQL writes them while
         # the fold goes on (one COPY in flight), instead of after it
         copying: asyncio.Task[None] | None = None
         read = 0
         while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=20_000)
+            batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=FETCH_RECORDS)
             batch = [(tp, r) for tp, records in batches.items() for r in records if r.offset < end[tp]]
             if batch:
-                others = reader.read(batch)
+                others = []
+                for at in range(0, len(batch), READ_SLICE):
+                    others += reader.read(batch[at : at + READ_SLICE])
+                    # the COPYs in the background are fed by this event loop: without a turn
+                    # between slices, PostgreSQL waits while a whole fetch is decoded
+                    await asyncio.sleep(0)
                 if others:
                     async with pool.acquire() as conn, conn.transaction():
                         await _apply_others(conn, consumer_name, others)
@@ -159,6 +179,7 @@ async def _read_and_apply(
                     copying = asyncio.create_task(_copy_processed(pool, chunk))
                 if len(reader.fold.pending) >= max_rows:
                     await reader.fold.write(writers)
+                fold.write_early(writers, early_chunk)
                 read += len(batch)
             for tp in batches:
                 if await consumer.position(tp) >= end[tp]:
@@ -173,6 +194,7 @@ async def _read_and_apply(
     finally:
         if copying is not None and not copying.done():
             copying.cancel()
+        fold.cancel()
         await consumer.stop()
 
 

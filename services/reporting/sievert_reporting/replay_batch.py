@@ -11,8 +11,11 @@ folded here, in log order, into one row per incident with the handlers' own guar
 stream version wins; decision: ``facts_version`` equal or higher wins; each deadline window:
 higher stream version wins), across fetches, and written when the fold holds ``max_rows``
 incidents or the log ends: COPY into a temporary table, one INSERT of the incidents not written
-before, and one UPDATE (the same guards, in SQL) of those that were. Other events (submissions,
-findings, themes) touch other tables and go through their handlers as before.
+before, and one UPDATE (the same guards, in SQL) of those that were. Incidents that already
+have facts, a decision and a deadline window are also written before that, in chunks in the
+background while the log is read (``write_early``); a later event about one merges as above.
+Other events (submissions, findings, themes) touch other tables and go through their handlers
+as before.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,6 +70,11 @@ class Fold:
     #: incidents with something to write, and whether their row was written before
     pending: dict[int, bool] = field(default_factory=dict)
     processed: list[tuple[str, uuid.UUID, str, int, int]] = field(default_factory=list)
+    #: new incidents holding facts, a decision and a deadline window, in the order they got them:
+    #: written early (``write_early``), while the log is still being read
+    ready: dict[int, None] = field(default_factory=dict)
+    #: ``write_early``'s COPY in flight on each writer connection, by its index
+    copying: dict[int, asyncio.Task[None]] = field(default_factory=dict)
 
     def add(self, hot: Hot, topic: str, partition: int, offset: int) -> None:
         """Fold one first-seen event, as its handler would apply it to the row as it stands."""
@@ -92,8 +101,45 @@ class Fold:
             row.deadline_versions[part.window] = hot.stream_version
             row.deadlines[part.window] = (part.due_at, part.status, hot.stream_version)
         row.last_at = hot.recorded_at
-        if key not in self.pending:
+        known = self.pending.get(key)
+        if known is None:
             self.pending[key] = True
+        elif not known and row.facts is not None and row.decision is not None and row.deadlines:
+            self.ready[key] = None
+
+    def write_early(self, conns: Sequence[asyncpg.Connection], chunk: int) -> None:
+        """Start writing ``chunk`` of the ready incidents on each writer connection with nothing
+        in flight, in the background. Written now, PostgreSQL inserts them while the replay reads
+        on, instead of all of them after the log ends with the replay idle (10 to 15 s of a 33 to
+        39 s replay, measured). An incident with all three kinds of event seldom gets another one;
+        when it does, the fold merges it into the row written, as after any write."""
+        for index, conn in enumerate(conns):
+            task = self.copying.get(index)
+            if task is not None:
+                if not task.done():
+                    continue
+                task.result()  # a failed COPY stops the replay
+            if len(self.ready) < chunk:
+                return
+            records = []
+            ready, pending, rows = self.ready, self.pending, self.rows
+            for key in list(itertools.islice(ready, chunk)):
+                del ready[key]
+                del pending[key]
+                row = rows[key]
+                records.append(_record(row))
+                row.facts = row.decision = row.reported_at = row.last_at = None
+                row.deadlines = {}
+            self.copying[index] = asyncio.create_task(_insert(conn, records))
+
+    async def settle(self) -> None:
+        """Wait for the early writes in flight (their connections are free again)."""
+        tasks, self.copying = list(self.copying.values()), {}
+        await asyncio.gather(*tasks)
+
+    def cancel(self) -> None:
+        for task in self.copying.values():
+            task.cancel()
 
     async def write(self, conns: Sequence[asyncpg.Connection]) -> None:
         """Write what the fold holds, on connections from ``writer``, and keep only the versions
@@ -101,6 +147,9 @@ class Fold:
         compresses and indexes them on as many cores (one COPY took 16 s of a 40 s replay, with
         the replay's own process idle). Each connection commits its share; a replay that fails
         half way leaves a half-built projection either way, to be replayed again."""
+        # the merges below need the early rows committed, and each connection runs one statement
+        await self.settle()
+        self.ready = {}
         new = [_record(self.rows[key]) for key, known in self.pending.items() if not known]
         known = [_record(self.rows[key]) for key, known in self.pending.items() if known]
         processed, self.processed = self.processed, []
@@ -125,6 +174,11 @@ class Fold:
             row.facts = row.decision = row.reported_at = row.last_at = None
             row.deadlines = {}
         self.pending = {}
+
+
+async def _insert(conn: asyncpg.Connection, records: list[tuple[Any, ...]]) -> None:
+    async with conn.transaction():
+        await conn.copy_records_to_table("incidents", records=records, columns=_COLUMNS)
 
 
 PROCESSED_COLUMNS = ["consumer", "event_id", "topic", "kafka_partition", "kafka_offset"]
