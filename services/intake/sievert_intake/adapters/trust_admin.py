@@ -12,9 +12,9 @@ import datetime as dt
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -22,6 +22,8 @@ from sievert_shared.auth import ApiClient, ClientDirectory, Role, hash_api_secre
 from sievert_shared.clock import Clock
 from sievert_shared.db import Connection
 from sievert_shared.facts import Nation
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -216,11 +218,36 @@ class TrustAdministration:
         ]
 
 
+class _Remembered(Generic[V]):
+    """Answers looked up by key, found or not, remembered for ``ttl`` seconds so a hot route costs
+    no round trip; bounded, because unknown keys are attacker-chosen."""
+
+    def __init__(self, ttl: float, monotonic: Callable[[], float], limit: int = 10_000) -> None:
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._limit = limit
+        self._answers: dict[str, tuple[float, V]] = {}
+
+    async def get(self, key: str, load: Callable[[str], Awaitable[V]]) -> V:
+        now = self._monotonic()
+        remembered = self._answers.get(key)
+        if remembered is not None and now - remembered[0] < self._ttl:
+            return remembered[1]
+        answer = await load(key)
+        if len(self._answers) >= self._limit:
+            self._answers.clear()
+        self._answers[key] = (now, answer)
+        return answer
+
+    def forget(self, key: str) -> None:
+        self._answers.pop(key, None)
+
+
 class RegisteredClients(ClientDirectory):
     """The clients a trust admin made, for ``sievert_shared.auth``: one indexed read per key id,
-    remembered for ``ttl`` seconds (found or not) so an engine posting hundreds of incidents a
-    second costs no extra round trips. A revocation therefore takes effect within ``ttl`` on
-    other replicas, and at once on the one that revoked (``forget``)."""
+    remembered for ``ttl`` seconds so an engine posting hundreds of incidents a second costs no
+    extra round trips. A revocation therefore takes effect within ``ttl`` on other replicas, and
+    at once on the one that revoked (``forget``)."""
 
     def __init__(
         self,
@@ -230,40 +257,28 @@ class RegisteredClients(ClientDirectory):
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, ApiClient | None]] = {}
+        self._remembered: _Remembered[ApiClient | None] = _Remembered(ttl, monotonic)
 
     async def find(self, key_id: str) -> ApiClient | None:
-        now = self._monotonic()
-        cached = self._cache.get(key_id)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
+        return await self._remembered.get(key_id, self._load)
+
+    async def _load(self, key_id: str) -> ApiClient | None:
         row = await self._pool().fetchrow(
             "SELECT * FROM integration_clients WHERE key_id = $1 AND revoked_at IS NULL", key_id
         )
-        found = (
-            ApiClient(
-                hash=row["secret_sha256"],
-                trust=row["trust"],
-                sites=list(row["sites"]),
-                roles=list(row["roles"]),
-            )
-            if row is not None
-            else None
+        if row is None:
+            return None
+        return ApiClient(
+            hash=row["secret_sha256"], trust=row["trust"], sites=list(row["sites"]), roles=list(row["roles"])
         )
-        if len(self._cache) > 10_000:
-            self._cache.clear()  # bounded: unknown key ids are attacker-chosen
-        self._cache[key_id] = (now, found)
-        return found
 
     def forget(self, key_id: str) -> None:
-        self._cache.pop(key_id, None)
+        self._remembered.forget(key_id)
 
 
 class SiteOwners:
     """Which trust registered a site code, for the routes that take a site from the caller: a
-    trust-wide person may not report for a site another trust registered. Cached like
+    trust-wide person may not report for a site another trust registered. Remembered like
     ``RegisteredClients`` (registrations are rare; a report must not cost a round trip)."""
 
     def __init__(
@@ -274,19 +289,13 @@ class SiteOwners:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._remembered: _Remembered[str | None] = _Remembered(ttl, monotonic)
 
     async def owner(self, site: str) -> str | None:
-        now = self._monotonic()
-        cached = self._cache.get(site)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
+        return await self._remembered.get(site, self._load)
+
+    async def _load(self, site: str) -> str | None:
         owner: str | None = await self._pool().fetchval("SELECT trust FROM trust_sites WHERE site = $1", site)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[site] = (now, owner)
         return owner
 
     async def of_another_trust(self, trust: str, site: str) -> bool:
@@ -294,7 +303,7 @@ class SiteOwners:
         return owner is not None and owner != trust
 
     def forget(self, site: str) -> None:
-        self._cache.pop(site, None)
+        self._remembered.forget(site)
 
 
 async def _log(
