@@ -39,24 +39,23 @@ def kek(settings: IntakeSettings) -> KeyRing:
     )
 
 
-def vault(runtime: ServiceRuntime, settings: IntakeSettings) -> IdentifierVault:
-    """The identifier vault over the runtime's pool (which exists once the runtime started)."""
-    return IdentifierVault(runtime.pool, kek(settings), settings.pseudonym_key.get_secret_value().encode())
-
-
 class _VaultOnRuntime:
-    """``IdentityPort`` for the MLLP handler, made before the runtime's pool exists."""
+    """The identifier vault over the runtime's pool, which exists only once the runtime started.
+    The keys are read from settings once, not per message."""
 
     def __init__(self, runtime: ServiceRuntime, settings: IntakeSettings) -> None:
         self._runtime = runtime
-        self._settings = settings
+        self._kek = kek(settings)
+        self._pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
+
+    def vault(self) -> IdentifierVault:
+        return IdentifierVault(self._runtime.pool, self._kek, self._pseudonym_key)
 
     async def demographics_updated(
         self, trust: str, identifiers: PatientIdentifiers, actor: str, correlation_id: str
     ) -> int:
-        return await vault(self._runtime, self._settings).demographics_updated(
-            trust, identifiers, actor, correlation_id
-        )
+        """``IdentityPort`` for the MLLP handler's ADT messages."""
+        return await self.vault().demographics_updated(trust, identifiers, actor, correlation_id)
 
 
 def mllp_clients(settings: IntakeSettings, auth: Authenticator) -> Callable[[str], Principal | None] | None:
@@ -77,14 +76,16 @@ def mllp_listener(
     """The MLLP listener over the runtime's pool: IntakeService as HTTP, messages from every
     connection stored in shared commits (``GroupCommitter``)."""
 
+    identity = _VaultOnRuntime(runtime, settings)
+
     def service() -> IntakeService:
-        return IntakeService(runtime.pool, settings.kafka.topics, runtime.clock, vault(runtime, settings))
+        return IntakeService(runtime.pool, settings.kafka.topics, runtime.clock, identity.vault())
 
     committer = GroupCommitter(service, lambda: runtime.pool)
     handler = Hl7Handler(
         service,
         runtime.clock,
-        _VaultOnRuntime(runtime, settings),
+        identity,
         facilities(settings),
         committer,
         clients=mllp_clients(settings, auth or authenticator(settings)),
