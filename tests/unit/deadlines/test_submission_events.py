@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
 
-from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import (
     REGISTRY,
     InvestigationReportSubmitted,
@@ -17,25 +17,13 @@ from sievert_shared.events import (
     SubmissionStatusChanged,
 )
 from sievert_shared.events.reporting import SubmissionKind
+from tests.support.events import logged_envelope
 
 NOW = dt.datetime(2025, 6, 5, 9, 0, tzinfo=dt.UTC)
 SUBMITTED = {"authority": "cqc", "submitted_at": "2025-06-04T15:30:00Z", "submitted_by_role": "RPA"}
 
 
-def logged(event_type: str, version: int, payload: dict[str, Any]) -> EventEnvelope:
-    return EventEnvelope(
-        event_id=uuid.uuid4(),
-        event_type=event_type,
-        schema_version=version,
-        stream_id=uuid.uuid4(),
-        stream_version=1,
-        occurred_at=NOW,
-        recorded_at=NOW,
-        tenant=Tenant(trust="RXX", site="RXX01"),
-        correlation_id="corr-1",
-        producer="deadlines",
-        payload=payload,
-    )
+logged = partial(logged_envelope, at=NOW, producer="deadlines")
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
 from pydantic import ValidationError
 
-from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import Event, EventRegistry, UndecodableEventError, UnknownEventError
+from tests.support.events import logged_envelope
 
 NOW = dt.datetime(2025, 5, 1, 9, 30, tzinfo=dt.UTC)
 
@@ -32,20 +33,7 @@ def _v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {"effective_dose_msv": payload["dose_usv"] / 1000, "estimated": False}
 
 
-def envelope(event_type: str, version: int, payload: dict[str, Any]) -> EventEnvelope:
-    return EventEnvelope(
-        event_id=uuid.uuid4(),
-        event_type=event_type,
-        schema_version=version,
-        stream_id=uuid.uuid4(),
-        stream_version=1,
-        occurred_at=NOW,
-        recorded_at=NOW,
-        tenant=Tenant(trust="RXX", site="RXX01"),
-        correlation_id="corr-1",
-        producer="test",
-        payload=payload,
-    )
+envelope = partial(logged_envelope, at=NOW, producer="test")
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ in the log are read as v2 with none, so every consumer and every replay keeps wo
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+from functools import partial
 from typing import Any
 
 import pytest
 
-from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import (
     REGISTRY,
     IncidentFactsAmended,
@@ -17,6 +16,7 @@ from sievert_shared.events import (
     UndecodableEventError,
     UnknownEventError,
 )
+from tests.support.events import logged_envelope
 
 NOW = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.UTC)
 FACTS = {
@@ -30,20 +30,7 @@ FACTS = {
 PSEUDONYM = "pt-0123456789abcdef01234567"
 
 
-def envelope(event_type: str, version: int, payload: dict[str, Any]) -> EventEnvelope:
-    return EventEnvelope(
-        event_id=uuid.uuid4(),
-        event_type=event_type,
-        schema_version=version,
-        stream_id=uuid.uuid4(),
-        stream_version=1,
-        occurred_at=NOW,
-        recorded_at=NOW,
-        tenant=Tenant(trust="RXX", site="RXX01"),
-        correlation_id="corr-1",
-        producer="intake",
-        payload=payload,
-    )
+envelope = partial(logged_envelope, at=NOW, producer="intake")
 
 
 V1_REPORTED = {"facts": FACTS, "channel": "hl7v2", "source_message_id": "MSG-1"}
