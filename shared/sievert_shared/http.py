@@ -13,6 +13,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sievert_shared.errors import ProblemError
 from sievert_shared.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -100,6 +101,11 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
+def problem_for(exc: ProblemError) -> JSONResponse:
+    """The one mapping from an application error to its problem document."""
+    return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
@@ -120,6 +126,10 @@ def install_http_conventions(app: FastAPI) -> None:
             f"{len(errors)} field(s) are invalid; nothing was stored",
             errors=errors,
         )
+
+    @app.exception_handler(ProblemError)
+    async def _problem(_request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_for(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
