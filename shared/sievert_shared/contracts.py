@@ -24,6 +24,11 @@ _TOPIC_DESCRIPTIONS = {
     "classifications": "The classifier's decisions with their reasons. Key: incident id.",
     "deadlines": "Notification and report windows: scheduled, approaching, missed, overdue, met.",
     "submissions": "Regulator submissions: notification and investigation report. Key: incident id.",
+    "cases": (
+        "A case's life after its decision (key: incident id): local investigation close-out and the "
+        "authority's correspondence and closure (producer: reporting); withdrawal, case closure and "
+        "retention, and people's tasks (producer: deadlines)."
+    ),
     "themes": (
         "A trust's thematic reviews: ThemeOpened and IncidentLinkedToTheme (key: theme id), and "
         "ThemeIndividualsCounted (key: incident id) that the classifier consumes for code M. Producer: reporting."

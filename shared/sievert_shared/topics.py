@@ -36,6 +36,12 @@ class Topics:
         return f"{self.prefix}.submissions.v1"
 
     @property
+    def cases(self) -> str:
+        """A case's life after its decision: investigation close-out, the authority's correspondence
+        and closure, withdrawal, closure and retention, and people's tasks."""
+        return f"{self.prefix}.cases.v1"
+
+    @property
     def themes(self) -> str:
         """A trust's thematic reviews: opened, incidents linked, individuals counted (for code M)."""
         return f"{self.prefix}.themes.v1"
@@ -61,6 +67,7 @@ class Topics:
             self.classifications,
             self.deadlines,
             self.submissions,
+            self.cases,
             self.themes,
             self.shared_themes,
             self.dashboard,
