@@ -1,4 +1,4 @@
-"""Authentication and tenancy beyond intake's HTTP routes (issue 8), over real PostgreSQL and
+"""Authentication and tenancy beyond intake's HTTP routes, over real PostgreSQL and
 Kafka, authentication required: the MLLP listener, where the sending facility (MSH-4) names the
 integration client; Idempotency-Keys, which belong to the caller's trust; and the classifier's
 and the deadlines service's routes."""
