@@ -45,10 +45,10 @@ import asyncpg
 from pydantic import TypeAdapter
 
 from sievert_deadlines.domain import DEFAULT_POLICY, LONDON, IncidentDeadlines, on_classified
-from sievert_shared import devstack
 from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.kafka import delete_topics_with_prefix
 from sievert_shared.settings import KafkaSettings
+from sievert_shared.testing import devstack
 
 TARGET_P99_S = 1.0
 TARGET_BACKLOG_S = 60.0

@@ -56,7 +56,7 @@ from bench.bench_intake import (
     verdict,
     write_json,
 )
-from sievert_shared import devstack
+from sievert_shared.testing import devstack
 from sievert_shared.topics import Topics
 
 TARGET_P99_MS = 250.0

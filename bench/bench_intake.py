@@ -44,7 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
-from sievert_shared import devstack
+from sievert_shared.testing import devstack
 
 TARGET_EVENTS_PER_SECOND = 3000
 T = TypeVar("T")

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from sievert_shared import devstack
 from sievert_shared.kafka import delete_topics_with_prefix
 from sievert_shared.settings import KafkaSettings
+from sievert_shared.testing import devstack
 
 REPO = Path(__file__).resolve().parents[1]
 TODAY = dt.datetime.now(dt.UTC).date()

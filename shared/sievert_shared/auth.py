@@ -1,6 +1,7 @@
 """Who is calling: integration engines and people, their trust, sites and roles.
 
-Two kinds of caller (issue 8):
+Every route answers only callers who hold the right role for the right trust, because the rows
+behind it are one trust's patient-safety records. Two kinds of caller:
 
 - **Integration engines** (``kind="client"``) present a hashed API key
   (``Authorization: ApiKey <key_id>.<secret>`` or ``X-API-Key: <key_id>.<secret>``) or an OAuth2

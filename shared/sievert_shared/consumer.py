@@ -22,23 +22,19 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, EventRegistry, UndecodableEventError, UnknownEventError
-from sievert_shared.kafka import new_consumer, partitions_of
+from sievert_shared.kafka import new_consumer
 from sievert_shared.logging import get_logger
 from sievert_shared.settings import KafkaSettings
 
 log = get_logger(__name__)
 
 Handler = Callable[[Connection, EventEnvelope, Event], Awaitable[None]]
-
-
-class RejectedEventError(Exception):
-    """A handler refuses an event for a domain reason; it is dead-lettered, not retried."""
 
 
 # Failures of the infrastructure itself are retried by restarting the batch; everything else a
@@ -77,7 +73,7 @@ class IdempotentConsumer:
         kafka: KafkaSettings,
         topics: list[str],
         handlers: Mapping[str, Handler],
-        dead_letter_producer: AIOKafkaProducer | None,
+        dead_letter_producer: AIOKafkaProducer,
         registry: EventRegistry = REGISTRY,
     ) -> None:
         self.name = name
@@ -105,44 +101,6 @@ class IdempotentConsumer:
                 for tp, records in batches.items():
                     await self._process(tp, records)
                     await consumer.commit({tp: records[-1].offset + 1})
-        finally:
-            await consumer.stop()
-
-    async def replay(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Apply every event on the topics, from the first offset to the end as it stands now,
-        through the same path as live consumption. The caller has reset the projection (and this
-        consumer's ``processed_events``) first; the live consumer group's offsets are untouched.
-        Returns the number of records read."""
-        consumer = AIOKafkaConsumer(
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            **self._kafka.client_kwargs(),
-        )
-        partitions = await partitions_of(self._kafka, self._topics)
-        if not partitions:
-            return 0
-        await consumer.start()
-        try:
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            start = await consumer.beginning_offsets(partitions)
-            end = await consumer.end_offsets(partitions)
-            total = sum(end[tp] - start[tp] for tp in partitions)
-            remaining = {tp for tp in partitions if end[tp] > start[tp]}
-            read = 0
-            while remaining:
-                batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=2000)
-                for tp, records in batches.items():
-                    records = [r for r in records if r.offset < end[tp]]
-                    if records:
-                        await self._process(tp, records)
-                        read += len(records)
-                    if await consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-                if progress is not None:
-                    progress(read, total)
-            return read
         finally:
             await consumer.stop()
 
@@ -260,8 +218,6 @@ class IdempotentConsumer:
             offset=record.offset,
             reason=reason,
         )
-        if self._dlq is None:
-            return  # a replay: this record was dead-lettered when it was first consumed
         await self._dlq.send_and_wait(
             f"{self._kafka.topic_prefix}.dead-letter.v1",
             value=record.value,

@@ -93,10 +93,6 @@ class EventEnvelope(BaseModel):
         return cls.model_validate_json(raw)
 
 
-def new_event_id() -> uuid.UUID:
-    return uuid.uuid4()
-
-
 def utc(dt: datetime) -> datetime:
     """Reject naive datetimes early: every instant in the log is timezone-aware."""
     if dt.tzinfo is None:

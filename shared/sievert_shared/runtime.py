@@ -50,6 +50,11 @@ async def _with_retries(
 
 @dataclass
 class ConsumerSpec:
+    """One idempotent consumer of the service: its name (and so its consumer group), the topics
+    it reads and its handlers, built when the runtime starts so they can reach its emitter.
+    Services register the handlers with ``sievert_shared.handlers.EventHandlers``, which is the
+    mapping from event type to handler that the consumer reads."""
+
     name: str
     topics: Callable[[ServiceSettings], list[str]]
     handlers: Callable[[ServiceRuntime], Mapping[str, Handler]]

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sievert_shared import devstack
 from sievert_shared.kafka import delete_topics_with_prefix
 from sievert_shared.settings import KafkaSettings
+from sievert_shared.testing import devstack
 from tests.fixtures.intake_support import MllpClient, hl7_fixture
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, read_topic

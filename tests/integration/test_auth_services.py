@@ -1,4 +1,4 @@
-"""Authentication and tenancy beyond intake's HTTP routes (issue 8), over real PostgreSQL and
+"""Authentication and tenancy beyond intake's HTTP routes, over real PostgreSQL and
 Kafka, authentication required: the MLLP listener, where the sending facility (MSH-4) names the
 integration client; Idempotency-Keys, which belong to the caller's trust; and the classifier's
 and the deadlines service's routes."""
@@ -19,7 +19,6 @@ from sievert_deadlines.bootstrap import build as build_deadlines
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_intake.settings import FacilityConfig
 from sievert_shared.auth import AuthSettings, Role
-from sievert_shared.clock import FakeClock
 from sievert_shared.settings import KafkaSettings
 from tests.fixtures.intake_support import (
     Ack,
@@ -31,6 +30,7 @@ from tests.fixtures.intake_support import (
 )
 from tests.integration.test_deadlines_service import classified
 from tests.support.auth import TEST_ISSUER, api_key, person, required_auth
+from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import eventually, produce
 from tests.support.samples import ct_overexposure

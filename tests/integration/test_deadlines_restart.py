@@ -31,10 +31,9 @@ from pydantic import TypeAdapter
 
 from sievert_classifier.domain import classify
 from sievert_deadlines.adapters import store
+from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.domain import DEFAULT_POLICY, LONDON, IncidentDeadlines, PlannedTimer, fire
-from sievert_deadlines.service import DeadlinesService
 from sievert_deadlines.settings import DeadlinesSettings
-from sievert_shared import devstack
 from sievert_shared.db import Connection, create_pool
 from sievert_shared.decision import ClassificationDecision
 from sievert_shared.envelope import Tenant
@@ -43,6 +42,7 @@ from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
 from sievert_shared.runtime import ServiceRuntime
 from sievert_shared.settings import KafkaSettings
+from sievert_shared.testing import devstack
 from tests.support.infra import Infra
 from tests.support.kafka import eventually, read_topic
 

@@ -22,13 +22,13 @@ import pytest
 from sievert_classifier.domain import classify
 from sievert_deadlines.bootstrap import build
 from sievert_deadlines.settings import DeadlinesSettings
-from sievert_shared.clock import FakeClock
 from sievert_shared.decision import ClassificationDecision
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, IncidentClassified, IncidentReclassified
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
+from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 

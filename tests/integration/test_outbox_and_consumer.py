@@ -17,14 +17,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sievert_shared.clock import FakeClock
-from sievert_shared.consumer import IdempotentConsumer, RejectedEventError
+from sievert_shared.consumer import IdempotentConsumer
 from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, NotificationSubmitted
 from sievert_shared.kafka import ensure_topics, new_producer
 from sievert_shared.outbox import Emitter, OutboxRelay, build_envelope
 from sievert_shared.settings import KafkaSettings
+from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 
@@ -88,10 +88,14 @@ async def test_events_committed_before_a_crash_are_published_when_the_relay_star
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
 
 
+class UnknownAuthorityError(Exception):
+    """A handler's refusal of an event: anything but a transient failure dead-letters it."""
+
+
 async def record_effect(conn: Connection, envelope: EventEnvelope, event: Event) -> None:
     assert isinstance(event, NotificationSubmitted)
     if event.authority == "NOBODY":
-        raise RejectedEventError("no such enforcing authority")
+        raise UnknownAuthorityError("no such enforcing authority")
     await conn.execute(
         "INSERT INTO effects (event_id, authority) VALUES ($1, $2)", envelope.event_id, event.authority
     )
@@ -217,7 +221,7 @@ async def test_a_rejected_event_is_dead_lettered_and_the_rest_of_its_batch_takes
     assert consumer.stats.dead_lettered == 1
     assert await pool.fetchval("SELECT count(*) FROM effects") == 3
     (dead,) = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 1)
-    assert dict(dead.headers)["dlq_reason"] == b"RejectedEventError: no such enforcing authority"
+    assert dict(dead.headers)["dlq_reason"] == b"UnknownAuthorityError: no such enforcing authority"
 
 
 async def test_an_event_naming_another_trust_for_a_bound_stream_is_dead_lettered(

@@ -21,13 +21,13 @@ from sievert_classifier.domain import classify
 from sievert_reporting.bootstrap import build
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.auth import Role
-from sievert_shared.clock import FakeClock
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, IncidentClassified, IncidentReported
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
 from tests.support.auth import TEST_ISSUER, development_auth, person, required_auth
+from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 

@@ -19,13 +19,13 @@ from sievert_deadlines.settings import DeadlinesSettings
 from sievert_reporting.bootstrap import build as build_reporting
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.auth import Role
-from sievert_shared.clock import FakeClock
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import IncidentReported
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
 from tests.integration.test_reporting_themes import THEME, dental
 from tests.support.auth import TEST_ISSUER, development_auth, person
+from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 

@@ -58,11 +58,11 @@ from sievert_reporting.bootstrap import build as build_reporting
 from sievert_reporting.entrypoints.api import view_of
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.auth import Role
-from sievert_shared.clock import FakeClock
 from sievert_shared.settings import KafkaSettings
 from tests.fixtures.intake_support import fhir_fixture
 from tests.integration.test_reporting_submissions import pdf_text
 from tests.support.auth import TEST_ISSUER, ApiKey, LocalIssuer, api_key, person, required_auth
+from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
 from tests.support.samples import ct_overexposure, small_radiography_repeat

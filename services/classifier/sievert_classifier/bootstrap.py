@@ -1,14 +1,15 @@
-"""Wiring for the classifier service, in one place."""
+"""The classifier's composition root: settings, runtime, consumer handlers and HTTP app, wired
+once. Nothing connects here; the runtime's lifespan does, when the app starts."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from sievert_classifier.entrypoints.api import create_app
-from sievert_classifier.handlers import IncidentHandlers
+from sievert_classifier.entrypoints.consumers import consumer_handlers
 from sievert_classifier.settings import ClassifierSettings
+from sievert_shared.auth import Authenticator
 from sievert_shared.clock import Clock, SystemClock
-from sievert_shared.events import IncidentFactsAmended, IncidentReported, ThemeIndividualsCounted
 from sievert_shared.runtime import ConsumerSpec, ServiceRuntime
 
 
@@ -16,15 +17,6 @@ def build(
     settings: ClassifierSettings | None = None, clock: Clock | None = None
 ) -> tuple[ServiceRuntime, FastAPI]:
     settings = settings or ClassifierSettings()
-
-    def handlers(runtime: ServiceRuntime) -> dict[str, object]:
-        incident = IncidentHandlers(runtime.emitter)
-        return {
-            IncidentReported.event_type: incident.on_incident_facts,
-            IncidentFactsAmended.event_type: incident.on_incident_facts,
-            ThemeIndividualsCounted.event_type: incident.on_theme_individuals,
-        }
-
     runtime = ServiceRuntime(
         name="classifier",
         settings=settings,
@@ -35,8 +27,10 @@ def build(
                 name="incidents",
                 # themes: reporting's ThemeIndividualsCounted, keyed by incident id (code M)
                 topics=lambda s: [s.kafka.topics.incidents, s.kafka.topics.themes],
-                handlers=handlers,  # type: ignore[arg-type]
+                handlers=lambda runtime: consumer_handlers(runtime.emitter),
             )
         ],
     )
-    return runtime, create_app(runtime)
+    # AUTH_* settings, shared by every service.
+    authenticator = Authenticator.from_settings(None, environment=settings.environment)
+    return runtime, create_app(runtime, authenticator)

@@ -1,4 +1,6 @@
-"""Wiring for the deadlines service, in one place."""
+"""The deadlines service's composition root: settings, runtime, application service, consumer
+handlers, the timer loop and the HTTP app, wired once. Nothing connects here; the runtime's
+lifespan does, when the app starts."""
 
 from __future__ import annotations
 
@@ -6,16 +8,12 @@ import asyncio
 
 from fastapi import FastAPI
 
+from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.entrypoints.api import create_app
-from sievert_deadlines.service import DeadlinesService
+from sievert_deadlines.entrypoints.consumers import consumer_handlers
 from sievert_deadlines.settings import DeadlinesSettings
+from sievert_shared.auth import Authenticator
 from sievert_shared.clock import Clock, SystemClock
-from sievert_shared.events import (
-    IncidentClassified,
-    IncidentReclassified,
-    InvestigationReportSubmitted,
-    NotificationSubmitted,
-)
 from sievert_shared.runtime import ConsumerSpec, LoopSpec, ServiceRuntime
 
 
@@ -30,17 +28,11 @@ def build(
         clock=clock or SystemClock(),
     )
     service = DeadlinesService(runtime)
-    handlers = {
-        IncidentClassified.event_type: service.on_classification,
-        IncidentReclassified.event_type: service.on_classification,
-        NotificationSubmitted.event_type: service.on_submission,
-        InvestigationReportSubmitted.event_type: service.on_submission,
-    }
     runtime.consumers.append(
         ConsumerSpec(
             name="windows",
             topics=lambda s: [s.kafka.topics.classifications, s.kafka.topics.submissions],
-            handlers=lambda _runtime: handlers,
+            handlers=lambda _runtime: consumer_handlers(service),
         )
     )
 
@@ -50,4 +42,6 @@ def build(
         )
 
     runtime.loops.append(LoopSpec("timers", lambda _runtime: run_timers))
-    return runtime, create_app(runtime, service), service
+    # AUTH_* settings, shared by every service.
+    authenticator = Authenticator.from_settings(None, environment=settings.environment)
+    return runtime, create_app(runtime, service, authenticator), service

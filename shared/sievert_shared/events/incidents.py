@@ -1,7 +1,8 @@
 """Events intake emits about incident facts (topic: ``Topics.incidents``).
 
-v2 of both events adds ``patient_pseudonym`` (issue 8): the only trace of the patient that leaves
-intake. v1 events stay in the log and are read as v2 with no pseudonym (``upcast_v1_to_v2``).
+v2 of both events adds ``patient_pseudonym``: the only trace of the patient that leaves intake,
+so no other service, topic or read model holds an identifier it would have to protect. v1 events
+stay in the log and are read as v2 with no pseudonym (``upcast_v1_to_v2``).
 """
 
 from __future__ import annotations

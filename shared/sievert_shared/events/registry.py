@@ -1,8 +1,10 @@
 """Event types, their versions, and upcasters that read old shapes as the current one.
 
-An event in the log is never rewritten. When a payload's shape changes, its ``schema_version``
-goes up, the new model is registered, and an upcaster turns the previous version's payload into
-the new one, so a replay of an old log still works (STYLE.md, example 4).
+An event in the log is never rewritten: it is the record of what happened, and other services
+have already acted on it. So when a payload's shape changes, its ``schema_version`` goes up, the
+new model is registered, and an upcaster turns the previous version's payload into the new one.
+Consumers then only ever see the current shape, and a replay of a log written years ago still
+decodes every event.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sievert_classifier import cli
+from sievert_classifier.entrypoints import cli
 from sievert_shared.decision import ClassificationDecision
 from tests.unit.classifier.classifier_cases import BASE
 

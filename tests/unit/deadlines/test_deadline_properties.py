@@ -29,7 +29,6 @@ from sievert_deadlines.domain import (
     on_submitted,
     overdue_instant,
 )
-from sievert_shared.clock import FakeClock
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
     DeadlineMet,
@@ -38,6 +37,7 @@ from sievert_shared.events.deadlines import (
     DeadlineScheduled,
     Window,
 )
+from tests.support.clock import FakeClock
 from tests.unit.deadlines.deadline_support import (
     INCIDENT,
     LONDON,

@@ -1,4 +1,5 @@
-"""Services share only ``sievert_shared``: no service imports another, and shared imports none."""
+"""Services share only ``sievert_shared``: no service imports another, and shared imports none.
+Within a service, dependencies point inwards: domain <- adapters <- entrypoints, wired in bootstrap."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import ast
 from pathlib import Path
 
 import pytest
+
+from tests.support.layers import layer_violations
 
 REPO = Path(__file__).resolve().parents[3]
 PACKAGES = {
@@ -37,6 +40,72 @@ def test_a_package_imports_only_itself_and_shared(package: str) -> None:
         if imported_packages(path) - allowed
     }
     assert offenders == {}
+
+
+# Services whose layers are checked here; intake and reporting are checked in their own files.
+LAYERED_SERVICES = ["sievert_classifier", "sievert_deadlines"]
+
+
+@pytest.mark.parametrize("package", LAYERED_SERVICES)
+def test_a_service_s_layers_depend_only_inwards(package: str) -> None:
+    assert layer_violations(PACKAGES[package]) == {}
+
+
+def test_the_layer_check_finds_imports_outwards_however_they_are_written(tmp_path: Path) -> None:
+    service = tmp_path / "sievert_example"
+    files = {
+        "__init__.py": "",
+        "bootstrap.py": "",
+        "settings.py": "",
+        "application.py": "",
+        "domain/__init__.py": "from . import rules\n",
+        "domain/rules.py": "from sievert_shared.events import Event\nfrom .model import Case\n",
+        "domain/model.py": "",
+        "domain/reads_settings.py": "from sievert_example.settings import ExampleSettings\n",
+        "domain/calls_service.py": "from ..application import ExampleService\n",
+        "domain/stores.py": "import sievert_example.adapters.store\n",
+        "domain/nested/__init__.py": "from ...entrypoints import api\n",
+        "adapters/__init__.py": "",
+        "adapters/store.py": "from sievert_example.domain import rules\nfrom sievert_example import application\n",
+        "adapters/wires.py": "from sievert_example import bootstrap\n",
+        "adapters/serves.py": "from ..entrypoints.api import create_app\n",
+        "entrypoints/__init__.py": "",
+        "entrypoints/api.py": "from sievert_example.adapters import store\nfrom sievert_example import bootstrap\n",
+    }
+    for name, text in files.items():
+        (service / name).parent.mkdir(parents=True, exist_ok=True)
+        (service / name).write_text(text)
+
+    assert layer_violations(service) == {
+        "sievert_example/domain/calls_service.py": [
+            "sievert_example.application",
+            "sievert_example.application.ExampleService",
+        ],
+        "sievert_example/domain/nested/__init__.py": [
+            "sievert_example.entrypoints",
+            "sievert_example.entrypoints.api",
+        ],
+        "sievert_example/domain/reads_settings.py": [
+            "sievert_example.settings",
+            "sievert_example.settings.ExampleSettings",
+        ],
+        "sievert_example/domain/stores.py": ["sievert_example.adapters.store"],
+        "sievert_example/adapters/serves.py": [
+            "sievert_example.entrypoints.api",
+            "sievert_example.entrypoints.api.create_app",
+        ],
+        "sievert_example/adapters/wires.py": ["sievert_example.bootstrap"],
+    }
+
+
+def test_no_service_imports_the_development_tools() -> None:
+    """``sievert_shared.testing`` starts services as processes for demos, benchmarks and tests;
+    a service that imported it would ship a way to spawn processes it never needs."""
+    for package in PACKAGES:
+        if package == "sievert_shared":
+            continue
+        for path in PACKAGES[package].rglob("*.py"):
+            assert "sievert_shared.testing" not in path.read_text(), path.relative_to(REPO)
 
 
 def test_every_domain_package_is_free_of_io() -> None:

@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -193,8 +192,3 @@ async def set_policy(conn: Connection, trust: str, policy: DeadlinePolicy, now: 
         _POLICY.dump_python(policy, mode="json"),
         now,
     )
-
-
-def policy_json(policy: DeadlinePolicy) -> dict[str, Any]:
-    dumped: dict[str, Any] = _POLICY.dump_python(policy, mode="json")
-    return dumped

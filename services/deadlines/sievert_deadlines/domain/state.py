@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from sievert_deadlines.domain.calendar import require_aware
+from sievert_shared.errors import ConflictError
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
     DeadlineCancelled,
@@ -44,8 +45,11 @@ class DeadlineError(Exception):
     """Base for the deadlines domain's refusals."""
 
 
-class ExtensionRefusedError(DeadlineError):
-    """Only an open investigation-report window can be extended, and only to a later day."""
+class ExtensionRefusedError(DeadlineError, ConflictError):
+    """Only an open investigation-report window can be extended, and only to a later day. The
+    window's state refuses the request, so a caller is answered 409."""
+
+    title = "Extension refused"
 
 
 class TimerNotDueError(DeadlineError):

@@ -1,6 +1,9 @@
-"""The deadlines service's use cases: apply classifications and submissions, fire due timers,
-extend the report window. Each runs in one transaction that stores the aggregate, its timers
-and the events it emits (through the outbox) together.
+"""The deadlines service's application layer: its use cases over the domain and the store.
+
+Apply classifications and submissions (called by the consumer inside its transaction), fire due
+timers, extend the report window, record a submission made outside Sievert, and read windows and
+trust policies for people. Each change runs in one transaction that stores the aggregate, its
+timers and the events it emits (through the outbox) together.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ import contextlib
 import datetime as dt
 import uuid
 from collections import defaultdict
+from typing import Any
 
 import asyncpg
 
-from sievert_deadlines.adapters import store
+from sievert_deadlines.adapters import queries, store
+from sievert_deadlines.adapters.queries import StatusFilter
 from sievert_deadlines.domain import (
+    DeadlinePolicy,
     Decision,
     IncidentDeadlines,
     PlannedTimer,
@@ -26,6 +32,7 @@ from sievert_deadlines.domain import (
 from sievert_shared.clock import Clock
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.errors import NotFoundError
 from sievert_shared.events import (
     Event,
     IncidentClassified,
@@ -41,8 +48,11 @@ from sievert_shared.runtime import ServiceRuntime
 log = get_logger(__name__)
 
 
-class UnknownIncidentError(LookupError):
-    pass
+class UnknownIncidentError(NotFoundError):
+    """No deadlines are kept for the incident: it has not been classified (yet)."""
+
+    def __init__(self, incident_id: uuid.UUID) -> None:
+        super().__init__(f"no deadlines for incident {incident_id}")
 
 
 class DeadlinesService:
@@ -66,8 +76,9 @@ class DeadlinesService:
 
     # -- event handlers (called by the idempotent consumer inside its transaction) ----------
 
-    async def on_classification(self, conn: Connection, envelope: EventEnvelope, event: Event) -> None:
-        assert isinstance(event, IncidentClassified | IncidentReclassified)
+    async def on_classification(
+        self, conn: Connection, envelope: EventEnvelope, event: IncidentClassified | IncidentReclassified
+    ) -> None:
         loaded = await store.load(conn, envelope.stream_id)
         current = loaded[0] if loaded else None
         policy = await store.policy_for(conn, envelope.tenant.trust)
@@ -83,8 +94,12 @@ class DeadlinesService:
         correlation_id = loaded[2] if loaded else envelope.correlation_id
         await self._apply(conn, decision, envelope.tenant, correlation_id, cause=envelope)
 
-    async def on_submission(self, conn: Connection, envelope: EventEnvelope, event: Event) -> None:
-        assert isinstance(event, NotificationSubmitted | InvestigationReportSubmitted)
+    async def on_submission(
+        self,
+        conn: Connection,
+        envelope: EventEnvelope,
+        event: NotificationSubmitted | InvestigationReportSubmitted,
+    ) -> None:
         window = (
             Window.NOTIFICATION if isinstance(event, NotificationSubmitted) else Window.INVESTIGATION_REPORT
         )
@@ -138,6 +153,45 @@ class DeadlinesService:
                 correlation_id=correlation_id,
                 actor=actor,
             )
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def list_windows(
+        self,
+        *,
+        trust: str | None,
+        site: str | None,
+        status: StatusFilter | None,
+        window: str | None,
+        due_soon_days: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Windows, soonest due first, as people and dashboards read them."""
+        async with self._pool.acquire() as conn:
+            return await queries.list_windows(
+                conn,
+                now=self._clock.now(),
+                trust=trust,
+                site=site,
+                status=status,
+                window=window,
+                due_soon_days=due_soon_days,
+                limit=limit,
+            )
+
+    async def incident_windows(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The incident's windows, soonest due first; none if it is not classified (yet)."""
+        async with self._pool.acquire() as conn:
+            return await queries.incident_windows(conn, incident_id, self._clock.now())
+
+    async def policy(self, trust: str) -> DeadlinePolicy:
+        async with self._pool.acquire() as conn:
+            return await store.policy_for(conn, trust)
+
+    async def set_policy(self, trust: str, policy: DeadlinePolicy) -> None:
+        """Applies to windows opened from now on; windows already open keep the plan they have."""
+        async with self._pool.acquire() as conn:
+            await store.set_policy(conn, trust, policy, self._clock.now())
 
     # -- the timer wheel ---------------------------------------------------------------------
 

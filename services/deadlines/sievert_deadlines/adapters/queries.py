@@ -1,4 +1,4 @@
-"""Reads of deadline windows for people and dashboards."""
+"""Reads of deadline windows for people and dashboards, from the flattened ``windows`` table."""
 
 from __future__ import annotations
 

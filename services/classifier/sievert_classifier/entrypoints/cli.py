@@ -11,7 +11,7 @@ A bad line does not stop the rest. Exit status: 0 when every line was classified
 1 when any line failed, 2 when FILE cannot be read.
 
 The top-level ``sievert`` command picks this up through ``register`` (entry point
-``sievert.commands``); ``python -m sievert_classifier.cli classify FILE`` runs it alone.
+``sievert.commands``); ``python -m sievert_classifier.entrypoints.cli classify FILE`` runs it alone.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m sievert_classifier.cli classify FILE``."""
+    """Stand-alone entry point: ``python -m sievert_classifier.entrypoints.cli classify FILE``."""
     parser = argparse.ArgumentParser(prog="sievert", description="Sievert classifier tools")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     register(subparsers)

@@ -1,0 +1,147 @@
+"""The classifier's reaction to intake's and reporting's events: decide, store, and emit through
+the outbox, inside the idempotent consumer's transaction.
+
+A thematic review in reporting may find that a theme reached more than one individual; code M
+then applies to every incident in it (guidance line 276-281). The classifier keeps the latest
+facts and each theme's count per incident, so either event can arrive first and the decision is
+the same. A theme's count may also fall, when an incident is unlinked: below two individuals M no
+longer applies, and the incidents are re-decided without it.
+"""
+
+from __future__ import annotations
+
+from sievert_classifier.adapters import store
+from sievert_classifier.domain import classify
+from sievert_classifier.domain.changes import decision_changes
+from sievert_shared.db import Connection
+from sievert_shared.envelope import EventEnvelope
+from sievert_shared.events import (
+    IncidentClassified,
+    IncidentFactsAmended,
+    IncidentReclassified,
+    IncidentReported,
+    ThemeIndividualsCounted,
+)
+from sievert_shared.handlers import EventHandlers
+from sievert_shared.logging import get_logger
+from sievert_shared.outbox import Emitter
+
+log = get_logger(__name__)
+
+
+def consumer_handlers(emitter: Emitter) -> EventHandlers:
+    """What the classifier's one consumer does with each event type it reads."""
+    incidents = IncidentHandlers(emitter)
+    handlers = EventHandlers()
+    handlers.add(IncidentReported, incidents.on_incident_facts)
+    handlers.add(IncidentFactsAmended, incidents.on_incident_facts)
+    handlers.add(ThemeIndividualsCounted, incidents.on_theme_individuals)
+    return handlers
+
+
+class IncidentHandlers:
+    def __init__(self, emitter: Emitter) -> None:
+        self._emitter = emitter
+
+    async def on_incident_facts(
+        self, conn: Connection, envelope: EventEnvelope, event: IncidentReported | IncidentFactsAmended
+    ) -> None:
+        """Decide on the facts; announce the first decision, and a later one only if it changed."""
+        facts = event.facts
+        incident_id = envelope.stream_id
+        previous = await store.lock_decision(conn, incident_id)
+        if previous is not None and previous.facts_version >= envelope.stream_version:
+            log.info("classifier.stale_facts_ignored", facts_version=envelope.stream_version)
+            return
+        decision = classify(facts, theme_individuals=await store.theme_individuals(conn, incident_id))
+        out: IncidentClassified | IncidentReclassified | None
+        if previous is None:
+            out = IncidentClassified(
+                decision=decision, discovered_on=facts.discovered_on, facts_version=envelope.stream_version
+            )
+        else:
+            before = previous.decision
+            changes = decision_changes(before, previous.discovered_on, decision, facts.discovered_on)
+            reclassified = IncidentReclassified(
+                decision=decision,
+                discovered_on=facts.discovered_on,
+                facts_version=envelope.stream_version,
+                previous_notifiable=before.notifiable,
+                previous_codes=list(before.codes),
+                previous_discovered_on=previous.discovered_on,
+                changes=changes,
+            )
+            out = reclassified if changes else None
+        await store.save_decision(
+            conn,
+            incident_id,
+            envelope.tenant,
+            facts_version=envelope.stream_version,
+            facts=facts,
+            decision=decision,
+            now=self._emitter.clock.now(),
+        )
+        if out is not None:
+            await self._emitter.emit_caused_by(conn, envelope, [out])
+            log.info(
+                "classifier.decided",
+                incident_id=str(incident_id),
+                emitted=out.event_type,
+                notifiable=decision.notifiable,
+                codes=list(decision.codes),
+                ruleset=decision.ruleset,
+            )
+
+    async def on_theme_individuals(
+        self, conn: Connection, envelope: EventEnvelope, event: ThemeIndividualsCounted
+    ) -> None:
+        """Re-decide an incident with its theme's count; announce only a changed outcome.
+
+        Counts for one incident come keyed by it, so in the order reporting wrote them, and a
+        redelivery is skipped by the consumer: the latest count replaces the one before, down as
+        well as up. An incident missing from ``incident_ids`` was unlinked: the theme no longer
+        counts for it."""
+        incident_id = envelope.stream_id
+        in_theme = incident_id in event.incident_ids
+        if in_theme:
+            await store.set_theme_individuals(conn, incident_id, event.theme_id, event.individuals)
+        else:
+            await store.leave_theme(conn, incident_id, event.theme_id)
+        stored = await store.lock_decision_and_facts(conn, incident_id)
+        if stored is None:
+            # Not classified yet (the facts come on another topic), or classified before facts were
+            # kept: the count is stored and the next decision on facts uses it.
+            log.info(
+                "classifier.theme_count_stored", incident_id=str(incident_id), individuals=event.individuals
+            )
+            return
+        previous, facts = stored
+        decision = classify(facts, theme_individuals=await store.theme_individuals(conn, incident_id))
+        before = previous.decision
+        changes = decision_changes(before, previous.discovered_on, decision, facts.discovered_on)
+        if not changes:
+            return
+        await store.replace_decision(conn, incident_id, decision, self._emitter.clock.now())
+        reclassified = IncidentReclassified(
+            decision=decision,
+            discovered_on=facts.discovered_on,
+            facts_version=previous.facts_version,  # the same facts, re-decided with the theme
+            previous_notifiable=before.notifiable,
+            previous_codes=list(before.codes),
+            previous_discovered_on=previous.discovered_on,
+            changes=[
+                *changes,
+                f"theme {event.theme_id}: {event.individuals} individuals"
+                if in_theme
+                else f"theme {event.theme_id}: incident unlinked",
+            ],
+        )
+        await self._emitter.emit_caused_by(conn, envelope, [reclassified])
+        log.info(
+            "classifier.decided",
+            incident_id=str(incident_id),
+            emitted=reclassified.event_type,
+            notifiable=decision.notifiable,
+            codes=list(decision.codes),
+            theme_id=str(event.theme_id),
+        )

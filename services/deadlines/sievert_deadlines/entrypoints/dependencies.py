@@ -1,0 +1,28 @@
+"""What the deadlines routes depend on, as ``Annotated`` aliases FastAPI resolves per request.
+
+Who may do what: reads for the RP lead and auditors; acting on a window (a submission, an agreed
+extension) and the trust's policy for the RP lead and trust admins, who answer for the trust's
+compliance; trust admins and auditors may read the policy they work under.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from sievert_deadlines.application import DeadlinesService
+from sievert_shared.auth import Principal, Role, require
+
+
+def get_service(request: Request) -> DeadlinesService:
+    """The service the composition root gave ``create_app``."""
+    service: DeadlinesService = request.app.state.deadlines_service
+    return service
+
+
+ServiceDep = Annotated[DeadlinesService, Depends(get_service)]
+
+Reader = Annotated[Principal, require(Role.RP_LEAD, Role.AUDITOR)]
+Actor = Annotated[Principal, require(Role.RP_LEAD, Role.TRUST_ADMIN)]
+PolicyReader = Annotated[Principal, require(Role.RP_LEAD, Role.TRUST_ADMIN, Role.AUDITOR)]

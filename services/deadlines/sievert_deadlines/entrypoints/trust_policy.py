@@ -1,0 +1,82 @@
+"""``/v1/trusts/{trust}/deadline-policy``: the trust's local-investigation window and reminders."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from sievert_deadlines.domain import DeadlinePolicy
+from sievert_deadlines.entrypoints.dependencies import Actor, PolicyReader, ServiceDep
+from sievert_shared.auth import Principal
+from sievert_shared.errors import NotFoundError, UnprocessableError
+
+trust_policy_router = APIRouter(prefix="/v1")
+
+TrustCode = Annotated[str, Path(max_length=64)]
+
+
+class PolicySet(BaseModel):
+    """A trust's deadline policy. The two Regulation 8(4) windows are statutory and not here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    local_investigation_days: int = Field(ge=1, le=365, description="Regulation 8(3) window, in days.")
+    notification_reminders: list[int] = Field(description="Days before the 2-week due, e.g. [7, 3, 1].")
+    report_reminders: list[int] = Field(description="Days before the 12-week due, e.g. [28, 14, 7, 1].")
+    local_investigation_reminders: list[int] = Field(description="Days before the local due, e.g. [7].")
+
+    def as_policy(self) -> DeadlinePolicy:
+        """The domain's policy; ``InvalidPolicyError`` if it refuses these values."""
+        try:
+            return DeadlinePolicy(
+                local_investigation_days=self.local_investigation_days,
+                notification_reminders=tuple(self.notification_reminders),
+                report_reminders=tuple(self.report_reminders),
+                local_investigation_reminders=tuple(self.local_investigation_reminders),
+            )
+        except ValueError as exc:
+            raise InvalidPolicyError(str(exc)) from exc
+
+
+class InvalidPolicyError(UnprocessableError):
+    """The body parsed, but the domain refuses the policy it describes (e.g. a reminder 0 days
+    before the due)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, errors=[{"path": "body", "message": detail}])
+
+
+class UnknownTrustError(NotFoundError):
+    """Another trust's policy: to this caller it does not exist."""
+
+    def __init__(self, trust: str) -> None:
+        super().__init__(f"no trust {trust}")
+
+
+def _require_sees(caller: Principal, trust: str) -> None:
+    if not caller.sees(trust):
+        raise UnknownTrustError(trust)
+
+
+def _policy_document(trust: str, policy: DeadlinePolicy) -> JSONResponse:
+    body: dict[str, Any] = {"trust": trust, **dataclasses.asdict(policy)}
+    return JSONResponse(body)
+
+
+@trust_policy_router.get("/trusts/{trust}/deadline-policy")
+async def get_policy(trust: TrustCode, caller: PolicyReader, service: ServiceDep) -> JSONResponse:
+    _require_sees(caller, trust)
+    return _policy_document(trust, await service.policy(trust))
+
+
+@trust_policy_router.put("/trusts/{trust}/deadline-policy", responses={422: {}})
+async def put_policy(trust: TrustCode, body: PolicySet, caller: Actor, service: ServiceDep) -> JSONResponse:
+    """Applies to windows opened from now on; windows already open keep the plan they have."""
+    _require_sees(caller, trust)
+    policy = body.as_policy()
+    await service.set_policy(trust, policy)
+    return _policy_document(trust, policy)
