@@ -163,7 +163,7 @@ class MllpListener:
     async def _receive(self, reader: asyncio.StreamReader, answers: _Answers, window: _ReadAhead) -> None:
         """Read frames until the peer closes or goes quiet, queueing each one's answer."""
         limits = self._limits
-        frames = _Deframer(limits.max_message_bytes)
+        frames = Deframer(limits.max_message_bytes)
         while True:
             timeout = limits.frame_timeout if frames.in_frame else limits.idle_timeout
             try:
@@ -178,13 +178,13 @@ class MllpListener:
             for kind, data in frames.feed(chunk):
                 await self._queue_answer(kind, data, answers, window)
 
-    async def _queue_answer(self, kind: _Frame, data: bytes, answers: _Answers, window: _ReadAhead) -> None:
+    async def _queue_answer(self, kind: Frame, data: bytes, answers: _Answers, window: _ReadAhead) -> None:
         """Start on a frame's answer, in arrival order, once the read-ahead window has room."""
-        if kind is _Frame.MESSAGE:
+        if kind is Frame.MESSAGE:
             await window.enter(len(data))
             answers.put_nowait((self._handle(data), len(data)))
             return
-        if kind is _Frame.TRUNCATED:
+        if kind is Frame.TRUNCATED:
             text = "truncated frame: a start block arrived before the end block"
         else:
             text = f"the message is larger than {self._limits.max_message_bytes} bytes"
@@ -207,13 +207,13 @@ class MllpListener:
                 await writer.drain()
 
 
-class _Frame(Enum):
+class Frame(Enum):
     MESSAGE = "message"  # data: the message
     OVERSIZED = "oversized"  # data: its first bytes, for the AR's header
     TRUNCATED = "truncated"  # data: its first bytes, for the AR's header
 
 
-class _Deframer:
+class Deframer:
     """MLLP frames out of a connection's byte stream, whatever the chunks: ``feed`` returns the
     frames each chunk completes. An oversized frame is discarded as it arrives (only its head is
     kept), bytes between frames are ignored, and a start block inside a frame truncates it."""
@@ -227,8 +227,8 @@ class _Deframer:
         self.frame_bytes = 0
         self._end_pending = False  # the last chunk ended on FS: is CR next?
 
-    def feed(self, chunk: bytes) -> list[tuple[_Frame, bytes]]:
-        done: list[tuple[_Frame, bytes]] = []
+    def feed(self, chunk: bytes) -> list[tuple[Frame, bytes]]:
+        done: list[tuple[Frame, bytes]] = []
         position = 0
         if self._end_pending:
             self._end_pending = False
@@ -248,14 +248,14 @@ class _Deframer:
             position = self._read_in_frame(chunk, position, done)
         return done
 
-    def _read_in_frame(self, chunk: bytes, position: int, done: list[tuple[_Frame, bytes]]) -> int:
+    def _read_in_frame(self, chunk: bytes, position: int, done: list[tuple[Frame, bytes]]) -> int:
         """Take ``chunk`` from ``position`` into the open frame; where to go on reading."""
         end = chunk.find(_END_OF_DATA, position)
         restart = chunk.find(START_BLOCK, position)
         if restart >= 0 and (end < 0 or restart < end):
             # A new frame started before this one ended: the sender lost its place.
             self._append(chunk[position:restart])
-            done.append((_Frame.TRUNCATED, bytes(self._buffer[:_HEAD_BYTES]) or self._head))
+            done.append((Frame.TRUNCATED, bytes(self._buffer[:_HEAD_BYTES]) or self._head))
             self.in_frame = False
             return restart
         piece = chunk[position : end if end >= 0 else len(chunk)]
@@ -280,11 +280,9 @@ class _Deframer:
         self.in_frame, self._oversized, self._head, self.frame_bytes = True, False, b"", 0
         self._buffer.clear()
 
-    def _end(self) -> tuple[_Frame, bytes]:
+    def _end(self) -> tuple[Frame, bytes]:
         self.in_frame = False
-        finished = (
-            (_Frame.OVERSIZED, self._head) if self._oversized else (_Frame.MESSAGE, bytes(self._buffer))
-        )
+        finished = (Frame.OVERSIZED, self._head) if self._oversized else (Frame.MESSAGE, bytes(self._buffer))
         self._buffer.clear()
         return finished
 

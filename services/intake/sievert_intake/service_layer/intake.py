@@ -89,10 +89,6 @@ class Accepted:
     duplicate: bool
     answer: dict[str, Any]
 
-    @property
-    def changed_fields(self) -> list[str]:
-        return list(self.answer.get("changed_fields") or [])
-
     @classmethod
     def replayed(cls, answer: dict[str, Any], *, created: bool | None = None) -> Accepted:
         """The answer stored before, as the command's result again."""
@@ -389,7 +385,7 @@ class IntakeService:
         depend on each other, so storing them first keeps each sender's order.
         """
         results: list[Accepted | Exception | None] = [None] * len(commands)
-        keys = [_answer_key(command)[0] for command in commands]
+        keys = [_message_key(command) for command in commands]
         single, candidates = self._sort_group(commands, keys, results)
         if candidates:
             found = await self._store_group(conn, candidates)
@@ -536,18 +532,20 @@ class IntakeService:
 
 
 def _answer_key(command: Command) -> tuple[str | None, str]:
-    """The key an answer is stored under and the hash a replay must match. A message's key is
-    the sender's message id, per trust, else the HTTP Idempotency-Key; its hash is of its
-    content. A JSON request's key is its Idempotency-Key; its hash is of its body."""
-    ctx = command.context
-    if not isinstance(command, RecordMessage):
-        return ctx.idempotency_key, ctx.request_hash
+    """The key an answer is stored under and the hash a replay must match: for a message, the
+    hash of its content; for a JSON request, the hash of its body."""
+    if isinstance(command, RecordMessage):
+        return _message_key(command), _submission_hash(command.submission)
+    return command.context.idempotency_key, command.context.request_hash
+
+
+def _message_key(command: RecordMessage) -> str | None:
+    """A message's answer is kept under the sender's message id, per trust, else under the HTTP
+    Idempotency-Key (already scoped to the caller's trust)."""
     submission = command.submission
     if submission.source_message_id:
-        return f"source:{submission.tenant.trust}:{submission.source_message_id}", _submission_hash(
-            submission
-        )
-    return ctx.idempotency_key, _submission_hash(submission)
+        return f"source:{submission.tenant.trust}:{submission.source_message_id}"
+    return command.context.idempotency_key
 
 
 async def _stored_answer(
