@@ -1,4 +1,4 @@
-"""A trust admin registers sites and makes and revokes integration clients at run time (issue 8):
+"""A trust admin registers sites and makes and revokes integration clients at run time:
 the new engine posts at once, only for its sites, and a revoked key is refused. Real PostgreSQL
 and Kafka, authentication required."""
 

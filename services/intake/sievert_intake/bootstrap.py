@@ -1,33 +1,58 @@
-"""Wiring for the intake service, in one place."""
+"""Intake's composition root: settings in, the adapters, the one command path and the doors that
+use it (HTTP app, MLLP listener) out, each built once. Nothing here connects: the adapters take
+the runtime's pool when they first need it, after the runtime has started."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import asyncpg
 from fastapi import FastAPI
 
 from sievert_intake.adapters.identity_vault import IdentifierVault, KeyRing, LocalKek
+from sievert_intake.adapters.trust_admin import RegisteredClients, SiteOwners, TrustAdministration
 from sievert_intake.domain.hl7_mapping import Facility
-from sievert_intake.domain.identity import PatientIdentifiers
-from sievert_intake.entrypoints.api import create_app
-from sievert_intake.entrypoints.mllp import Hl7Handler, MllpLimits, MllpListener
-from sievert_intake.group_commit import GroupCommitter
-from sievert_intake.service import IntakeService
+from sievert_intake.entrypoints.app import create_app
+from sievert_intake.entrypoints.deps import Components
+from sievert_intake.entrypoints.hl7 import Hl7Handler
+from sievert_intake.entrypoints.mllp_listener import MllpLimits, MllpListener
+from sievert_intake.service_layer.group_commit import GroupCommitter
+from sievert_intake.service_layer.intake import IntakeService
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.auth import Authenticator, Principal
 from sievert_shared.clock import Clock, SystemClock
 from sievert_shared.runtime import LoopSpec, ServiceRuntime
 
-
-def facilities(settings: IntakeSettings) -> dict[str, Facility]:
-    return {
-        key: Facility(trust=value.trust, site=value.site, nation=value.nation)
-        for key, value in settings.facilities.items()
-    }
+MIGRATIONS = "sievert_intake.migrations"
+DEFAULT_MLLP_PORT = 2575  # IANA's port for HL7 over MLLP
 
 
-def authenticator(settings: IntakeSettings) -> Authenticator:
-    return Authenticator(settings.auth, environment=settings.environment)
+def build(
+    settings: IntakeSettings | None = None, clock: Clock | None = None
+) -> tuple[ServiceRuntime, FastAPI]:
+    """The intake service: its runtime and HTTP app, and its MLLP listener when
+    ``INTAKE_MLLP_PORT`` is set."""
+    settings = settings or IntakeSettings()
+    runtime = _runtime(settings, clock)
+    auth = authenticator(settings)
+    components = _components(runtime, settings)
+    app = create_app(runtime, components, authenticator=auth, max_body_bytes=settings.max_body_bytes)
+    if settings.mllp_port is not None:
+        listener = _mllp_listener(runtime, components, settings, settings.mllp_port, auth)
+        runtime.loops.append(LoopSpec("mllp", lambda _runtime: listener.run))
+        app.state.mllp = listener  # tests and the bench read the bound port from here
+    return runtime, app
+
+
+def build_mllp(settings: IntakeSettings) -> tuple[ServiceRuntime, MllpListener]:
+    """The MLLP listener as a process of its own (``entrypoints/mllp_main.py``)."""
+    runtime = _runtime(settings, None)
+    port = settings.mllp_port if settings.mllp_port is not None else DEFAULT_MLLP_PORT
+    listener = _mllp_listener(
+        runtime, _components(runtime, settings), settings, port, authenticator(settings)
+    )
+    runtime.loops.append(LoopSpec("mllp", lambda _runtime: listener.run))
+    return runtime, listener
 
 
 def kek(settings: IntakeSettings) -> KeyRing:
@@ -39,56 +64,50 @@ def kek(settings: IntakeSettings) -> KeyRing:
     )
 
 
-class _VaultOnRuntime:
-    """The identifier vault over the runtime's pool, which exists only once the runtime started.
-    The keys are read from settings once, not per message."""
-
-    def __init__(self, runtime: ServiceRuntime, settings: IntakeSettings) -> None:
-        self._runtime = runtime
-        self._kek = kek(settings)
-        self._pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
-
-    def vault(self) -> IdentifierVault:
-        return IdentifierVault(self._runtime.pool, self._kek, self._pseudonym_key)
-
-    async def demographics_updated(
-        self, trust: str, identifiers: PatientIdentifiers, actor: str, correlation_id: str
-    ) -> int:
-        """``IdentityPort`` for the MLLP handler's ADT messages."""
-        return await self.vault().demographics_updated(trust, identifiers, actor, correlation_id)
+def authenticator(settings: IntakeSettings) -> Authenticator:
+    return Authenticator(settings.auth, environment=settings.environment)
 
 
-def mllp_clients(settings: IntakeSettings, auth: Authenticator) -> Callable[[str], Principal | None] | None:
-    """Sending facility -> its integration client; None (accept every facility) in development."""
-    if auth.mode == "development" and not settings.mllp_clients:
-        return None
-
-    def client(facility: str) -> Principal | None:
-        key_id = settings.mllp_clients.get(facility)
-        return auth.client(key_id) if key_id else None
-
-    return client
+def _runtime(settings: IntakeSettings, clock: Clock | None) -> ServiceRuntime:
+    return ServiceRuntime(
+        name="intake", settings=settings, migrations_package=MIGRATIONS, clock=clock or SystemClock()
+    )
 
 
-def mllp_listener(
-    runtime: ServiceRuntime, settings: IntakeSettings, port: int, auth: Authenticator | None = None
+def _components(runtime: ServiceRuntime, settings: IntakeSettings) -> Components:
+    pool = _pool_of(runtime)
+    vault = IdentifierVault(pool, kek(settings), settings.pseudonym_key.get_secret_value().encode())
+    return Components(
+        intake=IntakeService(pool, settings.kafka.topics, runtime.clock, vault),
+        vault=vault,
+        administration=TrustAdministration(pool, runtime.clock),
+        clients=RegisteredClients(pool),
+        site_owners=SiteOwners(pool),
+        facilities={
+            key: Facility(trust=value.trust, site=value.site, nation=value.nation)
+            for key, value in settings.facilities.items()
+        },
+        clock=runtime.clock,
+    )
+
+
+def _pool_of(runtime: ServiceRuntime) -> Callable[[], asyncpg.Pool]:
+    """The runtime's pool, which exists once the runtime has started."""
+    return lambda: runtime.pool
+
+
+def _mllp_listener(
+    runtime: ServiceRuntime, components: Components, settings: IntakeSettings, port: int, auth: Authenticator
 ) -> MllpListener:
-    """The MLLP listener over the runtime's pool: IntakeService as HTTP, messages from every
-    connection stored in shared commits (``GroupCommitter``)."""
-
-    identity = _VaultOnRuntime(runtime, settings)
-
-    def service() -> IntakeService:
-        return IntakeService(runtime.pool, settings.kafka.topics, runtime.clock, identity.vault())
-
-    committer = GroupCommitter(service, lambda: runtime.pool)
+    """Messages from every connection stored in shared commits (``GroupCommitter``), through the
+    same command path as HTTP."""
+    committer = GroupCommitter(components.intake, _pool_of(runtime))
     handler = Hl7Handler(
-        service,
-        runtime.clock,
-        identity,
-        facilities(settings),
         committer,
-        clients=mllp_clients(settings, auth or authenticator(settings)),
+        components.clock,
+        components.vault,
+        components.facilities,
+        clients=_mllp_clients(settings, auth),
     )
     return MllpListener(
         handler.begin,
@@ -104,27 +123,13 @@ def mllp_listener(
     )
 
 
-def build(
-    settings: IntakeSettings | None = None, clock: Clock | None = None
-) -> tuple[ServiceRuntime, FastAPI]:
-    settings = settings or IntakeSettings()
-    runtime = ServiceRuntime(
-        name="intake",
-        settings=settings,
-        migrations_package="sievert_intake.migrations",
-        clock=clock or SystemClock(),
-    )
-    auth = authenticator(settings)
-    app = create_app(
-        runtime,
-        max_body_bytes=settings.max_body_bytes,
-        facilities=facilities(settings),
-        authenticator=auth,
-        kek=kek(settings),
-        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
-    )
-    if settings.mllp_port is not None:
-        listener = mllp_listener(runtime, settings, settings.mllp_port, auth)
-        runtime.loops.append(LoopSpec("mllp", lambda _runtime: listener.run))
-        app.state.mllp = listener  # tests and the bench read the bound port from here
-    return runtime, app
+def _mllp_clients(settings: IntakeSettings, auth: Authenticator) -> Callable[[str], Principal | None] | None:
+    """Sending facility -> its integration client; None (accept every facility) in development."""
+    if auth.mode == "development" and not settings.mllp_clients:
+        return None
+
+    def client(facility: str) -> Principal | None:
+        key_id = settings.mllp_clients.get(facility)
+        return auth.client(key_id) if key_id else None
+
+    return client

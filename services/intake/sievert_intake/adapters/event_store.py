@@ -1,15 +1,22 @@
-"""Intake's append-only event store in PostgreSQL."""
+"""Intake's append-only event store in PostgreSQL: events, and (in the same transaction) their
+outbox rows, the senders' references and the stored answers of the requests that made them."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
+from sievert_intake.adapters.idempotency import StoredAnswer
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
+from sievert_shared.events import IncidentReported
+from sievert_shared.outbox import topic_of
+from sievert_shared.topics import Topics
 
 SOURCE_MESSAGE_INDEX = "events_reported_source_message"
 
@@ -82,13 +89,102 @@ async def find_reported(conn: Connection, trust: str, source_message_id: str) ->
     return None if row is None else EventEnvelope.model_validate(row["envelope"])
 
 
-async def read_all(
-    conn: Connection, *, after_position: int = 0, limit: int = 1000
-) -> list[tuple[int, dict[str, Any]]]:
+@dataclass(frozen=True)
+class NewIncident:
+    """One message of a group commit. ``envelope`` and ``answer`` are None when the message did
+    not map to a new incident (it is stored only if its key already holds an answer to replay)."""
+
+    key: str
+    trust: str
+    reference: str | None
+    request_hash: str
+    channel: str
+    envelope: EventEnvelope | None
+    answer: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the database already held for one message of a group commit."""
+
+    stored: StoredAnswer | None
+    known_reference: bool
+
+    @property
+    def fresh(self) -> bool:
+        return self.stored is None and not self.known_reference
+
+
+_STORE_NEW = """
+WITH given AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
+                         $7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::bytea[], $12::text[])
+        WITH ORDINALITY AS g(key, trust, reference, request_hash, response, event_id, stream_id, site,
+                             envelope, recorded_at, message_key, channel, i)
+), found AS (
+    SELECT g.i, k.request_hash, k.status_code, k.response,
+           EXISTS (SELECT 1 FROM incident_references r
+                   WHERE r.trust = g.trust AND r.reference = g.reference) AS known
+    FROM given g LEFT JOIN idempotency_keys k ON k.idempotency_key = g.key
+), fresh AS (
+    SELECT g.* FROM given g JOIN found f USING (i)
+    WHERE g.event_id IS NOT NULL AND f.request_hash IS NULL AND NOT f.known
+), stored_events AS (
+    INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
+                        trust, site, envelope, recorded_at)
+    SELECT event_id, stream_id, 1, $13, $14, trust, site, envelope::jsonb, recorded_at FROM fresh
+), queued AS (
+    INSERT INTO outbox (event_id, topic, message_key, envelope)
+    SELECT event_id, $15, message_key, envelope::jsonb FROM fresh
+), refs AS (
+    INSERT INTO incident_references (trust, reference, incident_id, channel)
+    SELECT trust, reference, stream_id, channel FROM fresh WHERE reference IS NOT NULL
+), answers AS (
+    INSERT INTO idempotency_keys (idempotency_key, request_hash, status_code, response)
+    SELECT key, request_hash, 200, response::jsonb FROM fresh
+)
+SELECT i, request_hash, status_code, response, known FROM found
+"""
+
+
+async def store_new_incidents(
+    conn: Connection, incidents: Sequence[NewIncident], topics: Topics
+) -> list[Found]:
+    """Group commit of new incidents in one statement, so one round trip: for each message, the
+    answer stored under its key and whether its reference names a known incident; and for each
+    with neither (and an envelope), its ``IncidentReported`` (version 1), outbox row, reference
+    and answer, stored. A concurrent writer of the same key or reference makes the statement
+    raise ``asyncpg.UniqueViolationError`` and store nothing."""
+    columns: list[list[Any]] = [[] for _ in range(12)]
+    for incident in incidents:
+        row: tuple[Any, ...] = (incident.key, incident.trust, incident.reference, incident.request_hash)
+        envelope = incident.envelope
+        if envelope is None:
+            row += (None,) * 8
+        else:
+            row += (
+                json.dumps(incident.answer),
+                envelope.event_id,
+                envelope.stream_id,
+                envelope.tenant.site,
+                envelope.model_dump_json(),
+                envelope.recorded_at,
+                envelope.key,
+                incident.channel,
+            )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
     rows = await conn.fetch(
-        """SELECT global_position, envelope FROM events
-           WHERE global_position > $1 ORDER BY global_position LIMIT $2""",
-        after_position,
-        limit,
+        _STORE_NEW,
+        *columns,
+        IncidentReported.event_type,
+        IncidentReported.schema_version,
+        topic_of(IncidentReported, topics),
     )
-    return [(r["global_position"], r["envelope"]) for r in rows]
+    found = [Found(None, False)] * len(incidents)
+    for r in rows:
+        stored = None
+        if r["request_hash"] is not None:
+            stored = StoredAnswer(r["request_hash"], r["status_code"], r["response"])
+        found[r["i"] - 1] = Found(stored, bool(r["known"]))
+    return found

@@ -126,7 +126,9 @@ class KeyVanishedError(RuntimeError):
 
 
 class IdentifierVault:
-    def __init__(self, pool: asyncpg.Pool, kek: KeyWrapper, pseudonym_key: bytes) -> None:
+    """``pool`` gives the service's pool, which exists only once the service has started."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], kek: KeyWrapper, pseudonym_key: bytes) -> None:
         self._pool = pool
         self._kek = kek
         self._pseudonym_key = pseudonym_key
@@ -204,7 +206,7 @@ class IdentifierVault:
         names = known_pseudonyms(self._pseudonym_key, trust, identifiers)
         if not names:
             return 0  # a name alone cannot say which patient this is
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool().acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 """SELECT p.incident_id, p.pseudonym, p.nonce, p.ciphertext, k.wrapped_key
                    FROM incident_patients p JOIN patient_keys k USING (pseudonym)
@@ -241,13 +243,13 @@ class IdentifierVault:
         return len(rows)
 
     async def pseudonym_of(self, incident_id: uuid.UUID) -> str | None:
-        async with self._pool.acquire() as conn:
+        async with self._pool().acquire() as conn:
             return await self.pseudonym_in(conn, incident_id)
 
     async def reveal(self, incident_id: uuid.UUID, *, actor: str, correlation_id: str) -> Revealed | None:
         """Decrypt an incident's identifiers and write the access row in the same transaction:
         no read without its audit row."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool().acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 """SELECT p.trust, p.pseudonym, p.nonce, p.ciphertext, k.wrapped_key
                    FROM incident_patients p LEFT JOIN patient_keys k USING (pseudonym)
@@ -273,7 +275,7 @@ class IdentifierVault:
         return Revealed(incident_id, row["trust"], row["pseudonym"], identifiers)
 
     async def trust_of_patient(self, name: str) -> str | None:
-        async with self._pool.acquire() as conn:
+        async with self._pool().acquire() as conn:
             trust: str | None = await conn.fetchval(
                 "SELECT trust FROM incident_patients WHERE pseudonym = $1 LIMIT 1", name
             )
@@ -281,7 +283,7 @@ class IdentifierVault:
 
     async def erase(self, name: str, *, actor: str, correlation_id: str) -> bool:
         """Crypto-shred a patient: delete their data key. True when there was one."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool().acquire() as conn, conn.transaction():
             trust = await conn.fetchval("DELETE FROM patient_keys WHERE pseudonym = $1 RETURNING trust", name)
             if trust is None:
                 return False
@@ -290,7 +292,7 @@ class IdentifierVault:
         return True
 
     async def access_log(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
-        async with self._pool.acquire() as conn:
+        async with self._pool().acquire() as conn:
             rows = await conn.fetch(
                 """SELECT a.action, a.actor, a.correlation_id, a.at, a.pseudonym FROM identifier_access a
                    WHERE a.incident_id = $1
@@ -346,6 +348,12 @@ async def rewrap_keys(
             if progress is not None:
                 progress(done, max(total, done))
     return done
+
+
+async def keys_under_other_keks(pool: asyncpg.Pool, ring: KeyWrapper) -> int:
+    """Data keys not (yet) wrapped under ``ring``'s current KEK: 0 once a rotation is done."""
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM patient_keys WHERE kek_id <> $1", ring.key_id))
 
 
 def _aad(incident_id: uuid.UUID, name: str) -> bytes:

@@ -1,4 +1,5 @@
-"""The sender's own identifier for an incident, per trust (migration 0002)."""
+"""The sender's own identifier for an incident, per trust (migration 0002), so a later message
+can amend the incident an earlier one created."""
 
 from __future__ import annotations
 
@@ -6,18 +7,12 @@ import uuid
 
 import asyncpg
 
+from sievert_intake.adapters.idempotency import StoredAnswer
 from sievert_shared.db import Connection
 
 
 class ReferenceTakenError(Exception):
     """A concurrent message registered the same reference first."""
-
-
-async def lookup(conn: Connection, trust: str, reference: str) -> uuid.UUID | None:
-    found = await conn.fetchval(
-        "SELECT incident_id FROM incident_references WHERE trust = $1 AND reference = $2", trust, reference
-    )
-    return found if isinstance(found, uuid.UUID) else None
 
 
 async def add(conn: Connection, trust: str, reference: str, incident_id: uuid.UUID, channel: str) -> None:
@@ -44,7 +39,7 @@ async def of_incident(conn: Connection, incident_id: uuid.UUID) -> str | None:
 
 async def resolve(
     conn: Connection, *, message_key: str | None, trust: str, reference: str | None
-) -> tuple[dict[str, object] | None, uuid.UUID | None]:
+) -> tuple[StoredAnswer | None, uuid.UUID | None]:
     """In one round trip: the stored answer for a message key, and the incident a reference names."""
     row = await conn.fetchrow(
         """SELECT (SELECT json_build_object('request_hash', k.request_hash, 'status_code', k.status_code,
@@ -58,4 +53,7 @@ async def resolve(
     )
     assert row is not None
     answer = row["answer"]
-    return (answer if isinstance(answer, dict) else None), row["incident"]
+    stored = None
+    if isinstance(answer, dict):
+        stored = StoredAnswer(answer["request_hash"], int(answer["status_code"]), answer["response"])
+    return stored, row["incident"]

@@ -1,7 +1,7 @@
 """Trust administration: a trust's sites and integration clients, and the log of who changed them.
 
-A trust admin registers sites and makes integration clients at run time (issue 8), so a new
-integration engine needs no redeploy. A client's API key is ``<key_id>.<secret>``; only the
+A trust admin registers sites and makes integration clients at run time, so a new integration
+engine needs no redeploy. A client's API key is ``<key_id>.<secret>``; only the
 SHA-256 of the secret is stored and the key is shown once. Every change is written, in the same
 transaction, to ``trust_admin_log``, which refuses UPDATE and DELETE.
 """
@@ -21,6 +21,7 @@ import asyncpg
 from sievert_shared.auth import ApiClient, ClientDirectory, Role, hash_api_secret
 from sievert_shared.clock import Clock
 from sievert_shared.db import Connection
+from sievert_shared.errors import ConflictError, UnprocessableError
 from sievert_shared.facts import Nation
 
 V = TypeVar("V")
@@ -73,15 +74,27 @@ class IntegrationClient:
         }
 
 
-class SiteOfAnotherTrustError(Exception):
+class SiteOfAnotherTrustError(ConflictError):
+    """A site code is one trust's: another trust cannot register it too."""
+
+    title = "Site of another trust"
+
     def __init__(self, site: str) -> None:
-        super().__init__(f"site {site} is registered to another trust")
+        super().__init__(f"site code {site} is registered to another trust")
         self.site = site
 
 
-class UnregisteredSitesError(Exception):
+class UnregisteredSitesError(UnprocessableError):
+    """A client may only be bound to sites its trust registered."""
+
+    title = "Unregistered sites"
+
     def __init__(self, trust: str, sites: Sequence[str]) -> None:
-        super().__init__(f"not registered sites of trust {trust}: {', '.join(sites)}")
+        super().__init__(
+            f"register these sites of trust {trust} first (PUT /v1/trusts/{trust}/sites/{{site}}): "
+            + ", ".join(sites),
+            errors=[{"path": "sites", "message": f"{site} is not a registered site"} for site in sites],
+        )
         self.sites = list(sites)
 
 
@@ -94,7 +107,9 @@ class Change:
 
 
 class TrustAdministration:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+    """``pool`` gives the service's pool, which exists only once the service has started."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], clock: Clock) -> None:
         self._pool = pool
         self._clock = clock
 
@@ -103,7 +118,7 @@ class TrustAdministration:
     ) -> tuple[Site, bool]:
         """Register or rename a site. Returns the site and whether it is new."""
         now = self._clock.now()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool().acquire() as conn, conn.transaction():
             owner = await conn.fetchval("SELECT trust FROM trust_sites WHERE site = $1", site)
             if owner is not None and owner != trust:
                 raise SiteOfAnotherTrustError(site)
@@ -125,7 +140,7 @@ class TrustAdministration:
         return _site(row), bool(row["created"])
 
     async def sites(self, trust: str) -> list[Site]:
-        rows = await self._pool.fetch("SELECT * FROM trust_sites WHERE trust = $1 ORDER BY site", trust)
+        rows = await self._pool().fetch("SELECT * FROM trust_sites WHERE trust = $1 ORDER BY site", trust)
         return [_site(row) for row in rows]
 
     async def create_client(
@@ -137,7 +152,7 @@ class TrustAdministration:
         key_id = f"{trust.lower()}-{secrets.token_hex(6)}"
         secret = secrets.token_urlsafe(32)
         roles = [Role.INTEGRATION.value]
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool().acquire() as conn, conn.transaction():
             registered = {
                 r["site"]
                 for r in await conn.fetch(
@@ -175,7 +190,7 @@ class TrustAdministration:
         return _client(row), f"{key_id}.{secret}"
 
     async def clients(self, trust: str) -> list[IntegrationClient]:
-        rows = await self._pool.fetch(
+        rows = await self._pool().fetch(
             "SELECT * FROM integration_clients WHERE trust = $1 ORDER BY created_at, key_id", trust
         )
         return [_client(row) for row in rows]
@@ -184,7 +199,7 @@ class TrustAdministration:
         """Revoke a client of ``trust``; None if it has no such client. Revoking twice keeps the
         first revocation."""
         now = self._clock.now()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool().acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 """UPDATE integration_clients SET revoked_at = $3, revoked_by = $4
                    WHERE trust = $1 AND key_id = $2 AND revoked_at IS NULL RETURNING *""",
@@ -202,7 +217,7 @@ class TrustAdministration:
         return _client(row)
 
     async def log(self, trust: str, *, limit: int) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
+        rows = await self._pool().fetch(
             "SELECT * FROM trust_admin_log WHERE trust = $1 ORDER BY id DESC LIMIT $2", trust, limit
         )
         return [

@@ -1,4 +1,4 @@
-"""Patient identity, split from the incident facts at the door (issue 8).
+"""Patient identity, split from the incident facts at the door, so no event carries it.
 
 Every way in (JSON ``patient``, HL7 PID, FHIR Patient) yields ``PatientIdentifiers``; the facts
 and events never carry them. The only thing that leaves this seam towards the log is a stable

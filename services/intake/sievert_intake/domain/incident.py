@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sievert_intake.domain.identity import PatientIn
 from sievert_intake.domain.inbound import BirthAfterExposureError, age_at_exposure
 from sievert_shared.envelope import SiteId, Tenant, TrustId
+from sievert_shared.errors import UnprocessableError
 from sievert_shared.facts import IncidentFacts
 
 
@@ -74,9 +75,11 @@ class Amendment(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class AmendmentInvalidError(ValueError):
+class AmendmentInvalidError(UnprocessableError):
+    """The merge patch gives facts that are not valid; ``errors`` names each bad field's path."""
+
     def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(f"{len(errors)} invalid fact(s)")
+        super().__init__("the corrected facts are invalid; nothing was stored", errors=errors)
         self.errors = errors
 
 

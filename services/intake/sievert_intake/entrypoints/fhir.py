@@ -1,9 +1,9 @@
 """FHIR R4 endpoints: AdverseEvent create and read, transaction Bundles, the CapabilityStatement.
 
-Errors are OperationOutcomes whose issues carry the FHIRPath of each bad element: 400 when the
-resource is not valid FHIR, 422 when it is valid FHIR but not a valid incident, 409 when its
-message id was used before for other content. Stores go through IntakeService.submit, the same
-transaction path as HL7 v2.
+Errors are OperationOutcomes, not problem+json: ``FhirRoute`` turns what these routes raise into
+one, whose issues carry the FHIRPath of each bad element: 400 when the resource is not valid
+FHIR, 422 when it is valid FHIR but not a valid incident, 409 when its message id was used
+before for other content. Stores go through ``IntakeService.execute``, the path of every door.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
+from sievert_intake.adapters.trust_admin import SiteOwners
+from sievert_intake.domain.commands import RecordMessage, RequestContext
 from sievert_intake.domain.fhir_mapping import (
     FHIR_JSON,
     FhirIncident,
@@ -30,169 +33,178 @@ from sievert_intake.domain.fhir_mapping import (
     render_adverse_event,
     validate,
 )
-from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.identity import from_fhir
 from sievert_intake.domain.inbound import FactsInvalidError
-from sievert_intake.domain.incident import request_hash
-from sievert_intake.service import (
-    DuplicateMessageConflictError,
-    IncidentNotFoundError,
-    IntakeService,
-    Outcome,
-    RequestContext,
+from sievert_intake.entrypoints.deps import (
+    ClockDep,
+    FacilitiesDep,
+    FhirContextDep,
+    IntakeDep,
+    Reader,
+    SiteOwnersDep,
+    Writer,
 )
-from sievert_shared.auth import Principal, Role, require
-from sievert_shared.clock import Clock
+from sievert_intake.service_layer.errors import DuplicateMessageConflictError, IncidentNotFoundError
+from sievert_intake.service_layer.intake import Accepted, IntakeService
+from sievert_shared.auth import Principal
+from sievert_shared.errors import ForbiddenError, ProblemError
 
-_WRITERS = (Role.INTEGRATION, Role.RP_LEAD)
-_READERS = (Role.INTEGRATION, Role.RP_LEAD, Role.AUDITOR)
+#: OperationOutcome.issue.code (http://hl7.org/fhir/issue-type) of an error known by its status.
+_ISSUE_CODES = {403: "forbidden", 404: "not-found", 409: "conflict"}
 
 
-def scoped_idempotency_key(caller: Principal, key: str | None) -> str | None:
-    """The caller's trust owns its Idempotency-Keys: the same key from another trust is another
-    key, so that trust's stored answer (its incident id) never comes back to this one (issue 8)."""
-    return None if key is None else f"key:{caller.trust}:{key}"
+class FhirOutcomeError(Exception):
+    """An answer already in FHIR's terms: its status and the issues of its OperationOutcome."""
+
+    def __init__(self, status: int, issues: list[FhirIssue]) -> None:
+        super().__init__("; ".join(issue.message for issue in issues))
+        self.status = status
+        self.issues = issues
 
 
 def _fhir(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
-def _outcome(status: int, issues: list[FhirIssue]) -> JSONResponse:
-    return _fhir(operation_outcome(issues), status)
-
-
-def fhir_router(
-    service: Callable[[Request], IntakeService],
-    clock: Clock,
-    facilities: dict[str, Facility],
-) -> APIRouter:
-    router = APIRouter(prefix="/fhir", tags=["fhir"])
-    writer = require(*_WRITERS)
-    reader = require(*_READERS)
-
-    async def refused(mapped: FhirIncident, request: Request) -> JSONResponse | None:
-        caller: Principal = request.state.principal
-        tenant = mapped.submission.tenant
-        if not caller.may_post_for(tenant.trust, tenant.site):
-            message = f"these credentials may not report for {tenant.trust}/{tenant.site}"
-        elif await request.app.state.site_owners.of_another_trust(tenant.trust, tenant.site):
-            message = f"site {tenant.site} is registered to another trust"
-        else:
-            return None
-        return _outcome(403, [FhirIssue(None, message, "forbidden")])
-
-    async def read_json(request: Request) -> Any:
-        try:
-            return json.loads(await request.body())
-        except ValueError as exc:
-            raise FhirInvalid([FhirIssue(None, f"the body is not JSON: {exc}", "structure")]) from None
-
-    def context(request: Request, body: bytes) -> RequestContext:
-        caller: Principal = request.state.principal
-        return RequestContext(
-            correlation_id=request.state.correlation_id,
-            actor=caller.subject,
-            idempotency_key=scoped_idempotency_key(caller, request.headers.get("Idempotency-Key")),
-            request_hash=request_hash(body),
+def _outcome_of(exc: Exception) -> FhirOutcomeError | None:
+    """The OperationOutcome for what a FHIR route raised; None: not the caller's error."""
+    if isinstance(exc, FhirOutcomeError):
+        return exc
+    if isinstance(exc, FhirInvalid):
+        return FhirOutcomeError(400, exc.issues)
+    if isinstance(exc, DuplicateMessageConflictError):
+        message = (
+            f"message {exc.source_message_id} was already received with other content; nothing was stored"
         )
+        return FhirOutcomeError(409, [FhirIssue("Bundle.identifier", message, "duplicate")])
+    if isinstance(exc, IncidentNotFoundError):
+        issue = FhirIssue("AdverseEvent.id", f"no AdverseEvent {exc.incident_id}", "not-found")
+        return FhirOutcomeError(404, [issue])
+    if isinstance(exc, ProblemError):
+        return FhirOutcomeError(
+            exc.status, [FhirIssue(None, exc.detail, _ISSUE_CODES.get(exc.status, "invalid"))]
+        )
+    return None
 
-    async def store(request: Request, mapped: FhirIncident, root: str, body: Any) -> Outcome | JSONResponse:
-        try:
-            ctx = context(request, await request.body())
-            submission = mapped.submission
-            if submission.identifiers is None:
-                # A Patient the AdverseEvent does not name as its subject: still this patient's.
-                submission = dataclasses.replace(submission, identifiers=from_fhir(body))
-            # The identifiers are stored encrypted in the transaction of the event (never in it).
-            return await service(request).submit(submission, ctx)
-        except FactsInvalidError as exc:
-            return _outcome(422, locate(exc.problems, mapped.provenance, root))
-        except DuplicateMessageConflictError as exc:
-            issue = FhirIssue("Bundle.identifier", f"{exc}; nothing was stored", "duplicate")
-            return _outcome(409, [issue])
 
-    async def representation(request: Request, incident_id: uuid.UUID) -> dict[str, Any]:
-        svc = service(request)
-        latest, facts = await svc.current(incident_id)
-        reference = await svc.reference_of(incident_id)
-        return render_adverse_event(str(incident_id), latest.tenant, facts, reference, latest.stream_version)
+class FhirRoute(APIRoute):
+    """A route whose errors answer as OperationOutcome (the rest of the app answers problem+json).
+    Failed authentication keeps the app's answer: it is not about the resource."""
 
-    @router.get("/metadata")
-    async def metadata() -> JSONResponse:
-        """The CapabilityStatement: what this FHIR endpoint accepts."""
-        return _fhir(capability_statement(clock.now()))
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
 
-    @router.post(
-        "/AdverseEvent",
-        status_code=201,
-        responses={200: {}, 400: {}, 409: {}, 422: {}},
-        dependencies=[writer],
+        async def answer_in_fhir(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except Exception as exc:
+                outcome = _outcome_of(exc)
+                if outcome is None:
+                    raise
+                return _fhir(operation_outcome(outcome.issues), outcome.status)
+
+        return answer_in_fhir
+
+
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
+
+
+async def _read_json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except ValueError as exc:
+        raise FhirInvalid([FhirIssue(None, f"the body is not JSON: {exc}", "structure")]) from None
+
+
+async def _store(
+    mapped: FhirIncident,
+    body: Any,
+    caller: Principal,
+    owners: SiteOwners,
+    intake: IntakeService,
+    ctx: RequestContext,
+) -> Accepted:
+    """Store a mapped resource if the caller may report for its tenant; the patient's identifiers
+    go encrypted into the transaction of the event (never into it)."""
+    tenant = mapped.submission.tenant
+    if not caller.may_post_for(tenant.trust, tenant.site):
+        raise ForbiddenError(f"these credentials may not report for {tenant.trust}/{tenant.site}")
+    if await owners.of_another_trust(tenant.trust, tenant.site):
+        raise ForbiddenError(f"site {tenant.site} is registered to another trust")
+    submission = mapped.submission
+    if submission.identifiers is None:
+        # A Patient the AdverseEvent does not name as its subject: still this patient's.
+        submission = dataclasses.replace(submission, identifiers=from_fhir(body))
+    try:
+        return await intake.execute(RecordMessage(submission, ctx))
+    except FactsInvalidError as exc:
+        raise FhirOutcomeError(422, locate(exc.problems, mapped.provenance, "AdverseEvent")) from None
+
+
+async def _representation(intake: IntakeService, incident_id: uuid.UUID) -> dict[str, Any]:
+    latest, facts = await intake.current(incident_id)
+    reference = await intake.reference_of(incident_id)
+    return render_adverse_event(str(incident_id), latest.tenant, facts, reference, latest.stream_version)
+
+
+@router.get("/metadata")
+async def metadata(clock: ClockDep) -> JSONResponse:
+    """The CapabilityStatement: what this FHIR endpoint accepts."""
+    return _fhir(capability_statement(clock.now()))
+
+
+@router.post("/AdverseEvent", status_code=201, responses={200: {}, 400: {}, 409: {}, 422: {}})
+async def create_adverse_event(
+    request: Request,
+    caller: Writer,
+    ctx: FhirContextDep,
+    intake: IntakeDep,
+    owners: SiteOwnersDep,
+    facilities: FacilitiesDep,
+) -> JSONResponse:
+    """An AdverseEvent with contained Patient, Observations, Location and Organization."""
+    body = await _read_json(request)
+    validate(body, ("AdverseEvent",))
+    stored = await _store(map_adverse_event(body, facilities), body, caller, owners, intake, ctx)
+    return _fhir(
+        await _representation(intake, stored.incident_id),
+        201 if stored.created and not stored.duplicate else 200,
+        {"Location": f"/fhir/AdverseEvent/{stored.incident_id}"},
     )
-    async def create_adverse_event(request: Request) -> JSONResponse:
-        """An AdverseEvent with contained Patient, Observations, Location and Organization."""
-        try:
-            body = await read_json(request)
-            validate(body, ("AdverseEvent",))
-            mapped = map_adverse_event(body, facilities)
-        except FhirInvalid as exc:
-            return _outcome(400, exc.issues)
-        if (denied := await refused(mapped, request)) is not None:
-            return denied
-        stored = await store(request, mapped, "AdverseEvent", body)
-        if isinstance(stored, JSONResponse):
-            return stored
-        location = f"/fhir/AdverseEvent/{stored.incident_id}"
-        return _fhir(
-            await representation(request, stored.incident_id),
-            201 if stored.created and not stored.duplicate else 200,
-            {"Location": location},
-        )
 
-    @router.post("", responses={400: {}, 409: {}, 422: {}}, dependencies=[writer])
-    async def transaction(request: Request) -> JSONResponse:
-        """A transaction Bundle: one AdverseEvent with the resources it refers to."""
-        try:
-            body = await read_json(request)
-            validate(body, ("Bundle",))
-            mapped = map_bundle(body, facilities)
-        except FhirInvalid as exc:
-            return _outcome(400, exc.issues)
-        if (denied := await refused(mapped, request)) is not None:
-            return denied
-        stored = await store(request, mapped, "AdverseEvent", body)
-        if isinstance(stored, JSONResponse):
-            return stored
-        status = "201 Created" if stored.created and not stored.duplicate else "200 OK"
-        entries = []
-        for entry in body.get("entry") or []:
-            resource_type = (entry.get("resource") or {}).get("resourceType")
-            if resource_type == "AdverseEvent":
-                entries.append(
-                    {
-                        "response": {
-                            "status": status,
-                            "location": f"AdverseEvent/{stored.incident_id}/_history/{stored.stream_version}",
-                        }
-                    }
-                )
-            else:
-                # Mapped into the incident's facts, not kept as a resource of its own.
-                entries.append({"response": {"status": "200 OK"}})
-        return _fhir({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
-    @router.get("/AdverseEvent/{incident_id}", responses={404: {}}, dependencies=[reader])
-    async def read_adverse_event(incident_id: str, request: Request) -> JSONResponse:
-        caller: Principal = request.state.principal
-        try:
-            found = uuid.UUID(incident_id)
-            latest, _facts = await service(request).current(found)
-            if not caller.sees(latest.tenant.trust):
-                raise IncidentNotFoundError(found)  # another trust's incident does not exist for you
-            return _fhir(await representation(request, found))
-        except (ValueError, IncidentNotFoundError):
-            return _outcome(
-                404, [FhirIssue("AdverseEvent.id", f"no AdverseEvent {incident_id}", "not-found")]
-            )
+@router.post("", responses={400: {}, 409: {}, 422: {}})
+async def transaction(
+    request: Request,
+    caller: Writer,
+    ctx: FhirContextDep,
+    intake: IntakeDep,
+    owners: SiteOwnersDep,
+    facilities: FacilitiesDep,
+) -> JSONResponse:
+    """A transaction Bundle: one AdverseEvent with the resources it refers to."""
+    body = await _read_json(request)
+    validate(body, ("Bundle",))
+    stored = await _store(map_bundle(body, facilities), body, caller, owners, intake, ctx)
+    status = "201 Created" if stored.created and not stored.duplicate else "200 OK"
+    entries = []
+    for entry in body.get("entry") or []:
+        if (entry.get("resource") or {}).get("resourceType") == "AdverseEvent":
+            location = f"AdverseEvent/{stored.incident_id}/_history/{stored.stream_version}"
+            entries.append({"response": {"status": status, "location": location}})
+        else:
+            # Mapped into the incident's facts, not kept as a resource of its own.
+            entries.append({"response": {"status": "200 OK"}})
+    return _fhir({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
-    return router
+
+@router.get("/AdverseEvent/{incident_id}", responses={404: {}})
+async def read_adverse_event(incident_id: str, caller: Reader, intake: IntakeDep) -> JSONResponse:
+    try:
+        found = uuid.UUID(incident_id)
+        latest, _facts = await intake.current(found)
+    except (ValueError, IncidentNotFoundError):
+        raise IncidentNotFoundError(incident_id) from None  # as the path gave it
+    if not caller.sees(latest.tenant.trust):
+        raise IncidentNotFoundError(incident_id)  # another trust's incident does not exist for you
+    return _fhir(await _representation(intake, found))

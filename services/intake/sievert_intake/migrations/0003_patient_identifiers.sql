@@ -1,4 +1,4 @@
--- Patient identifiers, kept apart from the facts and the log (issue 8).
+-- Patient identifiers, kept apart from the facts and the log, so no event or topic carries them.
 --
 -- Each patient (per trust) has a data key, stored only wrapped by the key-encryption key.
 -- Deleting the wrapped key is erasure by crypto-shredding: every ciphertext of that patient,

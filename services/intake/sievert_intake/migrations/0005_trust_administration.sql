@@ -1,4 +1,4 @@
--- Trust administration (issue 8): a trust admin registers the trust's sites and its
+-- Trust administration: a trust admin registers the trust's sites and its
 -- integration clients at run time, without a redeploy. Only the SHA-256 of a client's secret is
 -- stored; the secret is shown once, when the client is made.
 CREATE TABLE trust_sites (

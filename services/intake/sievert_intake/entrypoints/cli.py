@@ -23,7 +23,7 @@ from typing import TextIO
 
 from cryptography.exceptions import InvalidTag
 
-from sievert_intake.adapters.identity_vault import rewrap_keys
+from sievert_intake.adapters.identity_vault import keys_under_other_keks, rewrap_keys
 from sievert_intake.bootstrap import kek
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.db import create_pool, migrate
@@ -67,10 +67,7 @@ async def rotate(settings: IntakeSettings, *, batch_size: int = 500, out: TextIO
                 file=out,
             )
             return 1
-        async with pool.acquire() as conn:
-            left = int(
-                await conn.fetchval("SELECT count(*) FROM patient_keys WHERE kek_id <> $1", ring.key_id)
-            )
+        left = await keys_under_other_keks(pool, ring)
     finally:
         await pool.close()
     elapsed = time.monotonic() - started

@@ -1,7 +1,7 @@
 """Group commit: inbound messages from every connection, stored in shared commits.
 
 Each message's caller gets a future that completes only once its facts are committed (or with
-the exception ``IntakeService.submit`` would have raised for it), so an ACK still follows its
+the exception ``IntakeService.execute`` would have raised for it), so an ACK still follows its
 commit. One writer stores the queue in arrival order: what arrived while the previous group was
 being committed forms the next group (no timer: an idle listener commits a lone message at once,
 a busy one commits dozens per round trip); of a long queue it takes half, so that the Python side
@@ -18,20 +18,20 @@ from collections.abc import Callable
 
 import asyncpg
 
-from sievert_intake.domain.inbound import Submission
-from sievert_intake.service import IntakeService, Outcome, RequestContext
+from sievert_intake.domain.commands import RecordMessage
+from sievert_intake.service_layer.intake import Accepted, IntakeService
 from sievert_shared.db import Connection
 from sievert_shared.logging import get_logger
 
 log = get_logger(__name__)
 
-_Item = tuple[Submission, RequestContext, "asyncio.Future[Outcome]"]
+_Item = tuple[RecordMessage, "asyncio.Future[Accepted]"]
 
 
 class GroupCommitter:
     def __init__(
         self,
-        service: Callable[[], IntakeService],
+        service: IntakeService,
         pool: Callable[[], asyncpg.Pool],
         *,
         max_group: int = 64,
@@ -48,11 +48,11 @@ class GroupCommitter:
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
 
-    def submit(self, submission: Submission, ctx: RequestContext) -> asyncio.Future[Outcome]:
+    def submit(self, command: RecordMessage) -> asyncio.Future[Accepted]:
         """Queue one message; the future completes after its commit. Call from the event loop."""
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_observed)  # a caller whose peer went away may never look
-        self._queue.append((submission, ctx, future))
+        self._queue.append((command, future))
         self._arrived.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
@@ -79,7 +79,7 @@ class GroupCommitter:
         except BaseException as exc:
             # Not even a connection: everyone waiting hears it (and their senders resend).
             while self._queue:
-                *_, future = self._queue.popleft()
+                _, future = self._queue.popleft()
                 if not future.done():
                     if isinstance(exc, Exception):
                         future.set_exception(exc)
@@ -109,18 +109,20 @@ class GroupCommitter:
         # Half of a long queue: the rest is read, mapped and acknowledged while this half commits.
         take = queued if queued <= self._min_split else max(self._min_split, (queued + 1) // 2)
         group = [self._queue.popleft() for _ in range(min(take, self._max_group))]
-        waiting = [(s, c, f) for s, c, f in group if not f.done()]  # a caller may have gone
+        waiting = [
+            (command, future) for command, future in group if not future.done()
+        ]  # a caller may have gone
         if not waiting:
             return True
         try:
-            results: list[Outcome | Exception] = await self._service().submit_many(
-                [(s, c) for s, c, _ in waiting], conn
+            results: list[Accepted | Exception] = await self._service.execute_many(
+                [command for command, _ in waiting], conn
             )
             ok = True
         except Exception as exc:
             log.warning("intake.group_commit_failed", messages=len(waiting), error=repr(exc))
             results, ok = [exc] * len(waiting), False
-        for (_, _, future), result in zip(waiting, results, strict=True):
+        for (_, future), result in zip(waiting, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
@@ -130,6 +132,6 @@ class GroupCommitter:
         return ok
 
 
-def _observed(future: asyncio.Future[Outcome]) -> None:
+def _observed(future: asyncio.Future[Accepted]) -> None:
     if not future.cancelled():
         future.exception()

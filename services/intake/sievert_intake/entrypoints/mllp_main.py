@@ -1,8 +1,9 @@
-"""``python -m sievert_intake.mllp``: the HL7 v2 MLLP listener on its own, without HTTP.
+"""``sievert-intake-mllp`` / ``python -m sievert_intake.entrypoints.mllp_main``: the process that
+runs the HL7 v2 MLLP listener on its own, without HTTP.
 
 It uses intake's database, migrations and outbox exactly as the HTTP service does, so it can run
 beside it (or instead of ``INTAKE_MLLP_PORT`` in the service). The port is ``INTAKE_MLLP_PORT``,
-2575 (the IANA port for HL7 over MLLP) when unset.
+2575 (the IANA port for HL7 over MLLP) when unset. The listener itself is ``mllp_listener.py``.
 """
 
 from __future__ import annotations
@@ -10,19 +11,13 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from sievert_intake.bootstrap import mllp_listener
+from sievert_intake.bootstrap import build_mllp
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.logging import configure_logging
-from sievert_shared.runtime import LoopSpec, ServiceRuntime
-
-DEFAULT_PORT = 2575
 
 
 async def run(settings: IntakeSettings) -> None:
-    runtime = ServiceRuntime(name="intake", settings=settings, migrations_package="sievert_intake.migrations")
-    port = settings.mllp_port if settings.mllp_port is not None else DEFAULT_PORT
-    listener = mllp_listener(runtime, settings, port)
-    runtime.loops.append(LoopSpec("mllp", lambda _runtime: listener.run))
+    runtime, _listener = build_mllp(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,1 @@
+"""Intake's use cases: commands in, ``Accepted`` out, over the adapters (``intake.py``)."""
