@@ -1,0 +1,83 @@
+"""``sievert report annual``: reporting's annual report on the command line (``replay`` has the
+other command, ``sievert replay reporting``).
+
+``sievert report annual --trust RXX --year 2024/25 [--activity counts.csv] [--out DIR]`` reads the
+reporting database (``REPORTING_DATABASE_URL``) and writes a folder: annual.json, annual.html,
+annual.pdf, one CSV per table, and charts as PNG and SVG. Activity CSV columns:
+``site,modality,examinations`` for the period asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from sievert_reporting.adapters import charts, render
+from sievert_reporting.adapters.activity_store import activity_of, store_activity
+from sievert_reporting.adapters.read_model import annual_rows
+from sievert_reporting.domain.activity import parse_csv
+from sievert_reporting.domain.annual import Period, annual_report, annual_view, parse_period
+from sievert_reporting.settings import ReportingSettings
+from sievert_shared.db import Connection, create_pool
+
+
+def register_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("report", help="reporting's documents")
+    inner = parser.add_subparsers(dest="report", metavar="REPORT", required=True)
+    annual = inner.add_parser("annual", help="annual trend analysis for one trust")
+    annual.add_argument("--trust", required=True)
+    annual.add_argument("--year", required=True, help="financial year 2024/25 or calendar year 2024")
+    annual.add_argument("--activity", type=Path, help="CSV of site,modality,examinations for the period")
+    annual.add_argument("--out", type=Path, help="output folder (default: annual-<trust>-<year>)")
+    annual.set_defaults(func=run_annual)
+
+
+def run_annual(args: argparse.Namespace) -> int:
+    try:
+        period = parse_period(args.year)
+    except ValueError as exc:
+        print(f"sievert report annual: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path(f"annual-{args.trust}-{period.label.replace('/', '-')}")
+    written = asyncio.run(annual(ReportingSettings(), args.trust, period, out, args.activity))
+    print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+    return 0
+
+
+def _progress(step: int, total: int, what: str) -> None:
+    print(f"[{step}/{total}] {what}", file=sys.stderr, flush=True)
+
+
+async def annual(
+    settings: ReportingSettings, trust: str, period: Period, out: Path, activity_csv: Path | None
+) -> list[Path]:
+    pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            if activity_csv is not None:
+                _progress(1, 5, f"loading activity counts from {activity_csv}")
+                await load_activity(conn, trust, period, activity_csv)
+            _progress(2, 5, f"reading incidents for {trust}, {period.label} and the year before")
+            rows = await annual_rows(conn, trust, period)
+            previous = await annual_rows(conn, trust, period.previous())
+            activity = {
+                (r["site"], r["modality"]): r["examinations"] for r in await activity_of(conn, trust, period)
+            }
+    finally:
+        await pool.close()
+    _progress(3, 5, f"analysing {len(rows)} incidents")
+    report = annual_report(trust, period, rows, previous, activity)
+    _progress(4, 5, "drawing charts")
+    images = charts.annual_charts(report, out)
+    _progress(5, 5, "writing JSON, HTML, PDF and CSV")
+    written = render.write_all(annual_view(report, images), report, out, "annual")
+    written += [out / n for n in images] + [out / n.replace(".png", ".svg") for n in images]
+    return written
+
+
+async def load_activity(conn: Connection, trust: str, period: Period, path: Path) -> None:
+    await store_activity(
+        conn, trust, period, parse_csv(await asyncio.to_thread(path.read_text, encoding="utf-8"))
+    )
