@@ -277,7 +277,6 @@ async def classified_incident(
         site=row["site"],
         facts=IncidentFacts.model_validate(row["facts"]),
         decision=ClassificationDecision.model_validate(decision),
-        correlation_id=f"reporting-{incident_id}",
     )
 
 

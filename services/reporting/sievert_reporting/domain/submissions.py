@@ -56,7 +56,6 @@ class IncidentState:
     site: str
     facts: IncidentFacts
     decision: ClassificationDecision
-    correlation_id: str
 
 
 class IdentifiersFoundError(UnprocessableError):

@@ -132,7 +132,7 @@ class ReportingService:
 
     async def issue(
         self, trust: str, submission_id: uuid.UUID, *, submitted_by_role: str, actor: str | None
-    ) -> dict[str, Any]:
+    ) -> None:
         refuse_identifiers({"submitted_by_role": submitted_by_role})
         async with self.pool.acquire() as conn, conn.transaction():
             row = await submissions_store.submission(conn, trust, submission_id, lock=True)
@@ -157,7 +157,6 @@ class ReportingService:
                 NotificationSubmitted if kind is SubmissionKind.NOTIFICATION else InvestigationReportSubmitted
             )(authority=issued.authority, submitted_at=now, submitted_by_role=submitted_by_role)
             await self._emit(conn, incident, [issued, deadline_event], actor)
-            return document
 
     async def acknowledge(
         self,
