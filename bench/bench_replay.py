@@ -6,7 +6,7 @@
    built and validated once through the real models, then stamped with a fresh event id and
    incident id per message (a byte replace), and sent pre-serialised by a batching producer, so
    generating a million events takes seconds rather than minutes.
-2. replay: ``sievert_reporting.replay.replay`` (what ``sievert replay reporting`` runs) on a fresh
+2. replay: ``sievert_reporting.entrypoints.replay.replay`` (what ``sievert replay reporting`` runs) on a fresh
    database; the figure is events read / wall time, including the reset and the migration check.
 3. check: the read model holds every incident with its decision and both deadlines.
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 
 from bench.bench_intake import Infra, Scratch, interrupt_on_sigterm, run, say, scratch, ticker, write_json
 from sievert_classifier.domain import classify
-from sievert_reporting.replay import replay
+from sievert_reporting.entrypoints.replay import replay
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import DeadlineScheduled, Event, IncidentClassified, IncidentReported, Window
@@ -42,7 +42,7 @@ from sievert_shared.logging import configure_logging
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
 
-TARGET = 50_000  # events/s, issue 6 item 8
+TARGET = 50_000  # events/s: the replay's target (bench/README.md)
 _STREAM = uuid.UUID("11111111-1111-4111-8111-111111111111")
 _EVENT = uuid.UUID("22222222-2222-4222-8222-222222222222")
 

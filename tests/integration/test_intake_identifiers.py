@@ -14,7 +14,7 @@ import pytest
 
 from sievert_classifier.domain import classify
 from sievert_reporting.bootstrap import build as build_reporting
-from sievert_reporting.replay import replay
+from sievert_reporting.entrypoints.replay import replay
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.auth import Role
 from sievert_shared.envelope import EventEnvelope, Tenant

@@ -1,4 +1,4 @@
-"""Reporting publishes its changes to the dashboard topic (issue 6, item 9): a dashboard
+"""Reporting publishes its changes to the dashboard topic so that a dashboard
 subscribes and sees submission status, deadline counts and theme updates without polling."""
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ import pytest
 
 from sievert_deadlines.bootstrap import build as build_deadlines
 from sievert_deadlines.settings import DeadlinesSettings
-from sievert_reporting.projection import HANDLERS, PROJECTION_TABLES, submission_id_for
-from sievert_reporting.replay import replay
+from sievert_reporting.domain.submissions import submission_id_for
+from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
+from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
+from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.db import create_pool, migrate
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, NotificationSubmitted, SubmissionDrafted, SubmissionIssued

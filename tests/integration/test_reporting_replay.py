@@ -8,9 +8,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-import sievert_reporting.replay
-from sievert_reporting.projection import HANDLERS, PROJECTION_TABLES
-from sievert_reporting.replay import replay
+import sievert_reporting.entrypoints.replay
+from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
+from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
+from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import DeadlineMet, DeadlineScheduled, IncidentFactsAmended, Window
 from sievert_shared.outbox import build_envelope
@@ -182,6 +183,6 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     # and so does writing each incident as soon as it has facts, a decision and a deadline window
     # (one record per fetch: before its later deadline events and its amended facts), in the
     # background while the replay reads on
-    monkeypatch.setattr(sievert_reporting.replay, "FETCH_RECORDS", 1)
+    monkeypatch.setattr(sievert_reporting.entrypoints.replay, "FETCH_RECORDS", 1)
     assert await replay(reporting.settings, early_chunk=1) == replayed
     assert await snapshot(url) == incremental

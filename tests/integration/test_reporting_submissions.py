@@ -104,7 +104,8 @@ class Reporting:
 
         async def projected() -> None:
             r = await self.client.get(f"/v1/incidents/{incident}")
-            assert r.status_code == 200 and r.json()["decision"] is not None
+            # facts and decision come on two topics, in either order: wait for both
+            assert r.status_code == 200 and r.json()["decision"] is not None and r.json()["facts"] is not None
 
         await eventually(projected)
         return incident
@@ -364,6 +365,6 @@ async def test_identifiers_are_refused_and_no_document_in_any_format_carries_one
 
 
 def _table_names(content: dict[str, Any]) -> list[str]:
-    from sievert_reporting.entrypoints.api import view_of
+    from sievert_reporting.domain.document_views import view_of
 
     return [f'"{t.name}"' for t in view_of(content).tables()]

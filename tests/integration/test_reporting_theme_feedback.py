@@ -1,4 +1,4 @@
-"""A theme that reaches more than one individual feeds back to the classifier (issue 6, item 7):
+"""A theme that reaches more than one individual feeds back to the classifier:
 reporting and the classifier over real Kafka and PostgreSQL, two incidents that alone are far
 below every threshold become notifiable under code M once linked (guidance line 276-281)."""
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from sievert_classifier.domain import classify
-from sievert_reporting.replay import replay
+from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.auth import Role
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import IncidentClassified, IncidentReported

@@ -55,7 +55,7 @@ from sievert_deadlines.settings import DeadlinesSettings
 from sievert_intake.bootstrap import build as build_intake
 from sievert_intake.settings import IntakeSettings
 from sievert_reporting.bootstrap import build as build_reporting
-from sievert_reporting.entrypoints.api import view_of
+from sievert_reporting.domain.document_views import view_of
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.auth import Role
 from sievert_shared.settings import KafkaSettings

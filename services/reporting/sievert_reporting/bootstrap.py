@@ -1,13 +1,21 @@
-"""Wiring for the reporting service, in one place."""
+"""Wiring for the reporting service, in one place: the runtime with the projection consumer, the
+services over it, and the HTTP app."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from sievert_reporting.dashboard import live_handlers
-from sievert_reporting.entrypoints.api import create_app
-from sievert_reporting.projection import PROJECTION_CONSUMER, projected_topics
-from sievert_reporting.service import ReportingService
+from sievert_reporting.entrypoints.api.app import create_app
+from sievert_reporting.entrypoints.handlers import (
+    PROJECTION,
+    PROJECTION_CONSUMER,
+    live_handlers,
+    processed_key,
+    projected_topics,
+)
+from sievert_reporting.service_layer.own_events import OwnEvents
+from sievert_reporting.service_layer.submissions import ReportingService
+from sievert_reporting.service_layer.themes import ThemeService
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.clock import Clock, SystemClock
 from sievert_shared.runtime import ConsumerSpec, ServiceRuntime
@@ -30,4 +38,7 @@ def build(
             )
         ],
     )
-    return runtime, create_app(runtime, ReportingService(runtime))
+    # Commands apply their own events with the bare projection (what a replay applies), and
+    # announce on their own what dashboards must hear.
+    own_events = OwnEvents(runtime, PROJECTION, consumer=processed_key(runtime.name))
+    return runtime, create_app(runtime, ReportingService(own_events), ThemeService(own_events))

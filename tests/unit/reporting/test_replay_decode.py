@@ -19,9 +19,12 @@ from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import Field, ValidationError, field_validator
 
 from sievert_classifier.domain import classify
-from sievert_reporting.replay import _Reader
-from sievert_reporting.replay_batch import Fold
-from sievert_reporting.replay_decode import HOT_EVENTS, FastDecoder, Hot, hot_from_models
+from sievert_reporting.adapters.replay_decode import FastDecoder
+from sievert_reporting.adapters.replay_store import Fold
+from sievert_reporting.domain.incident_row import INCIDENT_ROW_EVENTS as HOT_EVENTS
+from sievert_reporting.domain.incident_row import IncidentChange as Hot
+from sievert_reporting.domain.incident_row import incident_change as hot_from_models
+from sievert_reporting.entrypoints.replay import _Reader
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import (
     REGISTRY,

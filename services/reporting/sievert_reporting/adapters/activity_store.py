@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sievert_reporting.domain.activity import ActivityCount
 from sievert_reporting.domain.annual import Period
 from sievert_shared.db import Connection
@@ -15,3 +17,14 @@ async def store_activity(conn: Connection, trust: str, period: Period, counts: l
            ON CONFLICT (trust, site, modality, year_start) DO UPDATE SET examinations = $6, year_end = $5""",
         [(trust, c.site, c.modality, period.start, period.end, c.examinations) for c in counts],
     )
+
+
+async def activity_of(conn: Connection, trust: str, period: Period) -> list[dict[str, Any]]:
+    """The trust's counts for the period, by site and modality."""
+    rows = await conn.fetch(
+        """SELECT site, modality, examinations FROM activity_counts
+           WHERE trust = $1 AND year_start = $2 ORDER BY site, modality""",
+        trust,
+        period.start,
+    )
+    return [dict(r.items()) for r in rows]

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sievert_shared.errors import UnprocessableError
 from sievert_shared.facts import Modality
 
 _SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -23,9 +24,15 @@ class ActivityCount:
     examinations: int
 
 
-class BadActivityError(ValueError):
+class InvalidActivityCountsError(UnprocessableError):
+    title = "Invalid activity counts"
+
+
+class BadActivityError(InvalidActivityCountsError):
+    """Rows that are not activity counts, every one named."""
+
     def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(f"{len(errors)} bad activity row(s)")
+        super().__init__(f"{len(errors)} bad activity row(s)", errors=errors)
         self.errors = errors
 
 

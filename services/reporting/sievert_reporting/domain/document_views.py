@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sievert_reporting.domain.documents import (
     Details,
     IncidentSection,
@@ -193,3 +195,10 @@ def report_view(doc: InvestigationReportDocument) -> DocumentView:
             ),
         ),
     )
+
+
+def view_of(content: dict[str, Any]) -> DocumentView:
+    """The view of a stored document (its JSON), whichever kind it is."""
+    if content["document"] == "notification":
+        return notification_view(NotificationDocument.model_validate(content))
+    return report_view(InvestigationReportDocument.model_validate(content))

@@ -4,8 +4,8 @@ Pure: built from the projected facts and decision of one incident, the investiga
 and the similar incidents found in the read model. Nothing here can hold a patient identifier:
 facts carry none, and free text was checked (``anonymity``) before it was accepted.
 
-Sections follow what the notification asks for (issue 6) and, for the report, the items CQC lists
-under "Keeping records of investigations" (guidance lines 229-238).
+Sections follow what the authorities ask a notification to carry and, for the report, the items
+CQC lists under "Keeping records of investigations" (guidance lines 229-238).
 """
 
 from __future__ import annotations

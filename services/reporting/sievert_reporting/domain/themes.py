@@ -110,3 +110,36 @@ def shared_summary(theme_id: uuid.UUID, title: str, description: str, found: The
         by_code=_entries(found.by_code),
         by_equipment_type=_entries(found.by_equipment_type),
     )
+
+
+def theme_view(theme: Mapping[str, Any], members: list[LinkedIncident]) -> dict[str, Any]:
+    """The theme as its trust sees it: its incidents, and counts by site, modality, code and
+    equipment type across every site of the trust."""
+    found = figures(members)
+    return {
+        "theme_id": str(theme["theme_id"]),
+        "trust": theme["trust"],
+        "opened_at_site": theme["site"],
+        "title": theme["title"],
+        "description": theme["description"],
+        "opened_by_role": theme["opened_by_role"],
+        "opened_at": theme["opened_at"].isoformat(),
+        "incidents": [
+            {
+                "incident_id": str(m.incident_id),
+                "site": m.site,
+                "modality": m.modality,
+                "codes": list(m.codes),
+            }
+            for m in members
+        ],
+        "counts": {
+            "incidents": found.incidents,
+            "individuals": found.individuals,
+            "by_site": found.by_site,
+            "by_modality": found.by_modality,
+            "by_code": found.by_code,
+            "by_equipment_type": found.by_equipment_type,
+        },
+        "code_m_applies": found.reaches_more_than_one_individual,
+    }

@@ -1,4 +1,5 @@
-"""``sievert report annual`` (and ``sievert replay reporting``): reporting's command line.
+"""``sievert report annual``: reporting's annual report on the command line (``replay`` has the
+other command, ``sievert replay reporting``).
 
 ``sievert report annual --trust RXX --year 2024/25 [--activity counts.csv] [--out DIR]`` reads the
 reporting database (``REPORTING_DATABASE_URL``) and writes a folder: annual.json, annual.html,
@@ -14,9 +15,10 @@ import sys
 from pathlib import Path
 
 from sievert_reporting.adapters import charts, render
-from sievert_reporting.adapters.activity_store import store_activity
+from sievert_reporting.adapters.activity_store import activity_of, store_activity
+from sievert_reporting.adapters.read_model import annual_rows
 from sievert_reporting.domain.activity import parse_csv
-from sievert_reporting.domain.annual import Period, Row, annual_report, annual_view, parse_period
+from sievert_reporting.domain.annual import Period, annual_report, annual_view, parse_period
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.db import Connection, create_pool
 
@@ -58,15 +60,10 @@ async def annual(
                 _progress(1, 5, f"loading activity counts from {activity_csv}")
                 await load_activity(conn, trust, period, activity_csv)
             _progress(2, 5, f"reading incidents for {trust}, {period.label} and the year before")
-            rows = await incident_rows(conn, trust, period)
-            previous = await incident_rows(conn, trust, period.previous())
+            rows = await annual_rows(conn, trust, period)
+            previous = await annual_rows(conn, trust, period.previous())
             activity = {
-                (r["site"], r["modality"]): r["examinations"]
-                for r in await conn.fetch(
-                    "SELECT site, modality, examinations FROM activity_counts WHERE trust = $1 AND year_start = $2",
-                    trust,
-                    period.start,
-                )
+                (r["site"], r["modality"]): r["examinations"] for r in await activity_of(conn, trust, period)
             }
     finally:
         await pool.close()
@@ -78,20 +75,6 @@ async def annual(
     written = render.write_all(annual_view(report, images), report, out, "annual")
     written += [out / n for n in images] + [out / n.replace(".png", ".svg") for n in images]
     return written
-
-
-async def incident_rows(conn: Connection, trust: str, period: Period) -> list[Row]:
-    records = await conn.fetch(
-        """SELECT i.site, i.modality, i.exposure_kind, i.codes, i.notifiable, i.discovered_on,
-                  f.findings ->> 'error_duty_holder' AS duty_holder,
-                  f.findings ->> 'error_process_step' AS process_step
-           FROM incidents i LEFT JOIN findings f USING (incident_id)
-           WHERE i.trust = $1 AND i.discovered_on BETWEEN $2 AND $3""",
-        trust,
-        period.start,
-        period.end,
-    )
-    return [Row(**{**dict(r.items()), "codes": tuple(r["codes"])}) for r in records]
 
 
 async def load_activity(conn: Connection, trust: str, period: Period, path: Path) -> None:

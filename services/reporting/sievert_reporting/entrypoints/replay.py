@@ -2,10 +2,11 @@
 
 Stop the reporting service first: the rebuild empties the projection tables, then applies every
 event on the projected topics with the live consumer's decoding, skipping and deduplication, and
-the handlers' effects, so the result is what incremental processing gave. The hot events are
-decoded by ``replay_decode`` (pydantic decides whatever it does not accept) and folded by
-``replay_batch``; the others go through their handlers. A replay that stops half way leaves a
-half-built projection: run it again.
+the handlers' effects, so the result is what incremental processing gave. The events that change
+incidents' rows (the hot events) are decoded by ``adapters.replay_decode`` (pydantic decides
+whatever it does not accept) and folded by ``adapters.replay_store`` with the live consumer's
+rule (``domain.incident_row.apply_change``); the others go through the projection's handlers.
+A replay that stops half way leaves a half-built projection: run it again.
 """
 
 from __future__ import annotations
@@ -24,9 +25,23 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from sievert_reporting.projection import HANDLERS, PROJECTION_CONSUMER, PROJECTION_TABLES, projected_topics
-from sievert_reporting.replay_batch import PROCESSED_COLUMNS, Fold, writer
-from sievert_reporting.replay_decode import HOT_EVENTS, FastDecoder, hot_from_models
+from sievert_reporting.adapters.replay_decode import FastDecoder
+from sievert_reporting.adapters.replay_store import (
+    Fold,
+    bind_streams,
+    copy_processed,
+    copy_processed_in,
+    reset,
+    stream_tenants,
+    writer,
+)
+from sievert_reporting.domain.incident_row import INCIDENT_ROW_EVENTS, incident_change
+from sievert_reporting.entrypoints.handlers import (
+    PROJECTION,
+    PROJECTION_TABLES,
+    processed_key,
+    projected_topics,
+)
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope
@@ -93,10 +108,8 @@ async def replay(
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=3)
     try:
         await migrate(pool, "sievert_reporting.migrations")
-        consumer_name = f"{SERVICE}.{PROJECTION_CONSUMER}"
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
-            await conn.execute("DELETE FROM processed_events WHERE consumer = $1", consumer_name)
+        consumer_name = processed_key(SERVICE)
+        await reset(pool, PROJECTION_TABLES, consumer_name)
         # A batch holds tens of thousands of fresh, acyclic objects (envelopes, events); the
         # cyclic collector would rescan them over and over (half the replay's time, profiled), and
         # reference counting frees them all anyway.
@@ -131,7 +144,7 @@ async def _read_and_apply(
     Like the live consumer (and ``IdempotentConsumer.replay``): the same decoding, the same
     events skipped (undecodable or unknown: they were dead-lettered when first consumed), each
     event id recorded in ``processed_events`` and applied once. Unlike it, the hot events are
-    folded across fetches and written set-wise (``replay_batch``), other events are applied one
+    folded across fetches and written set-wise (``Fold``), other events are applied one
     transaction per fetch, and the live group's offsets are untouched."""
     partitions = await partitions_of(settings.kafka, projected_topics(settings.kafka.topics))
     if not partitions:
@@ -144,7 +157,7 @@ async def _read_and_apply(
         max_partition_fetch_bytes=16 * 1024 * 1024,
         **settings.kafka.client_kwargs(),
     )
-    fold = Fold(consumer_name)
+    applier = _Applier(pool, writers, consumer_name, max_rows, early_chunk)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -153,57 +166,74 @@ async def _read_and_apply(
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
         remaining = {tp for tp in partitions if end[tp] > start[tp]}
-        reader = _Reader(FastDecoder.build(), fold, await _stream_tenants(pool))
+        reader = _Reader(FastDecoder.build(), applier.fold, await stream_tenants(pool))
         bound_before = len(reader.tenants)
-        # processed_events rows are final as soon as they are read: PostgreSQL writes them while
-        # the fold goes on (one COPY in flight), instead of after it
-        copying: asyncio.Task[None] | None = None
         read = 0
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=FETCH_RECORDS)
             batch = [(tp, r) for tp, records in batches.items() for r in records if r.offset < end[tp]]
             if batch:
-                others = []
-                for at in range(0, len(batch), READ_SLICE):
-                    others += reader.read(batch[at : at + READ_SLICE])
-                    # the COPYs in the background are fed by this event loop: without a turn
-                    # between slices, PostgreSQL waits while a whole fetch is decoded
-                    await asyncio.sleep(0)
-                if others:
-                    async with pool.acquire() as conn, conn.transaction():
-                        await _apply_others(conn, consumer_name, others)
-                if len(reader.fold.processed) >= PROCESSED_CHUNK:
-                    chunk, reader.fold.processed = reader.fold.processed, []
-                    if copying is not None:
-                        await copying
-                    copying = asyncio.create_task(_copy_processed(pool, chunk))
-                if len(reader.fold.pending) >= max_rows:
-                    await reader.fold.write(writers)
-                fold.write_early(writers, early_chunk)
+                await applier.apply(reader, batch)
                 read += len(batch)
             for tp in batches:
                 if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
             if progress is not None:
                 progress(read, total)
-        if copying is not None:
-            await copying
-        await reader.fold.write(writers)
+        await applier.finish()
         await _bind_new_streams(pool, reader.tenants, bound_before)
         return read
     finally:
-        if copying is not None and not copying.done():
-            copying.cancel()
-        fold.cancel()
+        applier.cancel()
         await consumer.stop()
 
 
-async def _copy_processed(pool: asyncpg.Pool, rows: list[tuple[str, uuid.UUID, str, int, int]]) -> None:
-    # in key order, the primary key's inserts walk its pages once: the reader waited 0.6 s for
-    # these copies instead of 4.2 s unsorted (one run each, measured)
-    rows.sort(key=_by_event_id)
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.copy_records_to_table("processed_events", records=rows, columns=PROCESSED_COLUMNS)
+@dataclass
+class _Applier:
+    """Applies what a fetch holds: folds the hot events, applies the others through their
+    handlers, and writes to PostgreSQL in the background while the log is read on."""
+
+    pool: asyncpg.Pool
+    writers: list[asyncpg.Connection]
+    consumer_name: str
+    max_rows: int
+    early_chunk: int
+    fold: Fold = field(init=False)
+    #: processed_events rows are final as soon as they are read: PostgreSQL writes them while
+    #: the fold goes on (one COPY in flight), instead of after it
+    copying: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.fold = Fold(self.consumer_name)
+
+    async def apply(self, reader: _Reader, batch: list[tuple[TopicPartition, Record]]) -> None:
+        others = []
+        for at in range(0, len(batch), READ_SLICE):
+            others += reader.read(batch[at : at + READ_SLICE])
+            # the COPYs in the background are fed by this event loop: without a turn between
+            # slices, PostgreSQL waits while a whole fetch is decoded
+            await asyncio.sleep(0)
+        if others:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await _apply_others(conn, self.consumer_name, others)
+        if len(self.fold.processed) >= PROCESSED_CHUNK:
+            chunk, self.fold.processed = self.fold.processed, []
+            if self.copying is not None:
+                await self.copying
+            self.copying = asyncio.create_task(copy_processed(self.pool, chunk))
+        if len(self.fold.pending) >= self.max_rows:
+            await self.fold.write(self.writers)
+        self.fold.write_early(self.writers, self.early_chunk)
+
+    async def finish(self) -> None:
+        if self.copying is not None:
+            await self.copying
+        await self.fold.write(self.writers)
+
+    def cancel(self) -> None:
+        if self.copying is not None and not self.copying.done():
+            self.copying.cancel()
+        self.fold.cancel()
 
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -241,11 +271,11 @@ class _Reader:
         fast, fold, seen = self.fast.decode, self.fold.add, self.seen
         for tp, record in batch:
             raw = record.value or b""
-            hot = fast(raw, _event_type(record))
-            if hot is None:
+            change = fast(raw, _event_type(record))
+            if change is None:
                 try:
                     envelope = EventEnvelope.from_json_bytes(raw)
-                    if envelope.event_type not in HANDLERS:
+                    if envelope.event_type not in PROJECTION:
                         REGISTRY.latest_version(envelope.event_type)  # known but not projected: ignored
                         continue
                     event = REGISTRY.decode(envelope)
@@ -256,7 +286,7 @@ class _Reader:
                         reason=str(exc)[:500],
                     )
                     continue
-                if envelope.event_type not in HOT_EVENTS:
+                if envelope.event_type not in INCIDENT_ROW_EVENTS:
                     if envelope.event_id.int not in seen:
                         seen.add(envelope.event_id.int)
                         if self._foreign(envelope.stream_id, envelope.tenant.trust, _source(tp, record)):
@@ -264,13 +294,13 @@ class _Reader:
                             continue
                         others.append((tp, record, envelope, event))
                     continue
-                hot = hot_from_models(envelope, event)
-            if (event_id := hot.event_id.int) not in seen:
+                change = incident_change(envelope, event)
+            if (event_id := change.event_id.int) not in seen:
                 seen.add(event_id)
-                if self._foreign(hot.stream_id, hot.trust, _source(tp, record)):
-                    self._record_skipped(hot.event_id, tp, record)
+                if self._foreign(change.stream_id, change.trust, _source(tp, record)):
+                    self._record_skipped(change.event_id, tp, record)
                     continue
-                fold(hot, tp.topic, tp.partition, record.offset)
+                fold(change, tp.topic, tp.partition, record.offset)
         return others
 
     def _record_skipped(self, event_id: uuid.UUID, tp: TopicPartition, record: Record) -> None:
@@ -282,26 +312,11 @@ def _source(tp: TopicPartition, record: Record) -> str:
     return f"{tp.topic}/{tp.partition}/{record.offset}"
 
 
-async def _stream_tenants(pool: asyncpg.Pool) -> dict[int, str]:
-    rows = await pool.fetch("SELECT stream_id, trust FROM stream_tenants")
-    return {row["stream_id"].int: row["trust"] for row in rows}
-
-
 async def _bind_new_streams(pool: asyncpg.Pool, tenants: dict[int, str], bound_before: int) -> None:
     """Record the streams this replay saw first, so the live consumer keeps their binding. The
     service is stopped during a replay, so nothing else binds them meanwhile."""
-    new = list(tenants.items())[bound_before:]  # dicts keep insertion order: preloaded ones first
-    if new:
-        async with pool.acquire() as conn:
-            await conn.copy_records_to_table(
-                "stream_tenants",
-                records=[(uuid.UUID(int=stream), trust) for stream, trust in new],
-                columns=("stream_id", "trust"),
-            )
-
-
-def _by_event_id(row: tuple[str, uuid.UUID, str, int, int]) -> int:
-    return row[1].int
+    # dicts keep insertion order: the preloaded bindings come first
+    await bind_streams(pool, list(tenants.items())[bound_before:])
 
 
 def _event_type(record: Record) -> str | None:
@@ -312,16 +327,15 @@ def _event_type(record: Record) -> str | None:
 
 
 async def _apply_others(conn: Connection, consumer_name: str, others: list[Other]) -> None:
-    await conn.copy_records_to_table(
-        "processed_events",
-        records=[
+    await copy_processed_in(
+        conn,
+        [
             (consumer_name, envelope.event_id, tp.topic, tp.partition, r.offset)
             for tp, r, envelope, _ in others
         ],
-        columns=PROCESSED_COLUMNS,
     )
     for _tp, _record, envelope, event in others:
-        await HANDLERS[envelope.event_type](conn, envelope, event)
+        await PROJECTION[envelope.event_type](conn, envelope, event)
 
 
 def _progress_bar(started: float) -> Progress:

@@ -1,4 +1,5 @@
-"""A replay's fast decoding of the hot events, with pydantic as the judge of everything else.
+"""A replay's fast decoding of the events that change incidents' rows (the hot events: nearly all
+of a real log), with pydantic as the judge of everything else.
 
 Profiled (py-spy, 1,000,000 events), half of a replay's Python time was pydantic: the envelope
 with ``model_validate_json``, then the payload again through the registry, then ``model_dump`` of
@@ -11,7 +12,7 @@ what pydantic accepts, and gives the same values; everything else (another event
 schema version that needs an upcaster, a model or constraint the mirror does not translate, a
 value in a form it does not read, such as a timestamp with nanoseconds, or an invalid event) goes
 to pydantic, which decodes it or rejects it exactly as the live consumer does. Both paths end in
-the same ``Hot`` record, built from each side by the projection handlers' own expressions.
+the same ``IncidentChange``: ``domain.incident_row.incident_change`` builds it from the models.
 """
 
 from __future__ import annotations
@@ -31,125 +32,21 @@ from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic.types import AllowInfNan, Strict
 
+from sievert_reporting.domain.incident_row import (
+    DEADLINE_STATUS,
+    DECISION_EVENTS,
+    INCIDENT_ROW_EVENTS,
+    DeadlinePart,
+    DecisionPart,
+    FactsPart,
+    IncidentChange,
+)
 from sievert_shared.decision import ClassificationDecision
 from sievert_shared.envelope import EventEnvelope
-from sievert_shared.events import (
-    REGISTRY,
-    DeadlineCancelled,
-    DeadlineExtended,
-    DeadlineMet,
-    DeadlineMissed,
-    DeadlineScheduled,
-    Event,
-    EventRegistry,
-    IncidentClassified,
-    IncidentFactsAmended,
-    IncidentReclassified,
-    IncidentReported,
-)
+from sievert_shared.events import REGISTRY, Event, EventRegistry
 from sievert_shared.facts import IncidentFacts
 
-FACTS_EVENTS = (IncidentReported.event_type, IncidentFactsAmended.event_type)
-DECISION_EVENTS = (IncidentClassified.event_type, IncidentReclassified.event_type)
-#: The status a deadline event leaves its window in (``projection.on_deadline``).
-DEADLINE_STATUS = {
-    DeadlineScheduled.event_type: "open",
-    DeadlineExtended.event_type: "open",
-    DeadlineMissed.event_type: "missed",
-    DeadlineMet.event_type: "met",
-    DeadlineCancelled.event_type: "cancelled",
-}
-#: Folded by ``replay_batch`` rather than applied through the handlers.
-HOT_EVENTS = frozenset((*FACTS_EVENTS, *DECISION_EVENTS, *DEADLINE_STATUS))
-
 _encode = msgspec.json.Encoder().encode
-
-
-@dataclass(slots=True)
-class FactsPart:
-    nation: str
-    modality: str
-    exposure_kind: str
-    discovered_on: dt.date
-    occurred_on: dt.date | None
-    #: ``facts.model_dump(mode="json", exclude_none=True)``, as JSON
-    json: bytes
-
-
-@dataclass(slots=True)
-class DecisionPart:
-    facts_version: int
-    notifiable: bool
-    codes: list[str]
-    authority: str
-    csaue: bool
-    ruleset: str
-    #: ``{**decision.model_dump(mode="json"), "facts_version": ...}``, as JSON
-    json: bytes
-
-
-@dataclass(slots=True)
-class DeadlinePart:
-    window: str
-    due_at: str  # isoformat, as ``on_deadline`` stores it
-    status: str
-
-
-@dataclass(slots=True)
-class Hot:
-    """What the replay's fold needs of one hot event, whichever path decoded it."""
-
-    event_id: uuid.UUID
-    event_type: str
-    stream_id: uuid.UUID
-    stream_version: int
-    recorded_at: dt.datetime
-    trust: str
-    site: str
-    part: FactsPart | DecisionPart | DeadlinePart
-
-
-# -- from pydantic: the handlers' own expressions ------------------------------------------------
-
-
-def hot_from_models(envelope: EventEnvelope, event: Event) -> Hot:
-    part: FactsPart | DecisionPart | DeadlinePart
-    if isinstance(event, IncidentReported | IncidentFactsAmended):
-        facts = event.facts
-        part = FactsPart(
-            facts.nation.value,
-            facts.modality.value,
-            facts.exposure_kind.value,
-            facts.discovered_on,
-            facts.occurred_on,
-            _encode(facts.model_dump(mode="json", exclude_none=True)),
-        )
-    elif isinstance(event, IncidentClassified | IncidentReclassified):
-        decision = event.decision
-        part = DecisionPart(
-            event.facts_version,
-            decision.notifiable,
-            list(decision.codes),
-            decision.authority.value,
-            decision.csaue,
-            decision.ruleset,
-            _encode({**decision.model_dump(mode="json"), "facts_version": event.facts_version}),
-        )
-    else:
-        assert isinstance(
-            event, DeadlineScheduled | DeadlineMet | DeadlineMissed | DeadlineExtended | DeadlineCancelled
-        )
-        part = DeadlinePart(event.window.value, event.due_at.isoformat(), DEADLINE_STATUS[event.event_type])
-    return Hot(
-        envelope.event_id,
-        envelope.event_type,
-        envelope.stream_id,
-        envelope.stream_version,
-        envelope.recorded_at,
-        envelope.tenant.trust,
-        envelope.tenant.site,
-        part,
-    )
 
 
 # -- the mirror: msgspec structs generated from the pydantic models --------------------------------
@@ -419,7 +316,7 @@ class FastDecoder:
     def build(cls, registry: EventRegistry = REGISTRY) -> FastDecoder:
         structs: dict[type[BaseModel], Any] = {}
         known: dict[str, tuple[msgspec.json.Decoder[Any], int, tuple[str, ...]]] = {}
-        for event_type in sorted(HOT_EVENTS):
+        for event_type in sorted(INCIDENT_ROW_EVENTS):
             version = registry.latest_version(event_type)
             model = registry.model_for(event_type, version)
             if not _parts_readable(model):
@@ -439,7 +336,7 @@ class FastDecoder:
             known[event_type] = (msgspec.json.Decoder(envelope), version, INSTANTS[payload])
         return cls(known)
 
-    def decode(self, raw: bytes, event_type: str | None) -> Hot | None:
+    def decode(self, raw: bytes, event_type: str | None) -> IncidentChange | None:
         """The hot record of ``raw``, or None if pydantic must decide.
 
         ``event_type`` (the record's header) picks the decoder, which checks it against the
@@ -492,7 +389,7 @@ class FastDecoder:
                 facts.occurred_on,
                 _encode({k: v for k, v in msgspec.to_builtins(facts).items() if v is not None}),
             )
-        return Hot(
+        return IncidentChange(
             env.event_id,
             event_type,
             env.stream_id,

@@ -1,0 +1,349 @@
+"""The incident read model in PostgreSQL: its rows as the projection stores them, and the reads
+the API, the documents, the annual report and the dashboard make of it."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+import msgspec
+
+from sievert_reporting.domain.annual import Period, Row
+from sievert_reporting.domain.incident_row import IncidentChange, IncidentRow
+from sievert_reporting.domain.submissions import IncidentState
+from sievert_shared.db import Connection, Where
+from sievert_shared.decision import ClassificationDecision
+from sievert_shared.errors import NotFoundError, UnprocessableError
+from sievert_shared.facts import IncidentFacts
+
+# -- the projection's writes ---------------------------------------------------------------------
+
+#: The columns of ``incident_record``, in its order.
+INCIDENT_COLUMNS = [
+    "incident_id",
+    "trust",
+    "site",
+    "nation",
+    "modality",
+    "exposure_kind",
+    "discovered_on",
+    "occurred_on",
+    "facts",
+    "facts_version",
+    "reported_at",
+    "notifiable",
+    "codes",
+    "authority",
+    "csaue",
+    "ruleset",
+    "decision",
+    "deadlines",
+    "updated_at",
+]
+_encode = msgspec.json.Encoder().encode
+
+
+def incident_record(row: IncidentRow) -> tuple[Any, ...]:
+    """The row as ``INCIDENT_COLUMNS`` for a new incident; for a stored one, the parts to merge
+    (``MERGE_SET``: facts, decision: NULL where nothing was applied; deadlines: the windows to
+    set). jsonb values are JSON text, as bytes."""
+    facts, decision = row.facts, row.decision
+    deadlines = _encode(
+        {w: {"due_at": d, "status": s, "stream_version": v} for w, (d, s, v) in row.deadlines.items()}
+    )
+    return (
+        row.incident_id,
+        row.trust,
+        row.site,
+        facts.nation if facts else None,
+        facts.modality if facts else None,
+        facts.exposure_kind if facts else None,
+        facts.discovered_on if facts else None,
+        facts.occurred_on if facts else None,
+        facts.json if facts else None,
+        row.facts_version if facts else 0,
+        row.reported_at,
+        decision.notifiable if decision else None,
+        decision.codes if decision else [],
+        decision.authority if decision else None,
+        decision.csaue if decision else None,
+        decision.ruleset if decision else None,
+        decision.json if decision else None,
+        deadlines,
+        row.last_at,
+    )
+
+
+#: A stored incident takes only what was applied since (``incident_record``'s parts) from ``b``;
+#: the guards ran before (``apply_change``), against the versions stored.
+MERGE_SET = """
+    nation = CASE WHEN b.facts IS NULL THEN i.nation ELSE b.nation END,
+    modality = CASE WHEN b.facts IS NULL THEN i.modality ELSE b.modality END,
+    exposure_kind = CASE WHEN b.facts IS NULL THEN i.exposure_kind ELSE b.exposure_kind END,
+    discovered_on = CASE WHEN b.facts IS NULL THEN i.discovered_on ELSE b.discovered_on END,
+    occurred_on = CASE WHEN b.facts IS NULL THEN i.occurred_on ELSE b.occurred_on END,
+    facts = COALESCE(b.facts, i.facts),
+    facts_version = CASE WHEN b.facts IS NULL THEN i.facts_version ELSE b.facts_version END,
+    reported_at = CASE WHEN b.facts IS NULL THEN i.reported_at ELSE COALESCE(i.reported_at, b.reported_at) END,
+    notifiable = CASE WHEN b.decision IS NULL THEN i.notifiable ELSE b.notifiable END,
+    codes = CASE WHEN b.decision IS NULL THEN i.codes ELSE b.codes END,
+    authority = CASE WHEN b.decision IS NULL THEN i.authority ELSE b.authority END,
+    csaue = CASE WHEN b.decision IS NULL THEN i.csaue ELSE b.csaue END,
+    ruleset = CASE WHEN b.decision IS NULL THEN i.ruleset ELSE b.ruleset END,
+    decision = COALESCE(b.decision, i.decision),
+    deadlines = i.deadlines || b.deadlines,
+    updated_at = b.updated_at"""
+
+_ONE_ROW = """SELECT $1::uuid AS incident_id, $2::text AS trust, $3::text AS site, $4::text AS nation,
+       $5::text AS modality, $6::text AS exposure_kind, $7::date AS discovered_on,
+       $8::date AS occurred_on, $9::text::jsonb AS facts, $10::int AS facts_version,
+       $11::timestamptz AS reported_at, $12::bool AS notifiable, $13::text[] AS codes,
+       $14::text AS authority, $15::bool AS csaue, $16::text AS ruleset,
+       $17::text::jsonb AS decision, $18::text::jsonb AS deadlines, $19::timestamptz AS updated_at"""
+_MERGE_ONE = f"UPDATE incidents i SET {MERGE_SET} FROM ({_ONE_ROW}) b WHERE i.incident_id = b.incident_id"
+
+_ENSURE_ROW = """INSERT INTO incidents (incident_id, trust, site, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (incident_id) DO NOTHING"""
+_VERSIONS = """SELECT facts_version, (decision ->> 'facts_version')::int AS decision_version,
+                      (SELECT COALESCE(jsonb_object_agg(key, (value ->> 'stream_version')::int), '{}')
+                       FROM jsonb_each(deadlines)) AS deadline_versions,
+                      reported_at IS NOT NULL AS has_reported_at
+               FROM incidents WHERE incident_id = $1 FOR UPDATE"""
+
+
+async def load_incident_row(conn: Connection, change: IncidentChange) -> IncidentRow:
+    """The incident's row with its versions, locked; the first event about an incident makes it."""
+    await conn.execute(_ENSURE_ROW, change.stream_id, change.trust, change.site, change.recorded_at)
+    stored = await conn.fetchrow(_VERSIONS, change.stream_id)
+    assert stored is not None  # made just above, and rows of this table are never deleted live
+    return IncidentRow(
+        change.stream_id,
+        change.trust,
+        change.site,
+        facts_version=stored["facts_version"],
+        decision_version=stored["decision_version"],
+        deadline_versions=dict(stored["deadline_versions"]),
+        has_reported_at=stored["has_reported_at"],
+    )
+
+
+async def store_incident_row(conn: Connection, row: IncidentRow) -> None:
+    """Merge what was applied to a row ``load_incident_row`` gave."""
+    record = [value.decode() if isinstance(value, bytes) else value for value in incident_record(row)]
+    await conn.execute(_MERGE_ONE, *record)
+    row.stored()
+
+
+# -- reads: incidents, with keyset pagination (stable under concurrent inserts) -----------------
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    trust: str | None = None
+    site: str | None = None
+    notifiable: bool | None = None
+    authority: str | None = None
+    code: str | None = None
+    modality: str | None = None
+    discovered_from: dt.date | None = None
+    discovered_to: dt.date | None = None
+
+
+class BadCursorError(UnprocessableError):
+    def __init__(self) -> None:
+        detail = "cursor is not one this service issued"
+        super().__init__(detail, errors=[{"path": "query/cursor", "message": detail}])
+
+
+def encode_cursor(discovered_on: dt.date | None, incident_id: uuid.UUID) -> str:
+    raw = json.dumps([discovered_on.isoformat() if discovered_on else None, str(incident_id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[dt.date, uuid.UUID]:
+    try:
+        day, incident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return (dt.date.fromisoformat(day) if day else dt.date.min), uuid.UUID(incident)
+    except (ValueError, TypeError) as exc:
+        raise BadCursorError() from exc
+
+
+_COLUMNS = """incident_id, trust, site, nation, modality, exposure_kind, discovered_on, occurred_on,
+              notifiable, codes, authority, csaue, ruleset, deadlines, reported_at, updated_at"""
+
+
+async def list_incidents(
+    conn: Connection, where: IncidentFilter, *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    sql = Where()
+    add = sql.add
+    if where.trust is not None:
+        add("trust = ?", where.trust)
+    if where.site is not None:
+        add("site = ?", where.site)
+    if where.notifiable is not None:
+        add("notifiable = ?", where.notifiable)
+    if where.authority is not None:
+        add("authority = ?", where.authority)
+    if where.code is not None:
+        add("? = ANY(codes)", where.code)
+    if where.modality is not None:
+        add("modality = ?", where.modality)
+    if where.discovered_from is not None:
+        add("discovered_on >= ?", where.discovered_from)
+    if where.discovered_to is not None:
+        add("discovered_on <= ?", where.discovered_to)
+    if cursor is not None:
+        day, incident_id = decode_cursor(cursor)
+        add("(COALESCE(discovered_on, '-infinity'::date), incident_id) < (?, ?)", day, incident_id)
+    limit_param = sql.param(limit + 1)
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM incidents {sql.sql}
+            ORDER BY COALESCE(discovered_on, '-infinity'::date) DESC, incident_id DESC
+            LIMIT {limit_param}""",
+        *sql.args,
+    )
+    page = rows[:limit]
+    next_cursor = (
+        encode_cursor(page[-1]["discovered_on"], page[-1]["incident_id"]) if len(rows) > limit else None
+    )
+    return {"items": [json_row(r) for r in page], "next_cursor": next_cursor}
+
+
+async def get_incident(conn: Connection, incident_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS}, facts, decision FROM incidents WHERE incident_id = $1", incident_id
+    )
+    return json_row(row) if row else None
+
+
+def json_row(row: asyncpg.Record) -> dict[str, Any]:
+    """A row with its dates, timestamps and ids as JSON strings."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dt.datetime | dt.date):
+            out[key] = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+Owned = Literal["incidents", "submissions", "themes"]
+_KEYS: dict[Owned, str] = {"incidents": "incident_id", "submissions": "submission_id", "themes": "theme_id"}
+
+
+async def owner_of(conn: Connection, table: Owned, key: uuid.UUID) -> tuple[str, str] | None:
+    """The (trust, site) a row belongs to, or None: what the routes check the caller against
+    before they act on the row."""
+    row = await conn.fetchrow(f"SELECT trust, site FROM {table} WHERE {_KEYS[table]} = $1", key)
+    return (row["trust"], row["site"]) if row else None
+
+
+async def sites_of_other_trusts(conn: Connection, trust: str, sites: list[str]) -> list[str]:
+    """Those of ``sites`` another trust's incidents came from. People are trust-wide, so their
+    credentials cannot say which site codes are theirs: the incidents can (a site code belongs to
+    one trust, as ODS codes do). Only on rare writes (themes, activity counts): no index needed."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT site FROM incidents WHERE site = ANY($1::text[]) AND trust <> $2 ORDER BY site",
+        sites,
+        trust,
+    )
+    return [row["site"] for row in rows]
+
+
+async def classified_incident(
+    conn: Connection, trust: str, incident_id: uuid.UUID, *, lock: bool
+) -> IncidentState:
+    """The trust's incident with its facts and decision; ``lock``: for a command's transaction."""
+    row = await conn.fetchrow(
+        f"""SELECT incident_id, trust, site, facts, decision FROM incidents
+            WHERE incident_id = $1 AND trust = $2 {"FOR UPDATE" if lock else ""}""",
+        incident_id,
+        trust,
+    )
+    if row is None or row["facts"] is None or row["decision"] is None:
+        raise NotFoundError(f"no classified incident {incident_id} for trust {trust} (yet)")
+    decision = {k: v for k, v in row["decision"].items() if k != "facts_version"}
+    return IncidentState(
+        incident_id=row["incident_id"],
+        trust=row["trust"],
+        site=row["site"],
+        facts=IncidentFacts.model_validate(row["facts"]),
+        decision=ClassificationDecision.model_validate(decision),
+    )
+
+
+async def site_with_facts(conn: Connection, trust: str, incident_id: uuid.UUID) -> str | None:
+    """The site of the trust's incident once its facts are projected, else None."""
+    site: str | None = await conn.fetchval(
+        "SELECT site FROM incidents WHERE incident_id = $1 AND trust = $2 AND facts IS NOT NULL",
+        incident_id,
+        trust,
+    )
+    return site
+
+
+async def is_incident_of(conn: Connection, trust: str, incident_id: uuid.UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM incidents WHERE incident_id = $1 AND trust = $2", incident_id, trust
+        )
+    )
+
+
+async def incidents_discovered(
+    conn: Connection, trust: str, start: dt.date, end: dt.date, *, besides: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The trust's other incidents discovered from ``start`` to ``end``: candidates for "similar"."""
+    rows = await conn.fetch(
+        """SELECT incident_id, site, modality, codes, notifiable, discovered_on FROM incidents
+           WHERE trust = $1 AND discovered_on BETWEEN $2 AND $3 AND incident_id <> $4""",
+        trust,
+        start,
+        end,
+        besides,
+    )
+    return [dict(r.items()) for r in rows]
+
+
+async def annual_rows(conn: Connection, trust: str, period: Period) -> list[Row]:
+    """The trust's incidents discovered in ``period``, with their findings' error categories."""
+    records = await conn.fetch(
+        """SELECT i.site, i.modality, i.exposure_kind, i.codes, i.notifiable, i.discovered_on,
+                  f.findings ->> 'error_duty_holder' AS duty_holder,
+                  f.findings ->> 'error_process_step' AS process_step
+           FROM incidents i LEFT JOIN findings f USING (incident_id)
+           WHERE i.trust = $1 AND i.discovered_on BETWEEN $2 AND $3""",
+        trust,
+        period.start,
+        period.end,
+    )
+    return [Row(**{**dict(r.items()), "codes": tuple(r["codes"])}) for r in records]
+
+
+async def deadline_windows(conn: Connection, trust: str) -> list[tuple[str, dt.datetime]]:
+    """(status, due_at) of every deadline window of the trust's incidents."""
+    rows = await conn.fetch(
+        """SELECT d.value ->> 'status' AS status, (d.value ->> 'due_at')::timestamptz AS due_at
+           FROM incidents i, jsonb_each(i.deadlines) d WHERE i.trust = $1""",
+        trust,
+    )
+    return [(r["status"], r["due_at"]) for r in rows]
+
+
+async def mark_processed(conn: Connection, consumer: str, event_id: uuid.UUID, topic: str) -> None:
+    """An event applied in the transaction that emitted it: its copy consumed back is skipped."""
+    await conn.execute(
+        """INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset)
+           VALUES ($1, $2, $3, -1, -1)""",
+        consumer,
+        event_id,
+        topic,
+    )

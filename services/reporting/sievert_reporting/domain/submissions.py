@@ -1,0 +1,116 @@
+"""Submissions to the authorities: their ids, what refuses a command, and what an incident must
+hold before a document is built. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sievert_reporting.domain.anonymity import IdentifierFound, scan_fields
+from sievert_shared.decision import ClassificationDecision
+from sievert_shared.errors import ConflictError, NotFoundError, UnprocessableError
+from sievert_shared.events import (
+    InvestigationReportSubmitted,
+    NotificationSubmitted,
+    SubmissionAcknowledged,
+    SubmissionDrafted,
+    SubmissionIssued,
+)
+from sievert_shared.events.reporting import SubmissionKind
+from sievert_shared.facts import IncidentFacts
+
+#: The producer name on reporting's own envelopes (its runtime's name).
+OWN_PRODUCER = "reporting"
+_SUBMISSION_NAMESPACE = uuid.UUID("6f1f8a52-64c4-4c0b-9d53-5e7f3e0c2a11")
+
+#: The status each of reporting's own submission events leaves its submission in.
+STATUS_AFTER = {
+    SubmissionDrafted: "draft",
+    SubmissionIssued: "submitted",
+    SubmissionAcknowledged: "acknowledged",
+}
+
+
+def submission_id_for(incident_id: uuid.UUID, kind: SubmissionKind) -> uuid.UUID:
+    """One submission per incident and kind: the id is derived, so a repeat finds the first, and a
+    submission made outside Sievert lands on the same row."""
+    return uuid.uuid5(_SUBMISSION_NAMESPACE, f"{incident_id}/{kind.value}")
+
+
+def kind_submitted(event: NotificationSubmitted | InvestigationReportSubmitted) -> SubmissionKind:
+    return (
+        SubmissionKind.NOTIFICATION
+        if isinstance(event, NotificationSubmitted)
+        else SubmissionKind.INVESTIGATION_REPORT
+    )
+
+
+@dataclass(frozen=True)
+class IncidentState:
+    """A classified incident of the read model, as the documents need it."""
+
+    incident_id: uuid.UUID
+    trust: str
+    site: str
+    facts: IncidentFacts
+    decision: ClassificationDecision
+
+
+class IdentifiersFoundError(UnprocessableError):
+    title = "Identifiers are not allowed"
+
+    def __init__(self, found: list[IdentifierFound]) -> None:
+        super().__init__(
+            "free text must not identify a patient or a member of staff; nothing was stored",
+            errors=[{"path": f"body/{f.path}", "message": f.message, "type": f.kind} for f in found],
+        )
+        self.found = found
+
+
+class IncompleteReportError(UnprocessableError):
+    title = "Investigation report incomplete"
+
+    def __init__(self, missing: list[dict[str, str]]) -> None:
+        super().__init__(
+            f"{len(missing)} item(s) the guidance requires are missing; nothing was sent", missing=missing
+        )
+        self.missing = missing
+
+
+class SubmissionExistsError(ConflictError):
+    """The incident has a submission of that kind already; the answer points at it."""
+
+    def __init__(self, detail: str, submission_id: uuid.UUID) -> None:
+        super().__init__(detail, submission_id=str(submission_id))
+        self.location = f"/v1/submissions/{submission_id}"
+
+
+class SubmissionRow(Protocol):
+    """A submission's row of the read model, read by column name."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+def refuse_identifiers(fields: dict[str, object]) -> None:
+    found = scan_fields(fields)
+    if found:
+        raise IdentifiersFoundError(found)
+
+
+def sent_outside(row: SubmissionRow) -> str:
+    """Why reporting will not draft or issue a submission the trust already made outside Sievert."""
+    reference = f", reference {row['reference']}" if row["reference"] else ""
+    submitted_at: dt.datetime = row["submitted_at"]
+    return (
+        f"the {row['kind'].replace('_', ' ')} for incident {row['incident_id']} was submitted outside "
+        f"Sievert ({row['authority']}, {submitted_at.isoformat()}, by {row['submitted_by_role']}"
+        f"{reference}); Sievert does not draft or issue a second one"
+    )
+
+
+def no_copy_of(row: SubmissionRow) -> NotFoundError:
+    """Sent outside Sievert: the document the authority has is not Sievert's to show, and building
+    one now would pass off today's read model as what was sent."""
+    return NotFoundError(f"{sent_outside(row)}; Sievert holds no copy of its document")

@@ -1,0 +1,2 @@
+"""Reporting's HTTP API: one router per resource (``ROUTERS`` in ``app``), sharing the
+dependencies of ``deps``."""

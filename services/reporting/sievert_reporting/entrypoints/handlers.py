@@ -1,0 +1,327 @@
+"""The projection consumer's handlers: each event applied to reporting's read model, and, live
+only, what dashboards hear of the change.
+
+An incident's events arrive on three topics with no order between them; the rule that keeps a
+late, older one from overwriting a newer one is ``domain.incident_row.apply_change``, the same
+a replay folds with. Submissions, findings and themes hold their guards in their statements
+(``adapters.submissions_store``, ``adapters.themes_store``), which a replay applies through these
+very handlers.
+
+``PROJECTION`` is what a replay applies: rebuilding the read model announces nothing new.
+``live_handlers`` adds the announcements of changes that reach reporting through the consumer
+(deadline windows, and submissions the trust made outside Sievert, recorded through the
+deadlines service), written to the outbox in the same transaction as the projected change;
+commands add their own announcements (``service_layer``).
+"""
+
+from __future__ import annotations
+
+from sievert_reporting.adapters import read_model, submissions_store, themes_store
+from sievert_reporting.domain.dashboard import deadline_counts, trust_stream
+from sievert_reporting.domain.documents import Findings, merge_findings
+from sievert_reporting.domain.incident_row import (
+    DeadlineEvent,
+    IncidentEvent,
+    apply_change,
+    incident_change,
+)
+from sievert_reporting.domain.submissions import OWN_PRODUCER, kind_submitted, submission_id_for
+from sievert_shared.db import Connection
+from sievert_shared.envelope import EventEnvelope
+from sievert_shared.events import (
+    DeadlineCancelled,
+    DeadlineExtended,
+    DeadlineMet,
+    DeadlineMissed,
+    DeadlineScheduled,
+    IncidentClassified,
+    IncidentFactsAmended,
+    IncidentLinkedToTheme,
+    IncidentReclassified,
+    IncidentReported,
+    IncidentUnlinkedFromTheme,
+    InvestigationFindingsRecorded,
+    InvestigationReportSubmitted,
+    NotificationSubmitted,
+    SubmissionAcknowledged,
+    SubmissionDrafted,
+    SubmissionIssued,
+    ThemeOpened,
+    ThemeShared,
+)
+from sievert_shared.events.reporting import SubmissionStatusChanged
+from sievert_shared.handlers import EventHandlers
+from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.topics import Topics
+
+#: The projection's consumer within the reporting service. Its ``processed_events`` rows are
+#: keyed ``reporting.incident-projection`` (``processed_key``): the runtime prefixes the service.
+PROJECTION_CONSUMER = "incident-projection"
+#: Tables the projection owns: a replay empties them and rebuilds them from the log.
+PROJECTION_TABLES = ("incidents", "submissions", "findings", "themes", "theme_incidents", "shared_themes")
+
+ExternalSubmission = NotificationSubmitted | InvestigationReportSubmitted
+
+
+def processed_key(service: str) -> str:
+    """The projection's key in ``processed_events`` within ``service`` (its runtime's name)."""
+    return f"{service}.{PROJECTION_CONSUMER}"
+
+
+def projected_topics(topics: Topics) -> list[str]:
+    return [
+        topics.incidents,
+        topics.classifications,
+        topics.deadlines,
+        topics.submissions,
+        topics.themes,
+        topics.shared_themes,
+    ]
+
+
+PROJECTION = EventHandlers()
+on = PROJECTION.on
+
+
+# -- incidents (topics: incidents, classifications, deadlines) ------------------------------------
+
+
+async def on_incident_event(conn: Connection, envelope: EventEnvelope, event: IncidentEvent) -> None:
+    change = incident_change(envelope, event)
+    row = await read_model.load_incident_row(conn, change)
+    if apply_change(row, change):
+        await read_model.store_incident_row(conn, row)
+
+
+DEADLINE_EVENTS: tuple[type[DeadlineEvent], ...] = (
+    DeadlineScheduled,
+    DeadlineExtended,
+    DeadlineMissed,
+    DeadlineMet,
+    DeadlineCancelled,
+)
+INCIDENT_EVENTS: tuple[type[IncidentEvent], ...] = (
+    IncidentReported,
+    IncidentFactsAmended,
+    IncidentClassified,
+    IncidentReclassified,
+    *DEADLINE_EVENTS,
+)
+for _incident_event in INCIDENT_EVENTS:
+    PROJECTION.add(_incident_event, on_incident_event)
+
+
+# -- reporting's own events and submissions made outside Sievert (topic: submissions) -------------
+
+
+@on(SubmissionDrafted)
+async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event: SubmissionDrafted) -> None:
+    await submissions_store.store_draft(
+        conn,
+        submission_id=event.submission_id,
+        incident_id=envelope.stream_id,
+        trust=envelope.tenant.trust,
+        site=envelope.tenant.site,
+        kind=event.kind,
+        authority=event.authority,
+        contact_role=event.contact_role,
+        summary=event.summary,
+        stream_version=envelope.stream_version,
+        recorded_at=envelope.recorded_at,
+    )
+
+
+@on(InvestigationFindingsRecorded)
+async def on_findings(
+    conn: Connection, envelope: EventEnvelope, event: InvestigationFindingsRecorded
+) -> None:
+    stored = await submissions_store.findings_for_update(conn, envelope.stream_id)
+    if stored is not None and stored[1] >= envelope.stream_version:
+        return  # recorded already, or an older record arriving late
+    current = stored[0] if stored is not None else Findings()
+    await submissions_store.store_findings(
+        conn,
+        incident_id=envelope.stream_id,
+        trust=envelope.tenant.trust,
+        site=envelope.tenant.site,
+        findings=merge_findings(current, event),
+        recorded_by_role=event.recorded_by_role,
+        stream_version=envelope.stream_version,
+        recorded_at=envelope.recorded_at,
+    )
+
+
+@on(SubmissionIssued)
+async def on_submission_issued(conn: Connection, envelope: EventEnvelope, event: SubmissionIssued) -> None:
+    await submissions_store.store_issue(
+        conn,
+        submission_id=event.submission_id,
+        document=event.document,
+        document_sha256=event.document_sha256,
+        submitted_at=event.submitted_at,
+        submitted_by_role=event.submitted_by_role,
+        stream_version=envelope.stream_version,
+        recorded_at=envelope.recorded_at,
+    )
+
+
+@on(SubmissionAcknowledged)
+async def on_submission_acknowledged(
+    conn: Connection, envelope: EventEnvelope, event: SubmissionAcknowledged
+) -> None:
+    await submissions_store.store_acknowledgement(
+        conn,
+        submission_id=event.submission_id,
+        reference=event.reference,
+        acknowledged_at=event.acknowledged_at,
+        stream_version=envelope.stream_version,
+        recorded_at=envelope.recorded_at,
+    )
+
+
+async def apply_external_submission(
+    conn: Connection, envelope: EventEnvelope, event: ExternalSubmission
+) -> bool:
+    """Record a notification or report the trust sent outside Sievert (the deadlines service's
+    submissions API). True if the submission row changed.
+
+    Reporting's own ``NotificationSubmitted`` / ``InvestigationReportSubmitted`` follow its
+    ``SubmissionIssued`` in the same transaction and add nothing to it, so they change nothing
+    here (and the consumed copy is skipped anyway: the command recorded it as processed). An
+    external one fills the incident's row for that kind if there is none yet, or a draft (which
+    then can no longer be issued)."""
+    if envelope.producer == OWN_PRODUCER:
+        return False
+    kind = kind_submitted(event)
+    return await submissions_store.store_external(
+        conn,
+        submission_id=submission_id_for(envelope.stream_id, kind),
+        incident_id=envelope.stream_id,
+        trust=envelope.tenant.trust,
+        site=envelope.tenant.site,
+        kind=kind,
+        authority=event.authority.lower(),
+        submitted_at=event.submitted_at,
+        submitted_by_role=event.submitted_by_role,
+        reference=event.reference,
+        recorded_at=envelope.recorded_at,
+    )
+
+
+@on(NotificationSubmitted, InvestigationReportSubmitted)
+async def on_external_submission(
+    conn: Connection, envelope: EventEnvelope, event: ExternalSubmission
+) -> None:
+    await apply_external_submission(conn, envelope, event)
+
+
+# -- thematic reviews (topics: themes, shared_themes) --------------------------------------------
+
+
+@on(ThemeOpened)
+async def on_theme_opened(conn: Connection, envelope: EventEnvelope, event: ThemeOpened) -> None:
+    await themes_store.store_theme(
+        conn,
+        theme_id=event.theme_id,
+        trust=envelope.tenant.trust,
+        site=envelope.tenant.site,
+        title=event.title,
+        description=event.description,
+        opened_by_role=event.opened_by_role,
+        opened_at=envelope.recorded_at,
+    )
+
+
+@on(IncidentLinkedToTheme)
+async def on_incident_linked(conn: Connection, envelope: EventEnvelope, event: IncidentLinkedToTheme) -> None:
+    await themes_store.store_link(
+        conn,
+        theme_id=event.theme_id,
+        incident_id=event.incident_id,
+        trust=envelope.tenant.trust,
+        site=event.site,
+        linked_at=envelope.recorded_at,
+    )
+
+
+@on(IncidentUnlinkedFromTheme)
+async def on_incident_unlinked(
+    conn: Connection, envelope: EventEnvelope, event: IncidentUnlinkedFromTheme
+) -> None:
+    """Links and unlinks of one theme are written under the theme's lock and keyed by the theme,
+    so they arrive in the order they were made: a later link adds the incident again."""
+    await themes_store.delete_link(conn, event.theme_id, event.incident_id)
+
+
+@on(ThemeShared)
+async def on_theme_shared(conn: Connection, envelope: EventEnvelope, event: ThemeShared) -> None:
+    """Every trust's shares are kept; who may see them is decided when they are read (consent),
+    so giving consent later shows themes shared before, and a replay needs no consent history."""
+    await themes_store.store_share(
+        conn,
+        theme_id=event.theme_id,
+        source_trust=envelope.tenant.trust,
+        summary=event.model_dump(mode="json"),
+        shared_at=envelope.recorded_at,
+        stream_version=envelope.stream_version,
+    )
+
+
+# -- live only: what dashboards hear -------------------------------------------------------------
+
+
+def live_handlers(runtime: ServiceRuntime) -> EventHandlers:
+    """The projection, and the trust's deadline counts after a window changes and the status of a
+    submission made outside Sievert, in the same transaction (topic ``dashboard``)."""
+    announcing = EventHandlers()
+
+    async def counted(conn: Connection, envelope: EventEnvelope, event: DeadlineEvent) -> None:
+        await on_deadline_and_count(runtime, conn, envelope, event)
+
+    for deadline_event in DEADLINE_EVENTS:
+        announcing.add(deadline_event, counted)
+
+    @announcing.on(NotificationSubmitted, InvestigationReportSubmitted)
+    async def _announced(conn: Connection, envelope: EventEnvelope, event: ExternalSubmission) -> None:
+        await on_external_submission_and_announce(runtime, conn, envelope, event)
+
+    return PROJECTION.extended(announcing)
+
+
+async def on_deadline_and_count(
+    runtime: ServiceRuntime, conn: Connection, envelope: EventEnvelope, event: DeadlineEvent
+) -> None:
+    await on_incident_event(conn, envelope, event)
+    trust = envelope.tenant.trust
+    windows = await read_model.deadline_windows(conn, trust)
+    await runtime.emitter.emit(
+        conn,
+        [deadline_counts(trust, windows, runtime.clock.now())],
+        stream_id=trust_stream(trust),
+        tenant=envelope.tenant,
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.event_id,
+    )
+
+
+async def on_external_submission_and_announce(
+    runtime: ServiceRuntime, conn: Connection, envelope: EventEnvelope, event: ExternalSubmission
+) -> None:
+    if not await apply_external_submission(conn, envelope, event):
+        return
+    kind = kind_submitted(event)
+    changed = SubmissionStatusChanged(
+        submission_id=submission_id_for(envelope.stream_id, kind),
+        kind=kind,
+        status="submitted",
+        channel="external",
+    )
+    await runtime.emitter.emit(
+        conn,
+        [changed],
+        stream_id=envelope.stream_id,
+        tenant=envelope.tenant,
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.event_id,
+        actor=envelope.actor,
+    )
