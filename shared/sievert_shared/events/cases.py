@@ -6,7 +6,8 @@ Who emits what:
 
 - reporting, where the investigation record and the correspondence are kept:
   ``LocalInvestigationClosed``/``Reopened``, ``AuthorityQueryReceived``/``Answered``,
-  ``AuthorityClosedCase``;
+  ``AuthorityClosedCase``, and ``SimilarIncidentsConfirmed`` (a person confirmed the report's
+  similar previous incidents);
 - deadlines, which keeps every clock of a case and therefore decides when a case is closed:
   ``NotificationWithdrawalRequested``/``Agreed``, ``CaseClosed``/``Reopened``,
   ``CaseRetentionExpired`` and the task events.
@@ -65,6 +66,20 @@ class LocalInvestigationReopened(_CaseEvent):
     reopened_by_role: str = _Role
     reopened_on: dt.date
     reason: str = Field(min_length=1, max_length=_Text)
+
+
+class SimilarIncidentsConfirmed(_CaseEvent):
+    """A person confirmed, or edited and confirmed, what the investigation report says about
+    similar previous incidents and trends (line 234), which the machine only proposes. Completes the
+    similar-incidents task."""
+
+    event_type: ClassVar[str] = "SimilarIncidentsConfirmed"
+    schema_version: ClassVar[int] = 1
+
+    confirmed_by_role: str = _Role
+    confirmed_on: dt.date
+    summary: str = Field(min_length=1, max_length=_Text, description="The text as confirmed, anonymised.")
+    edited: bool = Field(description="The person changed the proposed text before confirming it.")
 
 
 # -- The enforcing authority's correspondence (guidance lines 116-131) ----------------------------
