@@ -7,9 +7,16 @@ the facts, so "now" never enters a decision and a replay always gives the same a
 from __future__ import annotations
 
 from sievert_classifier.domain import bodies, rules
-from sievert_classifier.domain.model import Case, Finding, Kind, Ruleset
+from sievert_classifier.domain.model import WRONG_ANATOMY, Case, Finding, Kind, Ruleset
 from sievert_classifier.domain.rulesets import select_ruleset
-from sievert_shared.decision import ClassificationDecision, OtherBody, Outcome, Reason
+from sievert_shared.decision import (
+    ClassificationDecision,
+    DecisionStatus,
+    NeedsAffect,
+    OtherBody,
+    Outcome,
+    Reason,
+)
 from sievert_shared.facts import (
     ExposureKind,
     GeographicalMiss,
@@ -26,6 +33,7 @@ _BODY_ORDER = {body: index for index, body in enumerate(OtherBody)}
 #: Line 207-212 lists the complementary codes in this order; prefixes follow it.
 _PREFIX_ORDER = ("M", "E", "V", "C")
 MET = Outcome.MET
+NOTIFICATION_NEEDS = NeedsAffect.NOTIFICATION
 NOTIFICATION = Kind.NOTIFICATION
 COMPLEMENTARY = Kind.COMPLEMENTARY
 
@@ -53,7 +61,7 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
     rs = select_ruleset(facts.discovered_on)
     case = Case(facts, rs, theme_individuals)
     findings: list[Finding] = [Finding("ruleset", MET, {"discovered_on": facts.discovered_on.isoformat()})]
-    for rule in rs.dispatch[facts.exposure_kind, facts.modality]:
+    for rule in rs.dispatch[case.kind, facts.modality]:
         finding = rule(case)
         if finding is not None:
             findings.append(finding)
@@ -64,12 +72,19 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
     met_codes: set[str] = set()
     complementary: set[str] = set()
     other_bodies: set[OtherBody] = set()
-    needs: dict[str, None] = {}
+    licensing_breach = False
+    # Missing facts, by what they could change: the notification (or its codes), or only a
+    # route or a label. A fact some notification criterion needs is never "only routing".
+    for_notification: set[str] = set()
+    for_routing: set[str] = set()
     reasons: list[Reason] = []
     for finding in findings:
         reasons.append(_reason(rs, finding))
         if finding.needs:
-            needs.update(dict.fromkeys(finding.needs))
+            if criteria[finding.key].needs_affect is NOTIFICATION_NEEDS:
+                for_notification.update(finding.needs)
+            else:
+                for_routing.update(finding.needs)
         elif finding.outcome is MET:
             item = criteria[finding.key]
             if item.kind is NOTIFICATION:
@@ -78,6 +93,8 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
                 complementary.add(item.code)
             if finding.body is not None:
                 other_bodies.add(finding.body)
+            if finding.key == bodies.LICENSING_BREACH:
+                licensing_breach = True
 
     # A notification code met, or M or C, notifiable regardless of dose (line 78, 207, 276).
     notifiable = facts.exposure_kind in rules.EXPOSED and bool(
@@ -93,7 +110,8 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
             # Line 287: a complementary code needs the most relevant code 1 to 9 even when
             # that code's own threshold is not met.
             primary, missing = category(case)
-            needs.update(dict.fromkeys(missing))
+            # Naming the code of a notification changes its codes; of a voluntary offer, a label.
+            (for_notification if notifiable else for_routing).update(missing)
             ordered = [primary] if primary is not None else []
         if ordered:
             if complementary:
@@ -105,10 +123,17 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
                 ordered[0] = prefix + ordered[0]
             codes = tuple(ordered)
 
+    for_routing -= for_notification
+    if notifiable:
+        status = DecisionStatus.NOTIFIABLE
+    else:
+        status = DecisionStatus.UNDECIDED if for_notification else DecisionStatus.NOT_NOTIFIABLE
+    by_field = _FIELD_ORDER.__getitem__
     # Validated in one pass by pydantic-core; reasons come from the memo as instances.
     return ClassificationDecision.model_validate(
         {
             "notifiable": notifiable,
+            "status": status,
             "codes": codes,
             "authority": bodies.AUTHORITY[facts.nation],
             "other_bodies": sorted(other_bodies, key=_BODY_ORDER.__getitem__),
@@ -116,7 +141,10 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
             "voluntary": voluntary,
             "local_investigation": True,
             "ruleset": rs.id,
-            "needs_facts": sorted(needs, key=_FIELD_ORDER.__getitem__),
+            "licensing_breach": licensing_breach,
+            "needs_facts": sorted(for_notification | for_routing, key=by_field),
+            "needs_facts_for_notification": sorted(for_notification, key=by_field),
+            "needs_facts_for_routing": sorted(for_routing, key=by_field),
             "reasons": reasons,
         }
     )
@@ -136,11 +164,14 @@ def category(case: Case) -> tuple[str | None, tuple[str, ...]]:
         return fixed, ()
     if modality in rules.RADIOTHERAPY:
         miss = f.geographical_miss
-        if miss is GeographicalMiss.TOTAL:
+        # A wrong side or site is a total miss of the intended target (rules.code_9_1).
+        if miss is GeographicalMiss.TOTAL or f.anatomy_error in WRONG_ANATOMY:
             return "9.1", ()
         if miss is GeographicalMiss.PARTIAL:
             return "9.2", ()
         course = f.rt_course_dose_ratio
+        if course is None and f.rt_delivered_dose_gy is not None and f.rt_prescribed_dose_gy:
+            course = f.rt_delivered_dose_gy / f.rt_prescribed_dose_gy
         # Over-exposure (8.1) unless the course is known to be under-dosed (8.2).
         return ("8.2" if course is not None and course < 1 else "8.1"), ()
     if modality is Modality.RADIOTHERAPY_VERIFICATION_IMAGING:
@@ -191,6 +222,7 @@ def _reason(rs: Ruleset, finding: Finding) -> Reason:
             facts=finding.facts,
             outcome=finding.outcome,
             needs=finding.needs,
+            needs_affect=item.needs_affect if finding.needs else None,
         )
         if len(_REASONS) >= _REASONS_MAX:
             _REASONS.clear()
