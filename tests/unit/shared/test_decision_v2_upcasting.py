@@ -141,15 +141,12 @@ def test_the_conservative_reading_is_stricter_than_a_new_decision() -> None:
 
 def test_a_v2_decision_decodes_as_written_and_upcasting_it_again_changes_nothing() -> None:
     decision = classify(IncidentFacts.model_validate(OPEN))
-    payload = {
-        "decision": decision.model_dump(mode="json"),
-        "discovered_on": "2025-06-02",
-        "facts_version": 1,
-    }
+    dumped = decision.model_dump(mode="json")
+    payload = {"decision": dumped, "discovered_on": "2025-06-02", "facts_version": 1}
     event = REGISTRY.decode(envelope("IncidentClassified", 2, payload))
     assert isinstance(event, IncidentClassified)
     assert event.decision == decision
-    assert upcast_decision_v1(payload["decision"]) == payload["decision"]
+    assert upcast_decision_v1(dumped) == dumped
 
 
 @pytest.mark.parametrize(
