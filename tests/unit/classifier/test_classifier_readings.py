@@ -501,3 +501,16 @@ def test_routing_facts_equipment_answer_is_routing_in_its_reason() -> None:
     decision = classify(ct(0.02, 0.04, equipment_fault=None))
     assert reason(decision, "E").needs_affect is NeedsAffect.ROUTING
     assert decision.needs_facts == ("equipment_fault",)  # the union, for older readers
+
+
+def test_wrong_side_recorded_as_accidental_takes_its_category_as_unintended() -> None:
+    # Line 349 with line 287: M attaches to the category of an unintended exposure, here band 2.1.
+    decision = classify(
+        accidental(
+            anatomy_error="wrong_side",
+            individuals_affected=2,
+            intended_effective_dose_msv=0.02,
+            total_effective_dose_msv=0.04,
+        )
+    )
+    assert (decision.status, decision.codes) == (NOTIFIABLE, ("M2.1",))

@@ -156,7 +156,8 @@ def category(case: Case) -> tuple[str | None, tuple[str, ...]]:
     Used when M, C or V applies but no notification code is met (line 201-204, 287).
     """
     f = case.facts
-    if f.exposure_kind is ExposureKind.ACCIDENTAL:
+    # The kind as judged: a wrong side or site recorded as accidental is unintended (line 349).
+    if case.kind is ExposureKind.ACCIDENTAL:
         return "1", ()
     modality = f.modality
     fixed = _CATEGORY_BY_MODALITY.get(modality)
