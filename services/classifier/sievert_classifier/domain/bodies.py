@@ -5,7 +5,7 @@ Pure rules over the case; line numbers refer to cqc-irmer-notification-guidance-
 
 from __future__ import annotations
 
-from sievert_classifier.domain.model import Case, Finding
+from sievert_classifier.domain.model import Case, Finding, applies
 from sievert_classifier.domain.rules import EXPOSED, NUCLEAR_MEDICINE
 from sievert_shared.decision import Authority, FactValue, OtherBody, Outcome
 from sievert_shared.facts import ExposureKind, IncidentFacts, Nation
@@ -133,8 +133,10 @@ def arsac(c: Case) -> Finding | None:
     """
     f = c.facts
     breach = f.outside_arsac_licence
+    if breach is not True and f.modality not in NUCLEAR_MEDICINE:
+        return None
     administered = _administered(f)
-    if breach is not True and (f.modality not in NUCLEAR_MEDICINE or not administered):
+    if breach is not True and not administered:
         return None
     facts: dict[str, FactValue] = {"outside_arsac_licence": breach, "administered": administered}
     if breach is None:
@@ -144,6 +146,7 @@ def arsac(c: Case) -> Finding | None:
     return Finding("arsac", Outcome.NOT_MET, facts)
 
 
+@applies(kinds=EXPOSED)
 def licensing_breach(c: Case) -> Finding | None:
     """The enforcing authority's own licensing breach form (line 45, 98, 112).
 

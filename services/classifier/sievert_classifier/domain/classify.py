@@ -12,7 +12,6 @@ from sievert_classifier.domain.rulesets import select_ruleset
 from sievert_shared.decision import (
     ClassificationDecision,
     DecisionStatus,
-    NeedsAffect,
     OtherBody,
     Outcome,
     Reason,
@@ -33,7 +32,6 @@ _BODY_ORDER = {body: index for index, body in enumerate(OtherBody)}
 #: Line 207-212 lists the complementary codes in this order; prefixes follow it.
 _PREFIX_ORDER = ("M", "E", "V", "C")
 MET = Outcome.MET
-NOTIFICATION_NEEDS = NeedsAffect.NOTIFICATION
 NOTIFICATION = Kind.NOTIFICATION
 COMPLEMENTARY = Kind.COMPLEMENTARY
 
@@ -81,10 +79,10 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
     for finding in findings:
         reasons.append(_reason(rs, finding))
         if finding.needs:
-            if criteria[finding.key].needs_affect is NOTIFICATION_NEEDS:
-                for_notification.update(finding.needs)
-            else:
+            if finding.key in rs.routing_only:
                 for_routing.update(finding.needs)
+            else:
+                for_notification.update(finding.needs)
         elif finding.outcome is MET:
             item = criteria[finding.key]
             if item.kind is NOTIFICATION:
@@ -123,12 +121,17 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
                 ordered[0] = prefix + ordered[0]
             codes = tuple(ordered)
 
-    for_routing -= for_notification
     if notifiable:
         status = DecisionStatus.NOTIFIABLE
     else:
         status = DecisionStatus.UNDECIDED if for_notification else DecisionStatus.NOT_NOTIFIABLE
-    by_field = _FIELD_ORDER.__getitem__
+    needs_for_notification = _in_field_order(for_notification)
+    needs_for_routing = _in_field_order(for_routing - for_notification) if for_routing else ()
+    needs = (
+        _in_field_order(for_notification | for_routing)
+        if needs_for_notification and needs_for_routing
+        else needs_for_notification or needs_for_routing
+    )
     # Validated in one pass by pydantic-core; reasons come from the memo as instances.
     return ClassificationDecision.model_validate(
         {
@@ -142,12 +145,16 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
             "local_investigation": True,
             "ruleset": rs.id,
             "licensing_breach": licensing_breach,
-            "needs_facts": sorted(for_notification | for_routing, key=by_field),
-            "needs_facts_for_notification": sorted(for_notification, key=by_field),
-            "needs_facts_for_routing": sorted(for_routing, key=by_field),
+            "needs_facts": needs,
+            "needs_facts_for_notification": needs_for_notification,
+            "needs_facts_for_routing": needs_for_routing,
             "reasons": reasons,
         }
     )
+
+
+def _in_field_order(names: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(names, key=_FIELD_ORDER.__getitem__)) if names else ()
 
 
 def category(case: Case) -> tuple[str | None, tuple[str, ...]]:

@@ -193,6 +193,8 @@ class Ruleset:
     dispatch: Mapping[tuple[ExposureKind, Modality], tuple[Rule, ...]] = field(
         init=False, repr=False, compare=False
     )
+    #: Keys of the criteria whose missing facts only decide a route or a label. Derived.
+    routing_only: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         table = {
@@ -205,6 +207,10 @@ class Ruleset:
             for modality in Modality
         }
         object.__setattr__(self, "dispatch", table)
+        routing = frozenset(
+            key for key, item in self.criteria.items() if item.needs_affect is NeedsAffect.ROUTING
+        )
+        object.__setattr__(self, "routing_only", routing)
 
 
 def dec(value: float) -> Decimal:
