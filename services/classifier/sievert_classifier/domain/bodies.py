@@ -31,18 +31,15 @@ DEVICE_BODY = {
 }
 
 
-_AUTHORITY_FINDINGS = {
+#: The enforcing authority for the site's nation (line 351-373): met for every incident.
+AUTHORITY_FINDINGS = {
     nation: Finding("authority", Outcome.MET, {"nation": nation, "authority": body})
     for nation, body in AUTHORITY.items()
 }
-_INVESTIGATION_FINDINGS = {
+#: Regulation 8(3): every incident is investigated and recorded locally (line 223, 227).
+INVESTIGATION_FINDINGS = {
     kind: Finding("regulation-8(3)", Outcome.MET, {"exposure_kind": kind}) for kind in ExposureKind
 }
-
-
-def authority(c: Case) -> Finding:
-    """The enforcing authority for the site's nation (line 351-373)."""
-    return _AUTHORITY_FINDINGS[c.facts.nation]
 
 
 def health_and_safety(c: Case) -> Finding | None:
@@ -160,8 +157,3 @@ def licensing_breach(c: Case) -> Finding | None:
         return None
     facts: dict[str, FactValue] = {"outside_arsac_licence": True, "authority": AUTHORITY[f.nation]}
     return Finding(LICENSING_BREACH, Outcome.MET, facts)
-
-
-def local_investigation(c: Case) -> Finding:
-    """Regulation 8(3): every incident is investigated and recorded locally (line 223, 227)."""
-    return _INVESTIGATION_FINDINGS[c.facts.exposure_kind]

@@ -6,6 +6,8 @@ the facts, so "now" never enters a decision and a replay always gives the same a
 
 from __future__ import annotations
 
+from datetime import date
+
 from sievert_classifier.domain import bodies, rules
 from sievert_classifier.domain.model import WRONG_ANATOMY, Case, Finding, Kind, Ruleset
 from sievert_classifier.domain.rulesets import select_ruleset
@@ -21,6 +23,7 @@ from sievert_shared.facts import (
     GeographicalMiss,
     IncidentFacts,
     Modality,
+    Nation,
     VerificationImagingCause,
 )
 
@@ -58,13 +61,11 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
     """
     rs = select_ruleset(facts.discovered_on)
     case = Case(facts, rs, theme_individuals)
-    findings: list[Finding] = [Finding("ruleset", MET, {"discovered_on": facts.discovered_on.isoformat()})]
+    findings: list[Finding] = []
     for rule in rs.dispatch[case.kind, facts.modality]:
         finding = rule(case)
         if finding is not None:
             findings.append(finding)
-    findings.append(bodies.authority(case))
-    findings.append(bodies.local_investigation(case))
 
     criteria = rs.criteria
     met_codes: set[str] = set()
@@ -75,7 +76,9 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
     # route or a label. A fact some notification criterion needs is never "only routing".
     for_notification: set[str] = set()
     for_routing: set[str] = set()
-    reasons: list[Reason] = []
+    # The ruleset, the authority and Regulation 8(3) are met for every incident and add only
+    # their reasons, which repeat for every incident of a discovery date, nation or kind.
+    reasons: list[Reason] = [_every_incident_reason(rs, "ruleset", facts.discovered_on)]
     for finding in findings:
         reasons.append(_reason(rs, finding))
         if finding.needs:
@@ -93,6 +96,9 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
                 other_bodies.add(finding.body)
             if finding.key == bodies.LICENSING_BREACH:
                 licensing_breach = True
+
+    reasons.append(_every_incident_reason(rs, "authority", facts.nation))
+    reasons.append(_every_incident_reason(rs, "regulation-8(3)", facts.exposure_kind))
 
     # A notification code met, or M or C, notifiable regardless of dose (line 78, 207, 276).
     notifiable = facts.exposure_kind in rules.EXPOSED and bool(
@@ -215,6 +221,27 @@ def _band(rs: Ruleset, intended: float | None) -> tuple[str | None, tuple[str, .
 #: validated once. Bounded: cleared when full, which only costs rebuilding.
 _REASONS: dict[tuple[object, ...], Reason] = {}
 _REASONS_MAX = 8192
+
+
+_EVERY_INCIDENT: dict[tuple[str, str, object], Reason] = {}
+
+
+def _every_incident_reason(rs: Ruleset, key: str, value: date | Nation | ExposureKind) -> Reason:
+    """The reason of a criterion met by every incident, by the one fact it depends on."""
+    memo_key = (rs.id, key, value)
+    reason = _EVERY_INCIDENT.get(memo_key)
+    if reason is None:
+        if isinstance(value, date):
+            finding = Finding("ruleset", MET, {"discovered_on": value.isoformat()})
+        elif isinstance(value, Nation):
+            finding = bodies.AUTHORITY_FINDINGS[value]
+        else:
+            finding = bodies.INVESTIGATION_FINDINGS[value]
+        reason = _reason(rs, finding)
+        if len(_EVERY_INCIDENT) >= _REASONS_MAX:
+            _EVERY_INCIDENT.clear()
+        _EVERY_INCIDENT[memo_key] = reason
+    return reason
 
 
 def _reason(rs: Ruleset, finding: Finding) -> Reason:
