@@ -6,7 +6,9 @@ so it can be stored in an event and replayed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,10 +17,13 @@ __all__ = [
     "Authority",
     "Citation",
     "ClassificationDecision",
+    "DecisionStatus",
     "FactValue",
+    "NeedsAffect",
     "OtherBody",
     "Outcome",
     "Reason",
+    "upcast_decision_v1",
 ]
 
 #: The document the classifier's line numbers refer to.
@@ -67,6 +72,26 @@ class Outcome(StrEnum):
     NEEDS_FACTS = "needs_facts"
 
 
+class NeedsAffect(StrEnum):
+    """What the facts a criterion still needs could change."""
+
+    #: Whether the incident is notifiable, or its notification codes 1-10, M or C.
+    NOTIFICATION = "notification"
+    #: Only a route (another body to tell) or a label (complementary code E or V).
+    ROUTING = "routing"
+
+
+class DecisionStatus(StrEnum):
+    """What is settled about the notification, whatever routing facts are still open."""
+
+    #: Some criterion is met on the known facts: a Regulation 8(4) notification is due.
+    NOTIFIABLE = "notifiable"
+    #: No criterion is met, and no missing fact could make one met: settled, not notifiable.
+    NOT_NOTIFIABLE = "not_notifiable"
+    #: Not shown notifiable, and some missing fact could make it notifiable or change its codes.
+    UNDECIDED = "undecided"
+
+
 class Citation(BaseModel):
     """Where in the guidance a criterion is written."""
 
@@ -96,21 +121,37 @@ class Reason(BaseModel):
     needs: tuple[str, ...] = Field(
         default=(), description="IncidentFacts fields this criterion still needs to be decided."
     )
+    needs_affect: NeedsAffect | None = Field(
+        default=None,
+        description=(
+            "What the facts in needs could change: 'notification' (whether the incident is notifiable, "
+            "or its codes 1-10, M or C) or 'routing' (only another body to tell, or the label E or V). "
+            "null when needs is empty."
+        ),
+    )
 
 
 class ClassificationDecision(BaseModel):
     """Whether and to whom an incident must be notified, and why.
 
     ``notifiable`` is true only when the known facts meet a criterion (guidance line
-    218: notify once the criteria are shown to be met). ``notifiable`` false with a
-    non-empty ``needs_facts`` means "not shown yet": supply those facts and classify
-    again.
+    218: notify once the criteria are shown to be met). ``status`` separates what is
+    settled from what is open: ``undecided`` means a missing fact in
+    ``needs_facts_for_notification`` could still make the incident notifiable (or change
+    its codes); ``not_notifiable`` is settled even while ``needs_facts_for_routing`` asks
+    which other body to tell. ``needs_facts`` is the union of both, for older readers.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     notifiable: bool = Field(
         description="A statutory notification to the enforcing authority is due (SAUE or CSAUE)."
+    )
+    status: DecisionStatus = Field(
+        description=(
+            "notifiable; not_notifiable (settled, whatever routing facts are open); or undecided "
+            "(not shown notifiable, and a fact in needs_facts_for_notification could make it so)."
+        )
     )
     codes: tuple[str, ...] = Field(
         description=(
@@ -128,7 +169,61 @@ class ClassificationDecision(BaseModel):
         description="A local investigation and record are required under Regulation 8(3) (line 223)."
     )
     ruleset: str = Field(description="Ruleset that decided, e.g. 'irmer-2023-04' or 'irmer-2020-08'.")
+    licensing_breach: bool = Field(
+        description=(
+            "Radioactive substances were administered without the appropriate licence (Regulation 5): "
+            "tell ARSAC (in other_bodies) and send the enforcing authority its IR(ME)R licensing breach "
+            "form (line 45, 98, 112). Not a Regulation 8(4) notification in itself."
+        )
+    )
     needs_facts: tuple[str, ...] = Field(
-        description="IncidentFacts fields still needed by some criterion, in field order."
+        description=(
+            "IncidentFacts fields still needed by some criterion, in field order: the union of "
+            "needs_facts_for_notification and needs_facts_for_routing."
+        )
+    )
+    needs_facts_for_notification: tuple[str, ...] = Field(
+        description=(
+            "Missing facts that could change whether the incident is notifiable, or its codes, in "
+            "field order. While non-empty and not notifiable, the decision is undecided."
+        )
+    )
+    needs_facts_for_routing: tuple[str, ...] = Field(
+        description=(
+            "Missing facts that only decide another body to tell (HSE, MHRA, ARSAC, ...) or a label "
+            "(code E or V), in field order. They never hold the notification decision open."
+        )
     )
     reasons: tuple[Reason, ...] = Field(description="Every criterion applied, in the order applied.")
+
+
+def upcast_decision_v1(decision: Mapping[str, Any]) -> dict[str, Any]:
+    """A decision as v1 events carried it (before ``status`` and the split of ``needs_facts``),
+    read as the current shape.
+
+    The conservative reading: v1 did not say what its missing facts could change, so every one
+    of them is counted as able to change the notification (``needs_facts_for_notification``),
+    none as routing only, and a v1 decision that was not notifiable but needed facts is
+    ``undecided``. A v1 decision had no licensing-breach route, so ``licensing_breach`` is false.
+    A decision already in the current shape (it has ``status``) is returned unchanged, so a
+    reader may apply this to stored decisions of either shape.
+    """
+    if "status" in decision:
+        return dict(decision)
+    needs = list(decision.get("needs_facts", ()))
+    if decision["notifiable"]:
+        status = DecisionStatus.NOTIFIABLE
+    else:
+        status = DecisionStatus.UNDECIDED if needs else DecisionStatus.NOT_NOTIFIABLE
+    reasons = [
+        {**reason, "needs_affect": NeedsAffect.NOTIFICATION.value if reason.get("needs") else None}
+        for reason in decision.get("reasons", ())
+    ]
+    return {
+        **decision,
+        "status": status.value,
+        "licensing_breach": False,
+        "needs_facts_for_notification": needs,
+        "needs_facts_for_routing": [],
+        "reasons": reasons,
+    }

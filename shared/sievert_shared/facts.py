@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 __all__ = [
+    "AnatomyError",
     "CareSetting",
     "DeterministicEffect",
     "DoseVolume",
@@ -29,6 +30,7 @@ __all__ = [
     "Nation",
     "VerificationImagingCause",
     "incident_facts_json_schema",
+    "occurred_not_after_discovery",
 ]
 
 
@@ -127,6 +129,17 @@ class EquipmentType(StrEnum):
     HAND_HELD = "hand_held"
 
 
+class AnatomyError(StrEnum):
+    """Whether the exposure was of the anatomy intended (guidance lines 59-62, 347-349)."""
+
+    #: The intended side and site were exposed.
+    NONE = "none"
+    #: The incorrect laterality (left for right): an unintended exposure (line 349).
+    WRONG_SIDE = "wrong_side"
+    #: Another anatomical site or region than intended: an error in the anatomy (line 62).
+    WRONG_SITE = "wrong_site"
+
+
 class CareSetting(StrEnum):
     """Environment the equipment was used in, for thematic review (SoR/HERCA advice, 2024)."""
 
@@ -145,6 +158,17 @@ class CareSetting(StrEnum):
 _Dose = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 _Count = Annotated[int, Field(ge=0, strict=True)]
 _Flag = Annotated[bool, Field(strict=True)]
+_Prescribed = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+_Name = Annotated[str, Field(min_length=1, max_length=100, strict=True)]
+
+
+def occurred_not_after_discovery(value: date | None, info: ValidationInfo) -> date | None:
+    """An exposure cannot be discovered before it happens; catching this in validation names
+    the field in the error, rather than surfacing later as a wrong deadline."""
+    discovered = info.data.get("discovered_on")
+    if value is not None and isinstance(discovered, date) and value > discovered:
+        raise ValueError("must not be after discovered_on")
+    return value
 
 
 class IncidentFacts(BaseModel):
@@ -381,15 +405,84 @@ class IncidentFacts(BaseModel):
         default=None, description="Setting the equipment was used in, for thematic review."
     )
 
-    @field_validator("occurred_on")
-    @classmethod
-    def _not_after_discovery(cls, value: date | None, info: ValidationInfo) -> date | None:
-        # An exposure cannot be discovered before it happens; catching this here names
-        # the field in the error, rather than surfacing later as a wrong deadline.
-        discovered = info.data.get("discovered_on")
-        if value is not None and isinstance(discovered, date) and value > discovered:
-            raise ValueError("must not be after discovered_on")
-        return value
+    # --- added with IncidentReported/IncidentFactsAmended v3 ---------------------------
+    # Radiotherapy doses as radiotherapy records them (line 155, 246: where an effective
+    # dose in mSv does not fit, a recognised alternative unit is used). They describe the
+    # volume in rt_dose_volume; the classifier never turns them into an effective dose.
+    rt_prescribed_dose_gy: _Prescribed | None = Field(
+        default=None,
+        description=(
+            "Prescribed (intended) absorbed dose over the whole course, in Gy, to the volume in "
+            "rt_dose_volume (planning target volume or organ at risk). With rt_delivered_dose_gy it "
+            "gives the course ratio of codes 8.1 and 8.2 when rt_course_dose_ratio is not given."
+        ),
+    )
+    rt_delivered_dose_gy: _Dose | None = Field(
+        default=None,
+        description=(
+            "Absorbed dose delivered over the course in the exposure under report, in Gy, to the volume "
+            "in rt_dose_volume (codes 8.1, 8.2; for a wrong patient, code 1: any therapeutic delivery)."
+        ),
+    )
+    rt_prescribed_fraction_dose_gy: _Prescribed | None = Field(
+        default=None,
+        description=(
+            "Prescribed absorbed dose per fraction, in Gy, to the volume in rt_dose_volume. With "
+            "rt_max_fraction_delivered_dose_gy it gives the fraction ratio of code 8.1."
+        ),
+    )
+    rt_max_fraction_delivered_dose_gy: _Dose | None = Field(
+        default=None,
+        description="Highest absorbed dose delivered in any single fraction, in Gy, to the volume in rt_dose_volume.",
+    )
+    rt_fractions_prescribed: _Count | None = Field(
+        default=None, description="Treatment fractions prescribed for the course (count)."
+    )
+    rt_fractions_delivered: _Count | None = Field(
+        default=None,
+        description=(
+            "Treatment fractions delivered, in whole or in part, in the exposure under report (count; "
+            "for a wrong patient, one or more meets code 1)."
+        ),
+    )
+    rt_whole_course_delivered: _Flag | None = Field(
+        default=None,
+        description="The whole prescribed course was delivered in the exposure under report.",
+    )
+    anatomy_error: AnatomyError | None = Field(
+        default=None,
+        description=(
+            "none; wrong_side (incorrect laterality); wrong_site (another anatomical site). Either is an "
+            "unintended exposure judged on the dose criteria (line 59-62, 347-349); in radiotherapy, a "
+            "total geographical miss (code 9.1)."
+        ),
+    )
+    equipment_fault_thematic: _Flag | None = Field(
+        default=None,
+        description=(
+            "The equipment fault is thematic: persistent or recurring, such as the same fault on "
+            "different days of one patient's course or in several patients (line 316-318, 324). Asked "
+            "for code 4.2c when the cause is equipment_failure."
+        ),
+    )
+    medicine_defect: _Flag | None = Field(
+        default=None,
+        description=(
+            "A medicinal product was defective or mislabelled as supplied, e.g. a mislabelled "
+            "radiopharmaceutical vial from the supplier: report to MHRA (HFS in Scotland, NIAIC in "
+            "Northern Ireland) (line 377-391). Null is read as no defect known."
+        ),
+    )
+    equipment_manufacturer: _Name | None = Field(
+        default=None,
+        description="Manufacturer of the equipment involved, named in the device report (line 377-391).",
+    )
+    equipment_model: _Name | None = Field(
+        default=None,
+        description="Model of the equipment involved, named in the device report (line 377-391).",
+    )
+
+    _not_after_discovery = field_validator("occurred_on")(occurred_not_after_discovery)
 
 
 def incident_facts_json_schema() -> dict[str, Any]:

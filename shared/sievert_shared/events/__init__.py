@@ -24,7 +24,13 @@ from sievert_shared.events.cases import (
     TaskOpened,
     TaskOverdue,
 )
-from sievert_shared.events.classifications import IncidentClassified, IncidentReclassified
+from sievert_shared.events.classifications import (
+    IncidentClassified,
+    IncidentClassifiedV1,
+    IncidentReclassified,
+    IncidentReclassifiedV1,
+)
+from sievert_shared.events.classifications import upcast_v1_to_v2 as upcast_decision_v1_to_v2
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
     DeadlineCancelled,
@@ -38,9 +44,12 @@ from sievert_shared.events.deadlines import (
 from sievert_shared.events.incidents import (
     IncidentFactsAmended,
     IncidentFactsAmendedV1,
+    IncidentFactsAmendedV2,
     IncidentReported,
     IncidentReportedV1,
+    IncidentReportedV2,
     upcast_v1_to_v2,
+    upcast_v2_to_v3,
 )
 from sievert_shared.events.registry import (
     Event,
@@ -76,10 +85,14 @@ from sievert_shared.events.submissions import (
 #: as the current one through the upcasters registered below.
 ALL_EVENTS: tuple[type[Event], ...] = (
     IncidentReportedV1,
+    IncidentReportedV2,
     IncidentReported,
     IncidentFactsAmendedV1,
+    IncidentFactsAmendedV2,
     IncidentFactsAmended,
+    IncidentClassifiedV1,
     IncidentClassified,
+    IncidentReclassifiedV1,
     IncidentReclassified,
     DeadlineScheduled,
     DeadlineApproaching,
@@ -129,6 +142,10 @@ for _model in ALL_EVENTS:
     REGISTRY.register(_model)
 REGISTRY.register_upcaster(IncidentReported.event_type, 1, upcast_v1_to_v2)
 REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 1, upcast_v1_to_v2)
+REGISTRY.register_upcaster(IncidentReported.event_type, 2, upcast_v2_to_v3)
+REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 2, upcast_v2_to_v3)
+REGISTRY.register_upcaster(IncidentClassified.event_type, 1, upcast_decision_v1_to_v2)
+REGISTRY.register_upcaster(IncidentReclassified.event_type, 1, upcast_decision_v1_to_v2)
 REGISTRY.register_upcaster(NotificationSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(InvestigationReportSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 1, upcast_status_changed_v1_to_v2)
@@ -154,12 +171,16 @@ __all__ = [
     "Event",
     "EventRegistry",
     "IncidentClassified",
+    "IncidentClassifiedV1",
     "IncidentFactsAmended",
     "IncidentFactsAmendedV1",
+    "IncidentFactsAmendedV2",
     "IncidentLinkedToTheme",
     "IncidentReclassified",
+    "IncidentReclassifiedV1",
     "IncidentReported",
     "IncidentReportedV1",
+    "IncidentReportedV2",
     "IncidentUnlinkedFromTheme",
     "InvestigationFindingsRecorded",
     "InvestigationReportSubmitted",

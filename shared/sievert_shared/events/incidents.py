@@ -1,8 +1,12 @@
 """Events intake emits about incident facts (topic: ``Topics.incidents``).
 
-v2 of both events adds ``patient_pseudonym``: the only trace of the patient that leaves intake,
-so no other service, topic or read model holds an identifier it would have to protect. v1 events
-stay in the log and are read as v2 with no pseudonym (``upcast_v1_to_v2``).
+v2 of both events added ``patient_pseudonym``: the only trace of the patient that leaves intake.
+v1 events stay in the log and are read as v2 with no pseudonym (``upcast_v1_to_v2``).
+
+v3 of both events carries facts with more optional fields (radiotherapy doses in Gy, the anatomy
+exposed, whether an equipment fault is thematic, a defective medicine, the equipment's maker and
+model). Every v2 payload is a valid v3 payload, so the upcaster is the identity
+(``upcast_v2_to_v3``); the bump says that the embedded facts' shape changed.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from sievert_shared.events.earlier_shapes import IncidentFactsV2
 from sievert_shared.events.registry import Event
 from sievert_shared.facts import IncidentFacts
 
@@ -40,14 +45,14 @@ class IncidentReportedV1(Event):
     schema_version: ClassVar[int] = 1
     topic: ClassVar[str] = "incidents"
 
-    facts: IncidentFacts
+    facts: IncidentFactsV2
     channel: IntakeChannel = Field(description="How the facts reached Sievert.")
     source_message_id: str | None = Field(
         default=None, max_length=128, description="The integration engine's message id, if it gave one."
     )
 
 
-class IncidentReported(Event):
+class IncidentReportedV2(Event):
     """A hospital reported a new radiation incident: no patient identifier, only a pseudonym.
 
     v2 added ``patient_pseudonym``; v1 (before it) is read as v2 with none.
@@ -55,6 +60,24 @@ class IncidentReported(Event):
 
     event_type: ClassVar[str] = "IncidentReported"
     schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "incidents"
+
+    facts: IncidentFactsV2
+    channel: IntakeChannel = Field(description="How the facts reached Sievert.")
+    source_message_id: str | None = Field(
+        default=None, max_length=128, description="The integration engine's message id, if it gave one."
+    )
+    patient_pseudonym: str | None = _pseudonym_field()
+
+
+class IncidentReported(Event):
+    """A hospital reported a new radiation incident: no patient identifier, only a pseudonym.
+
+    v3 carries the facts with their fields added since v2; v2 and v1 are read as v3.
+    """
+
+    event_type: ClassVar[str] = "IncidentReported"
+    schema_version: ClassVar[int] = 3
     topic: ClassVar[str] = "incidents"
 
     facts: IncidentFacts
@@ -72,13 +95,13 @@ class IncidentFactsAmendedV1(Event):
     schema_version: ClassVar[int] = 1
     topic: ClassVar[str] = "incidents"
 
-    facts: IncidentFacts
+    facts: IncidentFactsV2
     changed_fields: list[str] = Field(description="Top-level fact names whose value changed.")
     reason: str = Field(max_length=500, description="Why the facts changed, in the reporter's words.")
     channel: IntakeChannel = Field(description="How the correction reached Sievert.")
 
 
-class IncidentFactsAmended(Event):
+class IncidentFactsAmendedV2(Event):
     """Facts about a known incident were corrected: the complete corrected set, and the pseudonym.
 
     ``patient_pseudonym`` is the incident's patient as intake knows them after the correction. v2
@@ -87,6 +110,30 @@ class IncidentFactsAmended(Event):
 
     event_type: ClassVar[str] = "IncidentFactsAmended"
     schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "incidents"
+
+    facts: IncidentFactsV2
+    changed_fields: list[str] = Field(
+        description=(
+            "Top-level fact names whose value changed, and 'patient_pseudonym' when the correction "
+            "names another patient."
+        )
+    )
+    reason: str = Field(max_length=500, description="Why the facts changed, in the reporter's words.")
+    channel: IntakeChannel = Field(description="How the correction reached Sievert.")
+    patient_pseudonym: str | None = _pseudonym_field()
+
+
+class IncidentFactsAmended(Event):
+    """Facts about a known incident were corrected: the complete corrected set, and the pseudonym.
+
+    ``patient_pseudonym`` is the incident's patient as intake knows them after the correction. v2
+    added it; v1 (before it) is read as v2 with none. v3 carries the facts with their fields added
+    since v2; v2 is read as v3 unchanged.
+    """
+
+    event_type: ClassVar[str] = "IncidentFactsAmended"
+    schema_version: ClassVar[int] = 3
     topic: ClassVar[str] = "incidents"
 
     facts: IncidentFacts
@@ -104,3 +151,8 @@ class IncidentFactsAmended(Event):
 def upcast_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v1 of either event -> v2: nothing was known of the patient on the log, so no pseudonym."""
     return {**payload, "patient_pseudonym": None}
+
+
+def upcast_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 of either event -> v3: the facts only gained optional fields, so nothing changes."""
+    return payload

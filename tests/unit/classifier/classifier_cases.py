@@ -109,4 +109,13 @@ def nm_therapy(modality: str, prescribed: float, delivered: float, **changes: An
 
 
 def interventional(**changes: Any) -> IncidentFacts:
-    return facts(**{"modality": "interventional", **changes})
+    """Interventional; its dose is known and as intended, so a row is about code 3 unless it
+    changes the doses (interventional exposures are dose-banded too, line 159)."""
+    return facts(
+        **{
+            "modality": "interventional",
+            "intended_effective_dose_msv": 5.0,
+            "total_effective_dose_msv": 5.0,
+            **changes,
+        }
+    )

@@ -98,6 +98,7 @@ def test_a_decision_serialises_with_the_contract_fields() -> None:
     data = decision.model_dump(mode="json")
     assert set(data) == {
         "notifiable",
+        "status",
         "codes",
         "authority",
         "other_bodies",
@@ -105,9 +106,13 @@ def test_a_decision_serialises_with_the_contract_fields() -> None:
         "voluntary",
         "local_investigation",
         "ruleset",
+        "licensing_breach",
         "needs_facts",
+        "needs_facts_for_notification",
+        "needs_facts_for_routing",
         "reasons",
     }
+    assert data["status"] == "notifiable"
     assert data["codes"] == ["M2.2"]
     assert data["authority"] == "cqc"
     reason = next(r for r in data["reasons"] if r["code"] == "2.2")
@@ -122,6 +127,7 @@ def test_a_decision_serialises_with_the_contract_fields() -> None:
         },
         "outcome": "met",
         "needs": [],
+        "needs_affect": None,
     }
     assert "10 or more times" in reason["criterion"]
     assert ClassificationDecision.model_validate(data) == decision
@@ -164,7 +170,14 @@ def test_the_2020_ruleset_differs_only_where_the_guidance_records_a_change() -> 
         for key in IRMER_2023_04.criteria.keys() | IRMER_2020_08.criteria.keys()
         if IRMER_2023_04.criteria.get(key) != IRMER_2020_08.criteria.get(key)
     }
-    assert changed == {"ruleset", "4.2b", "4.2c", "5", "7", "7-absent"}
+    # 3, 8 and 9 were amended in 2023 (line 12-16) without the 2020 text being recorded: the 2020
+    # ruleset applies the 2023 wording to them and says so in their reasons.
+    assert changed == {"ruleset", "4.2b", "4.2c", "5", "7", "7-absent", "3", "8.1", "8.2", "9.1", "9.2"}
+    for key in ("3", "8.1", "8.2", "9.1", "9.2"):
+        old, new = IRMER_2023_04.criteria[key], IRMER_2020_08.criteria[key]
+        assert new.text.startswith(old.text) and "2023 wording" in new.text, key
+        assert {12, 14, 15} <= set(new.citation.lines), key
+    assert "Codes 3, 8 and 9" in IRMER_2020_08.criteria["ruleset"].text
     assert "7" not in IRMER_2020_08.relevance
     assert (IRMER_2020_08.additional_images_fraction, IRMER_2023_04.additional_images_fraction) == (
         Fraction(1, 5),

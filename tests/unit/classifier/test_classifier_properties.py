@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sievert_classifier.domain import classify
-from sievert_shared.decision import ClassificationDecision, Outcome
+from sievert_shared.decision import ClassificationDecision, DecisionStatus, NeedsAffect, Outcome
 from sievert_shared.facts import (
+    AnatomyError,
     CareSetting,
     DeterministicEffect,
     DoseVolume,
@@ -182,6 +183,18 @@ any_incident = st.fixed_dictionaries(
         "public_effective_dose_msv": optional(doses),
         "equipment_type": optional(st.sampled_from(list(EquipmentType))),
         "setting": optional(st.sampled_from(list(CareSetting))),
+        "rt_prescribed_dose_gy": optional(st.floats(min_value=0.5, max_value=80)),
+        "rt_delivered_dose_gy": optional(st.floats(min_value=0, max_value=100)),
+        "rt_prescribed_fraction_dose_gy": optional(st.floats(min_value=0.5, max_value=20)),
+        "rt_max_fraction_delivered_dose_gy": optional(st.floats(min_value=0, max_value=30)),
+        "rt_fractions_prescribed": counts,
+        "rt_fractions_delivered": counts,
+        "rt_whole_course_delivered": flags,
+        "anatomy_error": optional(st.sampled_from(list(AnatomyError))),
+        "equipment_fault_thematic": flags,
+        "medicine_defect": flags,
+        "equipment_manufacturer": optional(st.sampled_from(["Acme", "Radiant Ltd"])),
+        "equipment_model": optional(st.sampled_from(["HX-1", "Linac 9"])),
     },
 ).map(IncidentFacts.model_validate)
 
@@ -209,9 +222,27 @@ def test_every_decision_is_well_formed(incident: IncidentFacts, theme: int | Non
 
     order = list(IncidentFacts.model_fields)
     assert list(decision.needs_facts) == sorted(decision.needs_facts, key=order.index)
+    # What is settled and what is open: the status follows from notifiable and the notification
+    # needs; routing needs never hold it open; needs_facts is the union, in field order.
+    for_notification = set(decision.needs_facts_for_notification)
+    for_routing = set(decision.needs_facts_for_routing)
+    assert not for_notification & for_routing
+    assert set(decision.needs_facts) == for_notification | for_routing
+    for split in (decision.needs_facts_for_notification, decision.needs_facts_for_routing):
+        assert list(split) == sorted(split, key=order.index)
+    if decision.notifiable:
+        assert decision.status is DecisionStatus.NOTIFIABLE
+    else:
+        assert decision.status is (
+            DecisionStatus.UNDECIDED if for_notification else DecisionStatus.NOT_NOTIFIABLE
+        )
+    assert not decision.licensing_breach or incident.outside_arsac_licence is True
     for reason in decision.reasons:
         assert set(reason.needs) <= set(decision.needs_facts)
         assert (reason.outcome is Outcome.NEEDS_FACTS) == bool(reason.needs)
+        assert (reason.needs_affect is None) == (not reason.needs)
+        if reason.needs_affect is NeedsAffect.NOTIFICATION:
+            assert set(reason.needs) <= for_notification
         assert reason.citation.lines
         assert all(1 <= line <= GUIDANCE_LINES for line in reason.citation.lines)
 
@@ -222,6 +253,35 @@ def test_earlier_cumulative_dose_never_gates_a_decision(incident: IncidentFacts,
     # UKHSA/BIR joint position statement (July 2023): earlier doses may be shown, never used.
     with_history = incident.model_copy(update={"prior_cumulative_effective_dose_msv": prior})
     assert classify(with_history) == classify(incident)
+
+
+@settings(max_examples=300, deadline=None)
+@given(incident=any_incident, theme=st.none() | st.integers(min_value=0, max_value=50))
+def test_routing_facts_never_change_the_notification(incident: IncidentFacts, theme: int | None) -> None:
+    # A fact listed as routing only, whatever its value, leaves notifiable and the codes' categories
+    # alone: settle every routing fact both ways and compare.
+    decision = classify(incident, theme_individuals=theme)
+    routing = [name for name in decision.needs_facts_for_routing if name in ROUTING_ANSWERS]
+    if not routing:
+        return
+    for answer in (0, 1):
+        settled = incident.model_copy(update={name: ROUTING_ANSWERS[name][answer] for name in routing})
+        after = classify(settled, theme_individuals=theme)
+        assert after.notifiable == decision.notifiable
+        if decision.status is not DecisionStatus.UNDECIDED:
+            assert after.status is decision.status
+        assert [c.lstrip("MEVC") for c in after.codes if decision.notifiable] == [
+            c.lstrip("MEVC") for c in decision.codes if decision.notifiable
+        ]
+
+
+#: Two answers for each routing fact the property above settles.
+ROUTING_ANSWERS: dict[str, tuple[Any, Any]] = {
+    "equipment_fault": (False, True),
+    "outside_arsac_licence": (False, True),
+    "worker_effective_dose_msv": (1.0, 30.0),
+    "public_effective_dose_msv": (0.1, 3.0),
+}
 
 
 @settings(max_examples=200, deadline=None)

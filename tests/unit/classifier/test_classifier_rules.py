@@ -170,13 +170,41 @@ CODE_3 = [
         NOT,
         id="code-3-anticipated-effect-without-failure-L296",
     ),
-    # Line 291-293: interventional doses are judged on effects, not by the 2.x bands.
+    # Line 159 "all modalities" with line 291-296 read as an addition: interventional exposures are
+    # dose-banded as well as judged on deterministic effects (our reading, docs/classifier.md).
     pytest.param(
         interventional(
             deterministic_effect="none", intended_effective_dose_msv=5.0, total_effective_dose_msv=60.0
         ),
+        notified("2.3"),
+        id="interventional-dose-banded-2.3-L159-L291",
+    ),
+    pytest.param(
+        interventional(
+            deterministic_effect="none", intended_effective_dose_msv=5.0, total_effective_dose_msv=24.99
+        ),
         NOT,
-        id="code-3-not-dose-banded-L291",
+        id="interventional-below-2.3-L164-L291",
+    ),
+    pytest.param(
+        interventional(
+            deterministic_effect="other",
+            procedural_failure=True,
+            intended_effective_dose_msv=12.0,
+            total_effective_dose_msv=30.0,
+        ),
+        notified("3", "2.4"),
+        id="interventional-code-3-and-2.4-L165-L295",
+    ),
+    pytest.param(
+        interventional(
+            deterministic_effect="none",
+            intended_effective_dose_msv=None,
+            total_effective_dose_msv=0.9,
+            patient_age_years=None,
+        ),
+        NOT,
+        id="interventional-no-band-below-1-L162-L291",
     ),
 ]
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from sievert_shared.db import Connection
-from sievert_shared.decision import ClassificationDecision
+from sievert_shared.decision import ClassificationDecision, upcast_decision_v1
 from sievert_shared.envelope import Tenant
 from sievert_shared.facts import IncidentFacts
 
@@ -35,7 +35,9 @@ async def lock_decision(conn: Connection, incident_id: uuid.UUID) -> Classified 
     if row is None:
         return None
     return Classified(
-        row["facts_version"], row["discovered_on"], ClassificationDecision.model_validate(row["decision"])
+        row["facts_version"],
+        row["discovered_on"],
+        ClassificationDecision.model_validate(upcast_decision_v1(row["decision"])),
     )
 
 
@@ -52,7 +54,9 @@ async def lock_decision_and_facts(
     if row is None or row["facts"] is None:
         return None
     classified = Classified(
-        row["facts_version"], row["discovered_on"], ClassificationDecision.model_validate(row["decision"])
+        row["facts_version"],
+        row["discovered_on"],
+        ClassificationDecision.model_validate(upcast_decision_v1(row["decision"])),
     )
     return classified, IncidentFacts.model_validate(row["facts"])
 

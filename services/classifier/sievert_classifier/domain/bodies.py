@@ -5,10 +5,13 @@ Pure rules over the case; line numbers refer to cqc-irmer-notification-guidance-
 
 from __future__ import annotations
 
-from sievert_classifier.domain.model import Case, Finding
+from sievert_classifier.domain.model import Case, Finding, applies
 from sievert_classifier.domain.rules import EXPOSED, NUCLEAR_MEDICINE
 from sievert_shared.decision import Authority, FactValue, OtherBody, Outcome
-from sievert_shared.facts import ExposureKind, Nation
+from sievert_shared.facts import ExposureKind, IncidentFacts, Nation
+
+#: The key of the finding that sends the enforcing authority its licensing breach form.
+LICENSING_BREACH = "licensing-breach"
 
 #: Line 351-373: the IR(ME)R enforcing authority of each nation.
 AUTHORITY = {
@@ -28,18 +31,15 @@ DEVICE_BODY = {
 }
 
 
-_AUTHORITY_FINDINGS = {
+#: The enforcing authority for the site's nation (line 351-373): met for every incident.
+AUTHORITY_FINDINGS = {
     nation: Finding("authority", Outcome.MET, {"nation": nation, "authority": body})
     for nation, body in AUTHORITY.items()
 }
-_INVESTIGATION_FINDINGS = {
+#: Regulation 8(3): every incident is investigated and recorded locally (line 223, 227).
+INVESTIGATION_FINDINGS = {
     kind: Finding("regulation-8(3)", Outcome.MET, {"exposure_kind": kind}) for kind in ExposureKind
 }
-
-
-def authority(c: Case) -> Finding:
-    """The enforcing authority for the site's nation (line 351-373)."""
-    return _AUTHORITY_FINDINGS[c.facts.nation]
 
 
 def health_and_safety(c: Case) -> Finding | None:
@@ -75,33 +75,85 @@ def health_and_safety(c: Case) -> Finding | None:
     return Finding("hse", Outcome.NOT_MET, facts)
 
 
+def device_facts(f: IncidentFacts) -> dict[str, FactValue]:
+    """The device as the report to the device regulator names it: type, maker and model."""
+    return {
+        "equipment_type": f.equipment_type,
+        "equipment_manufacturer": f.equipment_manufacturer,
+        "equipment_model": f.equipment_model,
+    }
+
+
 def device_regulator(c: Case) -> Finding | None:
-    """MHRA, HFS or NIAIC when equipment failed (line 375-391), SAUE or not (line 391)."""
+    """MHRA, HFS or NIAIC when equipment failed (line 375-391), SAUE or not (line 391).
+
+    The reason names the device (type, manufacturer, model, as far as they are recorded), so
+    the report to the regulator can say which one failed.
+    """
     f = c.facts
     if f.equipment_fault is not True:
         return None
     body = DEVICE_BODY[f.nation]
-    return Finding("device", Outcome.MET, {"equipment_fault": True, "nation": f.nation}, body=body)
+    facts: dict[str, FactValue] = {"equipment_fault": True, "nation": f.nation, **device_facts(f)}
+    return Finding("device", Outcome.MET, facts, body=body)
+
+
+def medicine_regulator(c: Case) -> Finding | None:
+    """A defective or mislabelled medicine, e.g. a radiopharmaceutical vial mislabelled by the
+    supplier: "device and medicine-related incidents" go to MHRA in England and Wales, HFS in
+    Scotland, NIAIC in Northern Ireland (line 377-391), whether or not it was a SAUE (line 391).
+
+    Asked of nobody: only a recorded defect is routed, as the guidance asks employers to
+    "consider" reporting, and it cannot change the notification.
+    """
+    f = c.facts
+    if f.medicine_defect is not True:
+        return None
+    facts: dict[str, FactValue] = {"medicine_defect": True, "nation": f.nation}
+    return Finding("medicine", Outcome.MET, facts, body=DEVICE_BODY[f.nation])
+
+
+def _administered(f: IncidentFacts) -> bool:
+    """Something was administered: a patient was exposed, and no delivered activity of 0 MBq
+    says otherwise. A near miss administered nothing."""
+    return f.exposure_kind in EXPOSED and f.nm_delivered_activity_mbq != 0
 
 
 def arsac(c: Case) -> Finding | None:
     """ARSAC for an administration outside a licence, Regulation 5 (line 45, 87-98).
 
-    Asked of nuclear medicine exposures; a recorded breach is honoured for any modality
-    (e.g. permanent brachytherapy implants are licensed too).
+    Line 94: the breach is administering "without having the appropriate licence", so the
+    licence matters only when something was administered: a near miss (or 0 MBq delivered)
+    is never asked, and a licence problem recorded for one is not a breach. Asked of nuclear
+    medicine exposures; a recorded breach is honoured for any modality (e.g. permanent
+    brachytherapy implants are licensed too). It decides a route only, never the notification.
     """
     f = c.facts
     breach = f.outside_arsac_licence
-    facts: dict[str, FactValue] = {"outside_arsac_licence": breach}
-    if breach is True:
-        return Finding("arsac", Outcome.MET, facts, body=OtherBody.ARSAC)
-    if f.modality not in NUCLEAR_MEDICINE or f.exposure_kind not in EXPOSED:
+    if breach is not True and f.modality not in NUCLEAR_MEDICINE:
         return None
+    administered = _administered(f)
+    if breach is not True and not administered:
+        return None
+    facts: dict[str, FactValue] = {"outside_arsac_licence": breach, "administered": administered}
     if breach is None:
         return Finding("arsac", Outcome.NEEDS_FACTS, facts, ("outside_arsac_licence",))
+    if breach and administered:
+        return Finding("arsac", Outcome.MET, facts, body=OtherBody.ARSAC)
     return Finding("arsac", Outcome.NOT_MET, facts)
 
 
-def local_investigation(c: Case) -> Finding:
-    """Regulation 8(3): every incident is investigated and recorded locally (line 223, 227)."""
-    return _INVESTIGATION_FINDINGS[c.facts.exposure_kind]
+@applies(kinds=EXPOSED)
+def licensing_breach(c: Case) -> Finding | None:
+    """The enforcing authority's own licensing breach form (line 45, 98, 112).
+
+    Line 45: "The employer should also tell us if radioactive substances are administered
+    without having the correct licence"; line 98 encourages it, and line 112 gives the form.
+    A separate route from the Regulation 8(4) notification: it never makes an incident
+    notifiable. Recorded only for a breach ARSAC is told about (``arsac`` above).
+    """
+    f = c.facts
+    if f.outside_arsac_licence is not True or not _administered(f):
+        return None
+    facts: dict[str, FactValue] = {"outside_arsac_licence": True, "authority": AUTHORITY[f.nation]}
+    return Finding(LICENSING_BREACH, Outcome.MET, facts)

@@ -15,7 +15,7 @@ def decision_changes(
 ) -> list[str]:
     """Human-readable differences that matter to a trust. An empty list means nothing to announce.
 
-    Reasons and needs_facts are compared too: an incident that was waiting for a dose and now
+    The missing facts are compared too: an incident that was waiting for a dose and now
     has it is news to the radiation protection lead even if the outcome stays the same.
     """
     changes: list[str] = []
@@ -24,6 +24,7 @@ def decision_changes(
         if old != new:
             changes.append(f"{name}: {old} -> {new}")
 
+    compare("status", _value(before.status), _value(after.status))
     compare("notifiable", before.notifiable, after.notifiable)
     compare("codes", list(before.codes), list(after.codes))
     compare("authority", _value(before.authority), _value(after.authority))
@@ -33,6 +34,7 @@ def decision_changes(
         sorted(b.value for b in after.other_bodies),
     )
     compare("csaue", before.csaue, after.csaue)
+    compare("licensing_breach", before.licensing_breach, after.licensing_breach)
     compare("ruleset", before.ruleset, after.ruleset)
     compare("needs_facts", sorted(before.needs_facts), sorted(after.needs_facts))
     compare("discovered_on", before_discovered_on.isoformat(), after_discovered_on.isoformat())

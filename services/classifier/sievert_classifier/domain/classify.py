@@ -6,15 +6,24 @@ the facts, so "now" never enters a decision and a replay always gives the same a
 
 from __future__ import annotations
 
+from datetime import date
+
 from sievert_classifier.domain import bodies, rules
-from sievert_classifier.domain.model import Case, Finding, Kind, Ruleset
+from sievert_classifier.domain.model import WRONG_ANATOMY, Case, Finding, Kind, Ruleset
 from sievert_classifier.domain.rulesets import select_ruleset
-from sievert_shared.decision import ClassificationDecision, OtherBody, Outcome, Reason
+from sievert_shared.decision import (
+    ClassificationDecision,
+    DecisionStatus,
+    OtherBody,
+    Outcome,
+    Reason,
+)
 from sievert_shared.facts import (
     ExposureKind,
     GeographicalMiss,
     IncidentFacts,
     Modality,
+    Nation,
     VerificationImagingCause,
 )
 
@@ -52,24 +61,31 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
     """
     rs = select_ruleset(facts.discovered_on)
     case = Case(facts, rs, theme_individuals)
-    findings: list[Finding] = [Finding("ruleset", MET, {"discovered_on": facts.discovered_on.isoformat()})]
-    for rule in rs.dispatch[facts.exposure_kind, facts.modality]:
+    findings: list[Finding] = []
+    for rule in rs.dispatch[case.kind, facts.modality]:
         finding = rule(case)
         if finding is not None:
             findings.append(finding)
-    findings.append(bodies.authority(case))
-    findings.append(bodies.local_investigation(case))
 
     criteria = rs.criteria
     met_codes: set[str] = set()
     complementary: set[str] = set()
     other_bodies: set[OtherBody] = set()
-    needs: dict[str, None] = {}
-    reasons: list[Reason] = []
+    licensing_breach = False
+    # Missing facts, by what they could change: the notification (or its codes), or only a
+    # route or a label. A fact some notification criterion needs is never "only routing".
+    for_notification: set[str] = set()
+    for_routing: set[str] = set()
+    # The ruleset, the authority and Regulation 8(3) are met for every incident and add only
+    # their reasons, which repeat for every incident of a discovery date, nation or kind.
+    reasons: list[Reason] = [_every_incident_reason(rs, "ruleset", facts.discovered_on)]
     for finding in findings:
         reasons.append(_reason(rs, finding))
         if finding.needs:
-            needs.update(dict.fromkeys(finding.needs))
+            if finding.key in rs.routing_only:
+                for_routing.update(finding.needs)
+            else:
+                for_notification.update(finding.needs)
         elif finding.outcome is MET:
             item = criteria[finding.key]
             if item.kind is NOTIFICATION:
@@ -78,6 +94,11 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
                 complementary.add(item.code)
             if finding.body is not None:
                 other_bodies.add(finding.body)
+            if finding.key == bodies.LICENSING_BREACH:
+                licensing_breach = True
+
+    reasons.append(_every_incident_reason(rs, "authority", facts.nation))
+    reasons.append(_every_incident_reason(rs, "regulation-8(3)", facts.exposure_kind))
 
     # A notification code met, or M or C, notifiable regardless of dose (line 78, 207, 276).
     notifiable = facts.exposure_kind in rules.EXPOSED and bool(
@@ -93,7 +114,8 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
             # Line 287: a complementary code needs the most relevant code 1 to 9 even when
             # that code's own threshold is not met.
             primary, missing = category(case)
-            needs.update(dict.fromkeys(missing))
+            # Naming the code of a notification changes its codes; of a voluntary offer, a label.
+            (for_notification if notifiable else for_routing).update(missing)
             ordered = [primary] if primary is not None else []
         if ordered:
             if complementary:
@@ -105,10 +127,22 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
                 ordered[0] = prefix + ordered[0]
             codes = tuple(ordered)
 
+    if notifiable:
+        status = DecisionStatus.NOTIFIABLE
+    else:
+        status = DecisionStatus.UNDECIDED if for_notification else DecisionStatus.NOT_NOTIFIABLE
+    needs_for_notification = _in_field_order(for_notification)
+    needs_for_routing = _in_field_order(for_routing - for_notification) if for_routing else ()
+    needs = (
+        _in_field_order(for_notification | for_routing)
+        if needs_for_notification and needs_for_routing
+        else needs_for_notification or needs_for_routing
+    )
     # Validated in one pass by pydantic-core; reasons come from the memo as instances.
     return ClassificationDecision.model_validate(
         {
             "notifiable": notifiable,
+            "status": status,
             "codes": codes,
             "authority": bodies.AUTHORITY[facts.nation],
             "other_bodies": sorted(other_bodies, key=_BODY_ORDER.__getitem__),
@@ -116,10 +150,17 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
             "voluntary": voluntary,
             "local_investigation": True,
             "ruleset": rs.id,
-            "needs_facts": sorted(needs, key=_FIELD_ORDER.__getitem__),
+            "licensing_breach": licensing_breach,
+            "needs_facts": needs,
+            "needs_facts_for_notification": needs_for_notification,
+            "needs_facts_for_routing": needs_for_routing,
             "reasons": reasons,
         }
     )
+
+
+def _in_field_order(names: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(names, key=_FIELD_ORDER.__getitem__)) if names else ()
 
 
 def category(case: Case) -> tuple[str | None, tuple[str, ...]]:
@@ -128,7 +169,8 @@ def category(case: Case) -> tuple[str | None, tuple[str, ...]]:
     Used when M, C or V applies but no notification code is met (line 201-204, 287).
     """
     f = case.facts
-    if f.exposure_kind is ExposureKind.ACCIDENTAL:
+    # The kind as judged: a wrong side or site recorded as accidental is unintended (line 349).
+    if case.kind is ExposureKind.ACCIDENTAL:
         return "1", ()
     modality = f.modality
     fixed = _CATEGORY_BY_MODALITY.get(modality)
@@ -136,11 +178,14 @@ def category(case: Case) -> tuple[str | None, tuple[str, ...]]:
         return fixed, ()
     if modality in rules.RADIOTHERAPY:
         miss = f.geographical_miss
-        if miss is GeographicalMiss.TOTAL:
+        # A wrong side or site is a total miss of the intended target (rules.code_9_1).
+        if miss is GeographicalMiss.TOTAL or f.anatomy_error in WRONG_ANATOMY:
             return "9.1", ()
         if miss is GeographicalMiss.PARTIAL:
             return "9.2", ()
         course = f.rt_course_dose_ratio
+        if course is None and f.rt_delivered_dose_gy is not None and f.rt_prescribed_dose_gy:
+            course = f.rt_delivered_dose_gy / f.rt_prescribed_dose_gy
         # Over-exposure (8.1) unless the course is known to be under-dosed (8.2).
         return ("8.2" if course is not None and course < 1 else "8.1"), ()
     if modality is Modality.RADIOTHERAPY_VERIFICATION_IMAGING:
@@ -178,6 +223,27 @@ _REASONS: dict[tuple[object, ...], Reason] = {}
 _REASONS_MAX = 8192
 
 
+_EVERY_INCIDENT: dict[tuple[str, str, object], Reason] = {}
+
+
+def _every_incident_reason(rs: Ruleset, key: str, value: date | Nation | ExposureKind) -> Reason:
+    """The reason of a criterion met by every incident, by the one fact it depends on."""
+    memo_key = (rs.id, key, value)
+    reason = _EVERY_INCIDENT.get(memo_key)
+    if reason is None:
+        if isinstance(value, date):
+            finding = Finding("ruleset", MET, {"discovered_on": value.isoformat()})
+        elif isinstance(value, Nation):
+            finding = bodies.AUTHORITY_FINDINGS[value]
+        else:
+            finding = bodies.INVESTIGATION_FINDINGS[value]
+        reason = _reason(rs, finding)
+        if len(_EVERY_INCIDENT) >= _REASONS_MAX:
+            _EVERY_INCIDENT.clear()
+        _EVERY_INCIDENT[memo_key] = reason
+    return reason
+
+
 def _reason(rs: Ruleset, finding: Finding) -> Reason:
     # Fact names have one type each, so equal values (1 == 1.0 == True) never cross types.
     key = (rs.id, finding.key, finding.outcome, finding.needs, *finding.facts.items())
@@ -191,6 +257,7 @@ def _reason(rs: Ruleset, finding: Finding) -> Reason:
             facts=finding.facts,
             outcome=finding.outcome,
             needs=finding.needs,
+            needs_affect=item.needs_affect if finding.needs else None,
         )
         if len(_REASONS) >= _REASONS_MAX:
             _REASONS.clear()

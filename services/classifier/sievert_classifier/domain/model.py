@@ -13,10 +13,22 @@ from enum import Enum
 from fractions import Fraction
 from typing import NamedTuple, TypeVar
 
-from sievert_shared.decision import Citation, FactValue, OtherBody, Outcome
-from sievert_shared.facts import ExposureKind, IncidentFacts, Modality, Nation
+from sievert_shared.decision import Citation, FactValue, NeedsAffect, OtherBody, Outcome
+from sievert_shared.facts import AnatomyError, ExposureKind, IncidentFacts, Modality, Nation
 
-__all__ = ["Case", "Criterion", "Finding", "Kind", "Rule", "Ruleset", "Scope", "applies", "dec", "scope_of"]
+__all__ = [
+    "WRONG_ANATOMY",
+    "Case",
+    "Criterion",
+    "Finding",
+    "Kind",
+    "Rule",
+    "Ruleset",
+    "Scope",
+    "applies",
+    "dec",
+    "scope_of",
+]
 
 
 class Kind(Enum):
@@ -30,6 +42,11 @@ class Kind(Enum):
     OTHER = "other"
 
 
+#: Complementary codes that make an incident notifiable on their own (line 78, 207); E and V
+#: are labels on a code (line 210-211, 285, 268) and never change whether it is notifiable.
+NOTIFYING_COMPLEMENTARY = frozenset({"M", "C"})
+
+
 @dataclass(frozen=True, slots=True)
 class Criterion:
     """One criterion as the guidance words it, with our reading where the text needs one."""
@@ -39,6 +56,19 @@ class Criterion:
     text: str
     citation: Citation
     kind: Kind = Kind.NOTIFICATION
+
+    @property
+    def needs_affect(self) -> NeedsAffect:
+        """What a fact this criterion still needs could change.
+
+        Codes 1-10, M and C decide whether the incident is notifiable and under which codes;
+        E, V and every other body decide only a label or a route.
+        """
+        if self.kind is Kind.NOTIFICATION or (
+            self.kind is Kind.COMPLEMENTARY and self.code in NOTIFYING_COMPLEMENTARY
+        ):
+            return NeedsAffect.NOTIFICATION
+        return NeedsAffect.ROUTING
 
 
 def criterion(key: str, code: str, text: str, *lines: int, kind: Kind = Kind.NOTIFICATION) -> Criterion:
@@ -55,14 +85,25 @@ class Finding(NamedTuple):
     body: OtherBody | None = None
 
 
+#: An exposure of another side or site than intended (line 59-62, 347-349).
+WRONG_ANATOMY = frozenset({AnatomyError.WRONG_SIDE, AnatomyError.WRONG_SITE})
+
+
 class Case:
     """The facts under decision with the values several rules derive from them."""
 
-    __slots__ = ("child", "facts", "individuals", "rs")
+    __slots__ = ("child", "facts", "individuals", "kind", "rs")
 
     def __init__(self, facts: IncidentFacts, rs: Ruleset, theme_individuals: int | None) -> None:
         self.facts = facts
         self.rs = rs
+        # Line 349: an exposure of the incorrect laterality "is categorised as an unintended
+        # exposure", and line 59-62 counts an error in the anatomy as unintended too; so a
+        # wrong side or site is judged by the unintended criteria even if recorded as accidental.
+        kind = facts.exposure_kind
+        if kind is ExposureKind.ACCIDENTAL and facts.anatomy_error in WRONG_ANATOMY:
+            kind = ExposureKind.UNINTENDED
+        self.kind = kind
         age = facts.patient_age_years
         # Line 150: a child has not reached the 18th birthday, or the 16th in Scotland.
         self.child: bool | None = None if age is None else age < rs.child_under_years[facts.nation]
@@ -152,6 +193,8 @@ class Ruleset:
     dispatch: Mapping[tuple[ExposureKind, Modality], tuple[Rule, ...]] = field(
         init=False, repr=False, compare=False
     )
+    #: Keys of the criteria whose missing facts only decide a route or a label. Derived.
+    routing_only: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         table = {
@@ -164,6 +207,10 @@ class Ruleset:
             for modality in Modality
         }
         object.__setattr__(self, "dispatch", table)
+        routing = frozenset(
+            key for key, item in self.criteria.items() if item.needs_affect is NeedsAffect.ROUTING
+        )
+        object.__setattr__(self, "routing_only", routing)
 
 
 def dec(value: float) -> Decimal:

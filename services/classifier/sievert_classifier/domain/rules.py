@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sievert_classifier.domain.model import Case, Finding, applies, dec
+from sievert_classifier.domain.model import WRONG_ANATOMY, Case, Finding, applies, dec
 from sievert_shared.decision import FactValue, Outcome
 from sievert_shared.facts import (
     DeterministicEffect,
@@ -35,8 +35,15 @@ UNINTENDED = ExposureKind.UNINTENDED
 EXPOSED = frozenset({ACCIDENTAL, UNINTENDED})
 
 #: Line 159: codes 2.1-2.4 cover "all modalities including nuclear medicine and
-#: radiotherapy imaging". Therapy doses have their own codes (8-10), and interventional
-#: procedures are judged on deterministic effects instead (code 3, line 291-296).
+#: radiotherapy imaging". Therapy doses have their own codes (8-10).
+#:
+#: Interventional radiology and cardiology is dose-banded too, as well as judged by code 3.
+#: A choice: line 291-296 can be read as replacing the dose bands for interventional work
+#: ("determining the extent of any 'unintended' dose ... is complex", so "the following must
+#: be reported"), but it lists what "must be reported" without exempting anything, line 159
+#: says "all modalities", and code 3 sits in the same table as 2.1-2.4. Reading the deterministic
+#: effects as an addition keeps an unintended interventional exposure of, say, 60 mSv against
+#: an intended 5 mSv notifiable (2.3), where the other reading would let it pass unreported.
 DOSE_BANDED = frozenset(
     {
         Modality.RADIOGRAPHY,
@@ -44,6 +51,7 @@ DOSE_BANDED = frozenset(
         Modality.CT,
         Modality.MAMMOGRAPHY,
         Modality.DENTAL,
+        Modality.INTERVENTIONAL,
         Modality.DIAGNOSTIC_NUCLEAR_MEDICINE,
         Modality.RADIOTHERAPY_PLANNING_IMAGING,
         Modality.RADIOTHERAPY_VERIFICATION_IMAGING,
@@ -54,6 +62,8 @@ NUCLEAR_MEDICINE = frozenset(
 )
 #: Codes 8 and 9: radiotherapy "including brachytherapy" (line 179, 185).
 RADIOTHERAPY = frozenset({Modality.EXTERNAL_BEAM_RADIOTHERAPY, Modality.BRACHYTHERAPY})
+#: Nuclear medicine therapies, judged on activity (codes 10.1, 10.2, line 196-197).
+NM_THERAPY = frozenset({Modality.NUCLEAR_MEDICINE_THERAPY, Modality.SIRT})
 
 #: Line 322: an incorrect set-up is itself "a result of protocol failure", and line 323's
 #: incorrect immobilisation counts against the course threshold, so both causes feed
@@ -86,6 +96,8 @@ def code_1(c: Case) -> Finding | None:
         return Finding("1-all", MET, {"nation": f.nation})
     rs = c.rs
     dose = f.total_effective_dose_msv
+    if dose is None and (f.modality in RADIOTHERAPY or f.modality in NM_THERAPY):
+        return _code_1_therapy(c)
     facts: dict[str, FactValue] = {"nation": f.nation, "total_effective_dose_msv": dose}
     if dose is None:
         return Finding("1-england", NEEDS, facts, ("total_effective_dose_msv",))
@@ -99,6 +111,37 @@ def code_1(c: Case) -> Finding | None:
     if c.child is None:
         return Finding("1-england", NEEDS, facts, ("patient_age_years",))
     return Finding("1-england", MET if c.child else NOT_MET, facts)
+
+
+def _code_1_therapy(c: Case) -> Finding:
+    """Code 1 in England for a therapy given to the wrong patient, without an effective dose.
+
+    Line 155 and 246: where an effective dose in mSv does not fit, a recognised alternative unit
+    is used, and radiotherapy records its dose in Gy to a target, in fractions, or as a course.
+    A choice: any therapeutic delivery to a patient for whom no exposure was intended is read as
+    meeting "3 mSv or above (adult), 1 mSv or above (child)", because a treatment dose is far
+    above either; no effective dose is estimated from the Gy or MBq. Nothing delivered (0 Gy,
+    0 fractions, or 0 MBq) does not meet it. The guidance gives no Gy threshold, so this choice
+    errs towards notifying.
+    """
+    f = c.facts
+    facts: dict[str, FactValue] = {"nation": f.nation, "modality": f.modality}
+    if f.modality in RADIOTHERAPY:
+        gray = f.rt_delivered_dose_gy
+        fractions = f.rt_fractions_delivered
+        facts["rt_delivered_dose_gy"] = gray
+        facts["rt_fractions_delivered"] = fractions
+        facts["rt_whole_course_delivered"] = f.rt_whole_course_delivered
+        if f.rt_whole_course_delivered or (fractions is not None and fractions >= 1) or (gray or 0) > 0:
+            return Finding("1-england-therapy", MET, facts)
+        if gray == 0 or fractions == 0:
+            return Finding("1-england-therapy", NOT_MET, facts)
+        return Finding("1-england-therapy", NEEDS, facts, ("rt_delivered_dose_gy",))
+    activity = f.nm_delivered_activity_mbq
+    facts["nm_delivered_activity_mbq"] = activity
+    return _verdict(
+        "1-england-therapy", facts, "nm_delivered_activity_mbq", None if activity is None else activity > 0
+    )
 
 
 # --- Unintended exposure, dose bands 2.1-2.4 -----------------------------------------
@@ -329,22 +372,30 @@ def code_4_2c(c: Case) -> Finding | None:
         if over is None:
             return Finding("4.2c", NEEDS, facts, needs)
         return Finding("4.2c", MET if over else NOT_MET, facts)
-    # Line 318: a persistent fault is thematic; line 324: so is "the same MLC fault
-    # affects 3 or more patients", which is notifiable even when each patient's course
-    # has fewer additional images than the 50% threshold.
-    facts["individuals"] = c.individuals
-    widespread = c.individuals is not None and c.individuals >= rs.thematic_patients
+    # Line 318: a persistent fault is thematic; line 324: so is the same fault on different
+    # days of one patient's course ("3 additional images were acquired on different days due to
+    # a MLC fault"), and "the same MLC fault affects 3 or more patients", which is notifiable
+    # even when each patient's course has fewer additional images than the 50% threshold.
+    individuals = c.individuals
+    facts["individuals"] = individuals
+    widespread = individuals is not None and individuals >= rs.thematic_patients
     additional = f.verification_images_additional
     if widespread and additional is not None and additional >= 1:
         return Finding("4.2c", MET, facts)
-    if cause is VerificationImagingCause.THEMATIC_EQUIPMENT_FAILURE or widespread:
-        if over is None:
-            return Finding("4.2c", NEEDS, facts, needs)
-        return Finding("4.2c", MET if over else NOT_MET, facts)
-    # A one-off fault is not thematic unless it turns out to affect 3 or more patients.
-    if c.individuals is None:
-        return Finding("4.2c", NEEDS, facts, ("individuals_affected",))
-    return Finding("4.2c", NOT_MET, facts)
+    thematic = (
+        True if cause is VerificationImagingCause.THEMATIC_EQUIPMENT_FAILURE else f.equipment_fault_thematic
+    )
+    facts["equipment_fault_thematic"] = thematic
+    if over is False or thematic is False:
+        # Only the same fault in 3 or more patients could still meet it.
+        if individuals is None:
+            return Finding("4.2c", NEEDS, facts, ("individuals_affected",))
+        return Finding("4.2c", NOT_MET, facts)
+    # Whether a fault is thematic is the employer's judgement (line 318): asked, never assumed.
+    missing = (*needs, "equipment_fault_thematic") if thematic is None else needs
+    if missing:
+        return Finding("4.2c", NEEDS, facts, missing)
+    return Finding("4.2c", MET, facts)
 
 
 # --- Foetus, breastfed infant and radiopharmaceutical ---------------------------------
@@ -424,15 +475,39 @@ def code_7_not_in_ruleset(c: Case) -> Finding | None:
 _radiotherapy = applies(kinds=[UNINTENDED], modalities=RADIOTHERAPY)
 
 
+def _at_least(ratio: float | None, given: float | None, intended: float | None, factor: float) -> bool | None:
+    """``ratio >= factor``; without the ratio, from the doses in Gy: ``given >= factor x intended``,
+    exactly in decimal. A ratio given is used as given; the Gy only fill its absence."""
+    if ratio is not None:
+        return ratio >= factor
+    if given is None or intended is None:
+        return None
+    return dec(given) >= dec(factor) * dec(intended)
+
+
+def _at_most(ratio: float | None, given: float | None, intended: float | None, factor: float) -> bool | None:
+    """``ratio <= factor``, or from the doses in Gy as ``_at_least``."""
+    if ratio is not None:
+        return ratio <= factor
+    if given is None or intended is None:
+        return None
+    return dec(given) <= dec(factor) * dec(intended)
+
+
 def _over(c: Case) -> tuple[bool | None, tuple[str, ...]]:
     """Code 8.1's dose factors: 1.1x the course or 1.2x any fraction, PTV or OAR (line 182)."""
     f = c.facts
     rs = c.rs
-    course = f.rt_course_dose_ratio
-    fraction = f.rt_max_fraction_dose_ratio
-    if (course is not None and course >= rs.rt_course_over) or (
-        fraction is not None and fraction >= rs.rt_fraction_over
-    ):
+    course = _at_least(
+        f.rt_course_dose_ratio, f.rt_delivered_dose_gy, f.rt_prescribed_dose_gy, rs.rt_course_over
+    )
+    fraction = _at_least(
+        f.rt_max_fraction_dose_ratio,
+        f.rt_max_fraction_delivered_dose_gy,
+        f.rt_prescribed_fraction_dose_gy,
+        rs.rt_fraction_over,
+    )
+    if course or fraction:
         return True, ()
     needs = tuple(
         name
@@ -445,10 +520,12 @@ def _over(c: Case) -> tuple[bool | None, tuple[str, ...]]:
 def _under(c: Case) -> tuple[bool | None, tuple[str, ...]]:
     """Code 8.2's dose factor: 0.9x or less over the course, to the PTV only (line 183)."""
     f = c.facts
-    course = f.rt_course_dose_ratio
+    course = _at_most(
+        f.rt_course_dose_ratio, f.rt_delivered_dose_gy, f.rt_prescribed_dose_gy, c.rs.rt_course_under
+    )
     if course is None:
         return None, ("rt_course_dose_ratio",)
-    if course > c.rs.rt_course_under:
+    if not course:
         return False, ()
     if f.rt_dose_volume is None:
         return None, ("rt_dose_volume",)
@@ -457,11 +534,35 @@ def _under(c: Case) -> tuple[bool | None, tuple[str, ...]]:
 
 def _rt_facts(c: Case) -> dict[str, FactValue]:
     f = c.facts
-    return {
+    facts: dict[str, FactValue] = {
         "rt_course_dose_ratio": f.rt_course_dose_ratio,
         "rt_max_fraction_dose_ratio": f.rt_max_fraction_dose_ratio,
         "rt_dose_volume": f.rt_dose_volume,
     }
+    # The doses in Gy, when recorded, and the ratios they give where no ratio was.
+    for name in _RT_GRAY:
+        value = getattr(f, name)
+        if value is not None:
+            facts[name] = value
+    if f.rt_course_dose_ratio is None and f.rt_delivered_dose_gy is not None and f.rt_prescribed_dose_gy:
+        facts["course_ratio_from_gy"] = round(f.rt_delivered_dose_gy / f.rt_prescribed_dose_gy, 6)
+    if (
+        f.rt_max_fraction_dose_ratio is None
+        and f.rt_max_fraction_delivered_dose_gy is not None
+        and f.rt_prescribed_fraction_dose_gy
+    ):
+        facts["fraction_ratio_from_gy"] = round(
+            f.rt_max_fraction_delivered_dose_gy / f.rt_prescribed_fraction_dose_gy, 6
+        )
+    return facts
+
+
+_RT_GRAY = (
+    "rt_prescribed_dose_gy",
+    "rt_delivered_dose_gy",
+    "rt_prescribed_fraction_dose_gy",
+    "rt_max_fraction_delivered_dose_gy",
+)
 
 
 @_radiotherapy
@@ -480,24 +581,41 @@ def code_8_2(c: Case) -> Finding | None:
     excluding geographical misses (line 183, 338-345)."""
     under, needs = _under(c)
     facts = _rt_facts(c)
-    miss = c.facts.geographical_miss
+    f = c.facts
+    miss = f.geographical_miss
     facts["geographical_miss"] = miss
+    if f.anatomy_error is not None:
+        facts["anatomy_error"] = f.anatomy_error
     if under is None:
         return Finding("8.2", NEEDS, facts, needs)
     if not under:
         return Finding("8.2", NOT_MET, facts)
+    # Line 183: an under-dose caused by a geographical miss is reported under 9.1 or 9.2, and
+    # a wrong side or site is a total miss of the intended target (see code_9_1).
+    if f.anatomy_error in WRONG_ANATOMY:
+        return Finding("8.2", NOT_MET, facts)
     if miss is None:
         return Finding("8.2", NEEDS, facts, ("geographical_miss",))
-    # Line 183: an under-dose caused by a geographical miss is reported under 9.1 or 9.2.
     return Finding("8.2", MET if miss is GeographicalMiss.NONE else NOT_MET, facts)
 
 
 @_radiotherapy
 def code_9_1(c: Case) -> Finding | None:
-    """Code 9.1: all total geographical misses, even for a single fraction (line 188)."""
-    miss = c.facts.geographical_miss
+    """Code 9.1: all total geographical misses, even for a single fraction (line 188).
+
+    A treatment of the wrong side or site (line 347-349) is read as a total geographical miss:
+    the dose went wholly outside the intended target. So it is notifiable without an effective
+    dose, which radiotherapy does not have (line 155, 246).
+    """
+    f = c.facts
+    miss = f.geographical_miss
+    facts: dict[str, FactValue] = {"geographical_miss": miss}
+    if f.anatomy_error is not None:
+        facts["anatomy_error"] = f.anatomy_error
+        if f.anatomy_error in WRONG_ANATOMY:
+            return Finding("9.1", MET, facts)
     met = None if miss is None else miss is GeographicalMiss.TOTAL
-    return _verdict("9.1", {"geographical_miss": miss}, "geographical_miss", met)
+    return _verdict("9.1", facts, "geographical_miss", met)
 
 
 @_radiotherapy
@@ -578,6 +696,18 @@ def scope(c: Case) -> Finding | None:
     return Finding(key, NOT_MET, {"exposure_kind": kind})
 
 
+@applies(kinds=[UNINTENDED])
+def anatomy(c: Case) -> Finding | None:
+    """A wrong side or site is an unintended exposure: the dose criteria apply (line 59-62, 347-349).
+
+    Recorded so the reader sees why an exposure recorded as accidental was judged as unintended.
+    """
+    f = c.facts
+    if f.anatomy_error not in WRONG_ANATOMY:
+        return None
+    return Finding("anatomy", MET, {"anatomy_error": f.anatomy_error, "exposure_kind": f.exposure_kind})
+
+
 # --- Complementary codes --------------------------------------------------------------
 
 
@@ -591,9 +721,20 @@ def code_m(c: Case) -> Finding | None:
 
 @applies(kinds=EXPOSED)
 def code_e(c: Case) -> Finding | None:
-    """E: an equipment failure was the direct cause (line 210, 285)."""
-    fault = c.facts.equipment_fault
-    return _verdict("E", {"equipment_fault": fault}, "equipment_fault", fault)
+    """E: an equipment failure was the direct cause (line 210, 285); the device is named.
+
+    A label: asking whether equipment was at fault never holds the notification open.
+    """
+    f = c.facts
+    fault = f.equipment_fault
+    facts: dict[str, FactValue] = {"equipment_fault": fault}
+    if fault:
+        facts.update(
+            equipment_type=f.equipment_type,
+            equipment_manufacturer=f.equipment_manufacturer,
+            equipment_model=f.equipment_model,
+        )
+    return _verdict("E", facts, "equipment_fault", fault)
 
 
 @applies(kinds=EXPOSED)

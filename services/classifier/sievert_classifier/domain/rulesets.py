@@ -45,6 +45,21 @@ _COMMON = (
         153,
     ),
     criterion(
+        "1-england-therapy",
+        "1",
+        "Accidental exposure (England only), all modalities including therapy: 3 mSv effective dose or "
+        "above (adult), 1 mSv (child). Where the effective dose is not easily estimated, an alternative "
+        "recognised unit applies: for a therapy given to the wrong patient without an effective dose, "
+        "any therapeutic delivery (radiotherapy Gy to the target, one or more fractions, or the whole "
+        "course; a nuclear medicine therapy activity in MBq) is read as above the threshold; nothing "
+        "delivered is not. No effective dose is estimated from them.",
+        139,
+        150,
+        153,
+        155,
+        246,
+    ),
+    criterion(
         "1-all",
         "1",
         "Accidental exposure (Northern Ireland, Scotland & Wales), all modalities including therapy: "
@@ -54,7 +69,8 @@ _COMMON = (
     criterion(
         "2",
         "2.1-2.4",
-        "Unintended exposure, all modalities including nuclear medicine and radiotherapy imaging: the "
+        "Unintended exposure, all modalities including nuclear medicine and radiotherapy imaging, and "
+        "interventional procedures as well as code 3 (our reading of line 159 with line 291-296): the "
         "intended dose picks the band (less than 0.3 mSv; 0.3 to 2.5 mSv; 2.5 to 10 mSv; more than "
         "10 mSv). Without it, no band can be met below 1 mSv total (3 mSv for an adult).",
         159,
@@ -62,6 +78,8 @@ _COMMON = (
         163,
         164,
         165,
+        291,
+        293,
     ),
     criterion(
         "2.1",
@@ -141,7 +159,9 @@ _COMMON = (
         "4.2c",
         "Radiotherapy treatment verification images: additional imaging exposures over the course are "
         "50% or more of those intended, as a result of thematic hardware or software failure; a fault "
-        "is thematic when persistent or when the same fault affects 3 or more patients.",
+        "is thematic when the employer judges it persistent or recurring (including the same fault on "
+        "different days of one patient's course, asked as equipment_fault_thematic, never assumed), or "
+        "when the same fault affects 3 or more patients (then one additional image each suffices).",
         174,
         310,
         316,
@@ -193,8 +213,11 @@ _COMMON = (
         "9.1",
         "9.1",
         "Radiotherapy geographical miss, total: all total geographical misses, even for a single "
-        "fraction or significant part thereof.",
+        "fraction or significant part thereof; a treatment of the wrong side or site is read as a "
+        "total miss of the intended target.",
         188,
+        347,
+        349,
     ),
     criterion(
         "9.2",
@@ -237,7 +260,8 @@ _COMMON = (
         "E",
         "E",
         "Equipment fault exposure: equipment failures (including software, PACS/RIS, planning and "
-        "record-and-verify systems) are the direct cause.",
+        "record-and-verify systems) are the direct cause; the device (type, manufacturer, model) is "
+        "named as recorded. A label on the code: it never makes an incident notifiable.",
         210,
         252,
         285,
@@ -263,6 +287,19 @@ _COMMON = (
         212,
         272,
         kind=COMPLEMENTARY,
+    ),
+    criterion(
+        "anatomy",
+        "anatomy",
+        "An exposure of the incorrect laterality, or of another anatomical site than intended, is an "
+        "unintended exposure: the multiplication or threshold values of the criteria apply, to the "
+        "total dose from the incident including the repeat on the intended side.",
+        59,
+        62,
+        153,
+        347,
+        349,
+        kind=NOTE,
     ),
     criterion(
         "near-miss",
@@ -312,8 +349,25 @@ _COMMON = (
         "device",
         "device",
         "Device-related incidents are reported to MHRA (England and Wales), Health Facilities Scotland "
-        "or the Northern Ireland Adverse Incident Centre, even when not a SAUE.",
+        "or the Northern Ireland Adverse Incident Centre, even when not a SAUE, naming the device "
+        "(type, manufacturer, model).",
         260,
+        377,
+        379,
+        381,
+        383,
+        385,
+        387,
+        389,
+        391,
+        kind=NOTE,
+    ),
+    criterion(
+        "medicine",
+        "medicine",
+        "Medicine-related incidents, such as a radiopharmaceutical mislabelled by its supplier, are "
+        "reported to MHRA (England and Wales), Health Facilities Scotland or the Northern Ireland "
+        "Adverse Incident Centre, even when not a SAUE.",
         377,
         379,
         381,
@@ -328,11 +382,21 @@ _COMMON = (
         "arsac",
         "arsac",
         "Administering radioactive substances without the appropriate licence breaches Regulation 5: "
-        "notify the ARSAC Support Unit; reporting it to the enforcing authority is encouraged.",
-        45,
+        "notify the ARSAC Support Unit. Only an administration can breach it, so the licence is asked "
+        "only when something was administered (not of a near miss).",
         89,
         94,
         98,
+        kind=NOTE,
+    ),
+    criterion(
+        "licensing-breach",
+        "licensing-breach",
+        "A Regulation 5 licensing breach is also reported to the enforcing authority on its IR(ME)R "
+        "licensing breach form; this is not a Regulation 8(4) notification.",
+        45,
+        98,
+        112,
         kind=NOTE,
     ),
     criterion(
@@ -372,13 +436,16 @@ _THERAPY_RULES = (
     rules.code_10_2,
 )
 _FINAL_RULES = (
+    rules.anatomy,
     rules.code_m,
     rules.code_e,
     rules.code_v,
     rules.code_c,
     bodies.health_and_safety,
     bodies.device_regulator,
+    bodies.medicine_regulator,
     bodies.arsac,
+    bodies.licensing_breach,
 )
 
 IRMER_2023_04 = Ruleset(
@@ -449,6 +516,21 @@ IRMER_2023_04 = Ruleset(
     public_limit_msv=1.0,
 )
 
+#: Lines 12-16 say the 2023 update amended the interventional (3) and radiotherapy (8, 9)
+#: criteria but do not give the 2020 wording, which is not in the sources. The 2020 ruleset
+#: applies the 2023 wording for them, and its reasons say so.
+_AMENDED_UNRECORDED = ("3", "8.1", "8.2", "9.1", "9.2")
+_UNRECORDED_NOTE = (
+    " (August 2020 ruleset: the 2023 wording, because line 12-16 record that this criterion was "
+    "amended in 2023 without giving the 2020 text.)"
+)
+
+
+def _with_2020_note(item: Criterion) -> Criterion:
+    lines = tuple(sorted({*item.citation.lines, 12, 14, 15}))
+    return criterion(item.key, item.code, item.text + _UNRECORDED_NOTE, *lines, kind=item.kind)
+
+
 # The August 2020 criteria differ only where the 2023 guidance records a change.
 IRMER_2020_08 = dataclasses.replace(
     IRMER_2023_04,
@@ -456,18 +538,26 @@ IRMER_2020_08 = dataclasses.replace(
     applies_from=None,
     criteria=_table(
         (
-            *(item for item in IRMER_2023_04.criteria.values() if item.key not in {"7", "ruleset"}),
+            *(
+                item
+                for item in IRMER_2023_04.criteria.values()
+                if item.key not in {"7", "ruleset", *_AMENDED_UNRECORDED}
+            ),
+            *(_with_2020_note(IRMER_2023_04.criteria[key]) for key in _AMENDED_UNRECORDED),
             criterion(
                 "ruleset",
                 "ruleset",
                 "Discovered before 19 April 2023: the August 2020 criteria as the 2023 guidance records "
                 "them (4.2b/4.2c at 20% for protocol failure or any equipment error; foetal exposure "
-                "needs a procedural failure and 1 mGy; no incorrect-radiopharmaceutical code); other "
-                "criteria unchanged.",
+                "needs a procedural failure and 1 mGy; no incorrect-radiopharmaceutical code). Codes 3, 8 "
+                "and 9 were amended in 2023 but their 2020 text is not recorded, so the 2023 wording is "
+                "applied to them; other criteria are unchanged.",
                 5,
                 7,
                 10,
                 12,
+                14,
+                15,
                 16,
                 308,
                 328,

@@ -17,7 +17,7 @@ from sievert_reporting.domain.annual import Period, Row
 from sievert_reporting.domain.incident_row import IncidentChange, IncidentRow
 from sievert_reporting.domain.submissions import IncidentState
 from sievert_shared.db import Connection, Where
-from sievert_shared.decision import ClassificationDecision
+from sievert_shared.decision import ClassificationDecision, upcast_decision_v1
 from sievert_shared.errors import NotFoundError, UnprocessableError
 from sievert_shared.facts import IncidentFacts
 
@@ -276,7 +276,7 @@ async def classified_incident(
         trust=row["trust"],
         site=row["site"],
         facts=IncidentFacts.model_validate(row["facts"]),
-        decision=ClassificationDecision.model_validate(decision),
+        decision=ClassificationDecision.model_validate(upcast_decision_v1(decision)),
     )
 
 
