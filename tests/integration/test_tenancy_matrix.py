@@ -1,4 +1,4 @@
-"""The tenancy matrix (issue 8): every route of every service, as every role of two trusts and with
+"""The tenancy matrix: every route of every service, as every role of two trusts and with
 no (or forged) credentials, over real Kafka and PostgreSQL, authentication required. Nothing may
 cross.
 
