@@ -37,6 +37,7 @@ import contextlib
 import datetime as dt
 import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -413,6 +414,7 @@ async def _incidents(_w: World, t: Trust) -> list[Call]:
     return [
         Call("reporting", "GET", "/v1/incidents", params={"trust": t.code}),
         Call("reporting", "GET", "/v1/incidents", params={"site": t.sites[0]}),
+        Call("reporting", "GET", "/v1/incidents", params={"case_status": "open"}),
         Call("reporting", "GET", "/v1/incidents"),
     ]
 
@@ -431,6 +433,65 @@ async def _record_findings(_w: World, t: Trust) -> list[Call]:
 @case("reporting", "GET", "/v1/incidents/{incident_id}/findings")
 async def _findings(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/findings")]
+
+
+# reporting: the local investigation and the authority's correspondence
+MATRIX_DAY = "2025-06-05"  # the matrix's clock's day: within what a record may be dated
+
+
+@case("reporting", "GET", "/v1/incidents/{incident_id}/local-investigation")
+async def _local_investigation(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/local-investigation")]
+
+
+@case("reporting", "PUT", "/v1/incidents/{incident_id}/local-investigation/owner")
+async def _investigation_owner(_w: World, t: Trust) -> list[Call]:
+    body = {"owner_role": "Medical physics expert", "assigned_by_role": "RPA"}
+    return [Call("reporting", "PUT", f"/v1/incidents/{t.incidents[0]}/local-investigation/owner", body=body)]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/local-investigation/close")
+async def _close_investigation(_w: World, t: Trust) -> list[Call]:
+    body = {
+        "closed_on": MATRIX_DAY,
+        "findings": "Closed by the matrix.",
+        "closed_by_role": "RPA",
+        "expected_version": 0,
+    }
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[1]}/local-investigation/close", body=body)]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/local-investigation/reopen")
+async def _reopen_investigation(_w: World, t: Trust) -> list[Call]:
+    body = {"reason": "Reopened by the matrix.", "reopened_by_role": "RPA", "expected_version": 0}
+    return [
+        Call("reporting", "POST", f"/v1/incidents/{t.incidents[1]}/local-investigation/reopen", body=body)
+    ]
+
+
+@case("reporting", "GET", "/v1/incidents/{incident_id}/authority")
+async def _authority(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/authority")]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/authority/queries")
+async def _authority_query(_w: World, t: Trust) -> list[Call]:
+    body = {"received_on": MATRIX_DAY, "summary": "Asked by the matrix.", "recorded_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/authority/queries", body=body)]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/authority/queries/{query_id}/answer")
+async def _authority_answer(_w: World, t: Trust) -> list[Call]:
+    query_id = uuid.uuid5(uuid.NAMESPACE_URL, f"matrix-query/{t.code}")
+    body = {"answered_on": MATRIX_DAY, "summary": "Answered by the matrix.", "answered_by_role": "RPA"}
+    path = f"/v1/incidents/{t.incidents[0]}/authority/queries/{query_id}/answer"
+    return [Call("reporting", "POST", path, body=body)]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/authority/closure")
+async def _authority_closure(_w: World, t: Trust) -> list[Call]:
+    body = {"closed_on": MATRIX_DAY, "recorded_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/authority/closure", body=body)]
 
 
 # reporting: submissions

@@ -12,6 +12,7 @@ from sievert_shared.events.cases import (
     CaseReopened,
     CaseRetentionExpired,
     LocalInvestigationClosed,
+    LocalInvestigationOwnerAssigned,
     LocalInvestigationReopened,
     NotificationWithdrawalAgreed,
     NotificationWithdrawalRequested,
@@ -68,10 +69,14 @@ from sievert_shared.events.reporting import (
     SubmissionStatusChanged,
     SubmissionStatusChangedV1,
     ThemeIndividualsCounted,
+    ThemeIndividualsCountedV1,
     ThemeOpened,
+    ThemeOpenedV1,
     ThemeShared,
     ThemeUpdated,
     upcast_status_changed_v1_to_v2,
+    upcast_theme_counted_v1_to_v2,
+    upcast_theme_opened_v1_to_v2,
 )
 from sievert_shared.events.submissions import (
     InvestigationReportSubmitted,
@@ -109,9 +114,11 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     InvestigationFindingsRecorded,
     SubmissionIssued,
     SubmissionAcknowledged,
+    ThemeOpenedV1,
     ThemeOpened,
     IncidentLinkedToTheme,
     IncidentUnlinkedFromTheme,
+    ThemeIndividualsCountedV1,
     ThemeIndividualsCounted,
     ThemeShared,
     SubmissionStatusChangedV1,
@@ -119,6 +126,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     DeadlineCountsChanged,
     ThemeUpdated,
     LocalInvestigationClosed,
+    LocalInvestigationOwnerAssigned,
     LocalInvestigationReopened,
     SimilarIncidentsConfirmed,
     AuthorityQueryReceived,
@@ -149,6 +157,8 @@ REGISTRY.register_upcaster(IncidentReclassified.event_type, 1, upcast_decision_v
 REGISTRY.register_upcaster(NotificationSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(InvestigationReportSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 1, upcast_status_changed_v1_to_v2)
+REGISTRY.register_upcaster(ThemeOpened.event_type, 1, upcast_theme_opened_v1_to_v2)
+REGISTRY.register_upcaster(ThemeIndividualsCounted.event_type, 1, upcast_theme_counted_v1_to_v2)
 
 __all__ = [
     "ALL_EVENTS",
@@ -186,6 +196,7 @@ __all__ = [
     "InvestigationReportSubmitted",
     "InvestigationReportSubmittedV1",
     "LocalInvestigationClosed",
+    "LocalInvestigationOwnerAssigned",
     "LocalInvestigationReopened",
     "NotificationSubmitted",
     "NotificationSubmittedV1",
@@ -205,7 +216,9 @@ __all__ = [
     "TaskOpened",
     "TaskOverdue",
     "ThemeIndividualsCounted",
+    "ThemeIndividualsCountedV1",
     "ThemeOpened",
+    "ThemeOpenedV1",
     "ThemeShared",
     "ThemeUpdated",
     "UndecodableEventError",

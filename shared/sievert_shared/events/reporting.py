@@ -9,6 +9,7 @@ patients not at all (guidance line 240: redact names of individual people).
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import uuid
 from typing import Any, ClassVar, Literal
@@ -130,7 +131,7 @@ class SubmissionAcknowledged(Event):
 # -- thematic reviews (topics: ``Topics.themes`` and ``Topics.shared_themes``) ---------------------
 
 
-class ThemeOpened(Event):
+class ThemeOpenedV1(Event):
     """A trust opened a thematic review: incidents across its sites that share a cause, such as an
     equipment model's fault, hand-held dental units or a protocol step. Stream id: the theme id."""
 
@@ -142,6 +143,34 @@ class ThemeOpened(Event):
     title: str = Field(min_length=1, max_length=200, description="Short name, anonymised.")
     description: str = Field(min_length=1, max_length=_Text, description="What the theme is; anonymised.")
     opened_by_role: str = _Role
+
+
+class ThemeOpened(Event):
+    """A trust opened a thematic review: incidents across its sites that share a cause, such as an
+    equipment model's fault, hand-held dental units or a protocol step. Stream id: the theme id.
+
+    v2 added ``identified_on``, the day the theme was identified (guidance line 278: code M's
+    windows run from it), which a person may state; v1 themes were identified the day they were
+    opened, which only the envelope knows, so v1 is read with None and the projection takes the
+    envelope's day."""
+
+    event_type: ClassVar[str] = "ThemeOpened"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "themes"
+
+    theme_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=200, description="Short name, anonymised.")
+    description: str = Field(min_length=1, max_length=_Text, description="What the theme is; anonymised.")
+    opened_by_role: str = _Role
+    identified_on: dt.date | None = Field(
+        default=None,
+        description="The day the theme was identified; None: the day it was opened (the envelope's).",
+    )
+
+
+def upcast_theme_opened_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """A v1 theme stated no day: it was identified the day it was opened (the envelope's)."""
+    return {**payload, "identified_on": None}
 
 
 class IncidentLinkedToTheme(Event):
@@ -173,7 +202,7 @@ class IncidentUnlinkedFromTheme(Event):
     unlinked_by_role: str = _Role
 
 
-class ThemeIndividualsCounted(Event):
+class ThemeIndividualsCountedV1(Event):
     """A theme's count of individuals, for code M (guidance line 276-281: "more than one
     individual" in the incident or the theme). Sent once per incident when a link takes the theme
     past one individual, and when an unlink changes the count of a theme that was past one. One
@@ -190,6 +219,38 @@ class ThemeIndividualsCounted(Event):
     incident_ids: list[uuid.UUID] = Field(
         description="Every incident linked to the theme now; without the event's own incident if it was unlinked."
     )
+
+
+class ThemeIndividualsCounted(Event):
+    """A theme's count of individuals, for code M (guidance line 276-281: "more than one
+    individual" in the incident or the theme). Sent once per incident when a link takes the theme
+    past one individual, and when an unlink changes the count of a theme that was past one. One
+    event per incident, stream id = the incident id, so it is keyed like every other event about
+    that incident and the classifier re-decides each one in order. An incident absent from
+    ``incident_ids`` has left the theme: the theme no longer counts for it.
+
+    v2 added ``theme_identified_on``, the day the theme was identified (line 278: when the theme is
+    what makes the incident notifiable, code M's windows run from it)."""
+
+    event_type: ClassVar[str] = "ThemeIndividualsCounted"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "themes"
+
+    theme_id: uuid.UUID
+    individuals: int = Field(ge=0, description="Individuals across every incident linked to the theme.")
+    incident_ids: list[uuid.UUID] = Field(
+        description="Every incident linked to the theme now; without the event's own incident if it was unlinked."
+    )
+    theme_identified_on: dt.date | None = Field(
+        default=None,
+        description="The day the theme was identified; None: unknown (a v1 event), counted from discovery.",
+    )
+
+
+def upcast_theme_counted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """A v1 count did not say when its theme was identified, and the classifier has no other
+    source: unknown, so the incident's windows stay counted from its discovery, as they were."""
+    return {**payload, "theme_identified_on": None}
 
 
 class CountEntry(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sievert_reporting.domain.correspondence import correspondence_section
 from sievert_reporting.domain.documents import (
     Details,
     IncidentSection,
@@ -192,6 +193,11 @@ def report_view(doc: InvestigationReportDocument) -> DocumentView:
                     ("Duty holder", (doc.error_category.duty_holder or "not recorded").replace("_", " ")),
                     ("Process step", (doc.error_category.process_step or "not recorded").replace("_", " ")),
                 ),
+            ),
+            *(
+                (correspondence_section(doc.authority_correspondence),)
+                if doc.authority_correspondence is not None
+                else ()
             ),
         ),
     )

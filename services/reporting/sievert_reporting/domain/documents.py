@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sievert_reporting.domain.correspondence import AuthorityCorrespondence
 from sievert_shared.decision import ClassificationDecision
 from sievert_shared.events.reporting import InvestigationFindingsRecorded
 from sievert_shared.facts import IncidentFacts, Modality
@@ -179,6 +180,8 @@ class InvestigationReportDocument(_Model):
     learning: Learning
     corrective_actions: list[str]
     error_category: ErrorCategory
+    #: the authority's reference and correspondence so far (lines 116-118); None: never notified
+    authority_correspondence: AuthorityCorrespondence | None = None
 
 
 class Findings(_Model):
@@ -451,6 +454,7 @@ def investigation_report(
     contact_role: str,
     findings: Findings,
     similar: SimilarIncidents,
+    correspondence: AuthorityCorrespondence | None = None,
 ) -> InvestigationReportDocument:
     """The complete report. Call only when ``missing_report_items`` is empty."""
     missing = missing_report_items(findings, facts)
@@ -487,6 +491,7 @@ def investigation_report(
         error_category=ErrorCategory(
             duty_holder=findings.error_duty_holder, process_step=findings.error_process_step
         ),
+        authority_correspondence=correspondence,
     )
 
 

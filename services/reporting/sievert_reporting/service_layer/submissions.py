@@ -29,6 +29,7 @@ from sievert_reporting.domain.submissions import (
     sent_outside,
     submission_id_for,
 )
+from sievert_reporting.service_layer.cases import correspondence_for_report
 from sievert_reporting.service_layer.own_events import OwnEvents
 from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
@@ -256,9 +257,12 @@ class ReportingService:
         if missing:
             raise IncompleteReportError(missing)
         similar = await self._similar(conn, incident)
-        return documents.investigation_report(**common, findings=findings, similar=similar).model_dump(
-            mode="json"
-        )
+        return documents.investigation_report(
+            **common,
+            findings=findings,
+            similar=similar,
+            correspondence=await correspondence_for_report(conn, incident.incident_id),
+        ).model_dump(mode="json")
 
     async def _missing(self, conn: Connection, trust: str, incident_id: uuid.UUID) -> list[dict[str, str]]:
         incident = await read_model.classified_incident(conn, trust, incident_id, lock=False)
