@@ -63,14 +63,19 @@ from sievert_shared.events.reporting import (
     IncidentUnlinkedFromTheme,
     InvestigationFindingsRecorded,
     SubmissionAcknowledged,
+    SubmissionAcknowledgedV1,
     SubmissionDrafted,
+    SubmissionDraftedV1,
     SubmissionIssued,
+    SubmissionIssuedV1,
     SubmissionStatusChanged,
     SubmissionStatusChangedV1,
+    SubmissionStatusChangedV2,
     ThemeIndividualsCounted,
     ThemeOpened,
     ThemeShared,
     ThemeUpdated,
+    same_payload,
     upcast_status_changed_v1_to_v2,
 )
 from sievert_shared.events.submissions import (
@@ -105,9 +110,12 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     NotificationSubmitted,
     InvestigationReportSubmittedV1,
     InvestigationReportSubmitted,
+    SubmissionDraftedV1,
     SubmissionDrafted,
     InvestigationFindingsRecorded,
+    SubmissionIssuedV1,
     SubmissionIssued,
+    SubmissionAcknowledgedV1,
     SubmissionAcknowledged,
     ThemeOpened,
     IncidentLinkedToTheme,
@@ -115,6 +123,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ThemeIndividualsCounted,
     ThemeShared,
     SubmissionStatusChangedV1,
+    SubmissionStatusChangedV2,
     SubmissionStatusChanged,
     DeadlineCountsChanged,
     ThemeUpdated,
@@ -149,6 +158,10 @@ REGISTRY.register_upcaster(IncidentReclassified.event_type, 1, upcast_decision_v
 REGISTRY.register_upcaster(NotificationSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(InvestigationReportSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 1, upcast_status_changed_v1_to_v2)
+REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 2, same_payload)
+REGISTRY.register_upcaster(SubmissionDrafted.event_type, 1, same_payload)
+REGISTRY.register_upcaster(SubmissionIssued.event_type, 1, same_payload)
+REGISTRY.register_upcaster(SubmissionAcknowledged.event_type, 1, same_payload)
 
 __all__ = [
     "ALL_EVENTS",
@@ -193,10 +206,14 @@ __all__ = [
     "NotificationWithdrawalRequested",
     "SimilarIncidentsConfirmed",
     "SubmissionAcknowledged",
+    "SubmissionAcknowledgedV1",
     "SubmissionDrafted",
+    "SubmissionDraftedV1",
     "SubmissionIssued",
+    "SubmissionIssuedV1",
     "SubmissionStatusChanged",
     "SubmissionStatusChangedV1",
+    "SubmissionStatusChangedV2",
     "TaskApproaching",
     "TaskAssigned",
     "TaskCancelled",

@@ -10,8 +10,9 @@ import pytest
 from sievert_classifier.domain import classify
 from sievert_reporting.adapters.render import table_csv, to_html, to_pdf
 from sievert_reporting.contracts import REPORTS_DIR, generate
-from sievert_reporting.domain import documents
+from sievert_reporting.domain import completeness, documents
 from sievert_reporting.domain.document_views import notification_view
+from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 from sievert_shared.facts import IncidentFacts
 
 
@@ -53,7 +54,7 @@ def test_codes_split_into_category_and_complementary_prefixes(
         pytest.param({}, "dose", {"Multiplication factor (received/intended)": 12.0}, id="ct-12x-code-2.2"),
         pytest.param(
             {"modality": "external_beam_radiotherapy", "rt_course_dose_ratio": 1.15, "rt_dose_volume": "ptv"},
-            "radiotherapy_ratios",
+            "radiotherapy",
             {"Delivered/intended dose over the course": 1.15},
             id="radiotherapy-ratio-code-8.2",
         ),
@@ -76,18 +77,24 @@ def test_details_follow_the_modality(
 
 
 def test_every_missing_report_item_is_listed_with_its_guidance_line() -> None:
-    missing = documents.missing_report_items(documents.Findings(), facts())
+    f = facts(individuals_affected=1)
+    missing = completeness.missing_items(
+        SubmissionKind.INVESTIGATION_REPORT,
+        completeness.DocumentInputs(f, classify(f), findings=documents.Findings()),
+    )
     assert [m["item"] for m in missing] == [
         "what_happened",
+        "dose_assessment",
         "root_causes",
         "contributory_factors",
+        "similar_incidents_confirmed",
         "duty_of_candour_met",
         "csaue_procedure_applied",
         "learning",
         "learning_shared_how",
         "corrective_actions",
     ]  # the dose estimate comes from the facts
-    assert all("line" in m["requirement"] for m in missing)
+    assert all(m["guidance_lines"] and m["label"] for m in missing)
 
 
 def test_similar_incidents_same_modality_or_code_in_previous_three_years() -> None:
@@ -134,18 +141,22 @@ def test_similar_incidents_same_modality_or_code_in_previous_three_years() -> No
 
 
 def test_one_view_renders_to_html_pdf_and_csv() -> None:
-    f = facts(equipment_fault=True)
+    f = facts(equipment_fault=True, individuals_affected=1)
+    particulars = DocumentParticulars(
+        preliminary_investigation="The scanner's protocol list was corrupted by an update.",
+        immediate_actions=["Scanner taken out of use"],
+        equipment_fault_description="A software update renamed the protocols.",
+    )
     doc = documents.notification(
         submission_id=uuid.uuid4(),
         incident_id=uuid.uuid4(),
         trust="RXX",
         site="RXX01",
-        facts=f,
-        decision=classify(f),
+        inputs=completeness.DocumentInputs(f, classify(f), particulars),
         contact_role="Radiation protection lead",
         summary=None,
     )
     view = notification_view(doc)
     assert "Radiation protection lead" in to_html(view)
     assert to_pdf(view).startswith(b"%PDF")
-    assert table_csv(view.tables()[0]).splitlines()[0] == "code,category,complementary_prefixes,meaning"
+    assert table_csv(view.tables()[0]).splitlines()[0] == "Code,Category,Criterion,Guidance lines"

@@ -10,14 +10,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sievert_reporting.domain.submissions import SubmissionExistsError
-from sievert_reporting.entrypoints.api import incidents, submissions, themes, trusts
+from sievert_reporting.entrypoints.api import incidents, similar_incidents, submissions, themes, trusts
 from sievert_reporting.service_layer.submissions import ReportingService
 from sievert_reporting.service_layer.themes import ThemeService
 from sievert_shared.auth import Authenticator, install_auth
 from sievert_shared.http import problem_for
 from sievert_shared.runtime import ServiceRuntime, service_app
 
-ROUTERS: tuple[APIRouter, ...] = (incidents.router, submissions.router, trusts.router, themes.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    incidents.router,
+    similar_incidents.router,
+    submissions.router,
+    trusts.router,
+    themes.router,
+)
 
 
 def create_app(
