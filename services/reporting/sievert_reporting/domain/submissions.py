@@ -111,13 +111,13 @@ def refuse_unless_decision_allows(kind: SubmissionKind, incident: IncidentState)
             f"incident {incident.incident_id} is not notifiable ({why}); a statutory "
             f"{kind.value.replace('_', ' ')} cannot be sent. It is investigated locally under Regulation 8(3), "
             "and a voluntary notification (kind voluntary_notification, code V, line 268) is still possible",
-            status=decision.status.value,
+            decision_status=decision.status.value,
         )
     if kind is SubmissionKind.VOLUNTARY_NOTIFICATION and decision.notifiable:
         raise NotNotifiableError(
             f"incident {incident.incident_id} is notifiable ({', '.join(decision.codes) or 'code to be named'}): "
             "it needs the statutory notification (kind notification), not a voluntary one",
-            status=decision.status.value,
+            decision_status=decision.status.value,
         )
 
 
