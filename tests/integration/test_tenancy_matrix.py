@@ -65,7 +65,12 @@ from tests.support.auth import TEST_ISSUER, ApiKey, LocalIssuer, api_key, person
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
-from tests.support.samples import NOTIFICATION_PARTICULARS, ct_overexposure, small_radiography_repeat
+from tests.support.samples import (
+    NOTIFICATION_PARTICULARS,
+    ct_overexposure,
+    one_individual,
+    small_radiography_repeat,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -733,7 +738,7 @@ async def seed(world: World, t: Trust) -> None:
             "intake",
             "POST",
             "/v1/incidents",
-            body={**ct_overexposure(t.code, t.sites[0]), "patient": PATIENT},
+            body={**one_individual(ct_overexposure(t.code, t.sites[0])), "patient": PATIENT},
         ),
         {**t.engine.header, "Idempotency-Key": f"seed-{t.code}"},
         202,

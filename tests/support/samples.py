@@ -9,7 +9,7 @@ from typing import Any
 def ct_overexposure(
     trust: str = "RXX", site: str = "RXX01", discovered_on: dt.date = dt.date(2025, 6, 2)
 ) -> dict[str, Any]:
-    """England, one adult's CT given 12x the intended 1 mSv: code 2.2 (CQC table: 10x or more)."""
+    """England, adult CT given 12x the intended 1 mSv: code 2.2 (CQC table: 10x or more)."""
     return {
         "trust": trust,
         "site": site,
@@ -20,7 +20,6 @@ def ct_overexposure(
             "exposure_kind": "unintended",
             "modality": "ct",
             "patient_age_years": 54,
-            "individuals_affected": 1,
             "intended_effective_dose_msv": 1.0,
             "total_effective_dose_msv": 12.0,
         },
@@ -42,6 +41,11 @@ def small_radiography_repeat(trust: str = "RXX", site: str = "RXX01") -> dict[st
             "total_effective_dose_msv": 0.04,
         },
     }
+
+
+def one_individual(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with the number of individuals exposed (1), which a notification states (line 207)."""
+    return {**report, "facts": {**report["facts"], "individuals_affected": 1}}
 
 
 #: What a notification adds to the facts (line 218): the preliminary investigation and what was done.
