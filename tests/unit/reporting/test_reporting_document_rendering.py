@@ -101,6 +101,7 @@ CASES = [
             "the wrong side (incorrect laterality)",
             "Immediate preliminary investigation",
             "Second check of laterality",
+            "guidance updated 19 April 2023",
             "England",
             "an adult",
         ],

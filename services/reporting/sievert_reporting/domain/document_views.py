@@ -17,7 +17,7 @@ from sievert_reporting.domain.documents import (
     VoluntaryNotificationDocument,
     _Common,
 )
-from sievert_reporting.domain.labels import label
+from sievert_reporting.domain.labels import label, ruleset_label
 from sievert_reporting.domain.view import Cell, DocumentView, Section, Table
 from sievert_shared.events.reporting import IndividualDose
 from sievert_shared.facts import Modality
@@ -66,7 +66,7 @@ def _incident_fields(incident: IncidentSection) -> tuple[tuple[str, str], ...]:
     fields.append(("Clinically significant (CSAUE)", _yes_no(incident.csaue)))
     if incident.other_bodies:
         fields.append(("Other bodies told", "; ".join(b.label for b in incident.other_bodies)))
-    fields.append(("Criteria applied", incident.ruleset))
+    fields.append(("Criteria applied", ruleset_label(incident.ruleset)))
     return tuple(fields)
 
 

@@ -170,3 +170,15 @@ COMPLEMENTARY: dict[str, tuple[str, str, tuple[int, ...]]] = {
 def is_child(age_years: int, nation: Nation) -> bool:
     """Line 150: a child has not reached 18 (16 in Scotland)."""
     return age_years < (16 if nation is Nation.SCOTLAND else 18)
+
+
+#: The rulesets the classifier decides by (docs/classifier.md, "Rulesets"), as a reader knows them.
+RULESETS = {
+    "irmer-2023-04": "the enforcing authorities' IR(ME)R guidance updated 19 April 2023",
+    "irmer-2020-08": "the enforcing authorities' IR(ME)R guidance of August 2020",
+}
+
+
+def ruleset_label(ruleset: str) -> str:
+    words = RULESETS.get(ruleset)
+    return f"{words} ({ruleset})" if words else ruleset
