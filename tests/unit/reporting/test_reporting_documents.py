@@ -12,6 +12,7 @@ from sievert_reporting.adapters.render import table_csv, to_html, to_pdf
 from sievert_reporting.contracts import REPORTS_DIR, generate
 from sievert_reporting.domain import completeness, documents
 from sievert_reporting.domain.document_views import notification_view
+from sievert_shared.events import InvestigationFindingsRecorded, SimilarIncidentsConfirmed
 from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 from sievert_shared.facts import IncidentFacts
 
@@ -160,3 +161,23 @@ def test_one_view_renders_to_html_pdf_and_csv() -> None:
     assert "Radiation protection lead" in to_html(view)
     assert to_pdf(view).startswith(b"%PDF")
     assert table_csv(view.tables()[0]).splitlines()[0] == "Code,Category,Criterion,Guidance lines"
+
+
+def test_similar_incidents_confirmed_is_kept_with_the_findings_and_completes_the_report_item() -> None:
+    confirmed = SimilarIncidentsConfirmed(
+        confirmed_by_role="Radiation protection lead",
+        confirmed_on=dt.date(2025, 6, 20),
+        summary="One similar incident in 2024 at another site; no trend.",
+        edited=True,
+    )
+    findings = documents.confirm_similar_incidents(documents.Findings(), confirmed)
+    # findings recorded later leave the confirmation as it was
+    later = InvestigationFindingsRecorded(recorded_by_role="RPA", what_happened="Wrong protocol.")
+    findings = documents.merge_findings(findings, later)
+    assert findings.similar_incidents_confirmation is not None
+    assert findings.similar_incidents_confirmation.summary == confirmed.summary
+    assert findings.what_happened == "Wrong protocol."
+    f = facts(individuals_affected=1)
+    inputs = completeness.DocumentInputs(f, classify(f), findings=findings)
+    missing = {m["item"] for m in completeness.missing_items(SubmissionKind.INVESTIGATION_REPORT, inputs)}
+    assert "similar_incidents_confirmed" not in missing and "what_happened" not in missing
