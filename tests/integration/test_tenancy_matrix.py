@@ -66,7 +66,12 @@ from tests.support.auth import TEST_ISSUER, ApiKey, LocalIssuer, api_key, person
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
-from tests.support.samples import ct_overexposure, small_radiography_repeat
+from tests.support.samples import (
+    NOTIFICATION_PARTICULARS,
+    ct_overexposure,
+    one_individual,
+    small_radiography_repeat,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -430,6 +435,12 @@ async def _record_findings(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/findings", body=body)]
 
 
+@case("reporting", "POST", "/v1/incidents/{incident_id}/similar-incidents/confirm")
+async def _confirm_similar_incidents(_w: World, t: Trust) -> list[Call]:
+    body = {"summary": "No similar incident; confirmed by the matrix.", "confirmed_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/similar-incidents/confirm", body=body)]
+
+
 @case("reporting", "GET", "/v1/incidents/{incident_id}/findings")
 async def _findings(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/findings")]
@@ -788,7 +799,7 @@ async def seed(world: World, t: Trust) -> None:
             "intake",
             "POST",
             "/v1/incidents",
-            body={**ct_overexposure(t.code, t.sites[0]), "patient": PATIENT},
+            body={**one_individual(ct_overexposure(t.code, t.sites[0])), "patient": PATIENT},
         ),
         {**t.engine.header, "Idempotency-Key": f"seed-{t.code}"},
         202,
@@ -843,6 +854,7 @@ async def seed_reporting(world: World, t: Trust) -> None:
         "kind": "notification",
         "contact_role": "RPA",
         "summary": "Wrong protocol.",
+        "particulars": NOTIFICATION_PARTICULARS,
     }
     t.submission = (
         await ok(world, Call("reporting", "POST", "/v1/submissions", body=draft), lead, 201)

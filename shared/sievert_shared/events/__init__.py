@@ -64,16 +64,21 @@ from sievert_shared.events.reporting import (
     IncidentUnlinkedFromTheme,
     InvestigationFindingsRecorded,
     SubmissionAcknowledged,
+    SubmissionAcknowledgedV1,
     SubmissionDrafted,
+    SubmissionDraftedV1,
     SubmissionIssued,
+    SubmissionIssuedV1,
     SubmissionStatusChanged,
     SubmissionStatusChangedV1,
+    SubmissionStatusChangedV2,
     ThemeIndividualsCounted,
     ThemeIndividualsCountedV1,
     ThemeOpened,
     ThemeOpenedV1,
     ThemeShared,
     ThemeUpdated,
+    same_payload,
     upcast_status_changed_v1_to_v2,
     upcast_theme_counted_v1_to_v2,
     upcast_theme_opened_v1_to_v2,
@@ -110,9 +115,12 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     NotificationSubmitted,
     InvestigationReportSubmittedV1,
     InvestigationReportSubmitted,
+    SubmissionDraftedV1,
     SubmissionDrafted,
     InvestigationFindingsRecorded,
+    SubmissionIssuedV1,
     SubmissionIssued,
+    SubmissionAcknowledgedV1,
     SubmissionAcknowledged,
     ThemeOpenedV1,
     ThemeOpened,
@@ -122,6 +130,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ThemeIndividualsCounted,
     ThemeShared,
     SubmissionStatusChangedV1,
+    SubmissionStatusChangedV2,
     SubmissionStatusChanged,
     DeadlineCountsChanged,
     ThemeUpdated,
@@ -159,6 +168,10 @@ REGISTRY.register_upcaster(InvestigationReportSubmitted.event_type, 1, upcast_su
 REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 1, upcast_status_changed_v1_to_v2)
 REGISTRY.register_upcaster(ThemeOpened.event_type, 1, upcast_theme_opened_v1_to_v2)
 REGISTRY.register_upcaster(ThemeIndividualsCounted.event_type, 1, upcast_theme_counted_v1_to_v2)
+REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 2, same_payload)
+REGISTRY.register_upcaster(SubmissionDrafted.event_type, 1, same_payload)
+REGISTRY.register_upcaster(SubmissionIssued.event_type, 1, same_payload)
+REGISTRY.register_upcaster(SubmissionAcknowledged.event_type, 1, same_payload)
 
 __all__ = [
     "ALL_EVENTS",
@@ -204,10 +217,14 @@ __all__ = [
     "NotificationWithdrawalRequested",
     "SimilarIncidentsConfirmed",
     "SubmissionAcknowledged",
+    "SubmissionAcknowledgedV1",
     "SubmissionDrafted",
+    "SubmissionDraftedV1",
     "SubmissionIssued",
+    "SubmissionIssuedV1",
     "SubmissionStatusChanged",
     "SubmissionStatusChangedV1",
+    "SubmissionStatusChangedV2",
     "TaskApproaching",
     "TaskAssigned",
     "TaskCancelled",

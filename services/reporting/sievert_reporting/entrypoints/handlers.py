@@ -20,7 +20,7 @@ import datetime as dt
 
 from sievert_reporting.adapters import read_model, submissions_store, themes_store
 from sievert_reporting.domain.dashboard import deadline_counts, trust_stream
-from sievert_reporting.domain.documents import Findings, merge_findings
+from sievert_reporting.domain.documents import Findings, confirm_similar_incidents, merge_findings
 from sievert_reporting.domain.incident_row import (
     DeadlineEvent,
     IncidentEvent,
@@ -46,6 +46,7 @@ from sievert_shared.events import (
     InvestigationFindingsRecorded,
     InvestigationReportSubmitted,
     NotificationSubmitted,
+    SimilarIncidentsConfirmed,
     SubmissionAcknowledged,
     SubmissionDrafted,
     SubmissionIssued,
@@ -141,6 +142,7 @@ async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event
         authority=event.authority,
         contact_role=event.contact_role,
         summary=event.summary,
+        particulars=event.particulars,
         stream_version=envelope.stream_version,
         recorded_at=envelope.recorded_at,
     )
@@ -161,6 +163,28 @@ async def on_findings(
         site=envelope.tenant.site,
         findings=merge_findings(current, event),
         recorded_by_role=event.recorded_by_role,
+        stream_version=envelope.stream_version,
+        recorded_at=envelope.recorded_at,
+    )
+
+
+@on(SimilarIncidentsConfirmed)
+async def on_similar_incidents_confirmed(
+    conn: Connection, envelope: EventEnvelope, event: SimilarIncidentsConfirmed
+) -> None:
+    """The report's similar incidents as a person confirmed them (line 234), kept with the findings
+    and guarded like them by the incident's stream version."""
+    stored = await submissions_store.findings_for_update(conn, envelope.stream_id)
+    if stored is not None and stored[1] >= envelope.stream_version:
+        return
+    current = stored[0] if stored is not None else Findings()
+    await submissions_store.store_findings(
+        conn,
+        incident_id=envelope.stream_id,
+        trust=envelope.tenant.trust,
+        site=envelope.tenant.site,
+        findings=confirm_similar_incidents(current, event),
+        recorded_by_role=event.confirmed_by_role,
         stream_version=envelope.stream_version,
         recorded_at=envelope.recorded_at,
     )

@@ -105,8 +105,13 @@ async def get_findings(
 async def _findings(
     service: Submissions, trust: str, incident_id: uuid.UUID, status: int = 200
 ) -> JSONResponse:
-    findings, missing = await service.findings(trust, incident_id)
+    findings, missing, proposed = await service.findings(trust, incident_id)
     return JSONResponse(
-        {"incident_id": str(incident_id), "findings": findings.model_dump(mode="json"), "missing": missing},
+        {
+            "incident_id": str(incident_id),
+            "findings": findings.model_dump(mode="json"),
+            "missing": missing,
+            "similar_incidents_proposed": proposed,
+        },
         status_code=status,
     )
