@@ -35,11 +35,13 @@ from tests.integration.test_reporting_submissions import (  # noqa: F401 - the f
     COMPLETE_FINDINGS,
     HEADERS,
     Reporting,
+    confirm_similar_incidents,
     ct_facts,
     reporting,
 )
 from tests.integration.test_reporting_themes import THEME, dental, incident_of
 from tests.support.auth import person
+from tests.support.samples import NOTIFICATION_PARTICULARS
 from tests.support.kafka import envelopes, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -83,6 +85,7 @@ async def notify(rep: Reporting, incident: uuid.UUID, reference: str | None = "C
         "incident_id": str(incident),
         "kind": "notification",
         "contact_role": "Radiation protection lead",
+        "particulars": NOTIFICATION_PARTICULARS,
     }
     created = await client.post("/v1/submissions", json=draft, headers=HEADERS)
     assert created.status_code == 201, created.text
@@ -270,6 +273,7 @@ async def test_authority_closure_and_correspondence_need_a_notification_and_reac
         f"/v1/incidents/{incident}/findings", json=COMPLETE_FINDINGS, headers=HEADERS
     )
     assert findings.status_code == 202, findings.text
+    await confirm_similar_incidents(client, incident)
     location = report.headers["Location"]
     document = (await client.get(f"{location}/document.json", headers=HEADERS)).json()
     assert document["authority_correspondence"] == {
