@@ -41,8 +41,8 @@ from tests.integration.test_reporting_submissions import (  # noqa: F401 - the f
 )
 from tests.integration.test_reporting_themes import THEME, dental, incident_of
 from tests.support.auth import person
-from tests.support.samples import NOTIFICATION_PARTICULARS
 from tests.support.kafka import envelopes, eventually, produce, read_topic
+from tests.support.samples import NOTIFICATION_PARTICULARS
 
 pytestmark = pytest.mark.integration
 
