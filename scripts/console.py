@@ -112,7 +112,8 @@ def main() -> int:
             console_port=CONSOLE_PORT,
             log_dir=run_dir,
             key_dir=run_dir / "key",
-        ) as (services, console):
+        ) as run:
+            services, console = run.services, run.console
             say(f"console: ready in {time.monotonic() - started:.1f}s; posting sample incidents")
             asyncio.run(post_samples(services["intake"].url))
             say(f"\n  Sievert console: {console.url}/  (sign in as a radiation protection lead of RDEMO)")

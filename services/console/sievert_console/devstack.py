@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from sievert_console.adapters.dev_tokens import DevKeyFiles, write_dev_key
@@ -44,6 +45,14 @@ def console_env(
     return env
 
 
+@dataclass
+class ConsoleRun:
+    services: dict[str, devstack.RunningService]
+    console: devstack.RunningService
+    #: How the console was started: another console can be started beside it (tests).
+    console_env: dict[str, str]
+
+
 @contextlib.contextmanager
 def running_with_console(
     base: Mapping[str, str],
@@ -52,15 +61,16 @@ def running_with_console(
     console_port: int,
     log_dir: Path,
     key_dir: Path,
-) -> Iterator[tuple[dict[str, devstack.RunningService], devstack.RunningService]]:
+) -> Iterator[ConsoleRun]:
     """The four services (``base`` names their databases, ports and topic prefix), then the
     console once they are ready."""
     key = write_dev_key(key_dir)
     with devstack.running(services_env(base, key), ports=ports, log_dir=log_dir) as services:
         urls = {name: service.url for name, service in services.items()}
-        console = devstack.start("console", console_env(base, key, urls, console_port), console_port, log_dir)
+        env = console_env(base, key, urls, console_port)
+        console = devstack.start("console", env, console_port, log_dir)
         try:
             devstack.wait_ready([console])
-            yield services, console
+            yield ConsoleRun(services, console, env)
         finally:
             devstack.stop(console)

@@ -1,0 +1,276 @@
+"""The console in Chromium against the real services: sign in, watch the work queue fill live,
+read a decision with its reasons and clocks, answer a missing fact, issue a notification and
+download it, and find nothing of another trust. Every page is checked with axe-core, and the
+screenshots in docs/console/ are taken here."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from sievert_shared import devstack
+from tests.browser.conftest import ConsoleStack, live, screenshot, serious_violations, sign_in
+from tests.e2e.test_pipeline import free_port
+from tests.support.kafka import eventually
+from tests.support.samples import ct_overexposure
+
+pytestmark = pytest.mark.browser
+
+TODAY = dt.datetime.now(dt.UTC).date()  # so the windows are open, not already missed
+LIVE = 10_000  # ms: a change must reach an open page without a reload well within this
+
+
+def ct_without_total_dose(trust: str = "RDEMO", site: str = "RDEMO01") -> dict[str, Any]:
+    """CT over-exposure whose total dose is not estimated yet: the classifier cannot show it is
+    notifiable, and says it needs ``total_effective_dose_msv``."""
+    report = ct_overexposure(trust=trust, site=site, discovered_on=TODAY)
+    del report["facts"]["total_effective_dose_msv"]
+    return report
+
+
+async def post(intake: httpx.AsyncClient, report: dict[str, Any]) -> str:
+    response = await intake.post("/v1/incidents", json=report)
+    assert response.status_code == 202, response.text
+    return str(response.json()["incident_id"])
+
+
+async def classified(stack: ConsoleStack, incident: str) -> None:
+    """Wait (polling the API, as the dev principal) until the deadlines service has windows."""
+    async with httpx.AsyncClient(timeout=5) as http:
+
+        async def has_windows() -> None:
+            response = await http.get(stack.service("deadlines", f"/v1/incidents/{incident}/deadlines"))
+            assert response.status_code == 200
+
+        await eventually(has_windows, timeout=60)
+
+
+async def assert_accessible(page: Page) -> None:
+    violations = await serious_violations(page)
+    assert violations == [], violations
+
+
+async def test_a_person_signs_in_as_a_role_of_a_trust(page: Page, console_stack: ConsoleStack) -> None:
+    await page.goto(console_stack.url("/queue"))
+    await expect(page).to_have_url(console_stack.url("/sign-in"))
+    await assert_accessible(page)
+    await screenshot(page, "sign-in")
+
+    await sign_in(page, console_stack, trust="RDEMO", role="auditor")
+    header = page.locator(".who")
+    await expect(header).to_contain_text("Auditor")
+    await expect(header).to_contain_text("RDEMO")
+
+    await page.click("button:has-text('Sign out')")
+    await expect(page).to_have_url(console_stack.url("/sign-in"))
+    await page.goto(console_stack.url("/queue"))
+    await expect(page).to_have_url(console_stack.url("/sign-in"))  # signed out means signed out
+
+
+async def test_an_incident_posted_to_intake_appears_in_the_queue_without_a_reload(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    await sign_in(page, console_stack)
+    await live(page)
+    await page.evaluate("window.notReloaded = true")
+
+    incident = await post(intake, ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY))
+
+    row = page.locator(f"#row-{incident}")
+    await expect(row).to_be_visible(timeout=LIVE)
+    await expect(row).to_contain_text("Notification (2 weeks)")
+    await expect(row).to_contain_text("2.2")  # CQC table, code 2.2: 12x a 1 mSv intended dose
+    assert await page.evaluate("window.notReloaded") is True
+    await assert_accessible(page)
+    await screenshot(page, "work-queue")
+
+
+async def test_the_incident_page_shows_the_decision_its_reasons_and_the_clocks(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    incident = await post(intake, ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY))
+    await classified(console_stack, incident)
+    await sign_in(page, console_stack)
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+
+    decision = page.locator("#decision")
+    await expect(decision.locator("[data-decision]")).to_have_attribute("data-decision", "notifiable")
+    await expect(decision).to_contain_text("CQC (England)")
+    reason = decision.locator("li.reason", has=page.locator(".reason-code", has_text="2.2"))
+    await expect(reason).to_contain_text("guidance line")
+    await reason.locator("summary").click()
+    await expect(reason.locator(".criterion")).to_be_visible()
+    await expect(reason.locator(".citation")).to_contain_text("cqc-irmer-notification-guidance-2023.txt")
+
+    clocks = page.locator("#clocks")
+    await expect(clocks.locator("[data-window='notification']")).to_have_attribute("data-state", "open")
+    await expect(clocks.locator("[data-window='investigation_report']")).to_have_attribute(
+        "data-state", "open"
+    )
+    await expect(page.locator("#facts [data-fact='modality']")).to_have_text("CT")
+    await assert_accessible(page)
+    await screenshot(page, "incident")
+
+
+async def test_answering_a_missing_fact_changes_the_decision_and_the_clocks_live(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    incident = await post(intake, ct_without_total_dose())
+    await classified(console_stack, incident)
+    await sign_in(page, console_stack)
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+    await live(page)
+    await expect(page.locator("#decision [data-needs='total_effective_dose_msv']")).to_be_visible()
+    await expect(page.locator("#clocks [data-window='local_investigation']")).to_be_visible()
+
+    # A value intake refuses: its message beside the field, what was typed kept, nothing stored.
+    dose = page.locator("#fact-total_effective_dose_msv")
+    await dose.fill("twelve")
+    await page.fill("#amend-reason", "dose estimated by the medical physics expert")
+    await page.click("button:has-text('Record the change')")
+    field = page.locator("[data-field='total_effective_dose_msv']")
+    await expect(field.locator(".error-message")).to_be_visible()
+    await expect(page.locator("#fact-total_effective_dose_msv")).to_have_value("twelve")
+    await expect(page.locator("#fact-total_effective_dose_msv")).to_have_attribute("aria-invalid", "true")
+    await assert_accessible(page)
+    await screenshot(page, "amend-refused")
+
+    await page.fill("#fact-total_effective_dose_msv", "12")
+    await page.click("button:has-text('Record the change')")
+    await expect(page.locator("#amend .notice-ok")).to_contain_text("Recorded as version 2")
+
+    decision = page.locator("#decision [data-decision]")
+    await expect(decision).to_have_attribute("data-decision", "notifiable", timeout=LIVE)
+    await expect(page.locator("#decision [data-codes]")).to_have_attribute("data-codes", "2.2")
+    notification = page.locator("#clocks [data-window='notification']")
+    await expect(notification).to_have_attribute("data-state", "open", timeout=LIVE)
+    await expect(page.locator("#clocks [data-window='local_investigation']")).to_have_attribute(
+        "data-state", "cancelled", timeout=LIVE
+    )
+    await expect(page.locator("#facts [data-fact='total_effective_dose_msv']")).to_have_text("12.0")
+
+
+async def test_a_conflicting_change_says_what_changed_and_keeps_what_was_typed(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    incident = await post(intake, ct_without_total_dose())
+    await classified(console_stack, incident)
+    await sign_in(page, console_stack)
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+    await page.fill("#fact-total_effective_dose_msv", "3")
+    await page.fill("#amend-reason", "first estimate")
+
+    meanwhile = {"expected_version": 1, "facts": {"patient_age_years": 55}, "reason": "age corrected"}
+    answer = await intake.post(f"/v1/incidents/{incident}/amendments", json=meanwhile)
+    assert answer.status_code == 202, answer.text
+
+    await page.click("button:has-text('Record the change')")
+    conflict = page.locator("#amend [data-conflict]")
+    await expect(conflict).to_contain_text("Patient age")
+    await expect(page.locator("#fact-total_effective_dose_msv")).to_have_value("3")
+    await page.click("button:has-text('Record the change')")  # now against the new version
+    await expect(page.locator("#amend .notice-ok")).to_contain_text("Recorded as version 3")
+
+
+async def test_a_notification_is_drafted_issued_and_downloaded_as_pdf(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    incident = await post(intake, ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY))
+    await classified(console_stack, incident)
+    await sign_in(page, console_stack)
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+    await live(page)
+
+    await page.click("button:has-text('Draft the notification')")
+    document = page.locator("#documents [data-kind='notification']")
+    await expect(document).to_have_attribute("data-status", "draft")
+    await document.locator("button:has-text('Issue the notification')").click()
+    await expect(document).to_have_attribute("data-status", "submitted")
+    # The deadlines service meets the window from reporting's NotificationSubmitted: live.
+    await expect(page.locator("#clocks [data-window='notification']")).to_have_attribute(
+        "data-state", "met", timeout=LIVE
+    )
+    await assert_accessible(page)
+    await screenshot(page, "incident-notified")
+
+    async with page.expect_download() as downloading:
+        await document.locator("a.download").click()
+    download = await downloading.value
+    path = await download.path()
+    assert path is not None
+    content = await asyncio.to_thread(path.read_bytes)
+    assert content.startswith(b"%PDF-")
+
+
+async def test_a_person_finds_nothing_of_another_trust(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    theirs = await post(intake, ct_overexposure(trust="ROTHER", site="ROTHER01", discovered_on=TODAY))
+    ours = await post(intake, ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY))
+    await classified(console_stack, theirs)
+    await classified(console_stack, ours)
+    await sign_in(page, console_stack, trust="RDEMO", role="rp_lead")
+
+    await expect(page.locator(f"#row-{ours}")).to_be_visible()
+    assert await page.locator(f"#row-{theirs}").count() == 0
+    assert theirs not in await page.content()
+    response = await page.goto(console_stack.url(f"/incidents/{theirs}"))
+    assert response is not None and response.status == 404
+    await expect(page.locator("h1")).to_have_text("Incident not found")
+    pdf = await page.request.get(
+        console_stack.url(f"/incidents/{theirs}/submissions/{uuid.uuid4()}/document.pdf")
+    )
+    assert pdf.status == 404
+
+
+async def test_a_service_that_is_down_is_shown_as_down_and_the_rest_still_works(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    """A second console, whose deadlines service address answers nothing."""
+    incident = await post(intake, ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY))
+    await classified(console_stack, incident)
+    port = free_port()
+    env = {
+        **console_stack.console_env(port),
+        "CONSOLE_SERVICES__DEADLINES": f"http://127.0.0.1:{free_port()}",
+        "CONSOLE_LIVE_UPDATES": "false",
+    }
+    lame = devstack.start("console", env, port, console_stack.log_dir / "lame")
+    try:
+        await wait_until_serving(f"http://127.0.0.1:{port}/healthz")
+        await page.goto(f"http://127.0.0.1:{port}/sign-in")
+        await page.select_option("#trust", "RDEMO")
+        await page.check("#role-rp_lead")
+        await page.click("button:has-text('Sign in')")
+        rows = page.locator("#queue-rows")
+        await expect(rows.locator(".notice-down")).to_contain_text("deadlines service is not answering")
+        await page.goto(f"http://127.0.0.1:{port}/incidents/{incident}")
+        await expect(page.locator("#clocks .notice-down")).to_contain_text(
+            "deadlines service is not answering"
+        )
+        await expect(page.locator("#decision [data-decision]")).to_have_attribute(
+            "data-decision", "notifiable"
+        )
+        await expect(page.locator("#facts [data-fact='modality']")).to_have_text("CT")
+        await screenshot(page, "service-down")
+    finally:
+        devstack.stop(lame)
+
+
+async def wait_until_serving(url: str) -> None:
+    async with httpx.AsyncClient(timeout=2) as http:
+
+        async def serving() -> None:
+            try:
+                response = await http.get(url)
+            except httpx.TransportError as exc:
+                raise AssertionError(str(exc)) from exc
+            assert response.status_code == 200
+
+        await eventually(serving, timeout=30)
