@@ -121,6 +121,10 @@ async def test_the_incident_page_shows_the_decision_its_reasons_and_the_clocks(
     await assert_accessible(page)
     await screenshot(page, "incident")
 
+    await page.set_viewport_size({"width": 820, "height": 1180})  # a tablet, portrait: one column
+    await assert_accessible(page)
+    await screenshot(page, "incident-tablet")
+
 
 async def test_answering_a_missing_fact_changes_the_decision_and_the_clocks_live(
     page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient

@@ -18,7 +18,7 @@ from sievert_console.adapters.dev_tokens import DevIssuer, write_dev_key
 from sievert_console.adapters.live import RESYNC, LiveHub, decode_change
 from sievert_console.bootstrap import build
 from sievert_console.domain.live import Change
-from sievert_console.settings import DEV_ISSUER, ConsoleSettings
+from sievert_console.settings import DEV_ISSUER, ConsoleSettings, ServiceUrls
 from sievert_shared.auth import Authenticator, AuthSettings, Role
 
 
@@ -123,20 +123,19 @@ async def test_only_the_listed_trusts_and_roles_can_be_picked(
         assert answer.status_code == 422, (trust, role)
 
 
-async def test_a_service_that_answers_nothing_shows_as_down(
-    console: tuple[FastAPI, httpx.AsyncClient],
-) -> None:
-    """Default service addresses with nothing listening: the queue page still renders, and says
-    which services are down."""
-    app, client = console
-    settings: ConsoleSettings = app.state.console.settings
-    app.state.console.apis = type(app.state.console.apis).over(
-        app.state.console.apis.intake._http,
-        {name: "http://127.0.0.1:9" for name in settings.services.model_dump()},
-    )
-    token = csrf_of((await client.get("/sign-in")).text)
-    await client.post("/sign-in", data={"trust": "RDEMO", "role": "rp_lead", "csrf_token": token})
-    page = await client.get("/queue")
+async def test_a_service_that_answers_nothing_shows_as_down(tmp_path: Path) -> None:
+    """Nothing listens at the services' addresses: the queue page still renders, and says which
+    services are down."""
+    nowhere = ServiceUrls(**{name: "http://127.0.0.1:9" for name in ServiceUrls.model_fields})
+    key = write_dev_key(tmp_path)
+    app = build(ConsoleSettings(dev_signing_key_file=key.private_key, live_updates=False, services=nowhere))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test") as client,
+    ):
+        token = csrf_of((await client.get("/sign-in")).text)
+        await client.post("/sign-in", data={"trust": "RDEMO", "role": "rp_lead", "csrf_token": token})
+        page = await client.get("/queue")
     assert page.status_code == 200
     assert "The deadlines service is not answering" in page.text
     assert "The reporting service is not answering" in page.text
