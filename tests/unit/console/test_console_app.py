@@ -66,10 +66,14 @@ def test_a_development_token_is_what_the_services_accept_for_that_role_and_trust
     assert not principal.every_trust
 
 
+#: Port 9 (discard): nothing answers there, so no test ever reaches a service someone is running.
+NOWHERE = ServiceUrls(**{name: "http://127.0.0.1:9" for name in ServiceUrls.model_fields})
+
+
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     key = write_dev_key(tmp_path)
-    settings = ConsoleSettings(dev_signing_key_file=key.private_key, live_updates=False)
+    settings = ConsoleSettings(dev_signing_key_file=key.private_key, live_updates=False, services=NOWHERE)
     app = build(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -123,19 +127,15 @@ async def test_only_the_listed_trusts_and_roles_can_be_picked(
         assert answer.status_code == 422, (trust, role)
 
 
-async def test_a_service_that_answers_nothing_shows_as_down(tmp_path: Path) -> None:
+async def test_a_service_that_answers_nothing_shows_as_down(
+    console: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
     """Nothing listens at the services' addresses: the queue page still renders, and says which
     services are down."""
-    nowhere = ServiceUrls(**{name: "http://127.0.0.1:9" for name in ServiceUrls.model_fields})
-    key = write_dev_key(tmp_path)
-    app = build(ConsoleSettings(dev_signing_key_file=key.private_key, live_updates=False, services=nowhere))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test") as client,
-    ):
-        token = csrf_of((await client.get("/sign-in")).text)
-        await client.post("/sign-in", data={"trust": "RDEMO", "role": "rp_lead", "csrf_token": token})
-        page = await client.get("/queue")
+    _app, client = console
+    token = csrf_of((await client.get("/sign-in")).text)
+    await client.post("/sign-in", data={"trust": "RDEMO", "role": "rp_lead", "csrf_token": token})
+    page = await client.get("/queue")
     assert page.status_code == 200
     assert "The deadlines service is not answering" in page.text
     assert "The reporting service is not answering" in page.text
@@ -165,3 +165,21 @@ def test_a_page_too_far_behind_is_told_to_read_everything_again() -> None:
 def test_bytes_that_are_no_envelope_change_nothing() -> None:
     assert decode_change(b"not json") is None
     assert decode_change(None) is None
+
+
+async def test_an_action_without_the_csrf_token_is_refused(
+    console: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _app, client = console
+    token = csrf_of((await client.get("/sign-in")).text)
+    await client.post("/sign-in", data={"trust": "RDEMO", "role": "rp_lead", "csrf_token": token})
+    token = csrf_of((await client.get("/themes")).text)  # a new session, a new token
+    action = "/incidents/6f1c2a4e-0000-4000-8000-000000000001/amendments"
+    form = {"expected_version": "1", "total_effective_dose_msv": "12", "reason": "estimated"}
+
+    assert (await client.post(action, data=form)).status_code == 403
+    assert (await client.post(action, data=form, headers={"X-CSRF-Token": "forged"})).status_code == 403
+    # With the token the action goes ahead (to intake, which nothing answers here).
+    answered = await client.post(action, data=form, headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert answered.status_code == 200
+    assert "Intake is not answering" in answered.text

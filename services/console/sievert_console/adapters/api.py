@@ -9,9 +9,9 @@ that service as down and the rest of it keeps working.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -93,7 +93,10 @@ def _problem_body(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {"title": str(body), "status": response.status_code}
 
 
-async def found_or_none(call: Any) -> Any:
+T = TypeVar("T")
+
+
+async def found_or_none(call: Awaitable[T]) -> T | None:
     """The answer, or None for 404 (another trust's row answers exactly like a missing one)."""
     try:
         return await call
