@@ -67,6 +67,12 @@ async def test_a_person_signs_in_as_a_role_of_a_trust(page: Page, console_stack:
     header = page.locator(".who")
     await expect(header).to_contain_text("Auditor")
     await expect(header).to_contain_text("RDEMO")
+    await assert_accessible(page)
+    for path, title in (("/themes", "Themes"), ("/trends", "Trends"), ("/admin", "Administration")):
+        await page.click(f"nav >> text={title}")
+        await expect(page).to_have_url(console_stack.url(path))
+        await expect(page.locator("h1")).to_contain_text(f"{title} not yet")
+    await assert_accessible(page)
 
     await page.click("button:has-text('Sign out')")
     await expect(page).to_have_url(console_stack.url("/sign-in"))
