@@ -10,6 +10,7 @@ import datetime as dt
 import time
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -220,6 +221,33 @@ async def test_a_notification_is_drafted_issued_and_downloaded_as_pdf(
     assert path is not None
     content = await asyncio.to_thread(path.read_bytes)
     assert content.startswith(b"%PDF-")
+
+
+async def test_a_notification_sent_outside_sievert_is_recorded_and_meets_the_window(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    incident = await post(intake, ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY))
+    await classified(console_stack, incident)
+    await sign_in(page, console_stack)
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+    await live(page)
+
+    await page.click("summary:has-text('Record a submission made outside Sievert')")
+    await page.select_option("#rs-kind", "notification")
+    sent = dt.datetime.now(ZoneInfo("Europe/London")) - dt.timedelta(hours=1)
+    await page.fill("#rs-at", sent.strftime("%Y-%m-%dT%H:%M"))
+    await page.fill("#rs-role", "Radiation protection lead")
+    await page.fill("#rs-ref", "CQC/2026/0042")
+    await page.click("button:has-text('Record the submission')")
+    await expect(page.locator("#record .notice-ok")).to_contain_text("Recorded")
+
+    # The deadlines service meets the window as it consumes the submission: live.
+    notification = page.locator("#clocks [data-window='notification']")
+    await expect(notification).to_have_attribute("data-state", "met", timeout=LIVE)
+    document = page.locator("#documents [data-kind='notification']")
+    await expect(document).to_have_attribute("data-status", "submitted", timeout=LIVE)
+    await expect(document).to_contain_text("sent outside Sievert, reference CQC/2026/0042")
+    await expect(page.locator("button:has-text('Draft the notification')")).to_have_count(0)
 
 
 async def test_a_person_finds_nothing_of_another_trust(

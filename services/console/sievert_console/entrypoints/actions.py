@@ -109,11 +109,14 @@ async def record_submission(
         "submitted_by_role": form.get("submitted_by_role", "").strip(),
         "reference": form.get("reference", "").strip() or None,
     }
-    outcome = await _attempt(apis.deadlines.record_submission(caller, incident_id, body))
+    outcome = await _attempt(
+        apis.deadlines.record_submission(caller, incident_id, body),
+        "Recorded. The window is met as the deadlines service processes it.",
+    )
     context = await clocks_context(apis, caller, incident_id)
-    context["record"] = {"typed": form, **outcome}
+    context["record"] = {"typed": {} if "message" in outcome else form, **outcome}
     headers = REFRESH if "message" in outcome else None
-    return render(request, "fragments/incident_clocks.html", context, headers=headers)
+    return render(request, "fragments/record_submission.html", context, headers=headers)
 
 
 async def _attempt(call: Any, done: str = "Recorded.") -> dict[str, Any]:

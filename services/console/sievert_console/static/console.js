@@ -28,6 +28,14 @@
     }
   });
 
+  // Once sent, a form no longer holds back its section's refresh.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var element = event.detail.elt;
+    if (element.tagName === "FORM") {
+      delete element.dataset.dirty;
+    }
+  });
+
   document.addEventListener("htmx:confirm", function (event) {
     var element = event.detail.elt;
     if (event.detail.verb !== "get" || !element.querySelector) {
