@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import jwt
 from authlib.integrations.starlette_client import OAuth
 from starlette.requests import Request
@@ -66,16 +67,22 @@ def person_from_claims(
 
 
 class OidcSignIn:
-    def __init__(self, settings: OidcSettings, public_url: str) -> None:
+    def __init__(
+        self, settings: OidcSettings, public_url: str, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """``transport``: how to reach the provider (tests pass an in-process one)."""
         self.settings = settings
         self.redirect_uri = public_url.rstrip("/") + "/auth/callback"
+        client_kwargs: dict[str, Any] = {"scope": settings.scope, "code_challenge_method": "S256"}
+        if transport is not None:
+            client_kwargs["transport"] = transport
         self._oauth = OAuth()
         self._oauth.register(
             PROVIDER,
             server_metadata_url=str(settings.metadata_url),
             client_id=settings.client_id,
             client_secret=settings.client_secret.get_secret_value() if settings.client_secret else None,
-            client_kwargs={"scope": settings.scope, "code_challenge_method": "S256"},
+            client_kwargs=client_kwargs,
         )
 
     @property
