@@ -9,6 +9,7 @@ is missing): Playwright's own browser download is never used.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -76,8 +77,18 @@ def console_stack(
 ) -> Iterator[ConsoleStack]:
     prefix = f"browser-{uuid.uuid4().hex[:8]}"
     ports = {name: free_port() for name in devstack.SERVICES}
+    trusts = [
+        {"code": "RDEMO", "name": "Demonstration NHS Foundation Trust"},
+        {"code": "ROTHER", "name": "Another NHS Trust"},
+        {"code": "RADMIN", "name": "A trust the administration test has to itself"},
+    ]
     env = devstack.service_env(
-        {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "KAFKA_TOPIC_PREFIX": prefix},
+        {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+            "KAFKA_TOPIC_PREFIX": prefix,
+            "CONSOLE_DEV_TRUSTS": json.dumps(trusts),
+        },
         database_urls=browser_databases,
         ports=ports,
     )
@@ -156,6 +167,8 @@ async def serious_violations(page: Page) -> list[dict[str, Any]]:
     return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
-async def screenshot(page: Page, name: str) -> None:
+async def screenshot(page: Page, name: str, *, hide: str | None = None) -> None:
+    """``hide``: a selector painted over (a key that must not end up in the repository's docs)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    mask = [page.locator(hide)] if hide else []
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, mask=mask)

@@ -69,7 +69,7 @@ async def test_a_person_signs_in_as_a_role_of_a_trust(page: Page, console_stack:
     await expect(header).to_contain_text("Auditor")
     await expect(header).to_contain_text("RDEMO")
     await assert_accessible(page)
-    for path, title in (("/themes", "Themes"), ("/trends", "Trends"), ("/admin", "Administration")):
+    for path, title in (("/themes", "Themes"), ("/trends", "Trends")):
         await page.click(f"nav >> text={title}")
         await expect(page).to_have_url(console_stack.url(path))
         await expect(page.locator("h1")).to_contain_text(f"{title} not yet")
@@ -316,3 +316,50 @@ async def wait_until_serving(url: str) -> None:
             assert response.status_code == 200
 
         await eventually(serving, timeout=30)
+
+
+async def test_a_trust_admin_registers_a_site_makes_a_client_sees_its_key_once_and_revokes_it(
+    page: Page, console_stack: ConsoleStack
+) -> None:
+    site = f"RADM{uuid.uuid4().hex[:4].upper()}"
+    await sign_in(page, console_stack, trust="RADMIN", role="trust_admin")
+    await page.click("nav >> text=Administration")
+    await expect(page).to_have_url(console_stack.url("/admin"))
+
+    await page.fill("#site-code", site)
+    await page.fill("#site-name", "Elsewhere General")
+    await page.select_option("#site-nation", "england")
+    await page.click("button:has-text('Register the site')")
+    await expect(page.locator(f"#admin-sites tr[data-site='{site}']")).to_contain_text("Elsewhere General")
+
+    await page.fill("#client-name", "Radiology integration engine")
+    await page.check(f"#client-site-{site}")
+    await page.click("button:has-text('Make the client')")
+    key = await page.locator("#new-api-key").inner_text()
+    key_id = key.split(".")[0]
+    async with httpx.AsyncClient(base_url=console_stack.services["intake"].url, timeout=10) as engine:
+        report = ct_overexposure(trust="RADMIN", site=site, discovered_on=TODAY)
+        posted = await engine.post("/v1/incidents", json=report, headers={"Authorization": f"ApiKey {key}"})
+        assert posted.status_code == 202, posted.text  # the key works, for its site
+        await assert_accessible(page)
+        await screenshot(page, "administration", hide="#new-api-key")
+
+        await page.reload()
+        assert key not in await page.content()  # shown once, kept nowhere
+        client = page.locator(f"#admin-clients [data-client='{key_id}']")
+        await client.locator("button:has-text('Revoke')").click()
+        await expect(client).to_have_attribute("data-revoked", "true")
+        refused = await engine.post("/v1/incidents", json=report, headers={"Authorization": f"ApiKey {key}"})
+        assert refused.status_code == 401
+
+    log = page.locator("#admin-log")
+    await expect(log.locator("li").first).to_contain_text(key_id)  # newest first, fetched again live
+
+    await page.fill("#policy-local", "twenty")
+    await page.click("button:has-text('Save the policy')")
+    await expect(page.locator("#admin-policy .error-message")).to_be_visible()
+    await expect(page.locator("#policy-local")).to_have_value("twenty")
+    await page.fill("#policy-local", "21")
+    await page.click("button:has-text('Save the policy')")
+    await expect(page.locator("#admin-policy .notice-ok")).to_contain_text("Policy saved")
+    await expect(page.locator("#policy-local")).to_have_value("21")

@@ -120,6 +120,31 @@ class IntakeApi(ServiceApi):
         return result
 
 
+class IntakeAdminApi(ServiceApi):
+    """Intake's trust administration: sites, integration clients and their change log."""
+
+    async def sites(self, caller: Caller, trust: str) -> list[dict[str, Any]]:
+        return list((await self.json(caller, "GET", f"/v1/trusts/{trust}/sites"))["sites"])
+
+    async def register_site(self, caller: Caller, trust: str, site: str, body: dict[str, Any]) -> None:
+        await self.request(caller, "PUT", f"/v1/trusts/{trust}/sites/{site}", json=body)
+
+    async def clients(self, caller: Caller, trust: str) -> list[dict[str, Any]]:
+        return list((await self.json(caller, "GET", f"/v1/trusts/{trust}/clients"))["clients"])
+
+    async def create_client(self, caller: Caller, trust: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The new client with its API key: the only time anyone sees the key."""
+        result: dict[str, Any] = await self.json(caller, "POST", f"/v1/trusts/{trust}/clients", json=body)
+        return result
+
+    async def revoke_client(self, caller: Caller, trust: str, key_id: str) -> None:
+        await self.request(caller, "DELETE", f"/v1/trusts/{trust}/clients/{key_id}")
+
+    async def admin_log(self, caller: Caller, trust: str, limit: int = 50) -> list[dict[str, Any]]:
+        answer = await self.json(caller, "GET", f"/v1/trusts/{trust}/admin-log", params={"limit": limit})
+        return list(answer["entries"])
+
+
 class DeadlinesApi(ServiceApi):
     async def windows(self, caller: Caller, params: Mapping[str, str]) -> list[dict[str, Any]]:
         answer = await self.json(
@@ -133,6 +158,16 @@ class DeadlinesApi(ServiceApi):
 
     async def record_submission(self, caller: Caller, incident_id: uuid.UUID, body: dict[str, Any]) -> None:
         await self.request(caller, "POST", f"/v1/incidents/{incident_id}/submissions", json=body)
+
+    async def policy(self, caller: Caller, trust: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.json(caller, "GET", f"/v1/trusts/{trust}/deadline-policy")
+        return result
+
+    async def set_policy(self, caller: Caller, trust: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.json(
+            caller, "PUT", f"/v1/trusts/{trust}/deadline-policy", json=body
+        )
+        return result
 
 
 class ReportingApi(ServiceApi):
@@ -181,6 +216,7 @@ class Apis:
     intake: IntakeApi
     deadlines: DeadlinesApi
     reporting: ReportingApi
+    trust_admin: IntakeAdminApi
 
     @classmethod
     def over(cls, http: httpx.AsyncClient, urls: Mapping[str, str]) -> Apis:
@@ -188,6 +224,7 @@ class Apis:
             intake=IntakeApi("intake", urls["intake"], http),
             deadlines=DeadlinesApi("deadlines", urls["deadlines"], http),
             reporting=ReportingApi("reporting", urls["reporting"], http),
+            trust_admin=IntakeAdminApi("intake", urls["intake"], http),
         )
 
     def all(self) -> tuple[ServiceApi, ...]:

@@ -23,11 +23,6 @@ NOT_YET: Mapping[str, tuple[str, str]] = {
         "The annual trend analysis (counts, rates per 1,000 examinations, charts, CSV) is produced by "
         "`sievert report annual`; the console's page for it is not built yet.",
     ),
-    "admin": (
-        "Administration",
-        "Sites, integration clients (keys shown once), the deadline policy and the audit log are served "
-        "by intake's and deadlines' trust APIs; the console's pages for them are not built yet.",
-    ),
 }
 
 
@@ -44,8 +39,3 @@ async def themes(request: Request, _person: PersonDep) -> Response:
 @router.get("/trends")
 async def trends(request: Request, _person: PersonDep) -> Response:
     return _not_yet(request, "trends")
-
-
-@router.get("/admin")
-async def admin(request: Request, _person: PersonDep) -> Response:
-    return _not_yet(request, "admin")
