@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import time
 import uuid
 from typing import Any
@@ -69,7 +70,7 @@ async def test_a_person_signs_in_as_a_role_of_a_trust(page: Page, console_stack:
     await expect(header).to_contain_text("Auditor")
     await expect(header).to_contain_text("RDEMO")
     await assert_accessible(page)
-    for path, title in (("/themes", "Themes"), ("/trends", "Trends")):
+    for path, title in (("/trends", "Trends"),):
         await page.click(f"nav >> text={title}")
         await expect(page).to_have_url(console_stack.url(path))
         await expect(page.locator("h1")).to_contain_text(f"{title} not yet")
@@ -363,3 +364,36 @@ async def test_a_trust_admin_registers_a_site_makes_a_client_sees_its_key_once_a
     await page.click("button:has-text('Save the policy')")
     await expect(page.locator("#admin-policy .notice-ok")).to_contain_text("Policy saved")
     await expect(page.locator("#policy-local")).to_have_value("21")
+
+
+async def test_a_theme_across_sites_reaches_two_individuals_and_code_m_applies_to_its_incidents(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    first = await post(intake, ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY))
+    second = await post(intake, ct_overexposure(trust="RDEMO", site="RDEMO02", discovered_on=TODAY))
+    await classified(console_stack, first)
+    await classified(console_stack, second)
+    await sign_in(page, console_stack)
+    await page.click("nav >> text=Themes")
+
+    title = f"CT dose modulation off {uuid.uuid4().hex[:6]}"
+    await page.fill("#theme-title", title)
+    await page.fill("#theme-site", "RDEMO01")
+    await page.fill("#theme-description", "Automatic exposure control left off after a protocol change")
+    await page.click("button:has-text('Open the theme')")
+    await expect(page.locator("#themes-list")).to_contain_text(title)  # the list fetched itself again
+    await page.click(f"#themes-list a:has-text('{title}')")
+
+    for incident in (first, second):
+        await page.fill("#link-incident", incident)
+        await page.click("button:has-text('Link the incident')")
+        await expect(page.locator(f"#theme-detail [data-incident='{incident}']")).to_be_visible()
+    await expect(page.locator("[data-code-m]")).to_have_attribute("data-code-m", "true")
+    await assert_accessible(page)
+    await screenshot(page, "theme")
+
+    # The classifier hears the theme's count and decides again: code M (guidance lines 276-281).
+    await page.goto(console_stack.url(f"/incidents/{first}"))
+    await live(page)
+    codes = page.locator("#decision [data-codes]")
+    await expect(codes).to_have_attribute("data-codes", re.compile(r"^M"), timeout=LIVE)

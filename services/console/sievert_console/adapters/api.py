@@ -204,6 +204,34 @@ class ReportingApi(ServiceApi):
         )
         return result
 
+    async def themes(self, caller: Caller) -> list[dict[str, Any]]:
+        return list((await self.json(caller, "GET", "/v1/themes"))["items"])
+
+    async def theme(self, caller: Caller, theme_id: uuid.UUID) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/themes/{theme_id}")
+        )
+        return result
+
+    async def open_theme(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.json(caller, "POST", "/v1/themes", json=body)
+        return result
+
+    async def link(self, caller: Caller, theme_id: uuid.UUID, body: dict[str, Any]) -> None:
+        await self.request(caller, "POST", f"/v1/themes/{theme_id}/incidents", json=body)
+
+    async def unlink(
+        self, caller: Caller, theme_id: uuid.UUID, incident_id: uuid.UUID, body: dict[str, Any]
+    ) -> None:
+        await self.request(caller, "POST", f"/v1/themes/{theme_id}/incidents/{incident_id}/unlink", json=body)
+
+    async def share(self, caller: Caller, theme_id: uuid.UUID) -> None:
+        await self.request(caller, "POST", f"/v1/themes/{theme_id}/share")
+
+    async def shared_themes(self, caller: Caller) -> dict[str, Any]:
+        result: dict[str, Any] = await self.json(caller, "GET", "/v1/shared-themes")
+        return result
+
     async def document_pdf(self, caller: Caller, submission_id: uuid.UUID) -> bytes | None:
         response = await found_or_none(
             self.request(caller, "GET", f"/v1/submissions/{submission_id}/document.pdf")

@@ -1,4 +1,4 @@
-"""Pages not built yet, said plainly rather than left broken, and health."""
+"""Pages not built yet, said plainly rather than left broken."""
 
 from __future__ import annotations
 
@@ -13,15 +13,11 @@ router = APIRouter()
 
 #: What each page will show, and the API it will read, so a person knows where to look today.
 NOT_YET: Mapping[str, tuple[str, str]] = {
-    "themes": (
-        "Themes",
-        "Thematic reviews across the trust's sites (open, link and unlink incidents, share anonymised "
-        "summaries) are served by reporting's /v1/themes API; the console's pages for them are not built yet.",
-    ),
     "trends": (
         "Trends",
-        "The annual trend analysis (counts, rates per 1,000 examinations, charts, CSV) is produced by "
-        "`sievert report annual`; the console's page for it is not built yet.",
+        "The annual trend analysis (counts, rates per 1,000 examinations, charts, CSV tables) is produced "
+        "by the command `sievert report annual --trust T --year 2024/25`. It has no HTTP API yet, so the "
+        "console, which only calls the services' APIs, cannot show it.",
     ),
 }
 
@@ -29,11 +25,6 @@ NOT_YET: Mapping[str, tuple[str, str]] = {
 def _not_yet(request: Request, key: str) -> Response:
     title, text = NOT_YET[key]
     return render(request, "not_yet.html", {"title": title, "text": text, "section": key})
-
-
-@router.get("/themes")
-async def themes(request: Request, _person: PersonDep) -> Response:
-    return _not_yet(request, "themes")
 
 
 @router.get("/trends")
