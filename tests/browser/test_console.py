@@ -301,6 +301,7 @@ async def test_a_service_that_is_down_is_shown_as_down_and_the_rest_still_works(
             "data-decision", "notifiable"
         )
         await expect(page.locator("#facts [data-fact='modality']")).to_have_text("CT")
+        await assert_accessible(page)
         await screenshot(page, "service-down")
     finally:
         devstack.stop(lame)
@@ -382,6 +383,8 @@ async def test_a_theme_across_sites_reaches_two_individuals_and_code_m_applies_t
     await page.fill("#theme-description", "Automatic exposure control left off after a protocol change")
     await page.click("button:has-text('Open the theme')")
     await expect(page.locator("#themes-list")).to_contain_text(title)  # the list fetched itself again
+    await assert_accessible(page)
+    await screenshot(page, "themes")
     await page.click(f"#themes-list a:has-text('{title}')")
 
     for incident in (first, second):
