@@ -366,6 +366,9 @@ async def test_a_trust_admin_registers_a_site_makes_a_client_sees_its_key_once_a
     await expect(page.locator("#admin-policy .notice-ok")).to_contain_text("Policy saved")
     await expect(page.locator("#policy-local")).to_have_value("21")
 
+    await page.click("button:has-text('Give consent')")
+    await expect(page.locator("#admin-consent [data-consent]")).to_have_attribute("data-consent", "true")
+
 
 async def test_a_theme_across_sites_reaches_two_individuals_and_code_m_applies_to_its_incidents(
     page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient

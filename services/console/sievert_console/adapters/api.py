@@ -228,6 +228,10 @@ class ReportingApi(ServiceApi):
     async def share(self, caller: Caller, theme_id: uuid.UUID) -> None:
         await self.request(caller, "POST", f"/v1/themes/{theme_id}/share")
 
+    async def set_consent(self, caller: Caller, trust: str, consent: bool) -> None:
+        body = {"consent": consent}
+        await self.request(caller, "PUT", f"/v1/trusts/{trust}/shared-themes-consent", json=body)
+
     async def shared_themes(self, caller: Caller) -> dict[str, Any]:
         result: dict[str, Any] = await self.json(caller, "GET", "/v1/shared-themes")
         return result

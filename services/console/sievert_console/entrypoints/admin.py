@@ -64,6 +64,10 @@ async def _policy_context(apis: Apis, caller: Caller, person: Person, **state: A
     }
 
 
+async def _consent_context(apis: Apis, caller: Caller, **state: Any) -> dict[str, Any]:
+    return {"shared": await section(apis.reporting.shared_themes(caller)), **state}
+
+
 @router.get("")
 async def admin_page(request: Request, console: Parts, caller: CallerDep, person: PersonDep) -> Response:
     apis = console.api()
@@ -72,6 +76,7 @@ async def admin_page(request: Request, console: Parts, caller: CallerDep, person
         **await _sites_context(apis, caller, person),
         **await _clients_context(apis, caller, person),
         **await _policy_context(apis, caller, person),
+        **await _consent_context(apis, caller),
         "log": await section(apis.trust_admin.admin_log(caller, person.trust)),
     }
     return render(request, "admin.html", context)
@@ -174,3 +179,14 @@ async def set_policy(request: Request, console: Parts, caller: CallerDep, person
         console.api(), caller, person, outcome=outcome, typed={} if "message" in outcome else form
     )
     return render(request, "fragments/admin_policy.html", context)
+
+
+@actions.post("/shared-themes-consent")
+async def set_consent(request: Request, console: Parts, caller: CallerDep, person: PersonDep) -> Response:
+    consent = (await request.form()).get("consent") == "true"
+    done = (
+        "Consent given: the trust now sees other trusts' shared themes." if consent else "Consent withdrawn."
+    )
+    outcome = await _outcome(console.api().reporting.set_consent(caller, person.trust, consent), done)
+    context = await _consent_context(console.api(), caller, outcome=outcome)
+    return render(request, "fragments/admin_consent.html", context)
