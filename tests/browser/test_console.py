@@ -171,6 +171,11 @@ async def test_answering_a_missing_fact_changes_the_decision_and_the_clocks_live
     )
     await expect(page.locator("#facts [data-fact='total_effective_dose_msv']")).to_have_text("12.0")
 
+    await page.click("#audit-card summary")
+    amended = page.locator("#audit [data-audit-action='IncidentFactsAmended']")
+    await expect(amended).to_contain_text("dev:rp_lead@RDEMO")  # the person, from their token
+    await assert_accessible(page)
+
 
 async def test_a_conflicting_change_says_what_changed_and_keeps_what_was_typed(
     page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient

@@ -113,6 +113,11 @@ class IntakeApi(ServiceApi):
         )
         return result
 
+    async def audit(self, caller: Caller, incident_id: uuid.UUID) -> list[dict[str, Any]] | None:
+        """Who did what and when: the incident's events and every read of its patient identifiers."""
+        answer = await found_or_none(self.json(caller, "GET", f"/v1/incidents/{incident_id}/audit"))
+        return None if answer is None else list(answer["entries"])
+
     async def amend(self, caller: Caller, incident_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.json(
             caller, "POST", f"/v1/incidents/{incident_id}/amendments", json=body

@@ -139,6 +139,15 @@ async def documents_fragment(
     return render(request, "fragments/incident_documents.html", context)
 
 
+@router.get("/audit")
+async def audit_fragment(
+    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    """Loaded when the person opens it: most visits do not need the audit trail."""
+    audit = await section(console.api().intake.audit(caller, incident_id))
+    return render(request, "fragments/incident_audit.html", {"incident_id": incident_id, "audit": audit})
+
+
 @router.get("/amend")
 async def amend_fragment(
     request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
