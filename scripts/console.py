@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import shutil
 import signal
 import sys
 import time
@@ -124,6 +125,7 @@ def main() -> int:
     except KeyboardInterrupt:
         say("\nconsole: stopping")
     finally:
+        shutil.rmtree(run_dir / "key", ignore_errors=True)  # the services that trusted it are gone
         asyncio.run(drop_databases(base, databases))
         asyncio.run(delete_topics_with_prefix(KafkaSettings(), prefix))
     return 0
