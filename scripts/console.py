@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))  # for scripts.demo when run as a file
 
 from scripts.demo import SAMPLES, create_databases, drop_databases  # noqa: E402
 from sievert_console.testing.devstack import CONSOLE_PORT, running_with_console  # noqa: E402
-from sievert_shared.testing import devstack  # noqa: E402
 from sievert_shared.kafka import delete_topics_with_prefix  # noqa: E402
 from sievert_shared.settings import KafkaSettings  # noqa: E402
+from sievert_shared.testing import devstack  # noqa: E402
 
 TODAY = dt.datetime.now(dt.UTC).date()
 

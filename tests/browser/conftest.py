@@ -23,9 +23,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from sievert_console.testing.devstack import running_with_console
-from sievert_shared.testing import devstack
 from sievert_shared.kafka import delete_topics_with_prefix
 from sievert_shared.settings import KafkaSettings
+from sievert_shared.testing import devstack
 from tests.conftest import database_url
 from tests.e2e.test_pipeline import free_port
 from tests.support.infra import Infra
