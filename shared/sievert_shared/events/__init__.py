@@ -41,6 +41,13 @@ from sievert_shared.events.deadlines import (
     DeadlineScheduled,
     Window,
 )
+from sievert_shared.events.doses import (
+    DoseRecordCorrected,
+    DoseRecordReceived,
+    WorkerDoseExceedanceWithdrawn,
+    WorkerDoseLimitExceeded,
+    WorkerInvestigationLevelExceeded,
+)
 from sievert_shared.events.incidents import (
     IncidentFactsAmended,
     IncidentFactsAmendedV1,
@@ -135,6 +142,11 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     TaskOverdue,
     TaskCompleted,
     TaskCancelled,
+    DoseRecordReceived,
+    DoseRecordCorrected,
+    WorkerDoseLimitExceeded,
+    WorkerInvestigationLevelExceeded,
+    WorkerDoseExceedanceWithdrawn,
 )
 
 REGISTRY = EventRegistry()
@@ -168,6 +180,8 @@ __all__ = [
     "DeadlineMissed",
     "DeadlineOverdue",
     "DeadlineScheduled",
+    "DoseRecordCorrected",
+    "DoseRecordReceived",
     "Event",
     "EventRegistry",
     "IncidentClassified",
@@ -211,4 +225,7 @@ __all__ = [
     "UndecodableEventError",
     "UnknownEventError",
     "Window",
+    "WorkerDoseExceedanceWithdrawn",
+    "WorkerDoseLimitExceeded",
+    "WorkerInvestigationLevelExceeded",
 ]
