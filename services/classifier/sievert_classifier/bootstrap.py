@@ -28,16 +28,13 @@ def build(
         consumers=[
             ConsumerSpec(
                 name="incidents",
-                # themes: reporting's ThemeIndividualsCounted, keyed by incident id (code M)
-                topics=lambda s: [s.kafka.topics.incidents, s.kafka.topics.themes],
-                handlers=lambda runtime: consumer_handlers(runtime.emitter),
-            ),
-            ConsumerSpec(
-                name="doses",
-                # intake's dose records, keyed by the person's dose history: running annual totals
-                topics=lambda s: [s.kafka.topics.doses],
-                handlers=lambda runtime: dose_handlers(runtime.emitter, dose_policy),
-            ),
+                # themes: reporting's ThemeIndividualsCounted, keyed by incident id (code M);
+                # doses: intake's dose records, keyed by the person's dose history (annual totals)
+                topics=lambda s: [s.kafka.topics.incidents, s.kafka.topics.themes, s.kafka.topics.doses],
+                handlers=lambda runtime: consumer_handlers(runtime.emitter).extended(
+                    dose_handlers(runtime.emitter, dose_policy)
+                ),
+            )
         ],
     )
     # AUTH_* settings, shared by every service.
