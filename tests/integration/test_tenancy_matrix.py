@@ -98,6 +98,7 @@ HARVESTED = {
     "theme_id": "theme",
     "key_id": "client key",
     "patient_pseudonym": "pseudonym",
+    "record_id": "dose record",
 }
 #: Writes that accept, for the caller's own trust, a site code of another trust: known, reported
 #: apart from leaks, since nothing of the other trust is read or changed. A new one fails the
@@ -303,6 +304,27 @@ async def _admin_log(_w: World, t: Trust) -> list[Call]:
 @case("intake", "POST", "/v1/incidents")
 async def _report(_w: World, t: Trust) -> list[Call]:
     return [Call("intake", "POST", "/v1/incidents", body=ct_overexposure(t.code, t.sites[1]))]
+
+
+def dose_record(trust: str, site: str, *, correction: bool = False) -> dict[str, Any]:
+    """A worker's monthly dosimetry report for ``trust`` (its own pseudonym per trust)."""
+    return {
+        "trust": trust,
+        "site": site,
+        "nation": "england",
+        "person_pseudonym": f"DW-{trust}-7",
+        "category": "classified_worker",
+        "period_start": "2025-05-01",
+        "period_end": "2025-05-31",
+        "doses": {"hp10_msv": 0.3},
+        "correction": correction,
+    }
+
+
+@case("intake", "POST", "/v1/dose-records")
+async def _dose_record(_w: World, t: Trust) -> list[Call]:
+    # A correction, so the trust's own engine is answered 202 in every phase (the seed sent May).
+    return [Call("intake", "POST", "/v1/dose-records", body=dose_record(t.code, t.sites[1], correction=True))]
 
 
 @case("intake", "POST", "/v1/incidents/{incident_id}/amendments")
@@ -678,6 +700,7 @@ def mixed_cases(caller: Trust, other: Trust) -> list[Call]:
             f"/v1/trusts/{caller.code}/sites/{other.probe_site}",
             body={"name": "Not ours", "nation": "england"},
         ),
+        Call("intake", "POST", "/v1/dose-records", body=dose_record(caller.code, other.probe_site)),
     ]
 
 
@@ -699,6 +722,13 @@ def borrowed_key_cases(caller: Trust, other: Trust) -> list[Call]:
             "/v1/incidents",
             body=ct_overexposure(caller.code, caller.sites[0]),
             headers={"Idempotency-Key": f"seed-{other.code}"},
+        ),
+        Call(
+            "intake",
+            "POST",
+            "/v1/dose-records",
+            body=dose_record(caller.code, caller.sites[0], correction=True),
+            headers={"Idempotency-Key": f"dose-{other.code}"},
         ),
     ]
 
@@ -813,6 +843,13 @@ async def seed(world: World, t: Trust) -> None:
         202,
     )
     t.incidents.append(second.json()["incident_id"])
+    recorded = await ok(
+        world,
+        Call("intake", "POST", "/v1/dose-records", body=dose_record(t.code, t.sites[0])),
+        {**t.engine.header, "Idempotency-Key": f"dose-{t.code}"},
+        202,
+    )
+    t.made[recorded.json()["record_id"]] = "dose record"
     # The same amendment body for both trusts, each under its own key: the borrowed-key cases
     # send it again under the other trust's key.
     t.amendment_key = f"amend-{t.code}"

@@ -16,6 +16,7 @@ from sievert_intake.entrypoints.app import create_app
 from sievert_intake.entrypoints.deps import Components
 from sievert_intake.entrypoints.hl7 import Hl7Handler
 from sievert_intake.entrypoints.mllp_listener import MllpLimits, MllpListener
+from sievert_intake.service_layer.dose_records import DoseRecordService
 from sievert_intake.service_layer.group_commit import GroupCommitter
 from sievert_intake.service_layer.intake import IntakeService
 from sievert_intake.settings import IntakeSettings
@@ -88,6 +89,7 @@ def _components(runtime: ServiceRuntime, settings: IntakeSettings) -> Components
             for key, value in settings.facilities.items()
         },
         clock=runtime.clock,
+        dose_records=DoseRecordService(pool, settings.kafka.topics, runtime.clock),
     )
 
 

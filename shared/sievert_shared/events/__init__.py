@@ -42,6 +42,13 @@ from sievert_shared.events.deadlines import (
     DeadlineScheduled,
     Window,
 )
+from sievert_shared.events.doses import (
+    DoseRecordCorrected,
+    DoseRecordReceived,
+    WorkerDoseExceedanceWithdrawn,
+    WorkerDoseLimitExceeded,
+    WorkerInvestigationLevelExceeded,
+)
 from sievert_shared.events.incidents import (
     IncidentFactsAmended,
     IncidentFactsAmendedV1,
@@ -152,6 +159,11 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     TaskOverdue,
     TaskCompleted,
     TaskCancelled,
+    DoseRecordReceived,
+    DoseRecordCorrected,
+    WorkerDoseLimitExceeded,
+    WorkerInvestigationLevelExceeded,
+    WorkerDoseExceedanceWithdrawn,
 )
 
 REGISTRY = EventRegistry()
@@ -191,6 +203,8 @@ __all__ = [
     "DeadlineMissed",
     "DeadlineOverdue",
     "DeadlineScheduled",
+    "DoseRecordCorrected",
+    "DoseRecordReceived",
     "Event",
     "EventRegistry",
     "IncidentClassified",
@@ -241,4 +255,7 @@ __all__ = [
     "UndecodableEventError",
     "UnknownEventError",
     "Window",
+    "WorkerDoseExceedanceWithdrawn",
+    "WorkerDoseLimitExceeded",
+    "WorkerInvestigationLevelExceeded",
 ]

@@ -109,6 +109,12 @@ OBSERVATION_CODES: dict[str, FactSpec] = {
     "medicine_defect": FactSpec("medicine_defect", FactKind.FLAG),
     "equipment_manufacturer": FactSpec("equipment_manufacturer", FactKind.TEXT),
     "equipment_model": FactSpec("equipment_model", FactKind.TEXT),
+    # Earlier exposures of the same body area: context for the decision, never a gate (UKHSA/BIR).
+    "prior_same_area_exposures": FactSpec("prior_same_area_exposures", FactKind.COUNT),
+    "prior_same_area_period_days": FactSpec("prior_same_area_period_days", FactKind.COUNT),
+    "prior_same_area_dose": _q("prior_same_area_dose_mgy", Dimension.ABSORBED_DOSE),
+    "ct_perfusion": FactSpec("ct_perfusion", FactKind.FLAG),
+    "deterministic_effects_expected": FactSpec("deterministic_effects_expected", FactKind.FLAG),
 }
 
 CODE_FOR_FACT: dict[str, str] = {spec.fact: code for code, spec in OBSERVATION_CODES.items()}
