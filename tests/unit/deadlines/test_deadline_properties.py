@@ -57,6 +57,7 @@ policies = st.builds(
     notification_reminders=st.lists(st.integers(1, 20), max_size=4).map(tuple),
     report_reminders=st.lists(st.integers(1, 90), max_size=5).map(tuple),
     local_investigation_reminders=st.lists(st.integers(1, 30), max_size=3).map(tuple),
+    asap_reminder_after_days=st.none() | st.integers(1, 13),
 )
 offsets = st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=140))
 
@@ -194,6 +195,7 @@ def test_walk_through_a_notifiable_incident() -> None:
     assert store.events() == [
         "Scheduled notification due 2025-03-30T23:00Z",
         "Scheduled investigation_report due 2025-06-08T23:00Z",
+        "Approaching notification P2D early",
         "Approaching notification P7D",
         "Approaching notification P3D",
         "Approaching notification P1D",
@@ -260,7 +262,9 @@ def test_walk_tells_each_window_story(
             assert kinds[-1] == "DeadlineMet" and kinds.count("DeadlineMet") == 1  # nothing after Met
             assert events[-1][1].late is (met_at >= due_at)  # type: ignore[union-attr]
 
-        reminders = [e for _, e in events if isinstance(e, DeadlineApproaching)]
+        reminders = [e for _, e in events if isinstance(e, DeadlineApproaching) and not e.early]
+        early = [e for _, e in events if isinstance(e, DeadlineApproaching) and e.early]
+        assert len(early) <= 1 and all(e.window is N for e in early)
         days = [int(e.reminder[1:-1]) for e in reminders]
         assert days == sorted(days, reverse=True) and len(days) == len(set(days))
         assert all(at < due_at for at, e in events if isinstance(e, DeadlineApproaching))
