@@ -15,7 +15,7 @@ import enum
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field
 
 from sievert_shared.events.registry import Event
 
@@ -72,13 +72,6 @@ class DeadlineScheduled(_DeadlineEvent):
     needs_facts: list[str] = Field(
         default_factory=list, description="Provisional windows: the facts that would settle the decision."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _clock_from_defaults_to_discovery(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("clock_from") is None and "discovered_on" in data:
-            return {**data, "clock_from": data["discovered_on"]}
-        return data
 
 
 class DeadlineApproachingV1(_DeadlineEvent):
@@ -140,7 +133,7 @@ class DeadlineMet(_DeadlineEvent):
     schema_version: ClassVar[int] = 2
 
     met_at: AwareDatetime
-    late: bool = Field(description="Met after the due that binds (days_late > 0).")
+    late: bool = Field(description="Met after the due that binds: exactly when days_late > 0.")
     days_late: int = Field(
         default=0,
         ge=0,
@@ -149,14 +142,6 @@ class DeadlineMet(_DeadlineEvent):
             "An extension agreed after the due had passed does not excuse the days before it."
         ),
     )
-
-    @model_validator(mode="after")
-    def _late_means_days_late(self) -> DeadlineMet:
-        if self.late and self.days_late == 0:
-            raise ValueError("a late DeadlineMet counts at least one day late")
-        if not self.late and self.days_late:
-            raise ValueError("an on-time DeadlineMet is 0 days late")
-        return self
 
 
 class DeadlineExtendedV1(_DeadlineEvent):

@@ -97,7 +97,9 @@ def earliest_allowed(event: DeadlineEvent) -> dt.datetime | None:
             assert found, event.reminder
             if event.early:
                 # n days after the day the 2 weeks count from, which is 15 days before the due's day
-                counted_from = event.due_at.astimezone(LONDON).date() - dt.timedelta(days=NOTIFICATION_DAYS + 1)
+                counted_from = event.due_at.astimezone(LONDON).date() - dt.timedelta(
+                    days=NOTIFICATION_DAYS + 1
+                )
                 day = counted_from + dt.timedelta(days=int(found.group(1)))
                 return dt.datetime.combine(day, dt.time(0), tzinfo=LONDON)
             return reminder_instant(event.due_at, int(found.group(1)))

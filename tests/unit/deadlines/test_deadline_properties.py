@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from sievert_deadlines.domain import (
     DEFAULT_POLICY,
-    DeadlineEvent,
     DeadlinePolicy,
     Decision,
     IncidentDeadlines,
@@ -29,6 +28,7 @@ from sievert_deadlines.domain import (
     on_submitted,
     overdue_instant,
 )
+from sievert_deadlines.domain.state import WINDOW_EVENTS, WindowEvent
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
     DeadlineMet,
@@ -246,8 +246,9 @@ def test_walk_tells_each_window_story(
     store = walk(discovered_on, notifiable, classified_at, submissions)
     end = start + SIXTEEN_WEEKS
 
-    by_window: dict[Window, list[tuple[dt.datetime, DeadlineEvent]]] = defaultdict(list)
+    by_window: dict[Window, list[tuple[dt.datetime, WindowEvent]]] = defaultdict(list)
     for emitted_at, event in store.emitted:
+        assert isinstance(event, WINDOW_EVENTS), event  # the walk never closes the case
         by_window[event.window].append((emitted_at, event))
         allowed = earliest_allowed(event)
         assert allowed is None or allowed <= emitted_at, event

@@ -83,10 +83,7 @@ def test_a_closed_window_plans_nothing() -> None:
 
 @pytest.mark.parametrize(
     "planned",
-    [
-        pytest.param(t, id=f"{t.kind}-{t.days_before}")
-        for t in plan_timers(INCIDENT, window(N), POLICY)
-    ]
+    [pytest.param(t, id=f"{t.kind}-{t.days_before}") for t in plan_timers(INCIDENT, window(N), POLICY)]
     + [pytest.param(overdue(1), id="overdue-1")],
 )
 def test_a_timer_never_fires_before_its_instant(planned: PlannedTimer) -> None:

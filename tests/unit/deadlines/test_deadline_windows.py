@@ -280,7 +280,11 @@ def test_a_met_window_is_final_across_reclassification() -> None:
 
     notifiable = classify(local.deadlines, london(2025, 3, 20))
     assert describe_all(notifiable.events) == ["Cancelled local_investigation"]
-    assert status(notifiable.deadlines) == {N: WindowStatus.MET, R: WindowStatus.OPEN, L: WindowStatus.CANCELLED}
+    assert status(notifiable.deadlines) == {
+        N: WindowStatus.MET,
+        R: WindowStatus.OPEN,
+        L: WindowStatus.CANCELLED,
+    }
 
 
 # --- Amended discovery date -------------------------------------------------------------------

@@ -34,6 +34,26 @@ from sievert_shared.events.deadlines import (
     Window,
 )
 
+WindowEvent = (
+    DeadlineScheduled
+    | DeadlineApproaching
+    | DeadlineMissed
+    | DeadlineOverdue
+    | DeadlineMet
+    | DeadlineExtended
+    | DeadlineCancelled
+)
+WINDOW_EVENTS = (
+    DeadlineScheduled,
+    DeadlineApproaching,
+    DeadlineMissed,
+    DeadlineOverdue,
+    DeadlineMet,
+    DeadlineExtended,
+    DeadlineCancelled,
+)
+"""The events of one window (topic ``deadlines``)."""
+
 DeadlineEvent = (
     DeadlineScheduled
     | DeadlineApproaching

@@ -53,6 +53,8 @@ from sievert_shared.events.deadlines import (
     Window,
 )
 
+CASE_TIMER = "case"
+
 
 class TimerKind(enum.StrEnum):
     REMINDER = "reminder"
@@ -78,6 +80,11 @@ class PlannedTimer:
     """Reminders only: the offset, in calendar days before ``due_at``."""
     days_overdue: int | None = None
     """Overdue ticks only: which day after the window closed, from 1."""
+
+    @property
+    def window_kind(self) -> str:
+        """How storage names the timer's owner: its window, or ``case`` for the retention timer."""
+        return CASE_TIMER if self.window is None else self.window.value
 
     def __post_init__(self) -> None:
         require_aware(self.fire_at, "fire_at")

@@ -126,8 +126,14 @@ def on_classified(
     if deadlines is not None:
         if deadlines.incident_id != incident_id:
             raise ValueError(f"classification for {incident_id} applied to {deadlines.incident_id}")
-        seen = (deadlines.status, deadlines.authority, deadlines.discovered_on, deadlines.needs_facts)
-        if seen + (deadlines.theme_identified_on,) == (status, authority, discovered_on, needs, theme):
+        seen = (
+            deadlines.status,
+            deadlines.authority,
+            deadlines.discovered_on,
+            deadlines.needs_facts,
+            deadlines.theme_identified_on,
+        )
+        if seen == (status, authority, discovered_on, needs, theme):
             return Decision(deadlines)
 
     previous = deadlines or IncidentDeadlines(
