@@ -7,7 +7,9 @@ report due 2025-06-08T23:00Z, local investigation (30 days) due 2025-04-15T23:00
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -667,3 +669,104 @@ def test_old_stored_state_without_the_case_reads_as_open() -> None:
     assert legacy.case.status is CaseStatus.OPEN and legacy.status is NOTIFIABLE
     assert replace(legacy, notifiable=False).status is NOT_NOTIFIABLE
     assert WindowStatus.OPEN.value == "open"
+
+
+# --- Redelivery and replay: every transition applied again changes nothing ------------------------
+
+
+def _closed_local() -> IncidentDeadlines:
+    return state(close_local(local(), dt.date(2025, 4, 10)))
+
+
+def _asked() -> IncidentDeadlines:
+    return state(
+        on_authority_query_received(reported(), query_id="q", policy=DEFAULT_POLICY, now=london(2025, 6, 20))
+    )
+
+
+AGAIN: list[Any] = [
+    pytest.param(
+        lambda: undecided(),
+        lambda d: classify(d, london(2025, 3, 18), UNDECIDED),
+        id="provisional_notification-replayed",
+    ),
+    pytest.param(
+        lambda: _closed_local(),
+        lambda d: close_local(d, dt.date(2025, 4, 10)),
+        id="local_investigation_close-replayed",
+    ),
+    pytest.param(
+        lambda: state(
+            on_local_investigation_reopened(
+                _closed_local(), reason="r", policy=DEFAULT_POLICY, now=london(2025, 4, 12)
+            )
+        ),
+        lambda d: on_local_investigation_reopened(
+            d, reason="r", policy=DEFAULT_POLICY, now=london(2025, 4, 13)
+        ),
+        id="local_investigation_close-reopen-replayed",
+    ),
+    pytest.param(
+        lambda: requested(),
+        lambda d: classify(d, london(2025, 3, 26), NOT_NOTIFIABLE),
+        id="withdrawal-request-replayed",
+    ),
+    pytest.param(lambda: state(agree(requested())), lambda d: agree(d), id="withdrawal-agreement-replayed"),
+    pytest.param(
+        lambda: state(authority_closed(reported())),
+        lambda d: authority_closed(d),
+        id="authority_closure-replayed",
+    ),
+    pytest.param(
+        lambda: _asked(),
+        lambda d: on_authority_query_received(
+            d, query_id="q", policy=DEFAULT_POLICY, now=london(2025, 6, 21)
+        ),
+        id="authority_closure-query-replayed",
+    ),
+    pytest.param(
+        lambda: state(
+            on_authority_query_answered(
+                _asked(),
+                query_id="q",
+                answered_on=dt.date(2025, 6, 22),
+                policy=DEFAULT_POLICY,
+                now=london(2025, 6, 22),
+            )
+        ),
+        lambda d: on_authority_query_answered(
+            d, query_id="q", answered_on=dt.date(2025, 6, 22), policy=DEFAULT_POLICY, now=london(2025, 6, 23)
+        ),
+        id="authority_closure-answer-replayed",
+    ),
+    pytest.param(
+        lambda: state(
+            classify(None, london(2025, 4, 2), NOTIFIABLE, theme_identified_on=dt.date(2025, 4, 1))
+        ),
+        lambda d: classify(d, london(2025, 4, 3), NOTIFIABLE, theme_identified_on=dt.date(2025, 4, 1)),
+        id="theme_identified-replayed",
+    ),
+    pytest.param(
+        lambda: state(extend(notified(), dt.date(2025, 7, 1), london(2025, 6, 12))),
+        lambda d: extend(d, dt.date(2025, 7, 1), london(2025, 6, 13)),
+        id="late_extension-replayed",
+    ),
+    pytest.param(
+        lambda: _closed_local(),
+        lambda d: on_local_investigation_closed(
+            d,
+            closed_on=dt.date(2025, 4, 10),
+            policy=DeadlinePolicy(retention_years_other=5),
+            now=london(2025, 4, 11),
+        ),
+        id="retention-close-replayed-under-another-policy",
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "again"), AGAIN)
+def test_every_transition_applied_again_changes_nothing(
+    build: Callable[[], IncidentDeadlines], again: Callable[[IncidentDeadlines], Decision]
+) -> None:
+    deadlines = build()
+    assert again(deadlines) == Decision(deadlines)
