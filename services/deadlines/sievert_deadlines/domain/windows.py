@@ -56,6 +56,9 @@ CANCELLED_UNDECIDED = (
     "re-classified as undecided: the report window opens again, from the same date, if the facts "
     "make the incident notifiable"
 )
+REOPENED_UNDECIDED = (
+    "amended facts leave the decision undecided: the notification window runs again, provisionally"
+)
 WITHDRAWAL_REASON = (
     "re-classified as not notifiable after the notification was made: the investigation report stays "
     "due until the authority agrees to withdraw the notification"
@@ -166,7 +169,8 @@ def on_classified(
         _open_or_move(changes, window, provisional, clock_from, authority)
 
     _ask_for_withdrawal(changes, status)
-    review_case(changes, reopen_reason=REOPENED_NOTIFIABLE)
+    notifiable_now = status is DecisionStatus.NOTIFIABLE
+    review_case(changes, reopen_reason=REOPENED_NOTIFIABLE if notifiable_now else REOPENED_UNDECIDED)
     return changes.decision()
 
 
