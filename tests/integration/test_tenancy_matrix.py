@@ -419,6 +419,12 @@ async def _extend(_w: World, t: Trust) -> list[Call]:
     return [Call("deadlines", "POST", path, body=body)]
 
 
+@case("deadlines", "POST", "/v1/incidents/{incident_id}/withdrawal")
+async def _withdraw(_w: World, t: Trust) -> list[Call]:
+    body = {"agreed_on": "2025-06-10", "authority_reference": "MATRIX/W1"}
+    return [Call("deadlines", "POST", f"/v1/incidents/{t.incidents[0]}/withdrawal", body=body)]
+
+
 @case("deadlines", "GET", "/v1/trusts/{trust}/deadline-policy")
 async def _policy(_w: World, t: Trust) -> list[Call]:
     return [Call("deadlines", "GET", f"/v1/trusts/{t.code}/deadline-policy")]

@@ -31,7 +31,12 @@ def build(
     runtime.consumers.append(
         ConsumerSpec(
             name="windows",
-            topics=lambda s: [s.kafka.topics.classifications, s.kafka.topics.submissions],
+            topics=lambda s: [
+                s.kafka.topics.classifications,
+                s.kafka.topics.submissions,
+                s.kafka.topics.cases,
+                s.kafka.topics.incidents,
+            ],
             handlers=lambda _runtime: consumer_handlers(service),
         )
     )

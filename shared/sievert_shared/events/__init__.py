@@ -34,13 +34,21 @@ from sievert_shared.events.classifications import (
 from sievert_shared.events.classifications import upcast_v1_to_v2 as upcast_decision_v1_to_v2
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
+    DeadlineApproachingV1,
     DeadlineCancelled,
     DeadlineExtended,
+    DeadlineExtendedV1,
     DeadlineMet,
+    DeadlineMetV1,
     DeadlineMissed,
     DeadlineOverdue,
     DeadlineScheduled,
+    DeadlineScheduledV1,
     Window,
+    upcast_approaching_v1_to_v2,
+    upcast_extended_v1_to_v2,
+    upcast_met_v1_to_v2,
+    upcast_scheduled_v1_to_v2,
 )
 from sievert_shared.events.doses import (
     DoseRecordCorrected,
@@ -111,11 +119,15 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     IncidentClassified,
     IncidentReclassifiedV1,
     IncidentReclassified,
+    DeadlineScheduledV1,
     DeadlineScheduled,
+    DeadlineApproachingV1,
     DeadlineApproaching,
     DeadlineMissed,
     DeadlineOverdue,
+    DeadlineMetV1,
     DeadlineMet,
+    DeadlineExtendedV1,
     DeadlineExtended,
     DeadlineCancelled,
     NotificationSubmittedV1,
@@ -175,6 +187,10 @@ REGISTRY.register_upcaster(IncidentReported.event_type, 2, upcast_v2_to_v3)
 REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 2, upcast_v2_to_v3)
 REGISTRY.register_upcaster(IncidentClassified.event_type, 1, upcast_decision_v1_to_v2)
 REGISTRY.register_upcaster(IncidentReclassified.event_type, 1, upcast_decision_v1_to_v2)
+REGISTRY.register_upcaster(DeadlineScheduled.event_type, 1, upcast_scheduled_v1_to_v2)
+REGISTRY.register_upcaster(DeadlineApproaching.event_type, 1, upcast_approaching_v1_to_v2)
+REGISTRY.register_upcaster(DeadlineMet.event_type, 1, upcast_met_v1_to_v2)
+REGISTRY.register_upcaster(DeadlineExtended.event_type, 1, upcast_extended_v1_to_v2)
 REGISTRY.register_upcaster(NotificationSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(InvestigationReportSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 1, upcast_status_changed_v1_to_v2)
@@ -196,13 +212,17 @@ __all__ = [
     "CaseReopened",
     "CaseRetentionExpired",
     "DeadlineApproaching",
+    "DeadlineApproachingV1",
     "DeadlineCancelled",
     "DeadlineCountsChanged",
     "DeadlineExtended",
+    "DeadlineExtendedV1",
     "DeadlineMet",
+    "DeadlineMetV1",
     "DeadlineMissed",
     "DeadlineOverdue",
     "DeadlineScheduled",
+    "DeadlineScheduledV1",
     "DoseRecordCorrected",
     "DoseRecordReceived",
     "Event",

@@ -47,7 +47,14 @@ class IncidentClassified(Event):
     decision: ClassificationDecision
     discovered_on: dt.date = Field(description="Discovery date the deadlines are counted from.")
     facts_version: int = Field(ge=1, description="Intake stream version of the facts that were classified.")
-    theme_identified_on: dt.date | None = Field(default=None, description="Day M's theme was identified.")
+    theme_identified_on: dt.date | None = Field(
+        default=None,
+        description=(
+            "The day the thematic review that gives code M was identified (line 278), when M comes "
+            "from a theme rather than the incident's own individuals; the Regulation 8(4) windows "
+            "then count from it. null otherwise."
+        ),
+    )
 
 
 class IncidentReclassifiedV1(Event):
@@ -80,7 +87,14 @@ class IncidentReclassified(Event):
     previous_codes: list[str]
     previous_discovered_on: dt.date
     changes: list[str] = Field(description="Human-readable list of what changed, e.g. 'codes: [] -> [2.2]'.")
-    theme_identified_on: dt.date | None = Field(default=None, description="Day M's theme was identified.")
+    theme_identified_on: dt.date | None = Field(
+        default=None,
+        description=(
+            "The day the thematic review that gives code M was identified (line 278), when M comes "
+            "from a theme rather than the incident's own individuals; the Regulation 8(4) windows "
+            "then count from it. null otherwise."
+        ),
+    )
 
 
 def upcast_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:

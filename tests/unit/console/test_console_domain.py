@@ -284,6 +284,7 @@ def test_only_decided_non_notifiable_incidents_are_read_for_missing_facts() -> N
         pytest.param("individuals_affected", "integer", False, id="count"),
         pytest.param("equipment_fault", "flag", False, id="flag"),
         pytest.param("rt_dose_volume", "choice", False, id="optional-enum"),
+        pytest.param("equipment_manufacturer", "text", False, id="free-text"),
     ],
 )
 def test_every_fact_has_a_form_control(name: str, kind: str, required: bool) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from sievert_console.domain.labels import MODALITIES, fact_description, fact_label
 from sievert_shared.facts import IncidentFacts
 
-Kind = Literal["choice", "flag", "integer", "number", "date"]
+Kind = Literal["choice", "flag", "integer", "number", "date", "text"]
 
 #: Facts intake requires on every report: they can be corrected, never emptied.
 REQUIRED = frozenset(name for name, f in IncidentFacts.model_fields.items() if f.is_required())
@@ -77,6 +77,8 @@ def _field(name: str) -> FactField:
         kind = "number"
     elif base is dt.date:
         kind = "date"
+    elif base is str:
+        kind = "text"  # free text as recorded, e.g. the equipment's manufacturer and model
     else:  # a new kind of fact: shown as a number is wrong, so fail loudly in the unit tests
         raise TypeError(f"no form control for fact {name}: {info.annotation!r}")
     return FactField(name, fact_label(name), fact_description(name), kind, name in REQUIRED, options)
@@ -103,7 +105,7 @@ def _parsed(field: FactField, raw: str) -> Any:
             return float(text)
         except ValueError:
             return text
-    return text  # choices and dates travel as strings, as intake reads them
+    return text  # choices, dates and text travel as strings, as intake reads them
 
 
 def amendment_patch(form: Mapping[str, str], current: Mapping[str, Any]) -> dict[str, Any]:

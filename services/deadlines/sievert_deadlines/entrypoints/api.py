@@ -8,6 +8,7 @@ from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.entrypoints.deadlines import deadlines_router
 from sievert_deadlines.entrypoints.incidents import incidents_router
 from sievert_deadlines.entrypoints.trust_policy import trust_policy_router
+from sievert_deadlines.entrypoints.withdrawal import withdrawal_router
 from sievert_shared.auth import Authenticator, install_auth
 from sievert_shared.runtime import ServiceRuntime, service_app
 
@@ -22,4 +23,5 @@ def create_app(runtime: ServiceRuntime, service: DeadlinesService, authenticator
     app.include_router(deadlines_router)
     app.include_router(incidents_router)
     app.include_router(trust_policy_router)
+    app.include_router(withdrawal_router)
     return app

@@ -1,4 +1,5 @@
-"""``/v1/trusts/{trust}/deadline-policy``: the trust's local-investigation window and reminders."""
+"""``/v1/trusts/{trust}/deadline-policy``: the trust's local-investigation window, reminders and
+how long closed cases are kept."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from sievert_deadlines.domain import DeadlinePolicy
+from sievert_deadlines.domain import DEFAULT_POLICY, DeadlinePolicy
 from sievert_deadlines.entrypoints.dependencies import Actor, PolicyReader, ServiceDep
 from sievert_shared.auth import Principal
 from sievert_shared.errors import NotFoundError, UnprocessableError
@@ -28,6 +29,21 @@ class PolicySet(BaseModel):
     notification_reminders: list[int] = Field(description="Days before the 2-week due, e.g. [7, 3, 1].")
     report_reminders: list[int] = Field(description="Days before the 12-week due, e.g. [28, 14, 7, 1].")
     local_investigation_reminders: list[int] = Field(description="Days before the local due, e.g. [7].")
+    asap_reminder_after_days: int | None = Field(
+        default=DEFAULT_POLICY.asap_reminder_after_days,
+        description=(
+            "The early 'as soon as possible' reminder (line 218): days after the 2 weeks start counting, "
+            "1 to 13; null for none. Default 2."
+        ),
+    )
+    retention_years_radiotherapy: int = Field(
+        default=DEFAULT_POLICY.retention_years_radiotherapy,
+        description="Years a closed radiotherapy case is kept (line 227: local procedures). Default 30.",
+    )
+    retention_years_other: int = Field(
+        default=DEFAULT_POLICY.retention_years_other,
+        description="Years any other closed case is kept. Default 20.",
+    )
 
     def as_policy(self) -> DeadlinePolicy:
         """The domain's policy; ``InvalidPolicyError`` if it refuses these values."""
@@ -37,6 +53,9 @@ class PolicySet(BaseModel):
                 notification_reminders=tuple(self.notification_reminders),
                 report_reminders=tuple(self.report_reminders),
                 local_investigation_reminders=tuple(self.local_investigation_reminders),
+                asap_reminder_after_days=self.asap_reminder_after_days,
+                retention_years_radiotherapy=self.retention_years_radiotherapy,
+                retention_years_other=self.retention_years_other,
             )
         except ValueError as exc:
             raise InvalidPolicyError(str(exc)) from exc
