@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -35,73 +35,83 @@ Json = dict[str, Any]
 #: it notifiable), which is what the dose-awaited sample shows on purpose.
 SETTLED = {"individuals_affected": 1, "clinically_significant": False, "equipment_fault": False}
 
-#: Sample incidents by a short key the later sections use: (title, facts).
-SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
-    "ct": (
-        "CT abdomen given 12x the intended dose (England, adult)",
-        {
-            "nation": "england",
-            "discovered_on": TODAY.isoformat(),
-            "exposure_kind": "unintended",
-            "modality": "ct",
-            "patient_age_years": 54,
-            "intended_effective_dose_msv": 1.0,
-            "total_effective_dose_msv": 12.0,
-            **SETTLED,
-        },
-    ),
-    "chest": (
-        "Chest radiograph repeated once (England, adult)",
-        {
-            "nation": "england",
-            "discovered_on": TODAY.isoformat(),
-            "exposure_kind": "unintended",
-            "modality": "radiography",
-            "patient_age_years": 40,
-            "intended_effective_dose_msv": 0.02,
-            "total_effective_dose_msv": 0.04,
-            **SETTLED,
-        },
-    ),
-    "wales": (
-        "Wrong patient X-rayed (Wales: accidental exposures are notifiable at any dose)",
-        {
-            "nation": "wales",
-            "discovered_on": (TODAY - dt.timedelta(days=20)).isoformat(),
-            "exposure_kind": "accidental",
-            "modality": "radiography",
-            "patient_age_years": 71,
-            "total_effective_dose_msv": 0.02,
-            **SETTLED,
-        },
-    ),
-    "radiotherapy": (
-        "Radiotherapy course delivered 12% over prescription (Scotland)",
-        {
-            "nation": "scotland",
-            "discovered_on": TODAY.isoformat(),
-            "exposure_kind": "unintended",
-            "modality": "external_beam_radiotherapy",
-            "patient_age_years": 66,
-            "rt_course_dose_ratio": 1.12,
-            "rt_dose_volume": "ptv",
-            "geographical_miss": "none",
-            **SETTLED,
-        },
-    ),
-    "dose_awaited": (
-        "CT head repeated, effective dose awaited from the physicist (England, adult)",
-        {
-            "nation": "england",
-            "discovered_on": (TODAY - dt.timedelta(days=3)).isoformat(),
-            "exposure_kind": "unintended",
-            "modality": "ct",
-            "patient_age_years": 47,
-            "intended_effective_dose_msv": 2.0,
-            **SETTLED,
-        },
-    ),
-}
+
+class Sample(NamedTuple):
+    """A sample incident: a title for people, and the facts intake is given."""
+
+    title: str
+    facts: dict[str, Any]
+
+
+CT = Sample(
+    "CT abdomen given 12x the intended dose (England, adult)",
+    {
+        "nation": "england",
+        "discovered_on": TODAY.isoformat(),
+        "exposure_kind": "unintended",
+        "modality": "ct",
+        "patient_age_years": 54,
+        "intended_effective_dose_msv": 1.0,
+        "total_effective_dose_msv": 12.0,
+        **SETTLED,
+    },
+)
+CHEST = Sample(
+    "Chest radiograph repeated once (England, adult)",
+    {
+        "nation": "england",
+        "discovered_on": TODAY.isoformat(),
+        "exposure_kind": "unintended",
+        "modality": "radiography",
+        "patient_age_years": 40,
+        "intended_effective_dose_msv": 0.02,
+        "total_effective_dose_msv": 0.04,
+        **SETTLED,
+    },
+)
+WALES = Sample(
+    "Wrong patient X-rayed (Wales: accidental exposures are notifiable at any dose)",
+    {
+        "nation": "wales",
+        "discovered_on": (TODAY - dt.timedelta(days=20)).isoformat(),
+        "exposure_kind": "accidental",
+        "modality": "radiography",
+        "patient_age_years": 71,
+        "total_effective_dose_msv": 0.02,
+        **SETTLED,
+    },
+)
+RADIOTHERAPY = Sample(
+    "Radiotherapy course delivered 12% over prescription (Scotland)",
+    {
+        "nation": "scotland",
+        "discovered_on": TODAY.isoformat(),
+        "exposure_kind": "unintended",
+        "modality": "external_beam_radiotherapy",
+        "patient_age_years": 66,
+        "rt_course_dose_ratio": 1.12,
+        "rt_dose_volume": "ptv",
+        "geographical_miss": "none",
+        **SETTLED,
+    },
+)
+
+#: make demo's samples; make console posts them too (scripts/console.py).
+SAMPLES: list[Sample] = [CT, CHEST, WALES, RADIOTHERAPY]
+
+#: Posted by the demo only, for its provisional clock (the console has a dose-awaited CT of its own).
+DOSE_AWAITED = Sample(
+    "CT head repeated, effective dose awaited from the physicist (England, adult)",
+    {
+        "nation": "england",
+        "discovered_on": (TODAY - dt.timedelta(days=3)).isoformat(),
+        "exposure_kind": "unintended",
+        "modality": "ct",
+        "patient_age_years": 47,
+        "intended_effective_dose_msv": 2.0,
+        **SETTLED,
+    },
+)
 
 #: Who acts in the sections below: roles, never names (free text that identifies is refused).
 LEAD = "Radiation protection lead"
@@ -232,10 +242,10 @@ async def run(services: dict[str, devstack.RunningService]) -> None:
         for item in r.json()["items"]:
             say(f"  {item['incident_id']}  {item['modality']:<28} codes {item['codes']}  {item['authority']}")
 
-        await provisional_clock(api, incidents["dose_awaited"])
-        await close_local_investigation(api, incidents["chest"])
-        await withdrawal_requested(api, incidents["ct"])
-        await incomplete_then_complete(api, incidents["radiotherapy"])
+        await provisional_clock(api, incidents[DOSE_AWAITED.title])
+        await close_local_investigation(api, incidents[CHEST.title])
+        await withdrawal_requested(api, incidents[CT.title])
+        await incomplete_then_complete(api, incidents[RADIOTHERAPY.title])
     say(
         "\nService logs (JSON, one line per event) are in "
         + str(next(iter(services.values())).log_path.parent)
@@ -245,12 +255,12 @@ async def run(services: dict[str, devstack.RunningService]) -> None:
 async def post_samples(api: Api) -> dict[str, Posted]:
     incidents: dict[str, Posted] = {}
     say("\n== intake: posting sample incidents ==")
-    for key, (title, facts) in SAMPLES.items():
+    for title, facts in [*SAMPLES, DOSE_AWAITED]:
         body = {"trust": "RDEMO", "site": "RDEMO01", "facts": facts}
         response = await api.http.post(f"{api.url['intake']}/v1/incidents", json=body)
         response.raise_for_status()
         answer = response.json()
-        incidents[key] = Posted(title, answer["incident_id"], answer["stream_version"])
+        incidents[title] = Posted(title, answer["incident_id"], answer["stream_version"])
         say(f"  202 {response.headers['Location']}  {title}")
 
     bad = {"trust": "RDEMO", "site": "RDEMO01", "facts": {"nation": "atlantis", "modality": "ct"}}
