@@ -21,7 +21,7 @@ from sievert_shared.testing import devstack
 from tests.browser.conftest import ConsoleStack, live, screenshot, serious_violations, sign_in
 from tests.e2e.test_pipeline import free_port
 from tests.support.kafka import eventually
-from tests.support.samples import ct_overexposure
+from tests.support.samples import ct_overexposure, small_radiography_repeat
 
 pytestmark = pytest.mark.browser
 
@@ -143,7 +143,17 @@ async def test_answering_a_missing_fact_changes_the_decision_and_the_clocks_live
     await page.goto(console_stack.url(f"/incidents/{incident}"))
     await live(page)
     await expect(page.locator("#decision [data-needs='total_effective_dose_msv']")).to_be_visible()
-    await expect(page.locator("#clocks [data-window='local_investigation']")).to_be_visible()
+    await expect(page.locator("#decision [data-decision]")).to_have_attribute("data-decision", "undecided")
+    # Undecided: the 2 weeks run from discovery meanwhile (line 219), provisional, naming the fact
+    # they wait for; the local investigation runs beside it.
+    notification = page.locator("#clocks [data-window='notification']")
+    await expect(notification).to_have_attribute("data-provisional", "true")
+    await expect(notification.locator("[data-clock-needs='total_effective_dose_msv']")).to_be_visible()
+    await expect(page.locator("#clocks [data-window='local_investigation']")).to_have_attribute(
+        "data-state", "open"
+    )
+    await expect(page.locator("#clocks [data-window='investigation_report']")).to_have_count(0)
+    provisional_day = await notification.locator(".clock-when").inner_text()
 
     # A value intake refuses: its message beside the field, what was typed kept, nothing stored.
     dose = page.locator("#fact-total_effective_dose_msv")
@@ -164,8 +174,14 @@ async def test_answering_a_missing_fact_changes_the_decision_and_the_clocks_live
     decision = page.locator("#decision [data-decision]")
     await expect(decision).to_have_attribute("data-decision", "notifiable", timeout=LIVE)
     await expect(page.locator("#decision [data-codes]")).to_have_attribute("data-codes", "2.2")
-    notification = page.locator("#clocks [data-window='notification']")
-    await expect(notification).to_have_attribute("data-state", "open", timeout=LIVE)
+    # The provisional window turns firm with the same due; the 12-week report opens, and the
+    # Regulation 8(4) windows replace the local investigation window.
+    await expect(notification).to_have_attribute("data-provisional", "false", timeout=LIVE)
+    await expect(notification).to_have_attribute("data-state", "open")
+    assert await notification.locator(".clock-when").inner_text() == provisional_day
+    await expect(page.locator("#clocks [data-window='investigation_report']")).to_have_attribute(
+        "data-state", "open", timeout=LIVE
+    )
     await expect(page.locator("#clocks [data-window='local_investigation']")).to_have_attribute(
         "data-state", "cancelled", timeout=LIVE
     )
@@ -211,6 +227,46 @@ async def test_a_notification_is_drafted_issued_and_downloaded_as_pdf(
     await page.click("button:has-text('Draft the notification')")
     document = page.locator("#documents [data-kind='notification']")
     await expect(document).to_have_attribute("data-status", "draft")
+    # The draft lists what it lacks, in words with the guidance lines: the particulars of line
+    # 218, written on the draft, and the number of individuals (line 207), a fact.
+    missing = document.locator(".missing")
+    for item in ("preliminary_investigation", "immediate_actions", "individuals_affected"):
+        await expect(missing.locator(f"[data-missing='{item}']")).to_be_visible()
+    preliminary = missing.locator("[data-missing='preliminary_investigation']")
+    await expect(preliminary).to_contain_text("what the immediate preliminary investigation found")
+    await expect(preliminary).to_contain_text("guidance line 218")
+    await expect(missing.locator("[data-missing='individuals_affected'] a")).to_have_text(
+        "answer it in the facts form"
+    )
+
+    # Issuing it incomplete: refused (409), and the page says what is missing.
+    await document.locator("button:has-text('Issue the notification')").click()
+    refused = page.locator("#documents #refused-missing")
+    await expect(refused.locator("[data-missing='preliminary_investigation']")).to_contain_text(
+        "guidance line 218"
+    )
+    await expect(page.locator("#documents .notice-error")).to_contain_text("nothing was sent")
+    await expect(document).to_have_attribute("data-status", "draft")
+    await assert_accessible(page)
+    await screenshot(page, "notification-incomplete")
+
+    # The particulars on the draft, then the fact in the facts form.
+    await document.locator("textarea[name='preliminary_investigation']").fill(
+        "A CT head protocol was selected for a CT abdomen request."
+    )
+    await document.locator("textarea[name='immediate_actions']").fill(
+        "Protocol list reviewed on both scanners\nRadiographers briefed"
+    )
+    await document.locator("button:has-text('Save the particulars')").click()
+    await expect(page.locator("#documents .notice-ok")).to_contain_text("Saved on the draft")
+    await expect(missing.locator("[data-missing='preliminary_investigation']")).to_have_count(0)
+    await expect(missing.locator("[data-missing='individuals_affected']")).to_be_visible()
+    await page.fill("#fact-individuals_affected", "1")
+    await page.fill("#amend-reason", "one patient exposed")
+    await page.click("button:has-text('Record the change')")
+    await expect(page.locator("#amend .notice-ok")).to_contain_text("Recorded as version 2")
+    await expect(document.locator(".missing")).to_have_count(0, timeout=LIVE)
+
     await document.locator("button:has-text('Issue the notification')").click()
     await expect(document).to_have_attribute("data-status", "submitted")
     # The deadlines service meets the window from reporting's NotificationSubmitted: live.
@@ -408,3 +464,80 @@ async def test_a_theme_across_sites_reaches_two_individuals_and_code_m_applies_t
     await live(page)
     codes = page.locator("#decision [data-codes]")
     await expect(codes).to_have_attribute("data-codes", re.compile(r"^M"), timeout=LIVE)
+
+
+async def test_a_local_investigation_is_owned_and_closed_on_the_page_and_the_case_closes(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    """Not notifiable: Regulation 8(3)'s local investigation (lines 223-227). Closing it with its
+    findings meets its clock, and with nothing else owed the case closes, kept until a day."""
+    report = small_radiography_repeat(trust="RDEMO", site="RDEMO01")
+    # Settled: one patient, judged not clinically significant, no equipment fault (without them
+    # a missing fact could still make it notifiable, and a provisional notification would run).
+    settled = {"individuals_affected": 1, "clinically_significant": False, "equipment_fault": False}
+    report["facts"].update(discovered_on=TODAY.isoformat(), **settled)
+    incident = await post(intake, report)
+    await classified(console_stack, incident)
+    await sign_in(page, console_stack)
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+    await live(page)
+
+    await expect(page.locator("#decision [data-decision]")).to_have_attribute(
+        "data-decision", "not-notifiable"
+    )
+    local = page.locator("#clocks [data-window='local_investigation']")
+    await expect(local).to_have_attribute("data-state", "open")
+    await expect(page.locator("#clocks [data-window='notification']")).to_have_count(0)
+    case = page.locator("#case")
+    await expect(case.locator("[data-case-status]")).to_have_attribute("data-case-status", "open")
+    await expect(case.locator("[data-investigation]")).to_have_attribute("data-investigation", "open")
+
+    await case.locator("summary:has-text('Assign the owner')").click()
+    await page.fill("#inv-owner", "Superintendent radiographer")
+    await page.click("button:has-text('Assign')")
+    await expect(case.locator("[data-owner]")).to_have_attribute("data-owner", "Superintendent radiographer")
+
+    # Someone else changes the owner while the close-out is being typed: the form is not wiped by
+    # the live update, and sending it is refused (409) saying what changed.
+    findings_text = "The exposure was repeated after a positioning error; no harm."
+    await case.locator("summary:has-text('Close the investigation')").click()
+    await page.fill("#inv-findings", findings_text)
+    async with httpx.AsyncClient(base_url=console_stack.services["reporting"].url, timeout=10) as reporting:
+        meanwhile = {"owner_role": "Radiology service manager", "assigned_by_role": "Governance lead"}
+        answer = await reporting.put(f"/v1/incidents/{incident}/local-investigation/owner", json=meanwhile)
+        assert answer.status_code == 200, answer.text
+    await page.click("button:has-text('Close the investigation')")
+    conflict = case.locator("[data-conflict]")
+    await expect(conflict).to_contain_text("Radiology service manager")
+    await expect(case.locator("[data-owner]")).to_have_attribute("data-owner", "Radiology service manager")
+    await expect(page.locator("#inv-findings")).to_have_value(findings_text)  # what was typed is kept
+
+    # Without findings: refused, the message beside the field, nothing stored.
+    await page.fill("#inv-findings", "")
+    await page.click("button:has-text('Close the investigation')")
+    findings = case.locator("[data-field='findings']")
+    await expect(findings.locator(".error-message")).to_be_visible()
+    await expect(page.locator("#inv-findings")).to_have_attribute("aria-invalid", "true")
+    await assert_accessible(page)
+
+    await page.fill("#inv-findings", findings_text)
+    await page.select_option("#inv-duty-holder", "operator")
+    await page.select_option("#inv-process-step", "exposure_or_delivery")
+    await page.fill("#inv-actions", "Positioning guide updated\nRadiographers briefed")
+    await page.click("button:has-text('Close the investigation')")
+    await expect(case.locator(".notice-ok")).to_contain_text("Closed")
+    await expect(case.locator("[data-investigation]")).to_have_attribute("data-investigation", "closed")
+    await expect(case.locator("[data-findings]")).to_contain_text("positioning error")
+
+    # The deadlines service meets the window and closes the case: live.
+    await expect(local).to_have_attribute("data-state", "met", timeout=LIVE)
+    await expect(local).to_have_attribute("data-days-late", "0")
+    await expect(case.locator("[data-case-status]")).to_have_attribute(
+        "data-case-status", "closed", timeout=LIVE
+    )
+    retain = case.locator("[data-retain-until]")
+    retain_until = dt.date.fromisoformat(str(await retain.get_attribute("data-retain-until")))
+    assert retain_until.year >= TODAY.year + 20  # the trust's retention for a radiograph (default 20 years)
+    await expect(page.locator("#clocks [data-case-status]")).to_have_attribute("data-case-status", "closed")
+    await assert_accessible(page)
+    await screenshot(page, "incident-case-closed")

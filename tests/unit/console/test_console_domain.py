@@ -128,7 +128,7 @@ def test_the_last_day_shown_is_the_london_day_before_the_window_closes(
                 due=dt.datetime(2026, 3, 7, 0, 0, tzinfo=dt.UTC),
                 met_at=dt.datetime(2026, 3, 8, 9, 0, tzinfo=dt.UTC),
             ),
-            "Met on Sun 8 Mar 2026 (last day was Fri 6 Mar 2026) — late",
+            "Met on Sun 8 Mar 2026 (last day was Fri 6 Mar 2026) — 2 days late",
             id="met-late",
         ),
     ],
@@ -187,6 +187,8 @@ def test_the_queue_puts_what_is_due_first_first_and_rows_without_a_clock_last() 
         Show.OVERDUE: 1,
         Show.DUE_SOON: 1,
         Show.OPEN: 3,
+        Show.PROVISIONAL: 0,
+        Show.WITHDRAWAL_REQUESTED: 0,
         Show.NEEDS_FACTS: 2,
     }
 

@@ -151,15 +151,33 @@ class IntakeAdminApi(ServiceApi):
 
 
 class DeadlinesApi(ServiceApi):
-    async def windows(self, caller: Caller, params: Mapping[str, str]) -> list[dict[str, Any]]:
+    async def windows(
+        self, caller: Caller, params: Mapping[str, str], status: str = "open"
+    ) -> list[dict[str, Any]]:
         answer = await self.json(
-            caller, "GET", "/v1/deadlines", params={**params, "status": "open", "limit": 1000}
+            caller, "GET", "/v1/deadlines", params={**params, "status": status, "limit": 1000}
         )
         return list(answer["items"])
 
+    async def incident_deadlines(self, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        """The incident's windows and its case (``{case, windows}``); None before it is classified."""
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/incidents/{incident_id}/deadlines")
+        )
+        return result
+
     async def incident_windows(self, caller: Caller, incident_id: uuid.UUID) -> list[dict[str, Any]] | None:
-        answer = await found_or_none(self.json(caller, "GET", f"/v1/incidents/{incident_id}/deadlines"))
+        answer = await self.incident_deadlines(caller, incident_id)
         return None if answer is None else list(answer["windows"])
+
+    async def agree_withdrawal(
+        self, caller: Caller, incident_id: uuid.UUID, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The authority agreed to withdraw the notification: its report is no longer due."""
+        result: dict[str, Any] = await self.json(
+            caller, "POST", f"/v1/incidents/{incident_id}/withdrawal", json=body
+        )
+        return result
 
     async def record_submission(self, caller: Caller, incident_id: uuid.UUID, body: dict[str, Any]) -> None:
         await self.request(caller, "POST", f"/v1/incidents/{incident_id}/submissions", json=body)
@@ -198,6 +216,29 @@ class ReportingApi(ServiceApi):
 
     async def draft(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.json(caller, "POST", "/v1/submissions", json=body)
+        return result
+
+    async def redraft(self, caller: Caller, submission_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
+        """Change a draft: particulars given replace the draft's, the others are kept."""
+        result: dict[str, Any] = await self.json(
+            caller, "PATCH", f"/v1/submissions/{submission_id}", json=body
+        )
+        return result
+
+    async def local_investigation(self, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/incidents/{incident_id}/local-investigation")
+        )
+        return result
+
+    async def investigation_command(
+        self, caller: Caller, incident_id: uuid.UUID, command: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``owner`` (PUT), ``close`` or ``reopen`` (POST) the local investigation."""
+        method = "PUT" if command == "owner" else "POST"
+        result: dict[str, Any] = await self.json(
+            caller, method, f"/v1/incidents/{incident_id}/local-investigation/{command}", json=body
+        )
         return result
 
     async def issue(self, caller: Caller, submission_id: uuid.UUID, submitted_by_role: str) -> dict[str, Any]:

@@ -92,7 +92,13 @@ def decode_change(raw: bytes | None) -> Change | None:
         envelope = EventEnvelope.from_json_bytes(raw)
     except ValueError:
         return None  # the services dead-letter what they cannot read; a page just skips it
-    return change_of(envelope.event_type, envelope.tenant.trust, str(envelope.stream_id), envelope.payload)
+    return change_of(
+        envelope.event_type,
+        envelope.tenant.trust,
+        str(envelope.stream_id),
+        envelope.payload,
+        envelope.stream_version,
+    )
 
 
 async def follow(kafka: KafkaSettings, topics: list[str], hub: LiveHub, stop: asyncio.Event) -> None:

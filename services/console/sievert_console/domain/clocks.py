@@ -1,5 +1,6 @@
-"""A Regulation 8 window as a person reads it: due, due soon, overdue, met, met late, extended,
-cancelled.
+"""A Regulation 8 window as a person reads it: due, due soon, overdue, met, met late (by how many
+days), extended (by whom, why, and whether after the due), cancelled (and why), provisional
+(running from discovery while the decision waits for facts, guidance line 219) or firm.
 
 Input is one window as the deadlines API answers it (``GET /v1/incidents/{id}/deadlines`` and
 ``GET /v1/deadlines``). ``due_at`` is exclusive: the window closes at that instant, which is
@@ -52,10 +53,24 @@ class Clock:
     met_at: dt.datetime | None
     authority: str | None
     extensions: int
+    provisional: bool = False
+    #: the facts the decision waits for, while the window is provisional
+    needs_facts: tuple[str, ...] = ()
+    #: calendar days late against the due that binds (deadlines' honest lateness); None: not met
+    days_late: int | None = None
+    #: the due that binds: the statutory one, moved only by an extension agreed in time
+    binding_due_at: dt.datetime | None = None
+    counted_from: dt.date | None = None
+    cancelled_reason: str | None = None
+    agreed_extensions: tuple[Extension, ...] = ()
+    case_status: str | None = None
 
     @classmethod
     def from_api(cls, window: Mapping[str, Any]) -> Clock:
         met_at = window.get("met_at")
+        binding = window.get("binding_due_at")
+        counted_from = window.get("counted_from")
+        days_late = window.get("days_late")
         return cls(
             incident_id=str(window["incident_id"]),
             window=str(window["window"]),
@@ -66,6 +81,14 @@ class Clock:
             met_at=dt.datetime.fromisoformat(str(met_at)) if met_at else None,
             authority=window.get("authority"),
             extensions=int(window.get("extensions") or 0),
+            provisional=bool(window.get("provisional")),
+            needs_facts=tuple(str(n) for n in window.get("needs_facts") or ()),
+            days_late=int(days_late) if met_at and days_late is not None else None,
+            binding_due_at=dt.datetime.fromisoformat(str(binding)) if binding else None,
+            counted_from=dt.date.fromisoformat(str(counted_from)) if counted_from else None,
+            cancelled_reason=window.get("cancelled_reason"),
+            agreed_extensions=tuple(Extension.from_api(e) for e in window.get("extended") or ()),
+            case_status=window.get("case_status"),
         )
 
     @property
@@ -80,9 +103,19 @@ class Clock:
     def name(self) -> str:
         return label(WINDOWS, self.window)
 
+    @property
+    def late_days(self) -> int:
+        """Days late of a met window: the deadlines service's count when it gives one, else
+        counted against its own due (an older answer)."""
+        if self.days_late is not None:
+            return self.days_late
+        if self.met_at is None or self.met_at < self.due_at:
+            return 0
+        return max(1, (self.met_at.astimezone(LONDON).date() - self.last_day).days)
+
     def state(self, now: dt.datetime) -> ClockState:
         if self.status == "met":
-            return ClockState.MET_LATE if self.met_at and self.met_at >= self.due_at else ClockState.MET
+            return ClockState.MET_LATE if self.late_days > 0 else ClockState.MET
         if self.status == "cancelled":
             return ClockState.CANCELLED
         if self.due_at <= now:
@@ -106,14 +139,46 @@ class Clock:
             case ClockState.MET | ClockState.MET_LATE:
                 assert self.met_at is not None
                 when = format_day(self.met_at.astimezone(LONDON).date())
-                late = " — late" if self.state(now) is ClockState.MET_LATE else ""
+                late = f" — {days_phrase(dt.timedelta(days=self.late_days))} late" if self.late_days else ""
                 return f"Met on {when} (last day was {day}){late}"
             case ClockState.CANCELLED:
-                return f"Cancelled (last day would have been {day})"
+                why = f": {self.cancelled_reason}" if self.cancelled_reason else ""
+                return f"Cancelled (last day would have been {day}){why}"
             case ClockState.OVERDUE:
                 return f"Overdue by {days_phrase(now - self.due_at)} (last day was {day})"
             case _:
                 return f"Due by the end of {day} — {days_phrase(self.due_at - now)} left"
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extension the enforcing authority agreed (the report window)."""
+
+    previous_due_at: dt.datetime
+    due_at: dt.datetime
+    agreed_by: str
+    reason: str
+    agreed_after_due: bool
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Extension:
+        return cls(
+            previous_due_at=dt.datetime.fromisoformat(str(data["previous_due_at"])),
+            due_at=dt.datetime.fromisoformat(str(data["due_at"])),
+            agreed_by=str(data.get("agreed_by") or ""),
+            reason=str(data.get("reason") or ""),
+            agreed_after_due=bool(data.get("agreed_after_due")),
+        )
+
+    @property
+    def last_day(self) -> dt.date:
+        return (self.due_at.astimezone(LONDON) - dt.timedelta(microseconds=1)).date()
+
+    def summary(self) -> str:
+        after = (
+            " (agreed after the due had passed: the miss stays on record)" if self.agreed_after_due else ""
+        )
+        return f"Extended to {format_day(self.last_day)}, agreed by {self.agreed_by}: {self.reason}{after}"
 
 
 def format_day(day: dt.date) -> str:

@@ -63,7 +63,46 @@ OUTCOMES: Mapping[str, str] = {"met": "Met", "not_met": "Not met", "needs_facts"
 
 SUBMISSION_KINDS: Mapping[str, str] = {
     "notification": "Notification",
+    "voluntary_notification": "Voluntary notification",
+    "licensing_breach_notification": "Licensing-breach notification",
     "investigation_report": "Investigation report",
+}
+
+CASE_STATUSES: Mapping[str, str] = {
+    "open": "Open",
+    "withdrawal_requested": "Withdrawal requested",
+    "closed": "Closed",
+}
+
+CLOSURE_BASES: Mapping[str, str] = {
+    "authority_closed": "the enforcing authority closed it (guidance line 129)",
+    "local_investigation_closed": "no notification was due and the local investigation is closed (lines 223-227)",
+}
+
+DECISION_STATUSES: Mapping[str, str] = {
+    "notifiable": "Notifiable",
+    "not_notifiable": "Not notifiable",
+    "undecided": "Undecided: facts awaited",
+}
+
+INVESTIGATION_STATUSES: Mapping[str, str] = {"open": "Open", "closed": "Closed"}
+
+#: The error taxonomy the reports and the annual trends count (docs/reporting.md, "Error taxonomy").
+DUTY_HOLDERS: Mapping[str, str] = {
+    "referrer": "Referrer",
+    "practitioner": "Practitioner",
+    "operator": "Operator",
+    "employers_procedure": "Employer's procedure",
+    "equipment": "Equipment",
+}
+
+PROCESS_STEPS: Mapping[str, str] = {
+    "referral": "Referral",
+    "justification": "Justification",
+    "identification": "Patient identification",
+    "pregnancy_or_breastfeeding_enquiry": "Pregnancy or breastfeeding enquiry",
+    "planning": "Planning",
+    "exposure_or_delivery": "Exposure or delivery",
 }
 
 SUBMISSION_STATUSES: Mapping[str, str] = {

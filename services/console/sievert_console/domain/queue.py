@@ -24,6 +24,8 @@ class Show(StrEnum):
     OVERDUE = "overdue"
     DUE_SOON = "due_soon"
     OPEN = "open"
+    PROVISIONAL = "provisional"
+    WITHDRAWAL_REQUESTED = "withdrawal_requested"
     NEEDS_FACTS = "needs_facts"
 
 
@@ -32,6 +34,8 @@ SHOW_LABELS: Mapping[Show, str] = {
     Show.OVERDUE: "Overdue",
     Show.DUE_SOON: "Due within 7 days",
     Show.OPEN: "Open windows",
+    Show.PROVISIONAL: "Provisional clocks",
+    Show.WITHDRAWAL_REQUESTED: "Withdrawal requested",
     Show.NEEDS_FACTS: "Needs facts",
 }
 
@@ -42,6 +46,14 @@ STATE_LABELS: Mapping[Show, str] = {
     Show.DUE_SOON: "Due soon",
     Show.OPEN: "Open",
     Show.NEEDS_FACTS: "Needs facts",
+}
+
+#: What else a row's badges say beside its state: a notification clock running provisionally
+#: while the decision waits for facts (guidance line 219), and a notification the authority is
+#: asked to withdraw, whose report stays due until it agrees (lines 116-118, 221).
+FLAG_LABELS: Mapping[Show, str] = {
+    Show.PROVISIONAL: "Provisional",
+    Show.WITHDRAWAL_REQUESTED: "Withdrawal requested",
 }
 
 
@@ -113,6 +125,20 @@ class QueueRow:
     def next_clock(self) -> Clock | None:
         return min(self.clocks, key=lambda c: c.due_at, default=None)
 
+    @property
+    def provisional(self) -> bool:
+        return any(c.provisional for c in self.clocks)
+
+    @property
+    def withdrawal_requested(self) -> bool:
+        return any(c.case_status == "withdrawal_requested" for c in self.clocks)
+
+    @property
+    def flags(self) -> tuple[Show, ...]:
+        """The groups a row belongs to beside its state, in the order its badges show them."""
+        found = ((Show.PROVISIONAL, self.provisional), (Show.WITHDRAWAL_REQUESTED, self.withdrawal_requested))
+        return tuple(show for show, on in found if on)
+
     def state(self, now: dt.datetime) -> Show:
         """The most pressing thing about the row."""
         clock = self.next_clock
@@ -133,6 +159,8 @@ class QueueRow:
             return bool(self.needs_facts)
         if show is Show.OPEN:
             return bool(self.clocks)
+        if show in FLAG_LABELS:
+            return show in self.flags
         return self.state(now) is show
 
     def sort_key(self) -> tuple[int, dt.datetime, str]:

@@ -16,6 +16,8 @@ from fastapi.responses import Response
 from sievert_console.adapters.api import ApiProblem, Apis, Caller, ServiceDown
 from sievert_console.domain.clocks import LONDON
 from sievert_console.domain.facts_form import FIELDS_BY_NAME, amendment_patch, field_errors
+from sievert_console.domain.particulars import FIELDS as PARTICULARS
+from sievert_console.domain.particulars import errors_by_particular, missing_items, particulars_patch
 from sievert_console.entrypoints.context import CallerDep, CsrfChecked, Parts, render, section, sections
 from sievert_console.entrypoints.incident import amend_context, clocks_context, documents_context
 
@@ -128,7 +130,15 @@ async def _attempt(call: Any, done: str = "Recorded.") -> dict[str, Any]:
     except ApiProblem as refused:
         errors, general = field_errors(refused.errors)
         listed = [f"{e.get('path', '')}: {e.get('message', '')}" for e in refused.errors]
-        return {"problem": refused.detail, "details": listed or general, "errors": errors}
+        missing = refused.body.get("missing")
+        return {
+            "problem": refused.detail,
+            "details": listed or general,
+            "errors": errors,
+            "raw_errors": refused.errors,
+            # an incomplete document (409): each item in words with its guidance lines
+            "missing": missing_items(missing) if isinstance(missing, list) else (),
+        }
     return {"message": done}
 
 
@@ -170,4 +180,29 @@ async def issue(
     outcome = await _attempt(
         apis.reporting.issue(caller, submission_id, role), "Issued: the document is frozen as sent."
     )
+    return await _documents(request, apis, caller, incident_id, outcome)
+
+
+@router.post("/submissions/{submission_id}/particulars")
+async def complete_particulars(
+    request: Request, incident_id: uuid.UUID, submission_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    """What the person wrote on the draft (the preliminary investigation and the immediate actions
+    of line 218, a code's description): reporting keeps the items given and re-checks the draft."""
+    apis = console.api()
+    form = _form_strings(await request.form())
+    offered = [f for f in PARTICULARS if f.name in form]
+    patch = particulars_patch(form, offered)
+    if not patch:
+        outcome: dict[str, Any] = {"problem": "Nothing was filled in: the draft is unchanged."}
+    else:
+        outcome = await _attempt(
+            apis.reporting.redraft(caller, submission_id, {"particulars": patch}),
+            "Saved on the draft. What it still lacks is listed above the form.",
+        )
+        errors, _ = errors_by_particular(outcome.get("raw_errors", []))
+        outcome["errors"] = errors
+    outcome["particulars_of"] = str(submission_id)
+    if "message" not in outcome:
+        outcome["typed"] = {f.name: form.get(f.name, "") for f in offered}
     return await _documents(request, apis, caller, incident_id, outcome)

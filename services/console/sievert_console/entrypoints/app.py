@@ -21,7 +21,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sievert_console.adapters.api import Apis
 from sievert_console.adapters.live import follow
 from sievert_console.domain.live import live_topics
-from sievert_console.entrypoints import actions, admin, incident, live, pages, queue, signin, themes
+from sievert_console.entrypoints import (
+    actions,
+    admin,
+    case_actions,
+    incident,
+    live,
+    pages,
+    queue,
+    signin,
+    themes,
+)
 from sievert_console.entrypoints.context import (
     ConsoleParts,
     CsrfRefusedError,
@@ -147,7 +157,8 @@ def create_app(console: ConsoleParts) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(health_router(lambda: _readiness(console)))
-    routers = [signin.router, queue.router, incident.router, actions.router, admin.router, admin.actions]
+    routers = [signin.router, queue.router, incident.router, actions.router, case_actions.router]
+    routers += [admin.router, admin.actions]
     routers += [themes.router, themes.actions, live.router, pages.router]
     for router in routers:
         app.include_router(router)

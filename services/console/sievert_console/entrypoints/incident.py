@@ -1,5 +1,6 @@
 """The incident page and its fragments: facts and history (intake), the decision with its reasons
-(reporting's read model), the clocks (deadlines) and the documents (reporting's submissions).
+(reporting's read model), the clocks and the case (deadlines), the local investigation and the
+documents with what each still lacks (reporting).
 
 Each fragment is its own route and template, so a live update, or an action, re-renders one
 fragment. A fragment whose service is down says so; the others still render.
@@ -7,15 +8,19 @@ fragment. A fragment whose service is down says so; the others still render.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from sievert_console.adapters.api import Apis, Caller
+from sievert_console.adapters.api import ApiProblem, Apis, Caller
+from sievert_console.domain.case import Case, Investigation
 from sievert_console.domain.clocks import Clock
 from sievert_console.domain.facts_form import ordered_fields
+from sievert_console.domain.particulars import fields_for, missing_items
 from sievert_console.entrypoints.context import (
     CallerDep,
     Parts,
@@ -29,9 +34,46 @@ from sievert_console.entrypoints.context import (
 router = APIRouter(prefix="/incidents/{incident_id}")
 
 
-async def _windows(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> list[Clock] | None:
-    windows = await apis.deadlines.incident_windows(caller, incident_id)
-    return None if windows is None else [Clock.from_api(w) for w in windows]
+@dataclass(frozen=True)
+class Clocks:
+    """The incident's windows and its case, as deadlines answers them (None before classified)."""
+
+    windows: list[Clock]
+    case: Case | None
+
+
+async def _clocks(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> Clocks | None:
+    answer = await apis.deadlines.incident_deadlines(caller, incident_id)
+    if answer is None:
+        return None
+    case = answer.get("case")
+    return Clocks(
+        windows=[Clock.from_api(w) for w in answer["windows"]],
+        case=Case.from_api(case) if case else None,
+    )
+
+
+async def _investigation(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> Investigation | None:
+    answer = await apis.reporting.local_investigation(caller, incident_id)
+    return None if answer is None else Investigation.from_api(answer)
+
+
+async def _documents(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The incident's submissions; each draft with what it still lacks (the list does not carry
+    it, so each draft costs one call: an incident has at most one per kind)."""
+    items = await apis.reporting.submissions(caller, incident_id)
+    drafts = [s for s in items if s.get("status") == "draft" and s.get("channel") != "external"]
+    details = await asyncio.gather(
+        *(apis.reporting.submission(caller, uuid.UUID(str(s["submission_id"]))) for s in drafts)
+    )
+    missing = {
+        str(s["submission_id"]): (d or {}).get("missing") for s, d in zip(drafts, details, strict=True)
+    }
+    out = []
+    for item in items:
+        lacking = missing_items(missing.get(str(item["submission_id"])))
+        out.append({**item, "lacking": lacking, "particulars_fields": fields_for(str(item["kind"]), lacking)})
+    return out
 
 
 async def facts_context(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any]:
@@ -46,12 +88,19 @@ async def decision_context(apis: Apis, caller: Caller, incident_id: uuid.UUID) -
 
 
 async def clocks_context(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any]:
-    return {"incident_id": incident_id, "clocks": await section(_windows(apis, caller, incident_id))}
+    return {"incident_id": incident_id, "clocks": await section(_clocks(apis, caller, incident_id))}
+
+
+async def case_context(apis: Apis, caller: Caller, incident_id: uuid.UUID, **state: Any) -> dict[str, Any]:
+    clocks, investigation = await sections(
+        _clocks(apis, caller, incident_id), _investigation(apis, caller, incident_id)
+    )
+    return {"incident_id": incident_id, "clocks": clocks, "investigation": investigation, **state}
 
 
 async def documents_context(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any]:
     read_model, submissions = await sections(
-        apis.reporting.incident(caller, incident_id), apis.reporting.submissions(caller, incident_id)
+        apis.reporting.incident(caller, incident_id), _documents(apis, caller, incident_id)
     )
     return {"incident_id": incident_id, "read_model": read_model, "submissions": submissions}
 
@@ -85,11 +134,12 @@ async def incident_page(
     request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep, person: PersonDep
 ) -> Response:
     apis = console.api()
-    facts, read_model, clocks, submissions = await sections(
+    facts, read_model, clocks, submissions, investigation = await sections(
         apis.intake.incident(caller, incident_id),
         apis.reporting.incident(caller, incident_id),
-        _windows(apis, caller, incident_id),
-        apis.reporting.submissions(caller, incident_id),
+        _clocks(apis, caller, incident_id),
+        _documents(apis, caller, incident_id),
+        _investigation(apis, caller, incident_id),
     )
     known = [s for s in (facts, read_model, clocks) if s.ok]
     if known and all(s.value is None for s in known):
@@ -101,6 +151,7 @@ async def incident_page(
         "read_model": read_model,
         "clocks": clocks,
         "submissions": submissions,
+        "investigation": investigation,
         "amend": amend_context(incident_id, facts, read_model),
     }
     return render(request, "incident.html", context)
@@ -129,6 +180,14 @@ async def clocks_fragment(
 ) -> Response:
     context = await clocks_context(console.api(), caller, incident_id)
     return render(request, "fragments/incident_clocks.html", context)
+
+
+@router.get("/case")
+async def case_fragment(
+    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    context = await case_context(console.api(), caller, incident_id)
+    return render(request, "fragments/incident_case.html", context)
 
 
 @router.get("/documents")
@@ -165,7 +224,12 @@ async def document_pdf(
     request: Request, incident_id: uuid.UUID, submission_id: uuid.UUID, console: Parts, caller: CallerDep
 ) -> Response:
     """The document as reporting renders it (as issued; for a draft, as it would be issued now)."""
-    pdf = await section(console.api().reporting.document_pdf(caller, submission_id))
+    try:
+        pdf = await section(console.api().reporting.document_pdf(caller, submission_id))
+    except ApiProblem as refused:  # a draft that lacks items has no document yet (409, listing them)
+        text = f"Reporting will not render it yet: {refused.detail}"
+        context = {"title": "The document is not complete", "text": text}
+        return render(request, "error.html", context, status_code=refused.status)
     if pdf.down:
         return render(request, "unavailable.html", {"service": pdf.down}, status_code=503)
     if not pdf.ok or pdf.value is None:

@@ -33,10 +33,10 @@ _ids = itertools.count(1)
 async def _reporting_caught_up(
     request: Request, console: ConsoleParts, person: Person, change: Change
 ) -> None:
-    """Pages read decisions from reporting's read model, which consumes the same topic as the
-    console: poll it (briefly) until it shows this decision, so the page does not re-read the
-    old one and then miss the new."""
-    assert change.incident_id is not None and change.decision_facts_version is not None
+    """Pages read decisions (and a draft's missing items, from the facts) from reporting's read
+    model, which consumes the same topics as the console: poll it (briefly) until it shows this
+    decision or facts version, so the page does not re-read the old one and then miss the new."""
+    assert change.incident_id is not None
     incident = uuid.UUID(change.incident_id)
     deadline = time.monotonic() + CATCH_UP_SECONDS
     while time.monotonic() < deadline:
@@ -45,7 +45,9 @@ async def _reporting_caught_up(
         except (ServiceDown, ApiProblem):
             return  # the page will show what it can; nothing to wait for
         decision = (row or {}).get("decision") or {}
-        if int(decision.get("facts_version") or 0) >= change.decision_facts_version:
+        decided = int(decision.get("facts_version") or 0) >= (change.decision_facts_version or 0)
+        facts = int((row or {}).get("facts_version") or 0) >= (change.facts_version or 0)
+        if decided and facts:
             return
         await asyncio.sleep(0.1)  # a poll interval, not a wait for the change
 
@@ -61,7 +63,7 @@ async def _events(
         if isinstance(item, str):
             yield ServerSentEvent(data=item, event=item, id=str(next(_ids)))
             continue
-        if item.decision_facts_version is not None:
+        if item.decision_facts_version is not None or item.facts_version is not None:
             await _reporting_caught_up(request, console, person, item)
         for signal in item.signals:
             yield ServerSentEvent(data=item.event_type, event=signal, id=str(next(_ids)))

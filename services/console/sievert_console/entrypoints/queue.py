@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sievert_console.adapters.api import Apis, Caller
 from sievert_console.domain.labels import AUTHORITIES, MODALITIES
 from sievert_console.domain.queue import (
+    FLAG_LABELS,
     SHOW_LABELS,
     STATE_LABELS,
     QueueFilter,
@@ -65,6 +66,7 @@ async def _queue_context(request: Request, console: Parts, caller: Caller) -> di
         "windows": windows,
         "show_labels": SHOW_LABELS,
         "state_labels": STATE_LABELS,
+        "flag_labels": FLAG_LABELS,
         "shows": list(Show),
         "authorities": AUTHORITIES,
         "modalities": MODALITIES,

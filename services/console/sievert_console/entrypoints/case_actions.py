@@ -1,0 +1,137 @@
+"""What a person records about an incident's case: the local investigation's owner, its close-out
+and reopening (reporting, Regulation 8(3), guidance lines 223-227), and the authority's agreement
+to withdraw a notification that no longer meets the criteria (deadlines, lines 116-118 and 221).
+
+Each answers with the case card: a refused field's message beside the field with what was typed
+kept, a conflict (409) saying what changed, and on success the page's other fragments told to
+fetch themselves again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from sievert_console.adapters.api import ApiProblem, ServiceDown
+from sievert_console.domain.case import close_out_body, errors_by_field
+from sievert_console.entrypoints.actions import REFRESH
+from sievert_console.entrypoints.context import CallerDep, CsrfChecked, Parts, render
+from sievert_console.entrypoints.incident import case_context
+
+router = APIRouter(prefix="/incidents/{incident_id}", dependencies=[CsrfChecked])
+
+CLOSE_FIELDS = ("closed_on", "findings", "error_duty_holder", "error_process_step", "corrective_actions")
+WITHDRAWAL_FIELDS = ("agreed_on", "authority_reference")
+
+
+def _form_strings(form: Any) -> dict[str, str]:
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _role(form: dict[str, str]) -> str:
+    return form.get("by_role", "").strip() or "Radiation protection lead"
+
+
+def _version(form: dict[str, str]) -> int | None:
+    try:
+        return int(form["expected_version"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def _outcome(call: Awaitable[Any], done: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        await call
+    except ServiceDown as exc:
+        return {"problem": f"The {exc.service} service is not answering; nothing was recorded."}
+    except ApiProblem as refused:
+        errors, general = errors_by_field(refused.errors, fields)
+        outcome: dict[str, Any] = {"problem": refused.detail, "details": general, "errors": errors}
+        if refused.status == 409:
+            # someone else acted first: the card is re-read, so it shows what is recorded now
+            outcome["conflict"] = True
+        return outcome
+    return {"message": done}
+
+
+async def _card(
+    request: Request, console: Parts, caller: CallerDep, incident_id: uuid.UUID, form: str, **state: Any
+) -> Response:
+    outcome: dict[str, Any] = state.pop("outcome")
+    typed: dict[str, str] = state.pop("typed", {})
+    kept = {} if "message" in outcome else {"typed": typed}
+    context = await case_context(
+        console.api(), caller, incident_id, outcome={**outcome, "form": form, **kept}
+    )
+    headers = REFRESH if "message" in outcome else None
+    return render(request, "fragments/incident_case.html", context, headers=headers)
+
+
+@router.post("/local-investigation/owner")
+async def assign_owner(
+    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    form = _form_strings(await request.form())
+    body = {
+        "owner_role": form.get("owner_role", "").strip(),
+        "assigned_by_role": _role(form),
+        "expected_version": _version(form),
+    }
+    outcome = await _outcome(
+        console.api().reporting.investigation_command(caller, incident_id, "owner", body),
+        "Owner recorded.",
+        ("owner_role",),
+    )
+    return await _card(request, console, caller, incident_id, "owner", outcome=outcome, typed=form)
+
+
+@router.post("/local-investigation/close")
+async def close(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
+    form = _form_strings(await request.form())
+    outcome = await _outcome(
+        console.api().reporting.investigation_command(
+            caller, incident_id, "close", close_out_body(form, _role(form))
+        ),
+        "Closed. The local investigation's clock is met, and the case closes if nothing else is owed.",
+        CLOSE_FIELDS,
+    )
+    return await _card(request, console, caller, incident_id, "close", outcome=outcome, typed=form)
+
+
+@router.post("/local-investigation/reopen")
+async def reopen(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
+    form = _form_strings(await request.form())
+    body = {
+        "reason": form.get("reason", ""),
+        "reopened_by_role": _role(form),
+        "expected_version": _version(form) or 0,
+    }
+    outcome = await _outcome(
+        console.api().reporting.investigation_command(caller, incident_id, "reopen", body),
+        "Reopened. Its clock runs again against its original due.",
+        ("reason",),
+    )
+    return await _card(request, console, caller, incident_id, "reopen", outcome=outcome, typed=form)
+
+
+@router.post("/withdrawal")
+async def agree_withdrawal(
+    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    form = _form_strings(await request.form())
+    body = {
+        "agreed_on": form.get("agreed_on", "").strip(),
+        "authority_reference": form.get("authority_reference", "").strip(),
+        "recorded_by_role": _role(form),
+        "expected_version": _version(form),
+    }
+    outcome = await _outcome(
+        console.api().deadlines.agree_withdrawal(caller, incident_id, body),
+        "Recorded: the authority agreed to withdraw the notification, so its report is no longer due.",
+        WITHDRAWAL_FIELDS,
+    )
+    return await _card(request, console, caller, incident_id, "withdrawal", outcome=outcome, typed=form)
