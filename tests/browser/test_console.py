@@ -140,6 +140,11 @@ async def test_answering_a_missing_fact_changes_the_decision_and_the_clocks_live
     incident = await post(intake, ct_without_total_dose())
     await classified(console_stack, incident)
     await sign_in(page, console_stack)
+    # The work queue has provisional clocks as a group of their own, saying what they wait for.
+    await page.goto(console_stack.url("/queue?show=provisional"))
+    row = page.locator(f"#row-{incident}")
+    await expect(row).to_have_attribute("data-flags", re.compile("provisional"))
+    await expect(row.locator(".provisional-needs")).to_contain_text("Total effective dose (mSv)")
     await page.goto(console_stack.url(f"/incidents/{incident}"))
     await live(page)
     await expect(page.locator("#decision [data-needs='total_effective_dose_msv']")).to_be_visible()
@@ -541,3 +546,75 @@ async def test_a_local_investigation_is_owned_and_closed_on_the_page_and_the_cas
     await expect(page.locator("#clocks [data-case-status]")).to_have_attribute("data-case-status", "closed")
     await assert_accessible(page)
     await screenshot(page, "incident-case-closed")
+
+
+async def test_a_withdrawal_the_authority_agreed_is_recorded_and_the_report_is_no_longer_due(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    """Notified, then the corrected dose makes it not notifiable: the 12-week report stays due
+    until the authority agrees to withdraw the notification (lines 116-118, 221)."""
+    report = ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY)
+    settled = {"individuals_affected": 1, "clinically_significant": False, "equipment_fault": False}
+    report["facts"].update(settled)
+    incident = await post(intake, report)
+    await classified(console_stack, incident)
+    sent = {
+        "kind": "notification",
+        "authority": "cqc",
+        "submitted_at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(),
+        "submitted_by_role": "Radiation protection lead",
+        "reference": "CQC/2026/0077",
+    }
+    async with httpx.AsyncClient(base_url=console_stack.services["deadlines"].url, timeout=10) as deadlines:
+        answer = await deadlines.post(f"/v1/incidents/{incident}/submissions", json=sent)
+        assert answer.status_code == 202, answer.text
+
+        async def case_status(expected: str) -> None:
+            case = (await deadlines.get(f"/v1/incidents/{incident}/deadlines")).json()["case"]
+            assert case["status"] == expected, case
+
+        async def notified() -> None:
+            windows = (await deadlines.get(f"/v1/incidents/{incident}/deadlines")).json()["windows"]
+            assert {w["window"]: w["status"] for w in windows}["notification"] == "met"
+
+        await eventually(notified, timeout=30)
+        corrected = {
+            "expected_version": 1,
+            "facts": {"total_effective_dose_msv": 1.5},
+            "reason": "dose re-estimated",
+        }
+        answer = await intake.post(f"/v1/incidents/{incident}/amendments", json=corrected)
+        assert answer.status_code == 202, answer.text
+        await eventually(lambda: case_status("withdrawal_requested"), timeout=30)
+
+    await sign_in(page, console_stack)
+    await page.goto(console_stack.url("/queue?show=withdrawal_requested"))
+    row = page.locator(f"#row-{incident}")
+    await expect(row).to_have_attribute("data-flags", re.compile("withdrawal_requested"))
+    await expect(row).to_contain_text("Withdrawal requested")
+
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+    await live(page)
+    case = page.locator("#case")
+    await expect(case.locator("[data-case-status]")).to_have_attribute(
+        "data-case-status", "withdrawal_requested"
+    )
+    report_clock = page.locator("#clocks [data-window='investigation_report']")
+    await expect(report_clock).to_have_attribute("data-state", "open")  # still due (line 221)
+
+    tomorrow_but_one = TODAY + dt.timedelta(days=2)
+    await page.fill("#wd-agreed-on", tomorrow_but_one.isoformat())
+    await page.fill("#wd-reference", "CQC/2026/0077")
+    await page.click("button:has-text('Record the agreement')")
+    agreed_on = case.locator("[data-field='agreed_on']")
+    await expect(agreed_on.locator(".error-message")).to_be_visible()  # in the future: refused
+    await expect(page.locator("#wd-reference")).to_have_value("CQC/2026/0077")
+    await assert_accessible(page)
+    await screenshot(page, "incident-withdrawal")
+
+    await page.fill("#wd-agreed-on", TODAY.isoformat())
+    await page.click("button:has-text('Record the agreement')")
+    await expect(case.locator(".notice-ok")).to_contain_text("no longer due")
+    await expect(case.locator("[data-withdrawal]")).to_have_attribute("data-withdrawal", "agreed")
+    await expect(report_clock).to_have_attribute("data-state", "cancelled", timeout=LIVE)
+    await expect(report_clock).to_contain_text("CQC/2026/0077")  # the cancellation names the agreement

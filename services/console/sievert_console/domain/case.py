@@ -9,6 +9,7 @@ case") and reporting's ``GET /v1/incidents/{id}/local-investigation``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -147,11 +148,12 @@ def errors_by_field(
     errors: list[dict[str, Any]], fields: tuple[str, ...]
 ) -> tuple[dict[str, str], list[str]]:
     """A service's 422 ``errors`` ({path: 'body/<field>…', message}) per form field, and the ones
-    that name none of them."""
+    that name none of them. A path written with dots ('body.agreed_on', as the deadlines
+    service's withdrawal refusal writes it) is read the same."""
     by_field: dict[str, str] = {}
     general: list[str] = []
     for error in errors:
-        path = [p for p in str(error.get("path", "")).split("/") if p]
+        path = [p for p in re.split(r"[/.]", str(error.get("path", ""))) if p]
         message = str(error.get("message", "invalid"))
         name = path[1] if len(path) >= 2 and path[0] == "body" else None
         if name in fields:
