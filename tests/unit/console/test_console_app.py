@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 
 from sievert_console.adapters.dev_tokens import DevIssuer, write_dev_key
 from sievert_console.adapters.live import RESYNC, LiveHub, decode_change
@@ -183,3 +184,40 @@ async def test_an_action_without_the_csrf_token_is_refused(
     answered = await client.post(action, data=form, headers={"X-CSRF-Token": token, "HX-Request": "true"})
     assert answered.status_code == 200
     assert "Intake is not answering" in answered.text
+
+
+async def test_every_action_refuses_a_form_without_the_csrf_token(
+    console: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """Every state-changing route the console serves, read from the app (so a new one is covered
+    without being listed), refuses a form without the session's token."""
+    app, client = console
+    token = csrf_of((await client.get("/sign-in")).text)
+    await client.post("/sign-in", data={"trust": "RDEMO", "role": "rp_lead", "csrf_token": token})
+    some_id = "6f1c2a4e-0000-4000-8000-000000000001"
+    actions = [
+        re.sub(r"\{[^}]+\}", some_id, route.path)
+        for route in iter_route_contexts(app.routes)
+        if route.path is not None
+        and "POST" in (route.methods or set())
+        and route.path not in ("/sign-in", "/sign-out")
+    ]
+    assert f"/incidents/{some_id}/local-investigation/close" in actions
+    assert f"/incidents/{some_id}/withdrawal" in actions
+    for action in actions:
+        assert (await client.post(action, data={"x": "1"})).status_code == 403, action
+
+
+async def test_a_case_action_whose_service_is_down_says_nothing_was_recorded(
+    console: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _app, client = console
+    token = csrf_of((await client.get("/sign-in")).text)
+    await client.post("/sign-in", data={"trust": "RDEMO", "role": "rp_lead", "csrf_token": token})
+    token = csrf_of((await client.get("/themes")).text)
+    action = "/incidents/6f1c2a4e-0000-4000-8000-000000000001/local-investigation/close"
+    form = {"closed_on": "2026-03-05", "findings": "Found.", "expected_version": "1", "csrf_token": token}
+    answered = await client.post(action, data=form, headers={"HX-Request": "true"})
+    assert answered.status_code == 200
+    assert "The reporting service is not answering; nothing was recorded." in answered.text
+    assert "HX-Trigger" not in answered.headers  # nothing changed: the page's parts stay as they are

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/incidents/{incident_id}", dependencies=[CsrfChecked]
 REFRESH = {"HX-Trigger": "incident-changed"}
 
 
-def _form_strings(form: Any) -> dict[str, str]:
+def form_strings(form: Any) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
@@ -38,7 +38,7 @@ def _changes_since(facts: dict[str, Any], version: int) -> list[dict[str, Any]]:
 @router.post("/amendments")
 async def amend(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
     apis = console.api()
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     typed = {name: form[name] for name in FIELDS_BY_NAME if name in form}
     facts, read_model = await sections(
         apis.intake.incident(caller, incident_id), apis.reporting.incident(caller, incident_id)
@@ -102,7 +102,7 @@ async def record_submission(
     """A notification or report sent outside Sievert (the regulator's portal): deadlines meets
     the window, and reporting will not draft or issue a second one."""
     apis = console.api()
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     submitted_at = _submitted_at(form.get("submitted_at", ""))
     body = {
         "kind": form.get("kind", ""),
@@ -156,7 +156,7 @@ async def draft_notification(
     request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
 ) -> Response:
     apis = console.api()
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     body = {
         "incident_id": str(incident_id),
         "kind": "notification",
@@ -175,7 +175,7 @@ async def issue(
     request: Request, incident_id: uuid.UUID, submission_id: uuid.UUID, console: Parts, caller: CallerDep
 ) -> Response:
     apis = console.api()
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     role = form.get("submitted_by_role", "").strip()
     outcome = await _attempt(
         apis.reporting.issue(caller, submission_id, role), "Issued: the document is frozen as sent."
@@ -190,7 +190,7 @@ async def complete_particulars(
     """What the person wrote on the draft (the preliminary investigation and the immediate actions
     of line 218, a code's description): reporting keeps the items given and re-checks the draft."""
     apis = console.api()
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     offered = [f for f in PARTICULARS if f.name in form]
     patch = particulars_patch(form, offered)
     if not patch:

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from sievert_console.adapters.api import ApiProblem, ServiceDown
 from sievert_console.domain.case import close_out_body, errors_by_field
-from sievert_console.entrypoints.actions import REFRESH
+from sievert_console.entrypoints.actions import REFRESH, form_strings
 from sievert_console.entrypoints.context import CallerDep, CsrfChecked, Parts, render
 from sievert_console.entrypoints.incident import case_context
 
@@ -26,10 +26,6 @@ router = APIRouter(prefix="/incidents/{incident_id}", dependencies=[CsrfChecked]
 
 CLOSE_FIELDS = ("closed_on", "findings", "error_duty_holder", "error_process_step", "corrective_actions")
 WITHDRAWAL_FIELDS = ("agreed_on", "authority_reference")
-
-
-def _form_strings(form: Any) -> dict[str, str]:
-    return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
 def _role(form: dict[str, str]) -> str:
@@ -59,23 +55,27 @@ async def _outcome(call: Awaitable[Any], done: str, fields: tuple[str, ...]) -> 
 
 
 async def _card(
-    request: Request, console: Parts, caller: CallerDep, incident_id: uuid.UUID, form: str, **state: Any
+    request: Request,
+    console: Parts,
+    caller: CallerDep,
+    incident_id: uuid.UUID,
+    *,
+    form: str,
+    outcome: dict[str, Any],
+    typed: dict[str, str],
 ) -> Response:
-    outcome: dict[str, Any] = state.pop("outcome")
-    typed: dict[str, str] = state.pop("typed", {})
-    kept = {} if "message" in outcome else {"typed": typed}
-    context = await case_context(
-        console.api(), caller, incident_id, outcome={**outcome, "form": form, **kept}
-    )
-    headers = REFRESH if "message" in outcome else None
-    return render(request, "fragments/incident_case.html", context, headers=headers)
+    """The case card after an action: what was typed is kept unless it was recorded."""
+    done = "message" in outcome
+    shown = {**outcome, "form": form, **({} if done else {"typed": typed})}
+    context = await case_context(console.api(), caller, incident_id, outcome=shown)
+    return render(request, "fragments/incident_case.html", context, headers=REFRESH if done else None)
 
 
 @router.post("/local-investigation/owner")
 async def assign_owner(
     request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
 ) -> Response:
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     body = {
         "owner_role": form.get("owner_role", "").strip(),
         "assigned_by_role": _role(form),
@@ -86,12 +86,12 @@ async def assign_owner(
         "Owner recorded.",
         ("owner_role",),
     )
-    return await _card(request, console, caller, incident_id, "owner", outcome=outcome, typed=form)
+    return await _card(request, console, caller, incident_id, form="owner", outcome=outcome, typed=form)
 
 
 @router.post("/local-investigation/close")
 async def close(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     outcome = await _outcome(
         console.api().reporting.investigation_command(
             caller, incident_id, "close", close_out_body(form, _role(form))
@@ -99,12 +99,12 @@ async def close(request: Request, incident_id: uuid.UUID, console: Parts, caller
         "Closed. The local investigation's clock is met, and the case closes if nothing else is owed.",
         CLOSE_FIELDS,
     )
-    return await _card(request, console, caller, incident_id, "close", outcome=outcome, typed=form)
+    return await _card(request, console, caller, incident_id, form="close", outcome=outcome, typed=form)
 
 
 @router.post("/local-investigation/reopen")
 async def reopen(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     body = {
         "reason": form.get("reason", ""),
         "reopened_by_role": _role(form),
@@ -115,14 +115,14 @@ async def reopen(request: Request, incident_id: uuid.UUID, console: Parts, calle
         "Reopened. Its clock runs again against its original due.",
         ("reason",),
     )
-    return await _card(request, console, caller, incident_id, "reopen", outcome=outcome, typed=form)
+    return await _card(request, console, caller, incident_id, form="reopen", outcome=outcome, typed=form)
 
 
 @router.post("/withdrawal")
 async def agree_withdrawal(
     request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
 ) -> Response:
-    form = _form_strings(await request.form())
+    form = form_strings(await request.form())
     body = {
         "agreed_on": form.get("agreed_on", "").strip(),
         "authority_reference": form.get("authority_reference", "").strip(),
@@ -134,4 +134,4 @@ async def agree_withdrawal(
         "Recorded: the authority agreed to withdraw the notification, so its report is no longer due.",
         WITHDRAWAL_FIELDS,
     )
-    return await _card(request, console, caller, incident_id, "withdrawal", outcome=outcome, typed=form)
+    return await _card(request, console, caller, incident_id, form="withdrawal", outcome=outcome, typed=form)
