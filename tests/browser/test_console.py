@@ -145,6 +145,8 @@ async def test_answering_a_missing_fact_changes_the_decision_and_the_clocks_live
     row = page.locator(f"#row-{incident}")
     await expect(row).to_have_attribute("data-flags", re.compile("provisional"))
     await expect(row.locator(".provisional-needs")).to_contain_text("Total effective dose (mSv)")
+    await assert_accessible(page)
+    await screenshot(page, "work-queue-provisional")
     await page.goto(console_stack.url(f"/incidents/{incident}"))
     await live(page)
     await expect(page.locator("#decision [data-needs='total_effective_dose_msv']")).to_be_visible()
