@@ -13,7 +13,8 @@ import contextlib
 import datetime as dt
 import uuid
 from collections import defaultdict
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -53,6 +54,12 @@ class UnknownIncidentError(NotFoundError):
 
     def __init__(self, incident_id: uuid.UUID) -> None:
         super().__init__(f"no deadlines for incident {incident_id}")
+
+
+class FireDue(Protocol):
+    """Another set of durable timers fired by the same loop: returns how many fired."""
+
+    async def __call__(self, *, batch_size: int, stop: asyncio.Event | None) -> int: ...
 
 
 class DeadlinesService:
@@ -234,10 +241,20 @@ class DeadlinesService:
             self.fired_total += len(timer_ids)
         return fired
 
-    async def run_timers(self, stop: asyncio.Event, *, poll_seconds: float, batch_size: int) -> None:
-        """Fire due timers, then sleep until the next one is due or ``poll_seconds`` passes."""
+    async def run_timers(
+        self,
+        stop: asyncio.Event,
+        *,
+        poll_seconds: float,
+        batch_size: int,
+        also_fire: Sequence[FireDue] = (),
+    ) -> None:
+        """Fire due timers (and those of ``also_fire``, e.g. people's tasks), then sleep until the
+        next window timer is due or ``poll_seconds`` passes."""
         while not stop.is_set():
             fired = await self.fire_due(batch_size=batch_size, stop=stop)
+            for fire_others in also_fire:
+                fired += await fire_others(batch_size=batch_size, stop=stop)
             if fired:
                 log.info("deadlines.timers_fired", count=fired)
             async with self._pool.acquire() as conn:

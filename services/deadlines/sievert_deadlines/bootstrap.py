@@ -10,8 +10,9 @@ from fastapi import FastAPI
 
 from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.entrypoints.api import create_app
-from sievert_deadlines.entrypoints.consumers import consumer_handlers
+from sievert_deadlines.entrypoints.consumers import consumer_handlers, task_handlers
 from sievert_deadlines.settings import DeadlinesSettings
+from sievert_deadlines.tasks_service import TasksService
 from sievert_shared.auth import Authenticator
 from sievert_shared.clock import Clock, SystemClock
 from sievert_shared.runtime import ConsumerSpec, LoopSpec, ServiceRuntime
@@ -35,13 +36,25 @@ def build(
             handlers=lambda _runtime: consumer_handlers(service),
         )
     )
+    tasks = TasksService(runtime)
+    # A consumer of its own: tasks follow the report window as the windows consumer published it.
+    runtime.consumers.append(
+        ConsumerSpec(
+            name="tasks",
+            topics=lambda s: [s.kafka.topics.classifications, s.kafka.topics.deadlines, s.kafka.topics.cases],
+            handlers=lambda _runtime: task_handlers(tasks),
+        )
+    )
 
     async def run_timers(stop: asyncio.Event) -> None:
         await service.run_timers(
-            stop, poll_seconds=settings.timer_poll_seconds, batch_size=settings.timer_batch_size
+            stop,
+            poll_seconds=settings.timer_poll_seconds,
+            batch_size=settings.timer_batch_size,
+            also_fire=[tasks.fire_due],
         )
 
     runtime.loops.append(LoopSpec("timers", lambda _runtime: run_timers))
     # AUTH_* settings, shared by every service.
     authenticator = Authenticator.from_settings(None, environment=settings.environment)
-    return runtime, create_app(runtime, service, authenticator), service
+    return runtime, create_app(runtime, service, authenticator, tasks), service

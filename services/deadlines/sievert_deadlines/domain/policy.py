@@ -1,8 +1,10 @@
-"""Per-trust deadline policy: the local-investigation window and when reminders fire.
+"""Per-trust deadline policy: the local-investigation window, when reminders fire, and the due
+dates of people's tasks where the law gives none.
 
 The two notifiable windows are statutory (Regulation 8(4)) and not configurable; their lengths
-live in ``calendar.py``. What a trust may set is the Regulation 8(3) local-investigation length
-and the reminder offsets for each window.
+live in ``calendar.py``. What a trust may set is the Regulation 8(3) local-investigation length,
+the reminder offsets for each window and for tasks, and the working days its own procedures give
+for the duty of candour and for informing under Regulation 8(1) (docs/deadlines.md, "Tasks").
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from dataclasses import dataclass
 from sievert_shared.events.deadlines import Window
 
 DEFAULT_LOCAL_INVESTIGATION_DAYS = 30
+DEFAULT_TASK_WORKING_DAYS = 10
+"""A common NHS local policy for telling the patient under the duty of candour: a policy choice,
+not law (regulation 20 says "as soon as reasonably practicable")."""
 
 
 def _largest_first(days: Iterable[int], name: str) -> tuple[int, ...]:
@@ -33,11 +38,24 @@ class DeadlinePolicy:
     notification_reminders: tuple[int, ...] = (7, 3, 1)
     report_reminders: tuple[int, ...] = (28, 14, 7, 1)
     local_investigation_reminders: tuple[int, ...] = (7,)
+    duty_of_candour_working_days: int = DEFAULT_TASK_WORKING_DAYS
+    """Working days from discovery to tell the patient and apologise (trust policy, not law)."""
+    regulation_8_1_working_days: int = DEFAULT_TASK_WORKING_DAYS
+    """Working days from discovery to inform under Regulation 8(1) (the trust's CSAUE procedure)."""
+    task_reminders: tuple[int, ...] = (3, 1)
+    """Days before a task's due, e.g. [3, 1]."""
 
     def __post_init__(self) -> None:
         if self.local_investigation_days < 1:
             raise ValueError("local_investigation_days must be at least 1")
-        for name in ("notification_reminders", "report_reminders", "local_investigation_reminders"):
+        if min(self.duty_of_candour_working_days, self.regulation_8_1_working_days) < 1:
+            raise ValueError("a task's working days must be at least 1")
+        for name in (
+            "notification_reminders",
+            "report_reminders",
+            "local_investigation_reminders",
+            "task_reminders",
+        ):
             # Frozen: normalise once, at construction.
             object.__setattr__(self, name, _largest_first(getattr(self, name), name))
 
