@@ -222,11 +222,15 @@ async def list_tasks(
 
 def _task(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     task: dict[str, Any] = row["task"]
+    # Instants as the window routes write them (``+00:00``), not pydantic's ``Z``.
     due_at = dt.datetime.fromisoformat(task["due_at"]) if task["due_at"] else None
+    opened_at = dt.datetime.fromisoformat(task["opened_at"])
     return {
         "incident_id": str(row["incident_id"]),
         "trust": row["trust"],
         "site": row["site"],
         **task,
+        "due_at": due_at.isoformat() if due_at else None,
+        "opened_at": opened_at.isoformat(),
         "overdue": task["status"] == TaskStatus.OPEN.value and due_at is not None and due_at <= now,
     }
