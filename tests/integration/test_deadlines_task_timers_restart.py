@@ -25,8 +25,10 @@ from pydantic import TypeAdapter
 
 from sievert_classifier.domain import classify
 from sievert_deadlines.adapters import tasks_store
+from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.domain import DEFAULT_POLICY, LONDON
 from sievert_deadlines.domain.tasks import IncidentTasks, fire_task_timer
+from sievert_deadlines.entrypoints.consumers import consumer_handlers
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_deadlines.tasks_service import TasksService
 from sievert_shared.db import Connection, create_pool
@@ -52,9 +54,12 @@ FiringKey = tuple[uuid.UUID, str, str, dt.datetime, str | None]
 
 
 async def seed_tasks(database_url: str, kafka: KafkaSettings, *, incidents: int) -> None:
-    """Classify ``incidents`` CSAUEs discovered 3 to 40 days ago, each the day after discovery:
-    three tasks each (duty of candour, Regulation 8(1), early inspector contact) with their
-    reminders and due pending. Today some are reminders still to come, most are overdue."""
+    """Classify ``incidents`` CSAUEs discovered 3 to 40 days ago, each the day after discovery,
+    through the consumer's handler: their windows, and four tasks each (duty of candour,
+    Regulation 8(1), early inspector contact, similar incidents) with reminders and due pending.
+    Today the first three are mostly overdue or reminding; the report's own (12 weeks) is not yet
+    due, and no report window event fires today (its first reminder is 4 weeks before, at 8
+    weeks), so the window timers change no task while the task timers fire."""
     today = dt.datetime.now(LONDON).date()
     settings = DeadlinesSettings(database_url=database_url, kafka=kafka, environment="test")
     runtime = ServiceRuntime(
@@ -65,6 +70,10 @@ async def seed_tasks(database_url: str, kafka: KafkaSettings, *, incidents: int)
         relay=False,
     )
     tasks = TasksService(runtime)
+    # the consumer's own handler: windows first, then the tasks under the same lock
+    apply = consumer_handlers(DeadlinesService(runtime, observers=[tasks.on_window_events]), tasks)[
+        IncidentClassified.event_type
+    ]
     decisions = {}
     async with runtime.lifespan(), runtime.pool.acquire() as conn, conn.transaction():
         for i in range(incidents):
@@ -99,7 +108,7 @@ async def seed_tasks(database_url: str, kafka: KafkaSettings, *, incidents: int)
                 producer="classifier",
                 now=seen_at,
             )
-            await tasks.on_classification(conn, envelope, event)
+            await apply(conn, envelope, event)
 
 
 def _key(incident: uuid.UUID, event_type: str, payload: dict[str, Any]) -> FiringKey:
@@ -242,7 +251,7 @@ async def test_task_timers_two_replicas_never_fire_the_same_timer(
 
     def fired_by(service: devstack.RunningService) -> int:
         lines = [json.loads(line) for line in service.log_lines() if line.startswith("{")]
-        return sum(line["count"] for line in lines if line.get("event") == "deadlines.timers_fired")
+        return sum(line["count"] for line in lines if line.get("event") == "deadlines.task_timers_fired")
 
     async def both_waiting_at_the_gate() -> None:
         waiting = await conn.fetchval(

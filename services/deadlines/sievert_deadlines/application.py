@@ -56,8 +56,23 @@ class UnknownIncidentError(NotFoundError):
         super().__init__(f"no deadlines for incident {incident_id}")
 
 
+class WindowEventsObserver(Protocol):
+    """Told, inside the transaction, of every window event the service emits for an incident:
+    how the case's tasks follow its report window in the same transaction, under the same lock."""
+
+    async def __call__(
+        self,
+        conn: Connection,
+        incident_id: uuid.UUID,
+        tenant: Tenant,
+        correlation_id: str,
+        events: Sequence[Event],
+        cause: EventEnvelope | None,
+    ) -> None: ...
+
+
 class FireDue(Protocol):
-    """Another set of durable timers fired by the same loop: returns how many fired."""
+    """Another set of durable timers fired by the same loop (it logs what it fired)."""
 
     async def __call__(self, *, batch_size: int, stop: asyncio.Event | None) -> int: ...
 
@@ -65,8 +80,9 @@ class FireDue(Protocol):
 class DeadlinesService:
     """Built before the runtime starts; reaches its pool and emitter through it when called."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime, observers: Sequence[WindowEventsObserver] = ()) -> None:
         self._runtime = runtime
+        self._observers = tuple(observers)
         self.fired_total = 0
 
     @property
@@ -237,6 +253,8 @@ class DeadlinesService:
                 await store.delete_timers(conn, timer_ids)
                 await store.schedule_timers(conn, following)
                 await self._emitter.emit_many(conn, emissions)
+                for e in emissions:
+                    await self._notify(conn, e.stream_id, e.tenant, e.correlation_id, e.events, None)
             fired += len(timer_ids)
             self.fired_total += len(timer_ids)
         return fired
@@ -253,10 +271,10 @@ class DeadlinesService:
         next window timer is due or ``poll_seconds`` passes."""
         while not stop.is_set():
             fired = await self.fire_due(batch_size=batch_size, stop=stop)
-            for fire_others in also_fire:
-                fired += await fire_others(batch_size=batch_size, stop=stop)
             if fired:
                 log.info("deadlines.timers_fired", count=fired)
+            for fire_others in also_fire:
+                await fire_others(batch_size=batch_size, stop=stop)
             async with self._pool.acquire() as conn:
                 next_at = await store.next_fire_at(conn)
             wait = poll_seconds
@@ -293,3 +311,17 @@ class DeadlinesService:
             causation_id=cause.event_id if cause else None,
             actor=actor or (cause.actor if cause else None),
         )
+        await self._notify(conn, incident_id, tenant, correlation_id, decision.events, cause)
+
+    async def _notify(
+        self,
+        conn: Connection,
+        incident_id: uuid.UUID,
+        tenant: Tenant,
+        correlation_id: str,
+        events: Sequence[Event],
+        cause: EventEnvelope | None,
+    ) -> None:
+        if events:
+            for observer in self._observers:
+                await observer(conn, incident_id, tenant, correlation_id, events, cause)

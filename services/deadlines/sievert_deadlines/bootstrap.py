@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.entrypoints.api import create_app
-from sievert_deadlines.entrypoints.consumers import consumer_handlers, task_handlers
+from sievert_deadlines.entrypoints.consumers import consumer_handlers
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_deadlines.tasks_service import TasksService
 from sievert_shared.auth import Authenticator
@@ -28,21 +28,17 @@ def build(
         migrations_package="sievert_deadlines.migrations",
         clock=clock or SystemClock(),
     )
-    service = DeadlinesService(runtime)
+    tasks = TasksService(runtime)
+    service = DeadlinesService(runtime, observers=[tasks.on_window_events])
     runtime.consumers.append(
         ConsumerSpec(
             name="windows",
-            topics=lambda s: [s.kafka.topics.classifications, s.kafka.topics.submissions],
-            handlers=lambda _runtime: consumer_handlers(service),
-        )
-    )
-    tasks = TasksService(runtime)
-    # A consumer of its own: tasks follow the report window as the windows consumer published it.
-    runtime.consumers.append(
-        ConsumerSpec(
-            name="tasks",
-            topics=lambda s: [s.kafka.topics.classifications, s.kafka.topics.deadlines, s.kafka.topics.cases],
-            handlers=lambda _runtime: task_handlers(tasks),
+            topics=lambda s: [
+                s.kafka.topics.classifications,
+                s.kafka.topics.submissions,
+                s.kafka.topics.cases,
+            ],
+            handlers=lambda _runtime: consumer_handlers(service, tasks),
         )
     )
 

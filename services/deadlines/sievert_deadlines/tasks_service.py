@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -23,17 +24,18 @@ from sievert_deadlines.domain.tasks import (
     Completion,
     IncidentTasks,
     ReportChange,
+    ReportSignal,
     TaskDecision,
     assign,
     classified,
     complete,
     fire_task_timer,
-    report_window_changed,
+    report_window_followed,
     similar_incidents_confirmed,
 )
 from sievert_shared.clock import Clock
 from sievert_shared.db import Connection
-from sievert_shared.envelope import EventEnvelope
+from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events import (
     DeadlineApproaching,
@@ -108,11 +110,15 @@ class TasksService:
     def _clock(self) -> Clock:
         return self._runtime.clock
 
-    # -- event handlers (called by the idempotent consumer inside its transaction) ----------
+    # -- in the transactions of the windows (the consumer's, a timer firing's, a command's) ---
+    # Every path that changes a case's tasks holds the case's ``incident_deadlines`` row first,
+    # as every path of the windows does: one lock order per incident (deadlines, tasks, stream
+    # versions), so a batch of the consumer and a firing of timers never deadlock.
 
     async def on_classification(
         self, conn: Connection, envelope: EventEnvelope, event: IncidentClassified | IncidentReclassified
     ) -> None:
+        """After the windows applied the same classification, in the consumer's transaction."""
         loaded = await tasks_store.load(conn, envelope.stream_id)
         decision = event.decision
         result = classified(
@@ -129,30 +135,49 @@ class TasksService:
             policy=await store.policy_for(conn, envelope.tenant.trust),
             now=self._clock.now(),
         )
-        await self._apply_caused(conn, result, loaded, envelope)
+        await self._apply_caused(conn, result, loaded, envelope.tenant, envelope.correlation_id, envelope)
 
-    async def on_report_window(
-        self, conn: Connection, envelope: EventEnvelope, event: ReportWindowEvent
+    async def on_window_events(
+        self,
+        conn: Connection,
+        incident_id: uuid.UUID,
+        tenant: Tenant,
+        correlation_id: str,
+        events: Sequence[Event],
+        cause: EventEnvelope | None,
     ) -> None:
-        """The deadlines service's own events about the investigation report window."""
-        if event.window is not Window.INVESTIGATION_REPORT:
+        """What the windows just emitted for the incident, in the same transaction: the report
+        window's events move the tasks that follow it."""
+        report_events = [
+            e for e in events if isinstance(e, ReportWindowEvent) and e.window is Window.INVESTIGATION_REPORT
+        ]
+        if not report_events:
             return
-        loaded = await tasks_store.load(conn, envelope.stream_id)
-        result = report_window_changed(
+        loaded = await tasks_store.load(conn, incident_id)
+        result = report_window_followed(
             loaded.case if loaded else None,
-            incident_id=envelope.stream_id,
-            change=_CHANGES[type(event)],
-            due_at=event.due_at,
-            days_left=_days(event.reminder) if isinstance(event, DeadlineApproaching) else None,
-            discovered_on=event.discovered_on if isinstance(event, DeadlineScheduled) else None,
-            policy=await store.policy_for(conn, envelope.tenant.trust),
+            incident_id=incident_id,
+            signals=[
+                ReportSignal(
+                    _CHANGES[type(e)],
+                    e.due_at,
+                    days_left=_days(e.reminder) if isinstance(e, DeadlineApproaching) else None,
+                    discovered_on=e.discovered_on if isinstance(e, DeadlineScheduled) else None,
+                )
+                for e in report_events
+            ],
+            policy=await store.policy_for(conn, tenant.trust),
             now=self._clock.now(),
         )
-        await self._apply_caused(conn, result, loaded, envelope)
+        await self._apply_caused(conn, result, loaded, tenant, correlation_id, cause)
 
     async def on_similar_incidents_confirmed(
         self, conn: Connection, envelope: EventEnvelope, event: SimilarIncidentsConfirmed
     ) -> None:
+        """Reporting's confirmation (topic cases), in the windows consumer's transaction."""
+        if not await store.lock(conn, envelope.stream_id):
+            log.info("tasks.confirmation_before_classification", incident_id=str(envelope.stream_id))
+            return
         loaded = await tasks_store.load(conn, envelope.stream_id)
         result = similar_incidents_confirmed(
             loaded.case if loaded else None,
@@ -165,7 +190,7 @@ class TasksService:
         if result is None or loaded is None:
             log.info("tasks.confirmation_without_open_task", incident_id=str(envelope.stream_id))
             return
-        await self._apply_caused(conn, result, loaded, envelope)
+        await self._apply(conn, result, loaded, cause=envelope)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -240,7 +265,8 @@ class TasksService:
         return next(t for t in tasks if t["task_id"] == str(task_id))
 
     async def _load(self, conn: Connection, incident_id: uuid.UUID) -> tasks_store.Loaded:
-        loaded = await tasks_store.load(conn, incident_id)
+        """The case, locked after its deadlines row (the one lock order)."""
+        loaded = await tasks_store.load(conn, incident_id) if await store.lock(conn, incident_id) else None
         if loaded is None:
             raise NoTasksError(incident_id)
         return loaded
@@ -273,18 +299,23 @@ class TasksService:
                 )
             fired += len(timer_ids)
             self.fired_total += len(timer_ids)
+            log.info("deadlines.task_timers_fired", count=len(timer_ids))
         return fired
 
     # -- shared by every path ----------------------------------------------------------------
 
     async def _apply_caused(
-        self, conn: Connection, result: TaskDecision, loaded: tasks_store.Loaded | None, cause: EventEnvelope
+        self,
+        conn: Connection,
+        result: TaskDecision,
+        loaded: tasks_store.Loaded | None,
+        tenant: Tenant,
+        correlation_id: str,
+        cause: EventEnvelope | None,
     ) -> None:
         if loaded is None:  # a new case: stored even with no task, so its task list answers
-            loaded = tasks_store.Loaded(
-                IncidentTasks(result.tasks.incident_id), cause.tenant, cause.correlation_id
-            )
-            await tasks_store.save(conn, loaded.case, loaded.tenant, loaded.correlation_id, self._clock.now())
+            loaded = tasks_store.Loaded(IncidentTasks(result.tasks.incident_id), tenant, correlation_id)
+            await tasks_store.save(conn, loaded.case, tenant, correlation_id, self._clock.now())
         await self._apply(conn, result, loaded, cause=cause)
 
     async def _apply(

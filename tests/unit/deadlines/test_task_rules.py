@@ -25,6 +25,7 @@ from sievert_deadlines.domain.tasks import (
     IncidentTasks,
     InvalidCompletionError,
     ReportChange,
+    ReportSignal,
     ReportWindow,
     TaskDecision,
     TaskStateError,
@@ -39,7 +40,7 @@ from sievert_deadlines.domain.tasks import (
     fire_task_timer,
     obligations,
     plan_task_timers,
-    report_window_changed,
+    report_window_followed,
     similar_incidents_confirmed,
     task_id_for,
 )
@@ -264,9 +265,19 @@ def apply_classification(
     )
 
 
-def report(state: IncidentTasks | None, change: ReportChange, **kw: object) -> TaskDecision:
-    args: dict[str, object] = {"due_at": REPORT_DUE, "policy": DEFAULT_POLICY, "now": NOW, **kw}
-    return report_window_changed(state, incident_id=INCIDENT, change=change, **args)  # type: ignore[arg-type]
+def report(
+    state: IncidentTasks | None,
+    change: ReportChange,
+    *,
+    due_at: dt.datetime = REPORT_DUE,
+    days_left: int | None = None,
+    discovered_on: dt.date | None = None,
+    now: dt.datetime = NOW,
+) -> TaskDecision:
+    signal = ReportSignal(change, due_at, days_left=days_left, discovered_on=discovered_on)
+    return report_window_followed(
+        state, incident_id=INCIDENT, signals=[signal], policy=DEFAULT_POLICY, now=now
+    )
 
 
 def test_task_ids_are_uuid5_of_the_incident_and_kind() -> None:
@@ -376,11 +387,11 @@ def test_task_early_inspector_contact_when_the_report_is_at_risk(
     change: ReportChange, days_left: int | None, opens: bool
 ) -> None:
     scheduled = report(apply_classification(None, SAUE).tasks, ReportChange.SCHEDULED)
-    later = dict(now=REPORT_DUE - dt.timedelta(days=days_left or 0))
-    after = report(scheduled.tasks, change, days_left=days_left, **later)
+    later = REPORT_DUE - dt.timedelta(days=days_left or 0)
+    after = report(scheduled.tasks, change, days_left=days_left, now=later)
     assert (Kind.EARLY_INSPECTOR_CONTACT in kinds(after.events, TaskOpened)) is opens
     if opens:
-        met = report(after.tasks, ReportChange.MET, **later)
+        met = report(after.tasks, ReportChange.MET, now=later)
         assert kinds(met.events, TaskCancelled) == [Kind.EARLY_INSPECTOR_CONTACT]
 
 
@@ -613,3 +624,28 @@ def test_similar_incidents_confirmed_completes_the_task_once() -> None:
         )
         is None
     )
+
+
+def test_task_one_windows_transition_is_followed_whole_then_reconciled_once() -> None:
+    # found notifiable after the report's 12 weeks: the windows emit Scheduled then Missed for the
+    # report in one decision (line 221): similar incidents and early contact open, overdue at once
+    late = REPORT_DUE + dt.timedelta(days=2)
+    followed = report_window_followed(
+        apply_classification(None, SAUE, now=late).tasks,
+        incident_id=INCIDENT,
+        signals=[
+            ReportSignal(ReportChange.SCHEDULED, REPORT_DUE, discovered_on=DISCOVERED),
+            ReportSignal(ReportChange.MISSED, REPORT_DUE),
+        ],
+        policy=DEFAULT_POLICY,
+        now=late,
+    )
+    assert kinds(followed.events, TaskOpened) == [
+        Kind.SIMILAR_INCIDENTS_CONFIRMATION,
+        Kind.EARLY_INSPECTOR_CONTACT,
+    ]
+    assert kinds(followed.events, TaskOverdue) == [
+        Kind.SIMILAR_INCIDENTS_CONFIRMATION,
+        Kind.EARLY_INSPECTOR_CONTACT,
+    ]
+    assert followed.schedule_timers == ()

@@ -104,24 +104,34 @@ async def schedule_timers(conn: Connection, timers: Sequence[TaskTimer]) -> None
 
 
 async def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[Loaded]:
-    """Cases with a due task timer, with their aggregates, locked so another replica skips them
-    (``SKIP LOCKED``, as the window timers are claimed). The aggregate row is locked before any
-    timer row, the order every other path takes."""
+    """Cases with a due task timer, with their aggregates, locked so another replica skips them.
+
+    The case's ``incident_deadlines`` row is claimed first with ``SKIP LOCKED``, exactly as the
+    window timers claim it: every path that changes tasks holds that row first, so a claimed case's
+    tasks row is free, and a firing of task timers and one of window timers never share a case.
+    """
     candidates = await conn.fetch(
         "SELECT incident_id FROM task_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2", now, limit
     )
     ids = list(dict.fromkeys(r["incident_id"] for r in candidates))
     if not ids:
         return []
-    locked = await conn.fetch(
-        """SELECT trust, site, correlation_id, state::text AS state FROM incident_tasks
-           WHERE incident_id = ANY($1::uuid[])
+    claimed = await conn.fetch(
+        """SELECT incident_id FROM incident_deadlines WHERE incident_id = ANY($1::uuid[])
            FOR UPDATE SKIP LOCKED""",
         ids,
     )
+    locked = await conn.fetch(
+        """SELECT trust, site, correlation_id, state::text AS state FROM incident_tasks
+           WHERE incident_id = ANY($1::uuid[])
+           FOR UPDATE""",
+        [r["incident_id"] for r in claimed],
+    )
     return [
         Loaded(
-            _STATE.validate_json(r["state"]), Tenant(trust=r["trust"], site=r["site"]), r["correlation_id"]
+            _STATE.validate_json(r["state"]),
+            Tenant(trust=r["trust"], site=r["site"]),
+            r["correlation_id"],
         )
         for r in locked
     ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -488,41 +488,55 @@ class ReportChange(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-def report_window_changed(
+@dataclass(frozen=True, slots=True)
+class ReportSignal:
+    """One event the deadlines service emitted about the investigation report window."""
+
+    change: ReportChange
+    due_at: dt.datetime
+    days_left: int | None = None
+    """A reminder's offset, in days before ``due_at``."""
+    discovered_on: dt.date | None = None
+
+
+def _followed(report: ReportWindow | None, signal: ReportSignal) -> ReportWindow | None:
+    due_at = signal.due_at
+    match signal.change:
+        case ReportChange.SCHEDULED | ReportChange.EXTENDED:
+            keep_risk = report is not None and report.status is WindowStatus.OPEN and report.at_risk
+            return ReportWindow(WindowStatus.OPEN, due_at, at_risk=keep_risk)
+        case ReportChange.REMINDED | ReportChange.MISSED:
+            current = report is not None and report.status is WindowStatus.OPEN and report.due_at == due_at
+            risky = signal.change is ReportChange.MISSED or (
+                signal.days_left is not None and signal.days_left <= REPORT_AT_RISK_DAYS
+            )
+            return replace(report, at_risk=True) if report is not None and current and risky else report
+        case ReportChange.MET:
+            return ReportWindow(WindowStatus.MET, due_at)
+        case ReportChange.CANCELLED:
+            return ReportWindow(WindowStatus.CANCELLED, due_at)
+
+
+def report_window_followed(
     case: IncidentTasks | None,
     *,
     incident_id: uuid.UUID,
-    change: ReportChange,
-    due_at: dt.datetime,
-    days_left: int | None = None,
-    discovered_on: dt.date | None = None,
+    signals: Sequence[ReportSignal],
     policy: DeadlinePolicy,
     now: dt.datetime,
 ) -> TaskDecision:
-    """Apply what the deadlines service published about the investigation report window.
+    """Apply, in order, what one transition of the windows emitted about the investigation report
+    window, then reconcile the tasks once.
 
     A reminder or a miss for a due the window no longer has (it was re-planned) changes nothing.
-    ``days_left`` is a reminder's offset: at ``REPORT_AT_RISK_DAYS`` or fewer the report is at risk.
+    A reminder with ``REPORT_AT_RISK_DAYS`` or fewer left, or a miss, puts the report at risk.
     """
     base = case or IncidentTasks(incident_id)
-    if discovered_on is not None:
-        base = replace(base, discovered_on=discovered_on)
     report = base.report
-    match change:
-        case ReportChange.SCHEDULED | ReportChange.EXTENDED:
-            keep_risk = report is not None and report.status is WindowStatus.OPEN and report.at_risk
-            report = ReportWindow(WindowStatus.OPEN, due_at, at_risk=keep_risk)
-        case ReportChange.REMINDED | ReportChange.MISSED:
-            current = report is not None and report.status is WindowStatus.OPEN and report.due_at == due_at
-            risky = change is ReportChange.MISSED or (
-                days_left is not None and days_left <= REPORT_AT_RISK_DAYS
-            )
-            if report is not None and current and risky:
-                report = replace(report, at_risk=True)
-        case ReportChange.MET:
-            report = ReportWindow(WindowStatus.MET, due_at)
-        case ReportChange.CANCELLED:
-            report = ReportWindow(WindowStatus.CANCELLED, due_at)
+    for signal in signals:
+        if signal.discovered_on is not None:
+            base = replace(base, discovered_on=signal.discovered_on)
+        report = _followed(report, signal)
     return reconcile(replace(base, report=report), policy, now)
 
 
