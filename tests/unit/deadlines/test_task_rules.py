@@ -649,3 +649,9 @@ def test_task_one_windows_transition_is_followed_whole_then_reconciled_once() ->
         Kind.EARLY_INSPECTOR_CONTACT,
     ]
     assert followed.schedule_timers == ()
+
+
+def test_task_a_case_from_before_tasks_were_kept_opens_them_at_the_report_reminder() -> None:
+    reminded = report(None, ReportChange.REMINDED, days_left=28)
+    assert kinds(reminded.events, TaskOpened) == [Kind.SIMILAR_INCIDENTS_CONFIRMATION]
+    assert reminded.tasks.report == ReportWindow(WindowStatus.OPEN, REPORT_DUE, at_risk=False)

@@ -506,11 +506,15 @@ def _followed(report: ReportWindow | None, signal: ReportSignal) -> ReportWindow
             keep_risk = report is not None and report.status is WindowStatus.OPEN and report.at_risk
             return ReportWindow(WindowStatus.OPEN, due_at, at_risk=keep_risk)
         case ReportChange.REMINDED | ReportChange.MISSED:
-            current = report is not None and report.status is WindowStatus.OPEN and report.due_at == due_at
             risky = signal.change is ReportChange.MISSED or (
                 signal.days_left is not None and signal.days_left <= REPORT_AT_RISK_DAYS
             )
-            return replace(report, at_risk=True) if report is not None and current and risky else report
+            if report is None:
+                # A case whose window opened before its tasks were kept (a deployment from before
+                # them): a reminder or a miss says the window is open, and with which due.
+                return ReportWindow(WindowStatus.OPEN, due_at, at_risk=risky)
+            current = report.status is WindowStatus.OPEN and report.due_at == due_at
+            return replace(report, at_risk=True) if current and risky else report
         case ReportChange.MET:
             return ReportWindow(WindowStatus.MET, due_at)
         case ReportChange.CANCELLED:
