@@ -1,9 +1,11 @@
-"""People's tasks on a case, the application layer: apply classifications, the report window's
-events and reporting's confirmations (called by the tasks consumer inside its transaction), fire
-due task timers, assign and complete tasks for people, and read them.
+"""People's tasks on a case, the application layer: apply classifications and reporting's
+confirmations (called by the deadlines consumer inside its transaction, after the windows), follow
+the report window's events (handed over by ``DeadlinesService`` inside the transaction that emits
+them), fire due task timers, assign and complete tasks for people, and read them.
 
 Each change runs in one transaction that stores the aggregate, its timers and the events it emits
-(through the outbox) together, exactly as the windows do (``application.py``).
+(through the outbox) together, exactly as the windows do (``application.py``), and under the
+case's ``incident_deadlines`` row lock, taken first as on every path of the windows.
 """
 
 from __future__ import annotations
