@@ -1,11 +1,11 @@
-# Sievert: the targets mirror the test tiers (unit, integration, e2e, lint) plus the local stack.
+# Sievert: the targets mirror the test tiers (unit, integration, e2e, browser, lint) plus the local stack.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv/bin
 STACK_ENV := eval "$$(bash scripts/stack.sh env)"
 PYTEST := $(VENV)/pytest -p no:cacheprovider
 
-.PHONY: install up down status demo unit integration e2e lint test bench
+.PHONY: install up down status demo console unit integration e2e browser lint test bench
 
 install:
 	@bash scripts/bootstrap.sh
@@ -22,6 +22,9 @@ status:
 demo: up
 	@$(STACK_ENV) && $(VENV)/python scripts/demo.py
 
+console: up
+	@$(STACK_ENV) && $(VENV)/python scripts/console.py
+
 lint: install
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
@@ -36,7 +39,11 @@ integration: up
 e2e: up
 	$(STACK_ENV) && $(PYTEST) tests/e2e -q
 
-test: lint unit integration e2e
+browser: up
+	@bash scripts/browser.sh
+	$(STACK_ENV) && $(PYTEST) tests/browser -q
+
+test: lint unit integration e2e browser
 
 bench: up
 	$(STACK_ENV) && $(VENV)/python bench/run_all.py

@@ -114,7 +114,7 @@ def templates(today: dt.date, planned_at: dt.datetime, due_by: dt.datetime) -> T
                 for w in decision.deadlines.windows
             )
             timers.extend(
-                (tpl, t.window.value, t.kind.value, t.fire_at, t.due_at, t.days_before, t.days_overdue)
+                (tpl, t.window_kind, t.kind.value, t.fire_at, t.due_at, t.days_before, t.days_overdue)
                 for t in decision.schedule_timers
             )
     return Templates(states, windows, timers, due_by)

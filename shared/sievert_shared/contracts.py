@@ -41,6 +41,11 @@ _TOPIC_DESCRIPTIONS = {
         "Reporting's changes for dashboards, no polling needed: SubmissionStatusChanged (key: incident id), "
         "DeadlineCountsChanged (key: uuid5 of the trust), ThemeUpdated (key: theme id)."
     ),
+    "doses": (
+        "Occupational and public dose records from intake: DoseRecordReceived and DoseRecordCorrected "
+        "(key: uuid5 of the trust and the person's pseudonym, so one person's records keep their order). "
+        "Consumed by the classifier, which keeps each person's annual totals."
+    ),
     "dead_letter": "Events a consumer could not use; headers dlq_reason, dlq_consumer, dlq_source.",
 }
 

@@ -482,6 +482,45 @@ class IncidentFacts(BaseModel):
         description="Model of the equipment involved, named in the device report (line 377-391).",
     )
 
+    # Earlier exposures of the same body area, shown with the decision as context (UKHSA/BIR joint
+    # position statement, July 2023, line 15, 35): they never change whether or how an incident is
+    # notified. With interventional or CT perfusion procedures of that area where deterministic
+    # effects are expected, the position's exception, they are to be considered in justifying and
+    # optimising the next exposure (docs/classifier.md, "Cumulative dose").
+    prior_same_area_exposures: _Count | None = Field(
+        default=None,
+        description=(
+            "Earlier exposures of the same body area as this one, within prior_same_area_period_days "
+            "(count). Shown with the decision as context; never changes it (UKHSA/BIR position, 2023)."
+        ),
+    )
+    prior_same_area_period_days: _Count | None = Field(
+        default=None,
+        description="The period, in days before this exposure, that prior_same_area_exposures counts over.",
+    )
+    prior_same_area_dose_mgy: _Dose | None = Field(
+        default=None,
+        description=(
+            "Absorbed dose to the skin (peak skin dose) or the organ of that area from the earlier "
+            "exposures of the same area, in mGy: the dose deterministic effects depend on."
+        ),
+    )
+    ct_perfusion: _Flag | None = Field(
+        default=None,
+        description=(
+            "The CT exposure was a perfusion study: with interventional procedures, the high-dose "
+            "repeated exposures the UKHSA/BIR position names (line 35)."
+        ),
+    )
+    deterministic_effects_expected: _Flag | None = Field(
+        default=None,
+        description=(
+            "The practitioner expects deterministic (tissue) effects from the series of exposures of "
+            "this area: with interventional or CT perfusion procedures, the position's exception "
+            "(line 35), when earlier doses are to be considered in justification and optimisation."
+        ),
+    )
+
     _not_after_discovery = field_validator("occurred_on")(occurred_not_after_discovery)
 
 

@@ -57,6 +57,11 @@ class Topics:
         return f"{self.prefix}.dashboard.v1"
 
     @property
+    def doses(self) -> str:
+        """Intake's occupational and public dose records: received, corrected."""
+        return f"{self.prefix}.doses.v1"
+
+    @property
     def dead_letter(self) -> str:
         """Events a consumer could not decode or does not know, with the reason in headers."""
         return f"{self.prefix}.dead-letter.v1"
@@ -71,5 +76,6 @@ class Topics:
             self.themes,
             self.shared_themes,
             self.dashboard,
+            self.doses,
             self.dead_letter,
         ]

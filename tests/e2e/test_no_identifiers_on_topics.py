@@ -19,6 +19,7 @@ from sievert_shared.settings import KafkaSettings
 from tests.e2e.test_pipeline import Stack, databases, stack  # noqa: F401 - fixtures used by name
 from tests.fixtures.intake_support import MllpClient, fhir_fixture, hl7_fixture, replace_segment_field
 from tests.support.kafka import eventually
+from tests.support.samples import NOTIFICATION_PARTICULARS
 
 pytestmark = pytest.mark.e2e
 
@@ -142,6 +143,7 @@ def _json_report() -> dict[str, Any]:
             "occurred_on": OCCURRED.isoformat(),
             "exposure_kind": "unintended",
             "modality": "ct",
+            "individuals_affected": 1,
             "intended_effective_dose_msv": 1.0,
             "total_effective_dose_msv": 12.0,
         },
@@ -241,6 +243,7 @@ async def test_no_patient_identifier_reaches_any_topic(stack: Stack) -> None:  #
             "incident_id": json_incident,
             "kind": "notification",
             "contact_role": "Radiation protection lead",
+            "particulars": NOTIFICATION_PARTICULARS,
         },
     )
     assert created.status_code == 201, created.text

@@ -16,12 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
+from sievert_shared.envelope import Tenant
+from sievert_shared.events import LocalInvestigationClosed
 from sievert_shared.kafka import delete_topics_with_prefix
+from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
 from sievert_shared.testing import devstack
 from tests.fixtures.intake_support import MllpClient, hl7_fixture
 from tests.support.infra import Infra
-from tests.support.kafka import envelopes, eventually, read_topic
+from tests.support.kafka import envelopes, eventually, produce, read_topic
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.e2e
@@ -149,7 +152,13 @@ async def test_an_amendment_that_changes_the_outcome_reclassifies_and_moves_dead
     incident = created["incident_id"]
     amendment = {
         "expected_version": 1,
-        "facts": {"total_effective_dose_msv": 1.2},
+        # settled: with a fact still missing the decision would be undecided, and the notification
+        # window would stay open provisionally (docs/deadlines.md)
+        "facts": {
+            "total_effective_dose_msv": 1.2,
+            "individuals_affected": 1,
+            "clinically_significant": False,
+        },
         "reason": "dose re-estimated by the medical physics expert",
     }
     response = await stack.http.post(
@@ -180,6 +189,70 @@ async def test_an_amendment_that_changes_the_outcome_reclassifies_and_moves_dead
         }
 
     await eventually(local_only, timeout=60)
+
+
+async def test_a_closed_case_past_its_retention_shreds_the_patient_in_intake(stack: Stack) -> None:
+    """Deadlines closes a case on its local investigation and, the retention being over, emits
+    CaseRetentionExpired; intake shreds the patient's identifiers as erasure does."""
+    policy = {
+        "local_investigation_days": 30,
+        "notification_reminders": [7, 3, 1],
+        "report_reminders": [28, 14, 7, 1],
+        "local_investigation_reminders": [7],
+        "retention_years_other": 1,
+    }
+    put = await stack.http.put(stack.url("deadlines", "/v1/trusts/RXX/deadline-policy"), json=policy)
+    assert put.status_code == 200, put.text
+    body = ct_overexposure(discovered_on=dt.date(2023, 1, 10))  # an old incident, recorded late
+    body["facts"].update(
+        {"total_effective_dose_msv": 1.2, "individuals_affected": 1, "clinically_significant": False}
+    )
+    # a patient of their own: no other incident of theirs is still kept, so the key is shredded
+    body["patient"] = {"hospital_number": f"MRN-{uuid.uuid4().hex[:10]}", "family_name": "Quixote"}
+    created = await stack.http.post(stack.url("intake", "/v1/incidents"), json=body)
+    assert created.status_code == 202, created.text
+    incident = created.json()["incident_id"]
+    patient_url = stack.url("intake", f"/v1/incidents/{incident}/patient")
+    assert (await stack.http.get(patient_url)).status_code == 200
+
+    async def local_window() -> None:
+        r = await stack.http.get(stack.url("deadlines", f"/v1/incidents/{incident}/deadlines"))
+        assert r.status_code == 200
+        assert "local_investigation" in {w["window"] for w in r.json()["windows"]}
+
+    await eventually(local_window, timeout=60)
+    closed = build_envelope(  # what reporting publishes when the investigation's record is closed
+        LocalInvestigationClosed(
+            owner_role="RPA", closed_by_role="RP lead", closed_on=dt.date(2023, 2, 1), findings="repeat"
+        ),
+        stream_id=uuid.UUID(incident),
+        stream_version=1,
+        tenant=Tenant(trust="RXX", site="RXX01"),
+        correlation_id=f"e2e-retention-{incident}",
+        producer="reporting",
+        now=dt.datetime.now(dt.UTC),
+    )
+    await produce(stack.bootstrap, f"{stack.prefix}.cases.v1", [(closed.key, closed.to_json_bytes())])
+
+    cases = await stack.topic(
+        "cases",
+        until=lambda r: any(
+            str(e.stream_id) == incident and e.event_type == "CaseRetentionExpired" for e in envelopes(r)
+        ),
+    )
+    mine = [e for e in cases if str(e.stream_id) == incident]
+    assert [e.event_type for e in mine][-2:] == ["CaseClosed", "CaseRetentionExpired"]
+    expired = mine[-1]
+
+    async def shredded() -> None:
+        assert (await stack.http.get(patient_url)).status_code == 410
+
+    await eventually(shredded, timeout=60)
+    audit = (await stack.http.get(stack.url("intake", f"/v1/incidents/{incident}/audit"))).json()["entries"]
+    # audited with the event's correlation id: the case's, carried from the incident's first request
+    assert ("patient_erased", "retention", expired.correlation_id) in [
+        (e["action"], e["actor"], e["correlation_id"]) for e in audit
+    ]
 
 
 async def test_every_service_is_healthy_and_ready(stack: Stack) -> None:

@@ -150,7 +150,7 @@ class Expected:
 
 
 def _row(t: PlannedTimer) -> TimerRow:
-    return (t.incident_id, t.window.value, t.kind.value, t.fire_at, t.due_at, t.days_before, t.days_overdue)
+    return (t.incident_id, t.window_kind, t.kind.value, t.fire_at, t.due_at, t.days_before, t.days_overdue)
 
 
 async def expected_outcome(conn: Connection, now: dt.datetime) -> Expected:

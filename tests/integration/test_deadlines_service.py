@@ -133,16 +133,27 @@ async def test_a_notifiable_incident_opens_both_windows_and_reminds_on_time(dead
     assert windows["notification"]["due_at"] == "2025-06-16T23:00:00+00:00"
     assert windows["investigation_report"]["due_at"] == "2025-08-25T23:00:00+00:00"
 
-    # 7 days before the notification due: the first reminder, and nothing earlier
+    # 2 days after discovery: the early "as soon as possible" reminder (line 218)
+    deadlines.clock.set(dt.datetime(2025, 6, 3, 23, 0, tzinfo=dt.UTC))
+    await deadlines.service.fire_due()  # or the service's own timer loop got there first
+    await deadlines.events(incident, at_least=3)
+
+    # 7 days before the notification due: the first reminder before the due, and nothing earlier
     deadlines.clock.set(dt.datetime(2025, 6, 9, 22, 59, tzinfo=dt.UTC))
     assert await deadlines.service.fire_due() == 0
     deadlines.clock.set(dt.datetime(2025, 6, 9, 23, 0, tzinfo=dt.UTC))
     await deadlines.service.fire_due()
 
-    events = await deadlines.events(incident, at_least=3)
-    assert [e.event_type for e in events] == ["DeadlineScheduled", "DeadlineScheduled", "DeadlineApproaching"]
-    assert events[2].payload["reminder"] == "P7D"
-    assert events[2].payload["window"] == "notification"
+    events = await deadlines.events(incident, at_least=4)
+    assert [e.event_type for e in events] == [
+        "DeadlineScheduled",
+        "DeadlineScheduled",
+        "DeadlineApproaching",
+        "DeadlineApproaching",
+    ]
+    assert (events[2].payload["reminder"], events[2].payload["early"]) == ("P2D", True)
+    assert events[3].payload["reminder"] == "P7D"
+    assert events[3].payload["window"] == "notification"
 
 
 async def test_a_submission_meets_the_window_and_stops_its_timers(deadlines: Deadlines) -> None:

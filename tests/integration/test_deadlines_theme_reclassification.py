@@ -65,6 +65,9 @@ def dental() -> IncidentFacts:
             "intended_effective_dose_msv": 0.005,
             "total_effective_dose_msv": 0.01,
             "equipment_type": "hand_held",
+            # settled, not undecided: a missing fact would open a provisional notification window
+            "individuals_affected": 1,
+            "clinically_significant": False,
         }
     )
 
@@ -203,6 +206,16 @@ class Classifier:
 async def test_code_m_on_a_notifiable_incident_neither_duplicates_nor_replans_its_windows(
     deadlines: Deadlines,
 ) -> None:
+    # The early "as soon as possible" reminder would fire in the 2 days the clock moves below:
+    # off for this trust, so any event or timer change can only come from the re-classification.
+    policy = {
+        "local_investigation_days": 30,
+        "notification_reminders": [7, 3, 1],
+        "report_reminders": [28, 14, 7, 1],
+        "local_investigation_reminders": [7],
+        "asap_reminder_after_days": None,
+    }
+    assert (await deadlines.client.put("/v1/trusts/RXX/deadline-policy", json=policy)).status_code == 200
     incident = uuid.uuid4()
     classifier = Classifier(incident, ct(12.0), deadlines.clock)
     first = classifier.classified()
@@ -268,9 +281,10 @@ async def test_code_m_opens_the_regulation_8_4_windows_and_an_unlink_cancels_the
         ("DeadlineScheduled", "local_investigation"),
         ("DeadlineCancelled", "local_investigation"),
         ("DeadlineScheduled", "notification"),
+        ("DeadlineApproaching", "notification"),  # the early reminder: 2 days after discovery passed
         ("DeadlineScheduled", "investigation_report"),
         ("DeadlineCancelled", "notification"),
         ("DeadlineCancelled", "investigation_report"),
         ("DeadlineScheduled", "local_investigation"),
     ]
-    assert opened["emitted"] == 4
+    assert opened["emitted"] == 5

@@ -24,7 +24,7 @@ from tests.fixtures.intake_support import RunningIntake, running_intake
 from tests.support.auth import TEST_ISSUER, LocalIssuer, api_key, development_auth, person, required_auth
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, produce, read_topic
-from tests.support.samples import ct_overexposure
+from tests.support.samples import NOTIFICATION_PARTICULARS, ct_overexposure, one_individual
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +116,9 @@ async def test_erasure_shreds_the_key_and_the_log_still_replays(
 ) -> None:
     c = intake.http
     posted = await c.post(
-        "/v1/incidents", json={**ct_overexposure("RAA", "RAA01"), "patient": PATIENT}, headers=ENGINE.header
+        "/v1/incidents",
+        json={**one_individual(ct_overexposure("RAA", "RAA01")), "patient": PATIENT},
+        headers=ENGINE.header,
     )
     incident, pseudonym = posted.json()["incident_id"], posted.json()["patient_pseudonym"]
 
@@ -191,6 +193,7 @@ async def test_erasure_shreds_the_key_and_the_log_still_replays(
                 "incident_id": incident,
                 "kind": "notification",
                 "contact_role": "Radiation protection lead",
+                "particulars": NOTIFICATION_PARTICULARS,
             },
             headers=reader,
         )

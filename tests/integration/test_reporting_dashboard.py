@@ -13,6 +13,7 @@ from sievert_shared.events import DeadlineScheduled, Window
 from sievert_shared.outbox import build_envelope
 from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
     HEADERS,
+    PARTICULARS,
     Reporting,
     ct_facts,
     reporting,
@@ -28,7 +29,12 @@ async def test_submission_status_and_deadline_counts_appear_on_the_dashboard_top
     incident = await reporting.incident(ct_facts(dt.date(2025, 6, 2)))
     created = await reporting.client.post(
         "/v1/submissions",
-        json={"incident_id": str(incident), "kind": "notification", "contact_role": "RPA"},
+        json={
+            "incident_id": str(incident),
+            "kind": "notification",
+            "contact_role": "RPA",
+            "particulars": PARTICULARS,
+        },
         headers=HEADERS,
     )
     assert created.status_code == 201, created.text

@@ -30,6 +30,7 @@ from sievert_shared.outbox import build_envelope
 from tests.integration.test_reporting_replay import snapshot
 from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
     HEADERS,
+    PARTICULARS,
     Reporting,
     ct_facts,
     reporting,
@@ -189,7 +190,12 @@ async def test_reportings_own_notification_submitted_is_not_counted_twice_and_th
     client = reporting.client
     created = await client.post(
         "/v1/submissions",
-        json={"incident_id": str(incident), "kind": "notification", "contact_role": "RPA"},
+        json={
+            "incident_id": str(incident),
+            "kind": "notification",
+            "contact_role": "RPA",
+            "particulars": PARTICULARS,
+        },
         headers=HEADERS,
     )
     issued = await client.post(

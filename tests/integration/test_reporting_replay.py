@@ -18,6 +18,7 @@ from sievert_shared.outbox import build_envelope
 from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
     COMPLETE_FINDINGS,
     HEADERS,
+    PARTICULARS,
     Reporting,
     ct_facts,
     reporting,
@@ -48,7 +49,12 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     await reporting.incident(ct_facts(dt.date(2025, 5, 20), total_msv=1.5), site="RXX02")
     created = await client.post(
         "/v1/submissions",
-        json={"incident_id": str(first), "kind": "notification", "contact_role": "Radiation protection lead"},
+        json={
+            "incident_id": str(first),
+            "kind": "notification",
+            "contact_role": "Radiation protection lead",
+            "particulars": PARTICULARS,
+        },
         headers=HEADERS,
     )
     assert created.status_code == 201, created.text

@@ -46,6 +46,7 @@ def ct_facts(discovered: dt.date, total_msv: float = 12.0) -> IncidentFacts:
             "exposure_kind": "unintended",
             "modality": "ct",
             "patient_age_years": 54,
+            "individuals_affected": 1,
             "intended_effective_dose_msv": 1.0,
             "total_effective_dose_msv": total_msv,
         }
@@ -145,6 +146,12 @@ COMPLETE_FINDINGS: dict[str, Any] = {
     "error_process_step": "exposure_or_delivery",
 }
 
+#: What a notification adds to the facts (line 218): the preliminary investigation and what was done.
+PARTICULARS: dict[str, Any] = {
+    "preliminary_investigation": "The CT head protocol was selected for a CT abdomen request.",
+    "immediate_actions": ["Protocol list reviewed on both scanners"],
+}
+
 IDENTIFIERS = {
     "nhs_number": "943 476 5919",
     "date_of_birth": "12/03/1961",
@@ -165,6 +172,7 @@ async def test_a_notification_is_drafted_sent_and_acknowledged(reporting: Report
             "kind": "notification",
             "contact_role": "Radiation protection lead",
             "summary": "Wrong CT protocol selected.",
+            "particulars": PARTICULARS,
         },
         headers=HEADERS,
     )
@@ -199,7 +207,11 @@ async def test_a_notification_is_drafted_sent_and_acknowledged(reporting: Report
 
     doc = (await client.get(f"{location}/document.json", headers=HEADERS)).json()
     assert doc["authority"]["code"] == "cqc"
-    assert doc["organisation"] == {"trust": TRUST, "site": "RXX01", "nation": "england"}
+    assert doc["organisation"] == {
+        "trust": TRUST,
+        "site": "RXX01",
+        "nation": {"value": "england", "label": "England"},
+    }
     assert doc["incident"]["notification_codes"][0]["category"] == "2.2"
     rows = {r["item"]: r["value"] for r in doc["details"]["rows"]}
     assert rows["Multiplication factor (received/intended)"] == 12.0  # CQC table, code 2.2: 10x or more
@@ -250,20 +262,25 @@ async def test_a_report_with_missing_items_is_refused_with_the_list(reporting: R
         headers=HEADERS,
     )
     refused = await client.post(f"{location}/issue", json={"submitted_by_role": "RPA"}, headers=HEADERS)
-    assert refused.status_code == 422
+    assert refused.status_code == 409
     assert refused.headers["content-type"].startswith("application/problem+json")
     missing = {m["item"] for m in refused.json()["missing"]}
     assert missing == {
+        "dose_assessment",
         "root_causes",
         "contributory_factors",
+        "similar_incidents_confirmed",
         "duty_of_candour_met",
         "csaue_procedure_applied",
         "learning",
         "learning_shared_how",
         "corrective_actions",
     }
+    assert all(m["guidance_lines"] and m["label"] for m in refused.json()["missing"])
+    assert "similar_incidents_confirmed (line 234)" in refused.json()["detail"]
 
     await client.post(f"/v1/incidents/{incident}/findings", json=COMPLETE_FINDINGS, headers=HEADERS)
+    await confirm_similar_incidents(client, incident)
     issued = await client.post(f"{location}/issue", json={"submitted_by_role": "RPA"}, headers=HEADERS)
     assert issued.status_code == 200, issued.text
     report = (await client.get(f"{location}/document.json", headers=HEADERS)).json()
@@ -279,6 +296,19 @@ async def test_a_report_with_missing_items_is_refused_with_the_list(reporting: R
     assert any(
         e.stream_id == incident for e in envelopes(records) if e.event_type == "InvestigationReportSubmitted"
     )
+
+
+async def confirm_similar_incidents(client: httpx.AsyncClient, incident: uuid.UUID) -> dict[str, Any]:
+    """A person confirms the similar incidents as proposed (line 234)."""
+    proposed = (await client.get(f"/v1/incidents/{incident}/findings", headers=HEADERS)).json()
+    confirmed = await client.post(
+        f"/v1/incidents/{incident}/similar-incidents/confirm",
+        json={"summary": proposed["similar_incidents_proposed"], "confirmed_by_role": "RPA"},
+        headers=HEADERS,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    body: dict[str, Any] = confirmed.json()
+    return body
 
 
 def pdf_text(data: bytes) -> str:
@@ -327,11 +357,17 @@ async def test_identifiers_are_refused_and_no_document_in_any_format_carries_one
     assert stored["findings"]["what_happened"] is None
 
     await client.post(f"/v1/incidents/{incident}/findings", json=COMPLETE_FINDINGS, headers=HEADERS)
+    await confirm_similar_incidents(client, incident)
     locations = []
     for kind in ("notification", "investigation_report"):
         created = await client.post(
             "/v1/submissions",
-            json={"incident_id": str(incident), "kind": kind, "contact_role": "Radiation protection lead"},
+            json={
+                "incident_id": str(incident),
+                "kind": kind,
+                "contact_role": "Radiation protection lead",
+                "particulars": PARTICULARS,
+            },
             headers=HEADERS,
         )
         assert created.status_code == 201, created.text

@@ -137,9 +137,14 @@ async def test_an_unlink_below_two_individuals_takes_code_m_away_and_the_windows
         httpx.AsyncClient(transport=httpx.ASGITransport(app=deadlines_app), base_url="http://dl") as dl,
     ):
         a, b = uuid.uuid4(), uuid.uuid4()
+        # Settled without the theme (one person, not clinically significant): an undecided
+        # decision would keep a provisional notification window open (docs/deadlines.md).
+        settled_dental = dental(dt.date(2025, 5, 2)).model_copy(
+            update={"individuals_affected": 1, "clinically_significant": False}
+        )
         reported = [
             build_envelope(
-                IncidentReported(facts=dental(dt.date(2025, 5, 2)), channel="json"),
+                IncidentReported(facts=settled_dental, channel="json"),
                 stream_id=incident,
                 stream_version=1,
                 tenant=Tenant(trust="RXX", site=site),

@@ -1,4 +1,4 @@
-"""The tenancy matrix (issue 8): every route of every service, as every role of two trusts and with
+"""The tenancy matrix: every route of every service, as every role of two trusts and with
 no (or forged) credentials, over real Kafka and PostgreSQL, authentication required. Nothing may
 cross.
 
@@ -68,7 +68,12 @@ from tests.support.auth import TEST_ISSUER, ApiKey, LocalIssuer, api_key, person
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
-from tests.support.samples import ct_overexposure, small_radiography_repeat
+from tests.support.samples import (
+    NOTIFICATION_PARTICULARS,
+    ct_overexposure,
+    one_individual,
+    small_radiography_repeat,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +100,7 @@ HARVESTED = {
     "theme_id": "theme",
     "key_id": "client key",
     "patient_pseudonym": "pseudonym",
+    "record_id": "dose record",
 }
 #: Writes that accept, for the caller's own trust, a site code of another trust: known, reported
 #: apart from leaks, since nothing of the other trust is read or changed. A new one fails the
@@ -302,6 +308,27 @@ async def _report(_w: World, t: Trust) -> list[Call]:
     return [Call("intake", "POST", "/v1/incidents", body=ct_overexposure(t.code, t.sites[1]))]
 
 
+def dose_record(trust: str, site: str, *, correction: bool = False) -> dict[str, Any]:
+    """A worker's monthly dosimetry report for ``trust`` (its own pseudonym per trust)."""
+    return {
+        "trust": trust,
+        "site": site,
+        "nation": "england",
+        "person_pseudonym": f"DW-{trust}-7",
+        "category": "classified_worker",
+        "period_start": "2025-05-01",
+        "period_end": "2025-05-31",
+        "doses": {"hp10_msv": 0.3},
+        "correction": correction,
+    }
+
+
+@case("intake", "POST", "/v1/dose-records")
+async def _dose_record(_w: World, t: Trust) -> list[Call]:
+    # A correction, so the trust's own engine is answered 202 in every phase (the seed sent May).
+    return [Call("intake", "POST", "/v1/dose-records", body=dose_record(t.code, t.sites[1], correction=True))]
+
+
 @case("intake", "POST", "/v1/incidents/{incident_id}/amendments")
 async def _amend(w: World, t: Trust) -> list[Call]:
     incident = t.incidents[0]
@@ -394,6 +421,12 @@ async def _extend(_w: World, t: Trust) -> list[Call]:
     return [Call("deadlines", "POST", path, body=body)]
 
 
+@case("deadlines", "POST", "/v1/incidents/{incident_id}/withdrawal")
+async def _withdraw(_w: World, t: Trust) -> list[Call]:
+    body = {"agreed_on": "2025-06-10", "authority_reference": "MATRIX/W1"}
+    return [Call("deadlines", "POST", f"/v1/incidents/{t.incidents[0]}/withdrawal", body=body)]
+
+
 @case("deadlines", "GET", "/v1/trusts/{trust}/deadline-policy")
 async def _policy(_w: World, t: Trust) -> list[Call]:
     return [Call("deadlines", "GET", f"/v1/trusts/{t.code}/deadline-policy")]
@@ -452,6 +485,7 @@ async def _incidents(_w: World, t: Trust) -> list[Call]:
     return [
         Call("reporting", "GET", "/v1/incidents", params={"trust": t.code}),
         Call("reporting", "GET", "/v1/incidents", params={"site": t.sites[0]}),
+        Call("reporting", "GET", "/v1/incidents", params={"case_status": "open"}),
         Call("reporting", "GET", "/v1/incidents"),
     ]
 
@@ -467,9 +501,74 @@ async def _record_findings(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/findings", body=body)]
 
 
+@case("reporting", "POST", "/v1/incidents/{incident_id}/similar-incidents/confirm")
+async def _confirm_similar_incidents(_w: World, t: Trust) -> list[Call]:
+    body = {"summary": "No similar incident; confirmed by the matrix.", "confirmed_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/similar-incidents/confirm", body=body)]
+
+
 @case("reporting", "GET", "/v1/incidents/{incident_id}/findings")
 async def _findings(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/findings")]
+
+
+# reporting: the local investigation and the authority's correspondence
+MATRIX_DAY = "2025-06-05"  # the matrix's clock's day: within what a record may be dated
+
+
+@case("reporting", "GET", "/v1/incidents/{incident_id}/local-investigation")
+async def _local_investigation(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/local-investigation")]
+
+
+@case("reporting", "PUT", "/v1/incidents/{incident_id}/local-investigation/owner")
+async def _investigation_owner(_w: World, t: Trust) -> list[Call]:
+    body = {"owner_role": "Medical physics expert", "assigned_by_role": "RPA"}
+    return [Call("reporting", "PUT", f"/v1/incidents/{t.incidents[0]}/local-investigation/owner", body=body)]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/local-investigation/close")
+async def _close_investigation(_w: World, t: Trust) -> list[Call]:
+    body = {
+        "closed_on": MATRIX_DAY,
+        "findings": "Closed by the matrix.",
+        "closed_by_role": "RPA",
+        "expected_version": 0,
+    }
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[1]}/local-investigation/close", body=body)]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/local-investigation/reopen")
+async def _reopen_investigation(_w: World, t: Trust) -> list[Call]:
+    body = {"reason": "Reopened by the matrix.", "reopened_by_role": "RPA", "expected_version": 0}
+    return [
+        Call("reporting", "POST", f"/v1/incidents/{t.incidents[1]}/local-investigation/reopen", body=body)
+    ]
+
+
+@case("reporting", "GET", "/v1/incidents/{incident_id}/authority")
+async def _authority(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/authority")]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/authority/queries")
+async def _authority_query(_w: World, t: Trust) -> list[Call]:
+    body = {"received_on": MATRIX_DAY, "summary": "Asked by the matrix.", "recorded_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/authority/queries", body=body)]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/authority/queries/{query_id}/answer")
+async def _authority_answer(_w: World, t: Trust) -> list[Call]:
+    query_id = uuid.uuid5(uuid.NAMESPACE_URL, f"matrix-query/{t.code}")
+    body = {"answered_on": MATRIX_DAY, "summary": "Answered by the matrix.", "answered_by_role": "RPA"}
+    path = f"/v1/incidents/{t.incidents[0]}/authority/queries/{query_id}/answer"
+    return [Call("reporting", "POST", path, body=body)]
+
+
+@case("reporting", "POST", "/v1/incidents/{incident_id}/authority/closure")
+async def _authority_closure(_w: World, t: Trust) -> list[Call]:
+    body = {"closed_on": MATRIX_DAY, "recorded_by_role": "RPA"}
+    return [Call("reporting", "POST", f"/v1/incidents/{t.incidents[0]}/authority/closure", body=body)]
 
 
 # reporting: submissions
@@ -645,6 +744,7 @@ def mixed_cases(caller: Trust, other: Trust) -> list[Call]:
             f"/v1/trusts/{caller.code}/sites/{other.probe_site}",
             body={"name": "Not ours", "nation": "england"},
         ),
+        Call("intake", "POST", "/v1/dose-records", body=dose_record(caller.code, other.probe_site)),
     ]
 
 
@@ -666,6 +766,13 @@ def borrowed_key_cases(caller: Trust, other: Trust) -> list[Call]:
             "/v1/incidents",
             body=ct_overexposure(caller.code, caller.sites[0]),
             headers={"Idempotency-Key": f"seed-{other.code}"},
+        ),
+        Call(
+            "intake",
+            "POST",
+            "/v1/dose-records",
+            body=dose_record(caller.code, caller.sites[0], correction=True),
+            headers={"Idempotency-Key": f"dose-{other.code}"},
         ),
     ]
 
@@ -766,7 +873,7 @@ async def seed(world: World, t: Trust) -> None:
             "intake",
             "POST",
             "/v1/incidents",
-            body={**ct_overexposure(t.code, t.sites[0]), "patient": PATIENT},
+            body={**one_individual(ct_overexposure(t.code, t.sites[0])), "patient": PATIENT},
         ),
         {**t.engine.header, "Idempotency-Key": f"seed-{t.code}"},
         202,
@@ -780,6 +887,13 @@ async def seed(world: World, t: Trust) -> None:
         202,
     )
     t.incidents.append(second.json()["incident_id"])
+    recorded = await ok(
+        world,
+        Call("intake", "POST", "/v1/dose-records", body=dose_record(t.code, t.sites[0])),
+        {**t.engine.header, "Idempotency-Key": f"dose-{t.code}"},
+        202,
+    )
+    t.made[recorded.json()["record_id"]] = "dose record"
     # The same amendment body for both trusts, each under its own key: the borrowed-key cases
     # send it again under the other trust's key.
     t.amendment_key = f"amend-{t.code}"
@@ -821,6 +935,7 @@ async def seed_reporting(world: World, t: Trust) -> None:
         "kind": "notification",
         "contact_role": "RPA",
         "summary": "Wrong protocol.",
+        "particulars": NOTIFICATION_PARTICULARS,
     }
     t.submission = (
         await ok(world, Call("reporting", "POST", "/v1/submissions", body=draft), lead, 201)

@@ -1,4 +1,4 @@
-"""Kafka over SASL_SSL and PostgreSQL over verified TLS, through settings alone (issue 8, item 6).
+"""Kafka over SASL_SSL and PostgreSQL over verified TLS, through settings alone: a site turns transport security on without code changes.
 
 The local stack serves both in the clear on loopback and, beside that, a Kafka SASL_SSL listener
 and PostgreSQL TLS with a throwaway CA (``scripts/stack.sh``). Intake and the classifier run here

@@ -1,13 +1,15 @@
 """Which modules of a service import from a layer they must not depend on.
 
 A service package has ``domain/`` (pure rules) -> ``adapters/`` (PostgreSQL, Kafka, files) ->
-``entrypoints/`` (HTTP, consumers, CLI), wired in ``bootstrap.py``, with an application layer
-between where it has one. Dependencies point inwards only:
+``service_layer/`` (the use cases, where a service has any) -> ``entrypoints/`` (HTTP, consumers,
+CLI), wired in ``bootstrap.py``. Dependencies point inwards only:
 
 - ``domain/`` imports nothing of its own service outside ``domain/``: not the adapters, the
-  application layer (whatever its name: ``application``, ``service``…), the entrypoints, the
-  bootstrap, nor the settings. Shared code (``sievert_shared``) and the standard library are fine.
-- ``adapters/`` imports nothing from ``entrypoints/``, ``bootstrap`` or ``__main__``.
+  service layer, the entrypoints, the bootstrap, nor the settings. Shared code
+  (``sievert_shared``) and the standard library are fine.
+- ``adapters/`` imports nothing from ``service_layer/``, ``entrypoints/``, ``bootstrap`` or
+  ``__main__``.
+- ``service_layer/`` imports nothing from ``entrypoints/``, ``bootstrap`` or ``__main__``.
 
 Usage, for any service: ``assert layer_violations(REPO / "services/x/sievert_x") == {}``.
 """
@@ -17,18 +19,22 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-#: For each inner layer, the outer layers (first name under the package) it must not import.
-ADAPTERS_MUST_NOT_IMPORT = ("entrypoints", "bootstrap", "__main__")
+#: For each layer outside the domain, the outer layers (first name under the package) it must not
+#: import. The domain is stricter: nothing of its service outside ``domain/``.
+MUST_NOT_IMPORT = {
+    "adapters": ("service_layer", "entrypoints", "bootstrap", "__main__"),
+    "service_layer": ("entrypoints", "bootstrap", "__main__"),
+}
 
 
 def layer_violations(package_dir: Path) -> dict[str, list[str]]:
-    """Every module under ``domain/`` or ``adapters/`` of the service package at ``package_dir``
+    """Every module under ``domain/``, ``adapters/`` or ``service_layer/`` of the service package at ``package_dir``
     that imports from a layer outside it, mapped to the modules it imports from there (sorted).
     Keys are paths relative to the package's parent, e.g. ``sievert_x/domain/rules.py``. Empty
     when the layers hold. Relative imports and ``from package import module`` count too."""
     package = package_dir.name
     violations: dict[str, list[str]] = {}
-    for layer in ("domain", "adapters"):
+    for layer in ("domain", *MUST_NOT_IMPORT):
         for path in sorted((package_dir / layer).rglob("*.py")):
             offending = sorted(
                 name for name in _imported_modules(path, package_dir) if _forbidden(package, layer, name)
@@ -44,7 +50,7 @@ def _forbidden(package: str, layer: str, module: str) -> bool:
         return False
     if layer == "domain":
         return parts[1] != "domain"
-    return parts[1] in ADAPTERS_MUST_NOT_IMPORT
+    return parts[1] in MUST_NOT_IMPORT[layer]
 
 
 def _imported_modules(path: Path, package_dir: Path) -> set[str]:

@@ -41,3 +41,15 @@ def small_radiography_repeat(trust: str = "RXX", site: str = "RXX01") -> dict[st
             "total_effective_dose_msv": 0.04,
         },
     }
+
+
+def one_individual(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with the number of individuals exposed (1), which a notification states (line 207)."""
+    return {**report, "facts": {**report["facts"], "individuals_affected": 1}}
+
+
+#: What a notification adds to the facts (line 218): the preliminary investigation and what was done.
+NOTIFICATION_PARTICULARS: dict[str, Any] = {
+    "preliminary_investigation": "A CT head protocol was selected for a CT abdomen request.",
+    "immediate_actions": ["Protocol list reviewed on both scanners"],
+}

@@ -1,8 +1,9 @@
 """The deadlines service's application layer: its use cases over the domain and the store.
 
-Apply classifications and submissions (called by the consumer inside its transaction), fire due
-timers, extend the report window, record a submission made outside Sievert, and read windows and
-trust policies for people. Each change runs in one transaction that stores the aggregate, its
+Apply classifications, submissions and the case's events (called by the consumer inside its
+transaction), fire due timers, extend the report window, record a submission made outside Sievert
+or the authority's agreement to withdraw a notification, and read windows, cases and trust
+policies for people. Each change runs in one transaction that stores the aggregate, its
 timers and the events it emits (through the outbox) together.
 """
 
@@ -13,7 +14,7 @@ import contextlib
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -26,19 +27,34 @@ from sievert_deadlines.domain import (
     IncidentDeadlines,
     PlannedTimer,
     fire,
+    on_authority_closed,
+    on_authority_query_answered,
+    on_authority_query_received,
     on_classified,
     on_extended,
+    on_local_investigation_closed,
+    on_local_investigation_reopened,
     on_submitted,
+    on_withdrawal_agreed,
 )
+from sievert_deadlines.domain.case import WithdrawalRefusedError
 from sievert_shared.clock import Clock
 from sievert_shared.db import Connection
+from sievert_shared.decision import DecisionStatus
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events import (
+    AuthorityClosedCase,
+    AuthorityQueryAnswered,
+    AuthorityQueryReceived,
     Event,
     IncidentClassified,
+    IncidentFactsAmended,
     IncidentReclassified,
+    IncidentReported,
     InvestigationReportSubmitted,
+    LocalInvestigationClosed,
+    LocalInvestigationReopened,
     NotificationSubmitted,
     Window,
 )
@@ -47,6 +63,10 @@ from sievert_shared.outbox import Emission, Emitter
 from sievert_shared.runtime import ServiceRuntime
 
 log = get_logger(__name__)
+
+
+CaseTransition = Callable[[IncidentDeadlines, DeadlinePolicy, dt.datetime, str | None], Decision]
+"""A domain transition with the incident's policy, the time and its modality bound late."""
 
 
 class UnknownIncidentError(NotFoundError):
@@ -105,14 +125,23 @@ class DeadlinesService:
         loaded = await store.load(conn, envelope.stream_id)
         current = loaded[0] if loaded else None
         policy = await store.policy_for(conn, envelope.tenant.trust)
+        classification = event.decision
+        decision_status = classification.status
         decision = on_classified(
             current,
             incident_id=envelope.stream_id,
-            notifiable=event.decision.notifiable,
-            authority=event.decision.authority.value if event.decision.notifiable else None,
+            notifiable=classification.notifiable,
+            status=decision_status,
+            needs_facts=classification.needs_facts_for_notification,
+            # The authority a provisional notification would go to is known from the nation.
+            authority=classification.authority.value
+            if decision_status is not DecisionStatus.NOT_NOTIFIABLE
+            else None,
             discovered_on=event.discovered_on,
+            theme_identified_on=event.theme_identified_on,
             policy=policy,
             now=self._clock.now(),
+            modality=await store.modality_of(conn, envelope.stream_id),
         )
         correlation_id = loaded[2] if loaded else envelope.correlation_id
         await self._apply(conn, decision, envelope.tenant, correlation_id, cause=envelope)
@@ -126,12 +155,106 @@ class DeadlinesService:
         window = (
             Window.NOTIFICATION if isinstance(event, NotificationSubmitted) else Window.INVESTIGATION_REPORT
         )
+        submitted_at = event.submitted_at
+        await self._on_case_event(
+            conn,
+            envelope,
+            lambda d, policy, now, modality: on_submitted(
+                d, window=window, submitted_at=submitted_at, policy=policy, now=now, modality=modality
+            ),
+        )
+
+    async def on_incident_facts(
+        self, conn: Connection, envelope: EventEnvelope, event: IncidentReported | IncidentFactsAmended
+    ) -> None:
+        """Remember the incident's modality: it sets how long the closed case is kept."""
+        await store.set_modality(conn, envelope.stream_id, event.facts.modality.value)
+
+    async def on_local_investigation_closed(
+        self, conn: Connection, envelope: EventEnvelope, event: LocalInvestigationClosed
+    ) -> None:
+        await self._on_case_event(
+            conn,
+            envelope,
+            lambda d, policy, now, modality: on_local_investigation_closed(
+                d, closed_on=event.closed_on, policy=policy, now=now, modality=modality
+            ),
+        )
+
+    async def on_local_investigation_reopened(
+        self, conn: Connection, envelope: EventEnvelope, event: LocalInvestigationReopened
+    ) -> None:
+        await self._on_case_event(
+            conn,
+            envelope,
+            lambda d, policy, now, modality: on_local_investigation_reopened(
+                d, reason=event.reason, policy=policy, now=now, modality=modality
+            ),
+        )
+
+    async def on_authority_closed(
+        self, conn: Connection, envelope: EventEnvelope, event: AuthorityClosedCase
+    ) -> None:
+        await self._on_case_event(
+            conn,
+            envelope,
+            lambda d, policy, now, modality: on_authority_closed(
+                d,
+                authority=event.authority,
+                closed_on=event.closed_on,
+                reference=event.reference,
+                policy=policy,
+                now=now,
+                modality=modality,
+            ),
+        )
+
+    async def on_authority_query(
+        self,
+        conn: Connection,
+        envelope: EventEnvelope,
+        event: AuthorityQueryReceived | AuthorityQueryAnswered,
+    ) -> None:
+        query_id = str(event.query_id)
+        if isinstance(event, AuthorityQueryReceived):
+            await self._on_case_event(
+                conn,
+                envelope,
+                lambda d, policy, now, modality: on_authority_query_received(
+                    d, query_id=query_id, policy=policy, now=now, modality=modality
+                ),
+            )
+            return
+        answered_on = event.answered_on
+        await self._on_case_event(
+            conn,
+            envelope,
+            lambda d, policy, now, modality: on_authority_query_answered(
+                d, query_id=query_id, answered_on=answered_on, policy=policy, now=now, modality=modality
+            ),
+        )
+
+    async def _on_case_event(
+        self, conn: Connection, envelope: EventEnvelope, transition: CaseTransition
+    ) -> None:
+        """Apply a transition to an incident's aggregate, inside the consumer's transaction. An
+        event about an incident with no deadlines yet (not classified) is logged and skipped."""
         loaded = await store.load(conn, envelope.stream_id)
         if loaded is None:
-            log.warning("deadlines.submission_before_classification", incident_id=str(envelope.stream_id))
+            log.warning(
+                "deadlines.case_event_before_classification",
+                incident_id=str(envelope.stream_id),
+                event_type=envelope.event_type,
+            )
             return
-        decision = on_submitted(loaded[0], window=window, submitted_at=event.submitted_at)
-        await self._apply(conn, decision, loaded[1], loaded[2], cause=envelope)
+        deadlines, tenant, correlation_id = loaded
+        decision = transition(
+            deadlines,
+            await store.policy_for(conn, tenant.trust),
+            self._clock.now(),
+            await store.modality_of(conn, envelope.stream_id),
+        )
+        await self._apply(conn, decision, tenant, correlation_id, cause=envelope)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -155,6 +278,43 @@ class DeadlinesService:
             await self._apply(conn, decision, tenant, correlation_id, actor=actor)
             assert decision.deadlines is not None
             return decision.deadlines
+
+    async def agree_withdrawal(
+        self,
+        incident_id: uuid.UUID,
+        *,
+        agreed_on: dt.date,
+        authority_reference: str,
+        recorded_by_role: str,
+        expected_version: int | None,
+        actor: str | None,
+    ) -> tuple[IncidentDeadlines, bool]:
+        """Record the authority's agreement to withdraw the notification. The aggregate row is
+        locked, so of two people recording at once one wins; the other then sees the agreement:
+        the same one answers the same (no new event), another one 409 with the current version.
+        Returns the aggregate and whether this call changed it."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            loaded = await store.load(conn, incident_id)
+            if loaded is None:
+                raise UnknownIncidentError(incident_id)
+            deadlines, tenant, correlation_id = loaded
+            decision = on_withdrawal_agreed(
+                deadlines,
+                agreed_on=agreed_on,
+                authority_reference=authority_reference,
+                recorded_by_role=recorded_by_role,
+                policy=await store.policy_for(conn, tenant.trust),
+                now=self._clock.now(),
+                modality=await store.modality_of(conn, incident_id),
+            )
+            changed = decision.deadlines != deadlines
+            if changed and expected_version is not None and expected_version != deadlines.version:
+                raise WithdrawalRefusedError(
+                    f"the case changed since version {expected_version}", version=deadlines.version
+                )
+            await self._apply(conn, decision, tenant, correlation_id, actor=actor)
+            assert decision.deadlines is not None
+            return decision.deadlines, changed
 
     async def record_submission(
         self,
@@ -206,6 +366,11 @@ class DeadlinesService:
         """The incident's windows, soonest due first; none if it is not classified (yet)."""
         async with self._pool.acquire() as conn:
             return await queries.incident_windows(conn, incident_id, self._clock.now())
+
+    async def incident_case(self, incident_id: uuid.UUID) -> IncidentDeadlines | None:
+        """The incident's aggregate as last committed (its case and version), for reads."""
+        async with self._pool.acquire() as conn:
+            return await store.read(conn, incident_id)
 
     async def policy(self, trust: str) -> DeadlinePolicy:
         async with self._pool.acquire() as conn:

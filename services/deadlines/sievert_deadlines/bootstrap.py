@@ -37,6 +37,7 @@ def build(
                 s.kafka.topics.classifications,
                 s.kafka.topics.submissions,
                 s.kafka.topics.cases,
+                s.kafka.topics.incidents,
             ],
             handlers=lambda _runtime: consumer_handlers(service, tasks),
         )

@@ -13,15 +13,17 @@ from sievert_intake.adapters.identity_vault import IdentifierVault, KeyRing, Loc
 from sievert_intake.adapters.trust_admin import RegisteredClients, SiteOwners, TrustAdministration
 from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.entrypoints.app import create_app
+from sievert_intake.entrypoints.consumers import consumer_handlers
 from sievert_intake.entrypoints.deps import Components
 from sievert_intake.entrypoints.hl7 import Hl7Handler
 from sievert_intake.entrypoints.mllp_listener import MllpLimits, MllpListener
+from sievert_intake.service_layer.dose_records import DoseRecordService
 from sievert_intake.service_layer.group_commit import GroupCommitter
 from sievert_intake.service_layer.intake import IntakeService
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.auth import Authenticator, Principal
 from sievert_shared.clock import Clock, SystemClock
-from sievert_shared.runtime import LoopSpec, ServiceRuntime
+from sievert_shared.runtime import ConsumerSpec, LoopSpec, ServiceRuntime
 
 MIGRATIONS = "sievert_intake.migrations"
 DEFAULT_MLLP_PORT = 2575  # IANA's port for HL7 over MLLP
@@ -37,6 +39,14 @@ def build(
     auth = authenticator(settings)
     components = _components(runtime, settings)
     app = create_app(runtime, components, authenticator=auth, max_body_bytes=settings.max_body_bytes)
+    # The end of a closed case's retention (deadlines) shreds the patient's identifiers.
+    runtime.consumers.append(
+        ConsumerSpec(
+            name="retention",
+            topics=lambda s: [s.kafka.topics.cases],
+            handlers=lambda _runtime: consumer_handlers(),
+        )
+    )
     if settings.mllp_port is not None:
         listener = _mllp_listener(runtime, components, settings, settings.mllp_port, auth)
         runtime.loops.append(LoopSpec("mllp", lambda _runtime: listener.run))
@@ -88,6 +98,7 @@ def _components(runtime: ServiceRuntime, settings: IntakeSettings) -> Components
             for key, value in settings.facilities.items()
         },
         clock=runtime.clock,
+        dose_records=DoseRecordService(pool, settings.kafka.topics, runtime.clock),
     )
 
 

@@ -13,6 +13,7 @@ from sievert_reporting.entrypoints.handlers import (
     processed_key,
     projected_topics,
 )
+from sievert_reporting.service_layer.cases import CaseService
 from sievert_reporting.service_layer.own_events import OwnEvents
 from sievert_reporting.service_layer.submissions import ReportingService
 from sievert_reporting.service_layer.themes import ThemeService
@@ -41,4 +42,6 @@ def build(
     # Commands apply their own events with the bare projection (what a replay applies), and
     # announce on their own what dashboards must hear.
     own_events = OwnEvents(runtime, PROJECTION, consumer=processed_key(runtime.name))
-    return runtime, create_app(runtime, ReportingService(own_events), ThemeService(own_events))
+    return runtime, create_app(
+        runtime, ReportingService(own_events), ThemeService(own_events), CaseService(own_events)
+    )

@@ -12,6 +12,7 @@ from sievert_shared.events.cases import (
     CaseReopened,
     CaseRetentionExpired,
     LocalInvestigationClosed,
+    LocalInvestigationOwnerAssigned,
     LocalInvestigationReopened,
     NotificationWithdrawalAgreed,
     NotificationWithdrawalRequested,
@@ -33,13 +34,28 @@ from sievert_shared.events.classifications import (
 from sievert_shared.events.classifications import upcast_v1_to_v2 as upcast_decision_v1_to_v2
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
+    DeadlineApproachingV1,
     DeadlineCancelled,
     DeadlineExtended,
+    DeadlineExtendedV1,
     DeadlineMet,
+    DeadlineMetV1,
     DeadlineMissed,
     DeadlineOverdue,
     DeadlineScheduled,
+    DeadlineScheduledV1,
     Window,
+    upcast_approaching_v1_to_v2,
+    upcast_extended_v1_to_v2,
+    upcast_met_v1_to_v2,
+    upcast_scheduled_v1_to_v2,
+)
+from sievert_shared.events.doses import (
+    DoseRecordCorrected,
+    DoseRecordReceived,
+    WorkerDoseExceedanceWithdrawn,
+    WorkerDoseLimitExceeded,
+    WorkerInvestigationLevelExceeded,
 )
 from sievert_shared.events.incidents import (
     IncidentFactsAmended,
@@ -63,15 +79,24 @@ from sievert_shared.events.reporting import (
     IncidentUnlinkedFromTheme,
     InvestigationFindingsRecorded,
     SubmissionAcknowledged,
+    SubmissionAcknowledgedV1,
     SubmissionDrafted,
+    SubmissionDraftedV1,
     SubmissionIssued,
+    SubmissionIssuedV1,
     SubmissionStatusChanged,
     SubmissionStatusChangedV1,
+    SubmissionStatusChangedV2,
     ThemeIndividualsCounted,
+    ThemeIndividualsCountedV1,
     ThemeOpened,
+    ThemeOpenedV1,
     ThemeShared,
     ThemeUpdated,
+    same_payload,
     upcast_status_changed_v1_to_v2,
+    upcast_theme_counted_v1_to_v2,
+    upcast_theme_opened_v1_to_v2,
 )
 from sievert_shared.events.submissions import (
     InvestigationReportSubmitted,
@@ -94,31 +119,42 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     IncidentClassified,
     IncidentReclassifiedV1,
     IncidentReclassified,
+    DeadlineScheduledV1,
     DeadlineScheduled,
+    DeadlineApproachingV1,
     DeadlineApproaching,
     DeadlineMissed,
     DeadlineOverdue,
+    DeadlineMetV1,
     DeadlineMet,
+    DeadlineExtendedV1,
     DeadlineExtended,
     DeadlineCancelled,
     NotificationSubmittedV1,
     NotificationSubmitted,
     InvestigationReportSubmittedV1,
     InvestigationReportSubmitted,
+    SubmissionDraftedV1,
     SubmissionDrafted,
     InvestigationFindingsRecorded,
+    SubmissionIssuedV1,
     SubmissionIssued,
+    SubmissionAcknowledgedV1,
     SubmissionAcknowledged,
+    ThemeOpenedV1,
     ThemeOpened,
     IncidentLinkedToTheme,
     IncidentUnlinkedFromTheme,
+    ThemeIndividualsCountedV1,
     ThemeIndividualsCounted,
     ThemeShared,
     SubmissionStatusChangedV1,
+    SubmissionStatusChangedV2,
     SubmissionStatusChanged,
     DeadlineCountsChanged,
     ThemeUpdated,
     LocalInvestigationClosed,
+    LocalInvestigationOwnerAssigned,
     LocalInvestigationReopened,
     SimilarIncidentsConfirmed,
     AuthorityQueryReceived,
@@ -135,6 +171,11 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     TaskOverdue,
     TaskCompleted,
     TaskCancelled,
+    DoseRecordReceived,
+    DoseRecordCorrected,
+    WorkerDoseLimitExceeded,
+    WorkerInvestigationLevelExceeded,
+    WorkerDoseExceedanceWithdrawn,
 )
 
 REGISTRY = EventRegistry()
@@ -146,9 +187,19 @@ REGISTRY.register_upcaster(IncidentReported.event_type, 2, upcast_v2_to_v3)
 REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 2, upcast_v2_to_v3)
 REGISTRY.register_upcaster(IncidentClassified.event_type, 1, upcast_decision_v1_to_v2)
 REGISTRY.register_upcaster(IncidentReclassified.event_type, 1, upcast_decision_v1_to_v2)
+REGISTRY.register_upcaster(DeadlineScheduled.event_type, 1, upcast_scheduled_v1_to_v2)
+REGISTRY.register_upcaster(DeadlineApproaching.event_type, 1, upcast_approaching_v1_to_v2)
+REGISTRY.register_upcaster(DeadlineMet.event_type, 1, upcast_met_v1_to_v2)
+REGISTRY.register_upcaster(DeadlineExtended.event_type, 1, upcast_extended_v1_to_v2)
 REGISTRY.register_upcaster(NotificationSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(InvestigationReportSubmitted.event_type, 1, upcast_submitted_v1_to_v2)
 REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 1, upcast_status_changed_v1_to_v2)
+REGISTRY.register_upcaster(ThemeOpened.event_type, 1, upcast_theme_opened_v1_to_v2)
+REGISTRY.register_upcaster(ThemeIndividualsCounted.event_type, 1, upcast_theme_counted_v1_to_v2)
+REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 2, same_payload)
+REGISTRY.register_upcaster(SubmissionDrafted.event_type, 1, same_payload)
+REGISTRY.register_upcaster(SubmissionIssued.event_type, 1, same_payload)
+REGISTRY.register_upcaster(SubmissionAcknowledged.event_type, 1, same_payload)
 
 __all__ = [
     "ALL_EVENTS",
@@ -161,13 +212,19 @@ __all__ = [
     "CaseReopened",
     "CaseRetentionExpired",
     "DeadlineApproaching",
+    "DeadlineApproachingV1",
     "DeadlineCancelled",
     "DeadlineCountsChanged",
     "DeadlineExtended",
+    "DeadlineExtendedV1",
     "DeadlineMet",
+    "DeadlineMetV1",
     "DeadlineMissed",
     "DeadlineOverdue",
     "DeadlineScheduled",
+    "DeadlineScheduledV1",
+    "DoseRecordCorrected",
+    "DoseRecordReceived",
     "Event",
     "EventRegistry",
     "IncidentClassified",
@@ -186,6 +243,7 @@ __all__ = [
     "InvestigationReportSubmitted",
     "InvestigationReportSubmittedV1",
     "LocalInvestigationClosed",
+    "LocalInvestigationOwnerAssigned",
     "LocalInvestigationReopened",
     "NotificationSubmitted",
     "NotificationSubmittedV1",
@@ -193,10 +251,14 @@ __all__ = [
     "NotificationWithdrawalRequested",
     "SimilarIncidentsConfirmed",
     "SubmissionAcknowledged",
+    "SubmissionAcknowledgedV1",
     "SubmissionDrafted",
+    "SubmissionDraftedV1",
     "SubmissionIssued",
+    "SubmissionIssuedV1",
     "SubmissionStatusChanged",
     "SubmissionStatusChangedV1",
+    "SubmissionStatusChangedV2",
     "TaskApproaching",
     "TaskAssigned",
     "TaskCancelled",
@@ -205,10 +267,15 @@ __all__ = [
     "TaskOpened",
     "TaskOverdue",
     "ThemeIndividualsCounted",
+    "ThemeIndividualsCountedV1",
     "ThemeOpened",
+    "ThemeOpenedV1",
     "ThemeShared",
     "ThemeUpdated",
     "UndecodableEventError",
     "UnknownEventError",
     "Window",
+    "WorkerDoseExceedanceWithdrawn",
+    "WorkerDoseLimitExceeded",
+    "WorkerInvestigationLevelExceeded",
 ]

@@ -5,7 +5,8 @@ the case's own closure and retention, and the tasks people owe because of the in
 Who emits what:
 
 - reporting, where the investigation record and the correspondence are kept:
-  ``LocalInvestigationClosed``/``Reopened``, ``AuthorityQueryReceived``/``Answered``,
+  ``LocalInvestigationOwnerAssigned``, ``LocalInvestigationClosed``/``Reopened``,
+  ``AuthorityQueryReceived``/``Answered``,
   ``AuthorityClosedCase``, and ``SimilarIncidentsConfirmed`` (a person confirmed the report's
   similar previous incidents);
 - deadlines, which keeps every clock of a case and therefore decides when a case is closed:
@@ -38,6 +39,18 @@ class _CaseEvent(Event):
 
 
 # -- Regulation 8(3): the local investigation and its record (guidance lines 223-227) ------------
+
+
+class LocalInvestigationOwnerAssigned(_CaseEvent):
+    """Who owns the investigation, by role (line 225: "there must be a record of the
+    investigations"): assigned, or changed to another role."""
+
+    event_type: ClassVar[str] = "LocalInvestigationOwnerAssigned"
+    schema_version: ClassVar[int] = 1
+
+    owner_role: str = _Role
+    assigned_by_role: str = _Role
+    assigned_on: dt.date
 
 
 class LocalInvestigationClosed(_CaseEvent):

@@ -3,6 +3,13 @@
 v2 of both events carries the decision with ``status``, the split of ``needs_facts`` into
 ``needs_facts_for_notification`` and ``needs_facts_for_routing``, ``licensing_breach``, and each
 reason's ``needs_affect``. v1 events stay in the log and are read as v2 (``upcast_v1_to_v2``).
+
+``theme_identified_on`` (added before v2 was released, so no new version): the day a thematic
+review identified the theme, set when code M comes from the theme rather than the incident's own
+individuals and the incident is notifiable only because of it (guidance line 278: "a theme has
+been identified over a number of incidents"); the Regulation 8(4) windows then run from that day.
+None otherwise, and when the theme's date is unknown (counted before themes carried it): the
+windows run from discovery.
 """
 
 from __future__ import annotations
@@ -40,6 +47,14 @@ class IncidentClassified(Event):
     decision: ClassificationDecision
     discovered_on: dt.date = Field(description="Discovery date the deadlines are counted from.")
     facts_version: int = Field(ge=1, description="Intake stream version of the facts that were classified.")
+    theme_identified_on: dt.date | None = Field(
+        default=None,
+        description=(
+            "The day the thematic review that gives code M was identified (line 278), when M comes "
+            "from a theme rather than the incident's own individuals; the Regulation 8(4) windows "
+            "then count from it. null otherwise."
+        ),
+    )
 
 
 class IncidentReclassifiedV1(Event):
@@ -72,6 +87,14 @@ class IncidentReclassified(Event):
     previous_codes: list[str]
     previous_discovered_on: dt.date
     changes: list[str] = Field(description="Human-readable list of what changed, e.g. 'codes: [] -> [2.2]'.")
+    theme_identified_on: dt.date | None = Field(
+        default=None,
+        description=(
+            "The day the thematic review that gives code M was identified (line 278), when M comes "
+            "from a theme rather than the incident's own individuals; the Regulation 8(4) windows "
+            "then count from it. null otherwise."
+        ),
+    )
 
 
 def upcast_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:

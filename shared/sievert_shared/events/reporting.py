@@ -9,6 +9,7 @@ patients not at all (guidance line 240: redact names of individual people).
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import uuid
 from typing import Any, ClassVar, Literal
@@ -23,6 +24,22 @@ class SubmissionKind(enum.StrEnum):
     """Regulation 8(4): the notification, no later than 2 weeks after discovery."""
     INVESTIGATION_REPORT = "investigation_report"
     """Regulation 8(4): the report of the investigation, no later than 12 weeks after discovery."""
+    VOLUNTARY_NOTIFICATION = "voluntary_notification"
+    """Complementary code V: an incident below the statutory criteria, offered to share learning
+    (lines 211, 266-268, 300). No Regulation 8 window."""
+    LICENSING_BREACH_NOTIFICATION = "licensing_breach_notification"
+    """The IR(ME)R licensing breach form: radioactive substances administered without the
+    appropriate licence, Regulation 5 (lines 45, 94-98, 112). No Regulation 8 window."""
+
+
+class _SubmissionKindV1(enum.StrEnum):
+    NOTIFICATION = "notification"
+    INVESTIGATION_REPORT = "investigation_report"
+
+
+# The kinds as the v1 events carried them, under the name their contracts give them.
+_SubmissionKindV1.__name__ = "SubmissionKind"
+_SubmissionKindV1.__qualname__ = "SubmissionKind"
 
 
 class DutyHolder(enum.StrEnum):
@@ -50,7 +67,89 @@ _Role = Field(min_length=1, max_length=100, description="A staff role, never a n
 _Text = 4000
 
 
-class SubmissionDrafted(Event):
+class IndividualDose(BaseModel):
+    """The dose one of several exposed individuals received (line 232: "the dose(s) received by the
+    exposed individual(s)"). Individuals are numbered, never named."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    individual: int = Field(
+        ge=1, le=10_000, description="1, 2, ...: a number, never a name or an identifier."
+    )
+    dose: float = Field(ge=0, allow_inf_nan=False, description="The estimated dose received.")
+    unit: Literal["mSv", "mGy", "Gy", "MBq"] = Field(
+        description="mSv effective dose; mGy or Gy absorbed dose; MBq activity (line 155, 246: an alternative unit)."
+    )
+    notes: str | None = Field(default=None, max_length=500)
+
+
+class LicenceMissing(enum.StrEnum):
+    """Which licence was missing for an administration (Regulation 5, lines 89-92)."""
+
+    #: The employer's licence for the medical radiological installation (line 91).
+    EMPLOYER = "employer"
+    #: The practitioner's licence to justify the administration (line 92).
+    PRACTITIONER = "practitioner"
+    EMPLOYER_AND_PRACTITIONER = "employer_and_practitioner"
+
+
+class DocumentParticulars(BaseModel):
+    """What a person adds to a document beyond the incident's facts, item by item; each is
+    required by the document and code that cites its line (docs/reporting.md). Anonymised."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    preliminary_investigation: str | None = Field(
+        default=None,
+        max_length=_Text,
+        description="What the immediate preliminary investigation found (line 218).",
+    )
+    immediate_actions: list[str] | None = Field(
+        default=None, max_length=50, description="Immediate actions taken since discovery (line 218)."
+    )
+    deterministic_effect_description: str | None = Field(
+        default=None,
+        max_length=_Text,
+        description="Code 3: the observed deterministic effect (lines 166, 295-296).",
+    )
+    radiopharmaceutical_administered: str | None = Field(
+        default=None, max_length=200, description="Code 7: the radiopharmaceutical given (lines 177, 334)."
+    )
+    radiopharmaceutical_intended: str | None = Field(
+        default=None, max_length=200, description="Code 7: the radiopharmaceutical intended (lines 177, 334)."
+    )
+    equipment_fault_description: str | None = Field(
+        default=None,
+        max_length=_Text,
+        description="Code E: the equipment failure that was the direct cause (line 285).",
+    )
+    voluntary_reason: str | None = Field(
+        default=None,
+        max_length=_Text,
+        description="Code V: the significant or unusual circumstances that make the incident worth sharing (line 268).",
+    )
+    individual_doses: list[IndividualDose] | None = Field(
+        default=None, max_length=1000, description="Code M: the dose each individual received (line 232)."
+    )
+    licence_missing: LicenceMissing | None = Field(
+        default=None, description="Licensing breach: whose licence was missing (lines 89-92)."
+    )
+    radioactive_substance: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Licensing breach: the radioactive substance administered (line 94).",
+    )
+    administration_purpose: str | None = Field(
+        default=None,
+        max_length=_Text,
+        description="Licensing breach: the purpose of the administration, which the licence did not cover (line 94).",
+    )
+    arsac_notified_on: dt.date | None = Field(
+        default=None, description="Licensing breach: when the ARSAC Support Unit was told (line 98)."
+    )
+
+
+class SubmissionDraftedV1(Event):
     """A submission to the enforcing authority was drafted or its editable parts were changed."""
 
     event_type: ClassVar[str] = "SubmissionDrafted"
@@ -58,10 +157,30 @@ class SubmissionDrafted(Event):
     topic: ClassVar[str] = "submissions"
 
     submission_id: uuid.UUID = Field(description="One per incident and kind.")
+    kind: _SubmissionKindV1
+    authority: str = Field(min_length=2, max_length=16, description="Enforcing authority, e.g. 'cqc'.")
+    contact_role: str = _Role
+    summary: str | None = Field(default=None, max_length=_Text, description="Anonymised summary.")
+
+
+class SubmissionDrafted(Event):
+    """A submission to the enforcing authority was drafted or its editable parts were changed.
+
+    v2: the voluntary and licensing-breach notifications, and ``particulars``: what a person adds
+    to the document (the preliminary investigation, the facts behind a code). A v1 draft had none."""
+
+    event_type: ClassVar[str] = "SubmissionDrafted"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "submissions"
+
+    submission_id: uuid.UUID = Field(description="One per incident and kind.")
     kind: SubmissionKind
     authority: str = Field(min_length=2, max_length=16, description="Enforcing authority, e.g. 'cqc'.")
     contact_role: str = _Role
     summary: str | None = Field(default=None, max_length=_Text, description="Anonymised summary.")
+    particulars: DocumentParticulars = Field(
+        default_factory=DocumentParticulars, description="The draft's particulars as they stand (merged)."
+    )
 
 
 class InvestigationFindingsRecorded(Event):
@@ -94,7 +213,7 @@ class InvestigationFindingsRecorded(Event):
     error_process_step: ProcessStep | None = None
 
 
-class SubmissionIssued(Event):
+class SubmissionIssuedV1(Event):
     """The document sent to the authority, frozen as sent. Followed in the same transaction by
     ``NotificationSubmitted`` or ``InvestigationReportSubmitted`` for the deadlines service."""
 
@@ -103,7 +222,7 @@ class SubmissionIssued(Event):
     topic: ClassVar[str] = "submissions"
 
     submission_id: uuid.UUID
-    kind: SubmissionKind
+    kind: _SubmissionKindV1
     authority: str = Field(min_length=2, max_length=16)
     submitted_at: AwareDatetime
     submitted_by_role: str = _Role
@@ -113,11 +232,52 @@ class SubmissionIssued(Event):
     document_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class SubmissionAcknowledged(Event):
+class SubmissionIssued(Event):
+    """The document sent to the authority, frozen as sent. A notification or a report is followed
+    in the same transaction by ``NotificationSubmitted`` or ``InvestigationReportSubmitted`` for
+    the deadlines service; a voluntary or licensing-breach notification has no window to meet.
+
+    v2: the voluntary and licensing-breach notifications."""
+
+    event_type: ClassVar[str] = "SubmissionIssued"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "submissions"
+
+    submission_id: uuid.UUID
+    kind: SubmissionKind
+    authority: str = Field(min_length=2, max_length=16)
+    submitted_at: AwareDatetime
+    submitted_by_role: str = _Role
+    document: dict[str, Any] = Field(
+        description=(
+            "The anonymised document; its JSON Schema is "
+            "contracts/reports/<document>.v<document_version>.jsonschema."
+        )
+    )
+    document_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SubmissionAcknowledgedV1(Event):
     """The authority acknowledged the submission and gave its reference number (guidance line 116)."""
 
     event_type: ClassVar[str] = "SubmissionAcknowledged"
     schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "submissions"
+
+    submission_id: uuid.UUID
+    kind: _SubmissionKindV1
+    authority: str = Field(min_length=2, max_length=16)
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$")
+    acknowledged_at: AwareDatetime
+
+
+class SubmissionAcknowledged(Event):
+    """The authority acknowledged the submission and gave its reference number (guidance line 116).
+
+    v2: the voluntary and licensing-breach notifications."""
+
+    event_type: ClassVar[str] = "SubmissionAcknowledged"
+    schema_version: ClassVar[int] = 2
     topic: ClassVar[str] = "submissions"
 
     submission_id: uuid.UUID
@@ -127,10 +287,16 @@ class SubmissionAcknowledged(Event):
     acknowledged_at: AwareDatetime
 
 
+def same_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A version that only widened what a field accepts (here, the submission kinds): every
+    payload of the earlier version is one of the next as it stands."""
+    return payload
+
+
 # -- thematic reviews (topics: ``Topics.themes`` and ``Topics.shared_themes``) ---------------------
 
 
-class ThemeOpened(Event):
+class ThemeOpenedV1(Event):
     """A trust opened a thematic review: incidents across its sites that share a cause, such as an
     equipment model's fault, hand-held dental units or a protocol step. Stream id: the theme id."""
 
@@ -142,6 +308,34 @@ class ThemeOpened(Event):
     title: str = Field(min_length=1, max_length=200, description="Short name, anonymised.")
     description: str = Field(min_length=1, max_length=_Text, description="What the theme is; anonymised.")
     opened_by_role: str = _Role
+
+
+class ThemeOpened(Event):
+    """A trust opened a thematic review: incidents across its sites that share a cause, such as an
+    equipment model's fault, hand-held dental units or a protocol step. Stream id: the theme id.
+
+    v2 added ``identified_on``, the day the theme was identified (guidance line 278: code M's
+    windows run from it), which a person may state; v1 themes were identified the day they were
+    opened, which only the envelope knows, so v1 is read with None and the projection takes the
+    envelope's day."""
+
+    event_type: ClassVar[str] = "ThemeOpened"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "themes"
+
+    theme_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=200, description="Short name, anonymised.")
+    description: str = Field(min_length=1, max_length=_Text, description="What the theme is; anonymised.")
+    opened_by_role: str = _Role
+    identified_on: dt.date | None = Field(
+        default=None,
+        description="The day the theme was identified; None: the day it was opened (the envelope's).",
+    )
+
+
+def upcast_theme_opened_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """A v1 theme stated no day: it was identified the day it was opened (the envelope's)."""
+    return {**payload, "identified_on": None}
 
 
 class IncidentLinkedToTheme(Event):
@@ -173,7 +367,7 @@ class IncidentUnlinkedFromTheme(Event):
     unlinked_by_role: str = _Role
 
 
-class ThemeIndividualsCounted(Event):
+class ThemeIndividualsCountedV1(Event):
     """A theme's count of individuals, for code M (guidance line 276-281: "more than one
     individual" in the incident or the theme). Sent once per incident when a link takes the theme
     past one individual, and when an unlink changes the count of a theme that was past one. One
@@ -190,6 +384,38 @@ class ThemeIndividualsCounted(Event):
     incident_ids: list[uuid.UUID] = Field(
         description="Every incident linked to the theme now; without the event's own incident if it was unlinked."
     )
+
+
+class ThemeIndividualsCounted(Event):
+    """A theme's count of individuals, for code M (guidance line 276-281: "more than one
+    individual" in the incident or the theme). Sent once per incident when a link takes the theme
+    past one individual, and when an unlink changes the count of a theme that was past one. One
+    event per incident, stream id = the incident id, so it is keyed like every other event about
+    that incident and the classifier re-decides each one in order. An incident absent from
+    ``incident_ids`` has left the theme: the theme no longer counts for it.
+
+    v2 added ``theme_identified_on``, the day the theme was identified (line 278: when the theme is
+    what makes the incident notifiable, code M's windows run from it)."""
+
+    event_type: ClassVar[str] = "ThemeIndividualsCounted"
+    schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "themes"
+
+    theme_id: uuid.UUID
+    individuals: int = Field(ge=0, description="Individuals across every incident linked to the theme.")
+    incident_ids: list[uuid.UUID] = Field(
+        description="Every incident linked to the theme now; without the event's own incident if it was unlinked."
+    )
+    theme_identified_on: dt.date | None = Field(
+        default=None,
+        description="The day the theme was identified; None: unknown (a v1 event), counted from discovery.",
+    )
+
+
+def upcast_theme_counted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """A v1 count did not say when its theme was identified, and the classifier has no other
+    source: unknown, so the incident's windows stay counted from its discovery, as they were."""
+    return {**payload, "theme_identified_on": None}
 
 
 class CountEntry(BaseModel):
@@ -230,11 +456,11 @@ class SubmissionStatusChangedV1(Event):
     topic: ClassVar[str] = "dashboard"
 
     submission_id: uuid.UUID
-    kind: SubmissionKind
+    kind: _SubmissionKindV1
     status: str = Field(description="draft, submitted or acknowledged.")
 
 
-class SubmissionStatusChanged(Event):
+class SubmissionStatusChangedV2(Event):
     """A submission was drafted, submitted or acknowledged. Stream id: the incident id.
 
     v2 added ``channel``: a submission the trust made outside Sievert (recorded through the
@@ -242,6 +468,25 @@ class SubmissionStatusChanged(Event):
 
     event_type: ClassVar[str] = "SubmissionStatusChanged"
     schema_version: ClassVar[int] = 2
+    topic: ClassVar[str] = "dashboard"
+
+    submission_id: uuid.UUID
+    kind: _SubmissionKindV1
+    status: str = Field(description="draft, submitted or acknowledged.")
+    channel: Literal["sievert", "external"] = Field(
+        description="sievert: drafted and issued here; external: sent outside Sievert and recorded."
+    )
+
+
+class SubmissionStatusChanged(Event):
+    """A submission was drafted, submitted or acknowledged. Stream id: the incident id.
+
+    v2 added ``channel``: a submission the trust made outside Sievert (recorded through the
+    deadlines service) is ``external``. v1 events were all Sievert's own (``sievert``).
+    v3: the voluntary and licensing-breach notifications."""
+
+    event_type: ClassVar[str] = "SubmissionStatusChanged"
+    schema_version: ClassVar[int] = 3
     topic: ClassVar[str] = "dashboard"
 
     submission_id: uuid.UUID

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sievert_deadlines.domain import (
+    NOTIFICATION_DAYS,
     DeadlineEvent,
     DeadlinePolicy,
     Decision,
@@ -17,6 +18,13 @@ from sievert_deadlines.domain import (
     fire,
     overdue_instant,
     reminder_instant,
+)
+from sievert_shared.events.cases import (
+    CaseClosed,
+    CaseReopened,
+    CaseRetentionExpired,
+    NotificationWithdrawalAgreed,
+    NotificationWithdrawalRequested,
 )
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
@@ -48,9 +56,12 @@ def describe(event: DeadlineEvent) -> str:
     """One line per event, so expected sequences read as a table."""
     match event:
         case DeadlineScheduled():
-            return f"Scheduled {event.window} due {zulu(event.due_at)}"
+            provisional = " provisional" if event.provisional else ""
+            return f"Scheduled {event.window} due {zulu(event.due_at)}{provisional}"
         case DeadlineApproaching():
-            return f"Approaching {event.window} {event.reminder}"
+            early = " early" if event.early else ""
+            provisional = f" provisional awaiting {', '.join(event.needs_facts)}" if event.provisional else ""
+            return f"Approaching {event.window} {event.reminder}{early}{provisional}"
         case DeadlineMissed():
             return f"Missed {event.window}"
         case DeadlineOverdue():
@@ -61,6 +72,16 @@ def describe(event: DeadlineEvent) -> str:
             return f"Extended {event.window} due {zulu(event.due_at)}"
         case DeadlineCancelled():
             return f"Cancelled {event.window}"
+        case NotificationWithdrawalRequested():
+            return f"WithdrawalRequested {event.authority}"
+        case NotificationWithdrawalAgreed():
+            return f"WithdrawalAgreed {event.authority_reference}"
+        case CaseClosed():
+            return f"CaseClosed {event.basis} {event.closed_on} until {event.retain_until}"
+        case CaseReopened():
+            return "CaseReopened"
+        case CaseRetentionExpired():
+            return f"CaseRetentionExpired {event.retain_until}"
 
 
 def describe_all(events: tuple[DeadlineEvent, ...] | list[DeadlineEvent]) -> list[str]:
@@ -74,6 +95,13 @@ def earliest_allowed(event: DeadlineEvent) -> dt.datetime | None:
         case DeadlineApproaching():
             found = re.fullmatch(r"P(\d+)D", event.reminder)
             assert found, event.reminder
+            if event.early:
+                # n days after the day the 2 weeks count from, which is 15 days before the due's day
+                counted_from = event.due_at.astimezone(LONDON).date() - dt.timedelta(
+                    days=NOTIFICATION_DAYS + 1
+                )
+                day = counted_from + dt.timedelta(days=int(found.group(1)))
+                return dt.datetime.combine(day, dt.time(0), tzinfo=LONDON)
             return reminder_instant(event.due_at, int(found.group(1)))
         case DeadlineMissed():
             return event.due_at

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from sievert_deadlines.domain import (
     DEFAULT_POLICY,
-    DeadlineEvent,
     DeadlinePolicy,
     Decision,
     IncidentDeadlines,
@@ -29,6 +28,7 @@ from sievert_deadlines.domain import (
     on_submitted,
     overdue_instant,
 )
+from sievert_deadlines.domain.state import WINDOW_EVENTS, WindowEvent
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
     DeadlineMet,
@@ -57,6 +57,7 @@ policies = st.builds(
     notification_reminders=st.lists(st.integers(1, 20), max_size=4).map(tuple),
     report_reminders=st.lists(st.integers(1, 90), max_size=5).map(tuple),
     local_investigation_reminders=st.lists(st.integers(1, 30), max_size=3).map(tuple),
+    asap_reminder_after_days=st.none() | st.integers(1, 13),
 )
 offsets = st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=140))
 
@@ -194,6 +195,7 @@ def test_walk_through_a_notifiable_incident() -> None:
     assert store.events() == [
         "Scheduled notification due 2025-03-30T23:00Z",
         "Scheduled investigation_report due 2025-06-08T23:00Z",
+        "Approaching notification P2D early",
         "Approaching notification P7D",
         "Approaching notification P3D",
         "Approaching notification P1D",
@@ -244,8 +246,9 @@ def test_walk_tells_each_window_story(
     store = walk(discovered_on, notifiable, classified_at, submissions)
     end = start + SIXTEEN_WEEKS
 
-    by_window: dict[Window, list[tuple[dt.datetime, DeadlineEvent]]] = defaultdict(list)
+    by_window: dict[Window, list[tuple[dt.datetime, WindowEvent]]] = defaultdict(list)
     for emitted_at, event in store.emitted:
+        assert isinstance(event, WINDOW_EVENTS), event  # the walk never closes the case
         by_window[event.window].append((emitted_at, event))
         allowed = earliest_allowed(event)
         assert allowed is None or allowed <= emitted_at, event
@@ -260,7 +263,9 @@ def test_walk_tells_each_window_story(
             assert kinds[-1] == "DeadlineMet" and kinds.count("DeadlineMet") == 1  # nothing after Met
             assert events[-1][1].late is (met_at >= due_at)  # type: ignore[union-attr]
 
-        reminders = [e for _, e in events if isinstance(e, DeadlineApproaching)]
+        reminders = [e for _, e in events if isinstance(e, DeadlineApproaching) and not e.early]
+        early = [e for _, e in events if isinstance(e, DeadlineApproaching) and e.early]
+        assert len(early) <= 1 and all(e.window is N for e in early)
         days = [int(e.reminder[1:-1]) for e in reminders]
         assert days == sorted(days, reverse=True) and len(days) == len(set(days))
         assert all(at < due_at for at, e in events if isinstance(e, DeadlineApproaching))

@@ -14,7 +14,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from sievert_deadlines.domain import (
-    DEFAULT_POLICY,
+    DeadlinePolicy,
     Extension,
     Firing,
     IncidentDeadlines,
@@ -35,6 +35,8 @@ from tests.unit.deadlines.deadline_support import INCIDENT, describe_all, london
 
 N, R = Window.NOTIFICATION, Window.INVESTIGATION_REPORT
 N_DUE = utc("2025-03-30T23:00")
+# The before-the-due reminders; the early "as soon as possible" one has its own table.
+POLICY = DeadlinePolicy(asap_reminder_after_days=None)
 
 
 def deadlines() -> IncidentDeadlines:
@@ -44,7 +46,7 @@ def deadlines() -> IncidentDeadlines:
         notifiable=True,
         authority="CQC",
         discovered_on=dt.date(2025, 3, 16),
-        policy=DEFAULT_POLICY,
+        policy=POLICY,
         now=london(2025, 3, 16, 12),
     ).deadlines
     assert decided is not None
@@ -64,7 +66,7 @@ def overdue(days: int) -> PlannedTimer:
 
 
 def test_the_plan_is_the_reminders_then_the_due() -> None:
-    planned = plan_timers(INCIDENT, window(N), DEFAULT_POLICY)
+    planned = plan_timers(INCIDENT, window(N), POLICY)
     assert [(t.kind, t.days_before, t.fire_at) for t in planned] == [
         (TimerKind.REMINDER, 7, utc("2025-03-24T00:00")),
         (TimerKind.REMINDER, 3, utc("2025-03-28T00:00")),
@@ -76,24 +78,21 @@ def test_the_plan_is_the_reminders_then_the_due() -> None:
 
 def test_a_closed_window_plans_nothing() -> None:
     met = dataclasses.replace(window(N), status=WindowStatus.MET, met_at=london(2025, 3, 20))
-    assert plan_timers(INCIDENT, met, DEFAULT_POLICY) == ()
+    assert plan_timers(INCIDENT, met, POLICY) == ()
 
 
 @pytest.mark.parametrize(
     "planned",
-    [
-        pytest.param(t, id=f"{t.kind}-{t.days_before}")
-        for t in plan_timers(INCIDENT, window(N), DEFAULT_POLICY)
-    ]
+    [pytest.param(t, id=f"{t.kind}-{t.days_before}") for t in plan_timers(INCIDENT, window(N), POLICY)]
     + [pytest.param(overdue(1), id="overdue-1")],
 )
 def test_a_timer_never_fires_before_its_instant(planned: PlannedTimer) -> None:
     with pytest.raises(TimerNotDueError):
-        fire(planned, deadlines(), DEFAULT_POLICY, planned.fire_at - dt.timedelta(microseconds=1))
-    fire(planned, deadlines(), DEFAULT_POLICY, planned.fire_at)  # exactly at fire_at is fine
+        fire(planned, deadlines(), POLICY, planned.fire_at - dt.timedelta(microseconds=1))
+    fire(planned, deadlines(), POLICY, planned.fire_at)  # exactly at fire_at is fine
 
 
-REMINDERS = {t.days_before: t for t in plan_timers(INCIDENT, window(N), DEFAULT_POLICY)}
+REMINDERS = {t.days_before: t for t in plan_timers(INCIDENT, window(N), POLICY)}
 DUE = REMINDERS.pop(None)
 
 
@@ -135,7 +134,7 @@ DUE = REMINDERS.pop(None)
 def test_firing(
     claimed: PlannedTimer, now: dt.datetime, events: list[str], next_fire: dt.datetime | None
 ) -> None:
-    firing = fire(claimed, deadlines(), DEFAULT_POLICY, now)
+    firing = fire(claimed, deadlines(), POLICY, now)
 
     assert describe_all(firing.events) == events
     assert (firing.next_timer.fire_at if firing.next_timer else None) == next_fire
@@ -149,7 +148,7 @@ def test_overdue_ticks_follow_london_midnight_across_fall_back() -> None:
     due_at = utc("2025-10-25T23:00")
     state = WindowState(N, WindowStatus.OPEN, dt.date(2025, 10, 11), due_at, "CQC")
     autumn = IncidentDeadlines(INCIDENT, True, "CQC", dt.date(2025, 10, 11), (state,))
-    firing = fire(PlannedTimer(INCIDENT, N, TimerKind.DUE, due_at, due_at), autumn, DEFAULT_POLICY, due_at)
+    firing = fire(PlannedTimer(INCIDENT, N, TimerKind.DUE, due_at, due_at), autumn, POLICY, due_at)
     assert firing.next_timer is not None
     assert firing.next_timer.fire_at == utc("2025-10-27T00:00")
     assert firing.next_timer.fire_at - due_at == dt.timedelta(hours=25)
@@ -158,7 +157,7 @@ def test_overdue_ticks_follow_london_midnight_across_fall_back() -> None:
 def test_a_met_window_fires_nothing() -> None:
     met = on_submitted(deadlines(), window=N, submitted_at=london(2025, 3, 20)).deadlines
     assert met is not None
-    assert fire(DUE, met, DEFAULT_POLICY, N_DUE) == Firing()
+    assert fire(DUE, met, POLICY, N_DUE) == Firing()
 
 
 def test_a_cancelled_window_fires_nothing() -> None:
@@ -168,37 +167,37 @@ def test_a_cancelled_window_fires_nothing() -> None:
         notifiable=False,
         authority=None,
         discovered_on=dt.date(2025, 3, 16),
-        policy=DEFAULT_POLICY,
+        policy=POLICY,
         now=london(2025, 3, 20),
     ).deadlines
     assert local is not None
-    assert fire(DUE, local, DEFAULT_POLICY, N_DUE) == Firing()
+    assert fire(DUE, local, POLICY, N_DUE) == Firing()
 
 
 def test_a_timer_from_before_an_extension_fires_nothing() -> None:
-    report_due = plan_timers(INCIDENT, window(R), DEFAULT_POLICY)[-1]
+    report_due = plan_timers(INCIDENT, window(R), POLICY)[-1]
     extended = on_extended(
         deadlines(),
         window=R,
         extended_to=dt.date(2025, 7, 6),
         agreed_by="CQC inspector",
         reason="awaiting dosimetry",
-        policy=DEFAULT_POLICY,
+        policy=POLICY,
         now=london(2025, 5, 1),
     ).deadlines
     assert extended is not None
-    assert fire(report_due, extended, DEFAULT_POLICY, report_due.fire_at) == Firing()
+    assert fire(report_due, extended, POLICY, report_due.fire_at) == Firing()
 
 
 def test_a_timer_for_another_incident_is_refused() -> None:
     stranger = dataclasses.replace(DUE, incident_id=uuid.UUID(int=7))
     with pytest.raises(ValueError, match="fired against"):
-        fire(stranger, deadlines(), DEFAULT_POLICY, N_DUE)
+        fire(stranger, deadlines(), POLICY, N_DUE)
 
 
 def test_a_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
-        fire(DUE, deadlines(), DEFAULT_POLICY, dt.datetime(2025, 4, 1))
+        fire(DUE, deadlines(), POLICY, dt.datetime(2025, 4, 1))
 
 
 @pytest.mark.parametrize(
@@ -242,5 +241,5 @@ def test_state_and_timers_round_trip_through_json_for_storage() -> None:
     assert adapter.validate_json(adapter.dump_json(state)) == state
 
     timers = TypeAdapter(tuple[PlannedTimer, ...])
-    planned = (*plan_timers(INCIDENT, report, DEFAULT_POLICY), overdue(3))
+    planned = (*plan_timers(INCIDENT, report, POLICY), overdue(3))
     assert timers.validate_json(timers.dump_json(planned)) == planned

@@ -14,7 +14,7 @@ import datetime as dt
 import pytest
 
 from sievert_deadlines.domain import (
-    DEFAULT_POLICY,
+    DeadlinePolicy,
     Decision,
     ExtensionRefusedError,
     IncidentDeadlines,
@@ -31,6 +31,9 @@ N, R, L = Window.NOTIFICATION, Window.INVESTIGATION_REPORT, Window.LOCAL_INVESTI
 DISCOVERED = dt.date(2025, 3, 16)
 N_DUE, R_DUE, L_DUE = utc("2025-03-30T23:00"), utc("2025-06-08T23:00"), utc("2025-04-15T23:00")
 CLASSIFIED_AT = london(2025, 3, 16, 12)
+# These tables are about the windows and their before-the-due reminders; the early "as soon as
+# possible" reminder, on by default, has its own table (test_case_lifecycle.py).
+POLICY = DeadlinePolicy(asap_reminder_after_days=None)
 EXTENDED_AT = london(2025, 5, 20)
 
 SCHEDULED_N = "Scheduled notification due 2025-03-30T23:00Z"
@@ -74,7 +77,7 @@ def classify(
         notifiable=notifiable,
         authority=authority if notifiable else None,
         discovered_on=discovered_on,
-        policy=DEFAULT_POLICY,
+        policy=POLICY,
         now=now,
     )
 
@@ -185,6 +188,9 @@ def test_scheduled_carries_discovery_and_authority() -> None:
         "due_at": N_DUE,
         "discovered_on": DISCOVERED,
         "authority": "HIW",
+        "clock_from": DISCOVERED,
+        "provisional": False,
+        "needs_facts": [],
     }
 
 
@@ -266,14 +272,19 @@ def test_back_to_notifiable_reopens_cancelled_windows() -> None:
 def test_a_met_window_is_final_across_reclassification() -> None:
     met = on_submitted(notifiable_at(), window=N, submitted_at=london(2025, 3, 18)).deadlines
 
+    # Notified, then not notifiable: the report is not cancelled silently, a withdrawal is asked
+    # for (test_case_lifecycle.py has the whole table).
     local = classify(met, london(2025, 3, 19), notifiable=False)
-    assert describe_all(local.events) == ["Cancelled investigation_report", SCHEDULED_L]
+    assert describe_all(local.events) == [SCHEDULED_L, "WithdrawalRequested CQC"]
     assert status(local.deadlines)[N] is WindowStatus.MET
 
     notifiable = classify(local.deadlines, london(2025, 3, 20))
-    assert describe_all(notifiable.events) == ["Cancelled local_investigation", SCHEDULED_R]
-    assert timers(notifiable) == R_TIMERS
-    assert status(notifiable.deadlines)[N] is WindowStatus.MET
+    assert describe_all(notifiable.events) == ["Cancelled local_investigation"]
+    assert status(notifiable.deadlines) == {
+        N: WindowStatus.MET,
+        R: WindowStatus.OPEN,
+        L: WindowStatus.CANCELLED,
+    }
 
 
 # --- Amended discovery date -------------------------------------------------------------------
@@ -431,7 +442,7 @@ def extend(
         extended_to=extended_to,
         agreed_by=agreed_by,
         reason=reason,
-        policy=DEFAULT_POLICY,
+        policy=POLICY,
         now=now,
     )
 

@@ -272,39 +272,41 @@ def test_the_header_only_picks_the_decoder_the_envelope_must_agree() -> None:
 # -- versions: the fast path reads only the latest, the registry upcasts the rest -------------------
 
 
-class _ScheduledV2(DeadlineScheduled):
-    """A made-up v2, so a v1 in the log needs an upcaster whatever the real models are."""
+class _ScheduledNext(DeadlineScheduled):
+    """A made-up next version, so the current one in the log needs an upcaster whatever the real
+    models are."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = DeadlineScheduled.schema_version + 1
 
     note: str | None = Field(default=None, max_length=20)
 
 
-def _registry_with_v2() -> EventRegistry:
+CURRENT = DeadlineScheduled.schema_version
+
+
+def _registry_with_next() -> EventRegistry:
     registry = EventRegistry()
     for model in REGISTRY.models():
-        if model.event_type != "DeadlineScheduled":
-            registry.register(model)
-    registry.register(DeadlineScheduled)
-    registry.register(_ScheduledV2)
-    registry.register_upcaster("DeadlineScheduled", 1, lambda p: {**p, "note": None})
+        registry.register(model)
+    registry.register(_ScheduledNext)
+    registry.register_upcaster("DeadlineScheduled", CURRENT, lambda p: {**p, "note": None})
     return registry
 
 
 def test_an_older_version_falls_back_to_the_registry_which_upcasts_it() -> None:
-    registry = _registry_with_v2()
+    registry = _registry_with_next()
     fast = FastDecoder.build(registry)
-    assert fast.types["DeadlineScheduled"][1] == 2
-    v1 = _raw(_events()[6])
-    assert json.loads(v1)["schema_version"] == 1
-    assert fast.decode(v1, "DeadlineScheduled") is None
-    envelope = EventEnvelope.from_json_bytes(v1)
-    assert isinstance(registry.decode(envelope), _ScheduledV2)
-    body = json.loads(v1)
-    body["schema_version"], body["payload"]["note"] = 2, "agreed"
-    v2 = json.dumps(body).encode()
-    decoded = fast.decode(v2, "DeadlineScheduled")
-    assert decoded is not None and decoded == hot_from_models(*_pair(registry, v2))
+    assert fast.types["DeadlineScheduled"][1] == CURRENT + 1
+    older = _raw(_events()[6])
+    assert json.loads(older)["schema_version"] == CURRENT
+    assert fast.decode(older, "DeadlineScheduled") is None
+    envelope = EventEnvelope.from_json_bytes(older)
+    assert isinstance(registry.decode(envelope), _ScheduledNext)
+    body = json.loads(older)
+    body["schema_version"], body["payload"]["note"] = CURRENT + 1, "agreed"
+    newer = json.dumps(body).encode()
+    decoded = fast.decode(newer, "DeadlineScheduled")
+    assert decoded is not None and decoded == hot_from_models(*_pair(registry, newer))
 
 
 def test_the_current_registrys_older_versions_fall_back() -> None:
@@ -321,8 +323,8 @@ def _pair(registry: EventRegistry, raw: bytes) -> tuple[EventEnvelope, Event]:
     return envelope, registry.decode(envelope)
 
 
-class _Checked(_ScheduledV2):
-    schema_version: ClassVar[int] = 3
+class _Checked(_ScheduledNext):
+    schema_version: ClassVar[int] = CURRENT + 2
 
     @field_validator("note")
     @classmethod
@@ -333,7 +335,7 @@ class _Checked(_ScheduledV2):
 
 
 def test_a_model_with_a_validator_the_mirror_does_not_know_is_left_to_pydantic() -> None:
-    registry = _registry_with_v2()
+    registry = _registry_with_next()
     registry.register(_Checked)
     fast = FastDecoder.build(registry)
     assert "DeadlineScheduled" not in fast.types

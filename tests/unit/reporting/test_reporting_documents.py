@@ -10,8 +10,10 @@ import pytest
 from sievert_classifier.domain import classify
 from sievert_reporting.adapters.render import table_csv, to_html, to_pdf
 from sievert_reporting.contracts import REPORTS_DIR, generate
-from sievert_reporting.domain import documents
+from sievert_reporting.domain import completeness, documents
 from sievert_reporting.domain.document_views import notification_view
+from sievert_shared.events import InvestigationFindingsRecorded, SimilarIncidentsConfirmed
+from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 from sievert_shared.facts import IncidentFacts
 
 
@@ -53,7 +55,7 @@ def test_codes_split_into_category_and_complementary_prefixes(
         pytest.param({}, "dose", {"Multiplication factor (received/intended)": 12.0}, id="ct-12x-code-2.2"),
         pytest.param(
             {"modality": "external_beam_radiotherapy", "rt_course_dose_ratio": 1.15, "rt_dose_volume": "ptv"},
-            "radiotherapy_ratios",
+            "radiotherapy",
             {"Delivered/intended dose over the course": 1.15},
             id="radiotherapy-ratio-code-8.2",
         ),
@@ -76,18 +78,24 @@ def test_details_follow_the_modality(
 
 
 def test_every_missing_report_item_is_listed_with_its_guidance_line() -> None:
-    missing = documents.missing_report_items(documents.Findings(), facts())
+    f = facts(individuals_affected=1)
+    missing = completeness.missing_items(
+        SubmissionKind.INVESTIGATION_REPORT,
+        completeness.DocumentInputs(f, classify(f), findings=documents.Findings()),
+    )
     assert [m["item"] for m in missing] == [
         "what_happened",
+        "dose_assessment",
         "root_causes",
         "contributory_factors",
+        "similar_incidents_confirmed",
         "duty_of_candour_met",
         "csaue_procedure_applied",
         "learning",
         "learning_shared_how",
         "corrective_actions",
     ]  # the dose estimate comes from the facts
-    assert all("line" in m["requirement"] for m in missing)
+    assert all(m["guidance_lines"] and m["label"] for m in missing)
 
 
 def test_similar_incidents_same_modality_or_code_in_previous_three_years() -> None:
@@ -134,18 +142,42 @@ def test_similar_incidents_same_modality_or_code_in_previous_three_years() -> No
 
 
 def test_one_view_renders_to_html_pdf_and_csv() -> None:
-    f = facts(equipment_fault=True)
+    f = facts(equipment_fault=True, individuals_affected=1)
+    particulars = DocumentParticulars(
+        preliminary_investigation="The scanner's protocol list was corrupted by an update.",
+        immediate_actions=["Scanner taken out of use"],
+        equipment_fault_description="A software update renamed the protocols.",
+    )
     doc = documents.notification(
         submission_id=uuid.uuid4(),
         incident_id=uuid.uuid4(),
         trust="RXX",
         site="RXX01",
-        facts=f,
-        decision=classify(f),
+        inputs=completeness.DocumentInputs(f, classify(f), particulars),
         contact_role="Radiation protection lead",
         summary=None,
     )
     view = notification_view(doc)
     assert "Radiation protection lead" in to_html(view)
     assert to_pdf(view).startswith(b"%PDF")
-    assert table_csv(view.tables()[0]).splitlines()[0] == "code,category,complementary_prefixes,meaning"
+    assert table_csv(view.tables()[0]).splitlines()[0] == "Code,Category,Criterion,Guidance lines"
+
+
+def test_similar_incidents_confirmed_is_kept_with_the_findings_and_completes_the_report_item() -> None:
+    confirmed = SimilarIncidentsConfirmed(
+        confirmed_by_role="Radiation protection lead",
+        confirmed_on=dt.date(2025, 6, 20),
+        summary="One similar incident in 2024 at another site; no trend.",
+        edited=True,
+    )
+    findings = documents.confirm_similar_incidents(documents.Findings(), confirmed)
+    # findings recorded later leave the confirmation as it was
+    later = InvestigationFindingsRecorded(recorded_by_role="RPA", what_happened="Wrong protocol.")
+    findings = documents.merge_findings(findings, later)
+    assert findings.similar_incidents_confirmation is not None
+    assert findings.similar_incidents_confirmation.summary == confirmed.summary
+    assert findings.what_happened == "Wrong protocol."
+    f = facts(individuals_affected=1)
+    inputs = completeness.DocumentInputs(f, classify(f), findings=findings)
+    missing = {m["item"] for m in completeness.missing_items(SubmissionKind.INVESTIGATION_REPORT, inputs)}
+    assert "similar_incidents_confirmed" not in missing and "what_happened" not in missing

@@ -12,6 +12,8 @@ def decision_changes(
     before_discovered_on: dt.date,
     after: ClassificationDecision,
     after_discovered_on: dt.date,
+    before_theme_identified_on: dt.date | None = None,
+    after_theme_identified_on: dt.date | None = None,
 ) -> list[str]:
     """Human-readable differences that matter to a trust. An empty list means nothing to announce.
 
@@ -38,6 +40,7 @@ def decision_changes(
     compare("ruleset", before.ruleset, after.ruleset)
     compare("needs_facts", sorted(before.needs_facts), sorted(after.needs_facts))
     compare("discovered_on", before_discovered_on.isoformat(), after_discovered_on.isoformat())
+    compare("theme_identified_on", before_theme_identified_on, after_theme_identified_on)  # line 278
     return changes
 
 

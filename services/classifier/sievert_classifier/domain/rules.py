@@ -753,3 +753,42 @@ def code_v(c: Case) -> Finding | None:
     if c.facts.voluntary is not True:
         return None
     return Finding("V", MET, {"voluntary": True})
+
+
+# --- A patient's cumulative dose (UKHSA/BIR joint position statement, July 2023) --------
+
+#: The reason that shows earlier exposures of the same area as context, and the reason of the
+#: position's exception. Cited from ukhsa-bir-cumulative-dose-position-2023.txt, not the guidance.
+CUMULATIVE_DOSE = "cumulative-dose"
+CUMULATIVE_DOSE_EXCEPTION = "cumulative-dose-exception"
+
+
+@applies(kinds=EXPOSED)
+def cumulative_dose(c: Case) -> Finding | None:
+    """Earlier exposures of the same area, shown with the decision and never gating it.
+
+    Position line 15: the decision to expose "should be based on clinical need rather than the
+    dose from previous exposures"; the notification criteria judge this exposure alone. Line 35
+    names the exception: "multiple high dose interventional (or CT perfusion) procedures exposing
+    the same area, over a short time period, and where deterministic effects are expected". Then
+    the earlier doses are flagged for justifying and optimising the next exposure of that area;
+    the notification still does not change (docs/classifier.md, "Cumulative dose"). "High dose"
+    and "short" are not quantified by the position, so the exception rests on the practitioner's
+    ``deterministic_effects_expected``, which only a high dose over a short period gives.
+    """
+    f = c.facts
+    earlier = f.prior_same_area_exposures
+    if earlier is None:
+        return None  # the common path: one attribute read
+    facts: dict[str, FactValue] = {
+        "prior_same_area_exposures": earlier,
+        "prior_same_area_period_days": f.prior_same_area_period_days,
+        "prior_same_area_dose_mgy": f.prior_same_area_dose_mgy,
+    }
+    modality = f.modality
+    named = modality is Modality.INTERVENTIONAL or (modality is Modality.CT and f.ct_perfusion is True)
+    if named and earlier > 0 and f.deterministic_effects_expected is True:
+        facts["modality"] = modality
+        facts["deterministic_effects_expected"] = True
+        return Finding(CUMULATIVE_DOSE_EXCEPTION, MET, facts)
+    return Finding(CUMULATIVE_DOSE, MET, facts)

@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from sievert_classifier.domain import bodies, rules
 from sievert_classifier.domain.model import Criterion, Kind, Ruleset, criterion
+from sievert_shared.decision import Citation
 from sievert_shared.facts import Nation
 
 __all__ = ["IRMER_2020_08", "IRMER_2023_04", "RULESETS", "select_ruleset"]
@@ -27,6 +28,8 @@ APRIL_2023 = date(2023, 4, 19)
 
 NOTE = Kind.OTHER
 COMPLEMENTARY = Kind.COMPLEMENTARY
+#: The UKHSA/BIR joint position statement on patients' cumulative dose (July 2023).
+CUMULATIVE_DOSE_SOURCE = "ukhsa-bir-cumulative-dose-position-2023.txt"
 
 
 def _table(items: Iterable[Criterion]) -> Mapping[str, Criterion]:
@@ -399,6 +402,34 @@ _COMMON = (
         112,
         kind=NOTE,
     ),
+    Criterion(
+        key=rules.CUMULATIVE_DOSE,
+        code=rules.CUMULATIVE_DOSE,
+        text=(
+            "A patient's earlier exposures of the same area and their doses are shown with the decision "
+            "as context only: the decision to perform a medical imaging exposure is based on clinical "
+            "need rather than the dose from previous exposures, and the notification criteria judge "
+            "this exposure alone. They do not change this decision."
+        ),
+        citation=Citation(source=CUMULATIVE_DOSE_SOURCE, lines=(15, 33, 35)),
+        kind=NOTE,
+    ),
+    Criterion(
+        key=rules.CUMULATIVE_DOSE_EXCEPTION,
+        code=rules.CUMULATIVE_DOSE,
+        text=(
+            "The exception the position names: multiple high-dose interventional (or CT perfusion) "
+            "procedures exposing the same area over a short time period, where deterministic effects "
+            "are expected. Previous dose information should then also be considered in the "
+            "justification and optimisation process: the earlier doses to this area are flagged for "
+            "justifying and optimising the next exposure of it. They still do not change this "
+            "decision, which the notification criteria make on this exposure alone; whether an observed "
+            "effect was anticipated (code 3, CQC guidance line 296) is recorded by the practitioner, "
+            "never inferred from these doses."
+        ),
+        citation=Citation(source=CUMULATIVE_DOSE_SOURCE, lines=(35, 37, 39)),
+        kind=NOTE,
+    ),
     criterion(
         "regulation-8(3)",
         "regulation-8(3)",
@@ -446,6 +477,7 @@ _FINAL_RULES = (
     bodies.medicine_regulator,
     bodies.arsac,
     bodies.licensing_breach,
+    rules.cumulative_dose,
 )
 
 IRMER_2023_04 = Ruleset(

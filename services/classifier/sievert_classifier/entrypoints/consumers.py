@@ -6,14 +6,24 @@ then applies to every incident in it (guidance line 276-281). The classifier kee
 facts and each theme's count per incident, so either event can arrive first and the decision is
 the same. A theme's count may also fall, when an incident is unlinked: below two individuals M no
 longer applies, and the incidents are re-decided without it.
+
+When the theme's count is what makes an incident notifiable (code M from the theme, not from the
+incident's own individuals), the decision carries the day the theme was identified
+(``theme_identified_on``, line 278: "a theme has been identified over a number of incidents"), and
+the deadlines service counts the incident's windows from it. A change of that day alone is a
+reclassification.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import uuid
 
 from sievert_classifier.adapters import store
 from sievert_classifier.domain import classify
 from sievert_classifier.domain.changes import decision_changes
 from sievert_shared.db import Connection
+from sievert_shared.decision import ClassificationDecision
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
     IncidentClassified,
@@ -22,11 +32,34 @@ from sievert_shared.events import (
     IncidentReported,
     ThemeIndividualsCounted,
 )
+from sievert_shared.facts import IncidentFacts
 from sievert_shared.handlers import EventHandlers
 from sievert_shared.logging import get_logger
 from sievert_shared.outbox import Emitter
 
 log = get_logger(__name__)
+
+
+def notifiable_only_by_theme(
+    with_theme: ClassificationDecision, without_theme: ClassificationDecision
+) -> bool:
+    """Whether the theme's count is what makes the incident notifiable: notifiable with it, not
+    without it. Then code M comes from the theme, not from the incident's own individuals (which
+    would give M without the theme too), nor is it notifiable on its own criteria anyway, whose
+    windows run from discovery (line 219)."""
+    return with_theme.notifiable and not without_theme.notifiable
+
+
+async def decide(
+    conn: Connection, incident_id: uuid.UUID, facts: IncidentFacts
+) -> tuple[ClassificationDecision, dt.date | None]:
+    """The decision with the incident's themes, and the day of the theme that made it notifiable
+    (None if none did, or its day is unknown)."""
+    individuals = await store.theme_individuals(conn, incident_id)
+    decision = classify(facts, theme_individuals=individuals)
+    if individuals is None or not notifiable_only_by_theme(decision, classify(facts)):
+        return decision, None
+    return decision, await store.theme_identified_on(conn, incident_id)
 
 
 def consumer_handlers(emitter: Emitter) -> EventHandlers:
@@ -53,15 +86,25 @@ class IncidentHandlers:
         if previous is not None and previous.facts_version >= envelope.stream_version:
             log.info("classifier.stale_facts_ignored", facts_version=envelope.stream_version)
             return
-        decision = classify(facts, theme_individuals=await store.theme_individuals(conn, incident_id))
+        decision, theme_on = await decide(conn, incident_id, facts)
         out: IncidentClassified | IncidentReclassified | None
         if previous is None:
             out = IncidentClassified(
-                decision=decision, discovered_on=facts.discovered_on, facts_version=envelope.stream_version
+                decision=decision,
+                discovered_on=facts.discovered_on,
+                facts_version=envelope.stream_version,
+                theme_identified_on=theme_on,
             )
         else:
             before = previous.decision
-            changes = decision_changes(before, previous.discovered_on, decision, facts.discovered_on)
+            changes = decision_changes(
+                before,
+                previous.discovered_on,
+                decision,
+                facts.discovered_on,
+                previous.theme_identified_on,
+                theme_on,
+            )
             reclassified = IncidentReclassified(
                 decision=decision,
                 discovered_on=facts.discovered_on,
@@ -70,6 +113,7 @@ class IncidentHandlers:
                 previous_codes=list(before.codes),
                 previous_discovered_on=previous.discovered_on,
                 changes=changes,
+                theme_identified_on=theme_on,
             )
             out = reclassified if changes else None
         await store.save_decision(
@@ -79,6 +123,7 @@ class IncidentHandlers:
             facts_version=envelope.stream_version,
             facts=facts,
             decision=decision,
+            theme_identified_on=theme_on,
             now=self._emitter.clock.now(),
         )
         if out is not None:
@@ -104,7 +149,9 @@ class IncidentHandlers:
         incident_id = envelope.stream_id
         in_theme = incident_id in event.incident_ids
         if in_theme:
-            await store.set_theme_individuals(conn, incident_id, event.theme_id, event.individuals)
+            await store.set_theme_individuals(
+                conn, incident_id, event.theme_id, event.individuals, event.theme_identified_on
+            )
         else:
             await store.leave_theme(conn, incident_id, event.theme_id)
         stored = await store.lock_decision_and_facts(conn, incident_id)
@@ -116,12 +163,19 @@ class IncidentHandlers:
             )
             return
         previous, facts = stored
-        decision = classify(facts, theme_individuals=await store.theme_individuals(conn, incident_id))
+        decision, theme_on = await decide(conn, incident_id, facts)
         before = previous.decision
-        changes = decision_changes(before, previous.discovered_on, decision, facts.discovered_on)
+        changes = decision_changes(
+            before,
+            previous.discovered_on,
+            decision,
+            facts.discovered_on,
+            previous.theme_identified_on,
+            theme_on,
+        )
         if not changes:
             return
-        await store.replace_decision(conn, incident_id, decision, self._emitter.clock.now())
+        await store.replace_decision(conn, incident_id, decision, theme_on, self._emitter.clock.now())
         reclassified = IncidentReclassified(
             decision=decision,
             discovered_on=facts.discovered_on,
@@ -135,6 +189,7 @@ class IncidentHandlers:
                 if in_theme
                 else f"theme {event.theme_id}: incident unlinked",
             ],
+            theme_identified_on=theme_on,
         )
         await self._emitter.emit_caused_by(conn, envelope, [reclassified])
         log.info(

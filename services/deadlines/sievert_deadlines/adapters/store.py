@@ -1,4 +1,5 @@
-"""The deadlines service's PostgreSQL storage: the aggregate, its flattened windows, timers."""
+"""The deadlines service's PostgreSQL storage: the aggregate, its flattened windows, timers, the
+incidents' modalities and the trusts' policies."""
 
 from __future__ import annotations
 
@@ -16,12 +17,21 @@ from sievert_deadlines.domain import (
     PlannedTimer,
     TimerKind,
 )
+from sievert_deadlines.domain.timers import CASE_TIMER
 from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import Window
 
 _STATE = TypeAdapter(IncidentDeadlines)
 _POLICY = TypeAdapter(DeadlinePolicy)
+
+
+def _kind(window: Window | None) -> str:
+    return CASE_TIMER if window is None else window.value
+
+
+def _window(kind: str) -> Window | None:
+    return None if kind == CASE_TIMER else Window(kind)
 
 
 async def load(conn: Connection, incident_id: uuid.UUID) -> tuple[IncidentDeadlines, Tenant, str] | None:
@@ -49,6 +59,12 @@ async def lock(conn: Connection, incident_id: uuid.UUID) -> bool:
     return found is not None
 
 
+async def read(conn: Connection, incident_id: uuid.UUID) -> IncidentDeadlines | None:
+    """The aggregate as last committed, for reads (no lock)."""
+    raw = await conn.fetchval("SELECT state FROM incident_deadlines WHERE incident_id = $1", incident_id)
+    return None if raw is None else _STATE.validate_python(raw)
+
+
 async def save(
     conn: Connection, deadlines: IncidentDeadlines, tenant: Tenant, correlation_id: str, now: dt.datetime
 ) -> None:
@@ -66,8 +82,9 @@ async def save(
     await conn.execute("DELETE FROM windows WHERE incident_id = $1", deadlines.incident_id)
     await conn.executemany(
         """INSERT INTO windows (incident_id, window_kind, trust, site, status, discovered_on, due_at,
-                                authority, met_at, extensions)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                                authority, met_at, extensions, provisional, needs_facts, clock_from,
+                                binding_due_at, days_late, cancelled_reason, extension_detail, case_status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)""",
         [
             (
                 deadlines.incident_id,
@@ -80,18 +97,37 @@ async def save(
                 w.authority,
                 w.met_at,
                 len(w.extensions),
+                w.provisional,
+                list(w.needs_facts),
+                w.clock_from,
+                w.binding_due_at,
+                w.days_late(w.met_at) if w.met_at is not None else 0,
+                w.cancelled_reason,
+                [
+                    {
+                        "previous_due_at": e.previous_due_at.isoformat(),
+                        "due_at": e.due_at.isoformat(),
+                        "agreed_by": e.agreed_by,
+                        "reason": e.reason,
+                        "agreed_at": e.agreed_at.isoformat() if e.agreed_at else None,
+                        "agreed_after_due": e.agreed_after_due,
+                    }
+                    for e in w.extensions
+                ],
+                deadlines.case.status.value,
             )
             for w in deadlines.windows
         ],
     )
 
 
-async def cancel_timers(conn: Connection, incident_id: uuid.UUID, windows: Sequence[Window]) -> None:
+async def cancel_timers(conn: Connection, incident_id: uuid.UUID, windows: Sequence[Window | None]) -> None:
+    """Delete the pending timers of these windows (``None``: the case's retention timer)."""
     if windows:
         await conn.execute(
             "DELETE FROM timers WHERE incident_id = $1 AND window_kind = ANY($2::text[])",
             incident_id,
-            [w.value for w in windows],
+            [_kind(w) for w in windows],
         )
 
 
@@ -103,7 +139,7 @@ async def schedule_timers(conn: Connection, timers: Sequence[PlannedTimer]) -> N
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
                                 $6::int[], $7::int[])""",
         [t.incident_id for t in timers],
-        [t.window.value for t in timers],
+        [t.window_kind for t in timers],
         [t.kind.value for t in timers],
         [t.fire_at for t in timers],
         [t.due_at for t in timers],
@@ -160,7 +196,7 @@ async def due_timers(
             r["timer_id"],
             PlannedTimer(
                 incident_id=r["incident_id"],
-                window=Window(r["window_kind"]),
+                window=_window(r["window_kind"]),
                 kind=TimerKind(r["kind"]),
                 fire_at=r["fire_at"],
                 due_at=r["due_at"],
@@ -202,3 +238,19 @@ async def set_policy(conn: Connection, trust: str, policy: DeadlinePolicy, now: 
         _POLICY.dump_python(policy, mode="json"),
         now,
     )
+
+
+async def set_modality(conn: Connection, incident_id: uuid.UUID, modality: str) -> None:
+    await conn.execute(
+        """INSERT INTO incident_modalities (incident_id, modality) VALUES ($1, $2)
+           ON CONFLICT (incident_id) DO UPDATE SET modality = excluded.modality""",
+        incident_id,
+        modality,
+    )
+
+
+async def modality_of(conn: Connection, incident_id: uuid.UUID) -> str | None:
+    modality: str | None = await conn.fetchval(
+        "SELECT modality FROM incident_modalities WHERE incident_id = $1", incident_id
+    )
+    return modality

@@ -1,10 +1,12 @@
-"""Per-trust deadline policy: the local-investigation window, when reminders fire, and the due
-dates of people's tasks where the law gives none.
+"""Per-trust deadline policy: the local-investigation window, when reminders fire, how long
+closed cases are kept, and the due dates of people's tasks where the law gives none.
 
 The two notifiable windows are statutory (Regulation 8(4)) and not configurable; their lengths
 live in ``calendar.py``. What a trust may set is the Regulation 8(3) local-investigation length,
-the reminder offsets for each window and for tasks, and the working days its own procedures give
-for the duty of candour and for informing under Regulation 8(1) (docs/deadlines.md, "Tasks").
+the reminder offsets for each window and for tasks, the early "as soon as possible" reminder
+(line 218), the retention of closed cases' records ("in accordance with your local procedures",
+line 227), and the working days its own procedures give for the duty of candour and for informing
+under Regulation 8(1) (docs/deadlines.md, "Tasks").
 """
 
 from __future__ import annotations
@@ -18,6 +20,21 @@ DEFAULT_LOCAL_INVESTIGATION_DAYS = 30
 DEFAULT_TASK_WORKING_DAYS = 10
 """A common NHS local policy for telling the patient under the duty of candour: a policy choice,
 not law (regulation 20 says "as soon as reasonably practicable")."""
+DEFAULT_ASAP_REMINDER_AFTER_DAYS = 2
+"""Line 218: notify "as soon as possible" once the preliminary investigation shows the criteria
+met. Two days after discovery is our default nudge, well before the first 2-week reminder."""
+DEFAULT_RETENTION_YEARS_RADIOTHERAPY = 30
+DEFAULT_RETENTION_YEARS_OTHER = 20
+
+RADIOTHERAPY_MODALITIES = frozenset(
+    {
+        "external_beam_radiotherapy",
+        "brachytherapy",
+        "radiotherapy_planning_imaging",
+        "radiotherapy_verification_imaging",
+    }
+)
+"""Modalities whose cases are kept as radiotherapy records (``IncidentFacts.modality``)."""
 
 
 def _largest_first(days: Iterable[int], name: str) -> tuple[int, ...]:
@@ -44,12 +61,22 @@ class DeadlinePolicy:
     """Working days from discovery to inform under Regulation 8(1) (the trust's CSAUE procedure)."""
     task_reminders: tuple[int, ...] = (3, 1)
     """Days before a task's due, e.g. [3, 1]."""
+    asap_reminder_after_days: int | None = DEFAULT_ASAP_REMINDER_AFTER_DAYS
+    """Days after the notification window starts counting when the early reminder fires;
+    ``None``: no early reminder."""
+    retention_years_radiotherapy: int = DEFAULT_RETENTION_YEARS_RADIOTHERAPY
+    retention_years_other: int = DEFAULT_RETENTION_YEARS_OTHER
 
     def __post_init__(self) -> None:
         if self.local_investigation_days < 1:
             raise ValueError("local_investigation_days must be at least 1")
         if min(self.duty_of_candour_working_days, self.regulation_8_1_working_days) < 1:
             raise ValueError("a task's working days must be at least 1")
+        if self.asap_reminder_after_days is not None and not 1 <= self.asap_reminder_after_days <= 13:
+            raise ValueError("asap_reminder_after_days: between 1 and 13 days, inside the 2 weeks")
+        for name in ("retention_years_radiotherapy", "retention_years_other"):
+            if not 1 <= getattr(self, name) <= 100:
+                raise ValueError(f"{name}: between 1 and 100 years")
         for name in (
             "notification_reminders",
             "report_reminders",
@@ -68,6 +95,15 @@ class DeadlinePolicy:
                 return self.report_reminders
             case Window.LOCAL_INVESTIGATION:
                 return self.local_investigation_reminders
+
+    def retention_years(self, modality: str | None) -> int:
+        """How long a closed case is kept. A case whose modality is not known is kept for the
+        longer period: destroying a record too early cannot be undone."""
+        if modality is None:
+            return max(self.retention_years_radiotherapy, self.retention_years_other)
+        if modality in RADIOTHERAPY_MODALITIES:
+            return self.retention_years_radiotherapy
+        return self.retention_years_other
 
 
 DEFAULT_POLICY = DeadlinePolicy()

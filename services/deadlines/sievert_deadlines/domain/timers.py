@@ -14,6 +14,11 @@ Rules (docs/deadlines.md):
 * The next timer ``fire`` returns is always in the future: anything already due is fired inline.
 * A timer whose window is no longer open, or whose ``due_at`` is not the window's current one
   (it was re-planned), fires nothing.
+* The early reminder of the notification window ("as soon as possible", line 218) fires the
+  trust's ``asap_reminder_after_days`` after the day the window counts from, unless a later
+  reminder or the due has passed too.
+* The retention timer of a closed case (``window`` ``None``) fires ``CaseRetentionExpired`` once,
+  at the end of ``retain_until``, if the case is still closed with that date.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import uuid
 from dataclasses import dataclass
 
 from sievert_deadlines.domain.calendar import (
+    LONDON,
     days_overdue_at,
+    end_of_day,
     iso_days,
     overdue_instant,
     reminder_instant,
@@ -32,11 +39,13 @@ from sievert_deadlines.domain.calendar import (
 )
 from sievert_deadlines.domain.policy import DeadlinePolicy
 from sievert_deadlines.domain.state import (
+    CaseStatus,
     DeadlineEvent,
     IncidentDeadlines,
     TimerNotDueError,
     WindowState,
 )
+from sievert_shared.events.cases import CaseRetentionExpired
 from sievert_shared.events.deadlines import (
     DeadlineApproaching,
     DeadlineMissed,
@@ -44,11 +53,17 @@ from sievert_shared.events.deadlines import (
     Window,
 )
 
+CASE_TIMER = "case"
+
 
 class TimerKind(enum.StrEnum):
     REMINDER = "reminder"
+    EARLY = "early"
+    """The notification window's "as soon as possible" reminder (line 218)."""
     DUE = "due"
     OVERDUE = "overdue"
+    RETENTION = "retention"
+    """A closed case's records reach the end of their retention (line 227)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +71,8 @@ class PlannedTimer:
     """One row of the timer table. ``due_at`` ties it to the plan it came from."""
 
     incident_id: uuid.UUID
-    window: Window
+    window: Window | None
+    """``None`` for the case's own timer (retention)."""
     kind: TimerKind
     fire_at: dt.datetime
     due_at: dt.datetime
@@ -64,6 +80,11 @@ class PlannedTimer:
     """Reminders only: the offset, in calendar days before ``due_at``."""
     days_overdue: int | None = None
     """Overdue ticks only: which day after the window closed, from 1."""
+
+    @property
+    def window_kind(self) -> str:
+        """How storage names the timer's owner: its window, or ``case`` for the retention timer."""
+        return CASE_TIMER if self.window is None else self.window.value
 
     def __post_init__(self) -> None:
         require_aware(self.fire_at, "fire_at")
@@ -74,6 +95,8 @@ class PlannedTimer:
             raise ValueError("days_overdue is set exactly on overdue timers")
         if self.days_overdue is not None and self.days_overdue < 1:
             raise ValueError("days_overdue starts at 1")
+        if (self.kind is TimerKind.RETENTION) != (self.window is None):
+            raise ValueError("only the retention timer belongs to the case rather than a window")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +115,30 @@ def reminder_timer(incident_id: uuid.UUID, state: WindowState, days_before: int)
         fire_at=reminder_instant(state.due_at, days_before),
         due_at=state.due_at,
         days_before=days_before,
+    )
+
+
+def early_instant(state: WindowState, days_after: int) -> dt.datetime:
+    """00:00 Europe/London ``days_after`` calendar days after the day the window counts from."""
+    day = state.counts_from + dt.timedelta(days=days_after)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=LONDON).astimezone(dt.UTC)
+
+
+def early_timer(incident_id: uuid.UUID, state: WindowState, days_after: int) -> PlannedTimer:
+    return PlannedTimer(
+        incident_id=incident_id,
+        window=state.window,
+        kind=TimerKind.EARLY,
+        fire_at=early_instant(state, days_after),
+        due_at=state.due_at,
+    )
+
+
+def retention_timer(incident_id: uuid.UUID, retain_until: dt.date) -> PlannedTimer:
+    """Fires when ``retain_until``, the last day the records are kept, has ended."""
+    instant = end_of_day(retain_until)
+    return PlannedTimer(
+        incident_id=incident_id, window=None, kind=TimerKind.RETENTION, fire_at=instant, due_at=instant
     )
 
 
@@ -125,8 +172,23 @@ def plan_timers(
     """
     if not state.is_open:
         return ()
+    early: list[PlannedTimer] = []
+    if state.window is Window.NOTIFICATION and policy.asap_reminder_after_days is not None:
+        early.append(early_timer(incident_id, state, policy.asap_reminder_after_days))
     reminders = [reminder_timer(incident_id, state, days) for days in policy.reminders(state.window)]
-    return (*reminders, due_timer(incident_id, state))
+    ordered = sorted([*early, *reminders], key=lambda t: t.fire_at)
+    return (*ordered, due_timer(incident_id, state))
+
+
+def _approaching(state: WindowState, reminder: str, *, early: bool = False) -> DeadlineApproaching:
+    return DeadlineApproaching(
+        window=state.window,
+        due_at=state.due_at,
+        reminder=reminder,
+        early=early,
+        provisional=state.provisional,
+        needs_facts=list(state.needs_facts) if state.provisional else [],
+    )
 
 
 def _fire_one(
@@ -139,8 +201,14 @@ def _fire_one(
             later = [reminder_instant(due_at, d) for d in policy.reminders(window) if d < timer.days_before]
             if any(instant <= now for instant in [*later, due_at]):
                 return (), None  # stale: a later reminder, or the due itself, has passed
-            reminder = DeadlineApproaching(window=window, due_at=due_at, reminder=iso_days(timer.days_before))
-            return (reminder,), None
+            return (_approaching(state, iso_days(timer.days_before)),), None
+        case TimerKind.EARLY:
+            regular = [reminder_instant(due_at, d) for d in policy.reminders(window)]
+            later = [instant for instant in [*regular, due_at] if instant > timer.fire_at]
+            if any(instant <= now for instant in later):
+                return (), None  # stale: a later reminder, or the due itself, has passed
+            days_after = (timer.fire_at.astimezone(LONDON).date() - state.counts_from).days
+            return (_approaching(state, iso_days(days_after), early=True),), None
         case TimerKind.DUE:
             first = max(1, days_overdue_at(due_at, now))
             return (DeadlineMissed(window=window, due_at=due_at),), overdue_timer(
@@ -153,6 +221,8 @@ def _fire_one(
                 return (), overdue_timer(timer.incident_id, state, current)  # stale: jump to today
             tick = DeadlineOverdue(window=window, due_at=due_at, days_overdue=timer.days_overdue)
             return (tick,), overdue_timer(timer.incident_id, state, timer.days_overdue + 1)
+        case TimerKind.RETENTION:  # pragma: no cover - fired by ``fire`` before a window is looked up
+            return (), None
 
 
 def _fire_chain(timer: PlannedTimer, state: WindowState, policy: DeadlinePolicy, now: dt.datetime) -> Firing:
@@ -178,10 +248,23 @@ def fire(
         )
     if timer.incident_id != deadlines.incident_id:
         raise ValueError(f"timer for incident {timer.incident_id} fired against {deadlines.incident_id}")
+    if timer.window is None:
+        return _fire_retention(timer, deadlines)
     state = deadlines.window(timer.window)
     if state is None or not state.is_open or state.due_at != timer.due_at:
         return Firing()  # met, cancelled or re-planned since this timer was stored
     return _fire_chain(timer, state, policy, now)
+
+
+def _fire_retention(timer: PlannedTimer, deadlines: IncidentDeadlines) -> Firing:
+    """A closed case reached the end of its retention: intake shreds the patient's identifiers.
+    A case reopened (or closed again with another date) since the timer was stored fires nothing."""
+    case = deadlines.case
+    if case.status is not CaseStatus.CLOSED or case.retain_until is None or case.closed_on is None:
+        return Firing()
+    if end_of_day(case.retain_until) != timer.due_at:
+        return Firing()
+    return Firing((CaseRetentionExpired(closed_on=case.closed_on, retain_until=case.retain_until),))
 
 
 def settle(

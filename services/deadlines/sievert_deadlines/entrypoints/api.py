@@ -9,6 +9,7 @@ from sievert_deadlines.entrypoints.deadlines import deadlines_router
 from sievert_deadlines.entrypoints.incidents import incidents_router
 from sievert_deadlines.entrypoints.tasks import tasks_router
 from sievert_deadlines.entrypoints.trust_policy import trust_policy_router
+from sievert_deadlines.entrypoints.withdrawal import withdrawal_router
 from sievert_deadlines.tasks_service import TasksService
 from sievert_shared.auth import Authenticator, install_auth
 from sievert_shared.runtime import ServiceRuntime, service_app
@@ -28,4 +29,5 @@ def create_app(
     app.include_router(incidents_router)
     app.include_router(trust_policy_router)
     app.include_router(tasks_router)
+    app.include_router(withdrawal_router)
     return app

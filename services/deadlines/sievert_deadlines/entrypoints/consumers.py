@@ -1,8 +1,10 @@
 """What the deadlines consumer does with each event it reads: classifications open, move or
-cancel windows and then people's tasks, submissions meet windows, and reporting's confirmation of
-similar incidents completes that task. The services apply each inside the consumer's transaction
-(the tasks that follow the report window are moved by the windows' own events, in the same
-transaction: ``DeadlinesService`` tells ``TasksService``)."""
+cancel windows and then people's tasks; submissions and the local investigation's close-out meet
+windows; the authority's correspondence and closure, and the investigation's reopening, move the
+case; reporting's confirmation of similar incidents completes that task. Intake's facts give the
+modality that sets how long a closed case is kept. The services apply each inside the consumer's
+transaction (the tasks that follow the report window are moved by the windows' own events, in the
+same transaction: ``DeadlinesService`` tells ``TasksService``)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,16 @@ from sievert_deadlines.tasks_service import TasksService
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
+    AuthorityClosedCase,
+    AuthorityQueryAnswered,
+    AuthorityQueryReceived,
     IncidentClassified,
+    IncidentFactsAmended,
     IncidentReclassified,
+    IncidentReported,
     InvestigationReportSubmitted,
+    LocalInvestigationClosed,
+    LocalInvestigationReopened,
     NotificationSubmitted,
     SimilarIncidentsConfirmed,
 )
@@ -33,5 +42,12 @@ def consumer_handlers(service: DeadlinesService, tasks: TasksService) -> EventHa
 
     handlers.add(NotificationSubmitted, service.on_submission)
     handlers.add(InvestigationReportSubmitted, service.on_submission)
+    handlers.add(IncidentReported, service.on_incident_facts)
+    handlers.add(IncidentFactsAmended, service.on_incident_facts)
+    handlers.add(LocalInvestigationClosed, service.on_local_investigation_closed)
+    handlers.add(LocalInvestigationReopened, service.on_local_investigation_reopened)
+    handlers.add(AuthorityClosedCase, service.on_authority_closed)
+    handlers.add(AuthorityQueryReceived, service.on_authority_query)
+    handlers.add(AuthorityQueryAnswered, service.on_authority_query)
     handlers.add(SimilarIncidentsConfirmed, tasks.on_similar_incidents_confirmed)
     return handlers

@@ -25,4 +25,6 @@ ServiceDep = Annotated[DeadlinesService, Depends(get_service)]
 
 Reader = Annotated[Principal, require(Role.RP_LEAD, Role.AUDITOR)]
 Actor = Annotated[Principal, require(Role.RP_LEAD, Role.TRUST_ADMIN)]
+RpLead = Annotated[Principal, require(Role.RP_LEAD)]
+"""Recording what the enforcing authority agreed (a withdrawal) is the RP lead's to answer for."""
 PolicyReader = Annotated[Principal, require(Role.RP_LEAD, Role.TRUST_ADMIN, Role.AUDITOR)]

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from sievert_deadlines.application import DeadlinesService
+from sievert_deadlines.entrypoints.case_view import case_view
 from sievert_deadlines.entrypoints.dependencies import Actor, Reader, ServiceDep
 from sievert_shared.auth import Principal
 from sievert_shared.errors import NotFoundError
@@ -77,8 +78,12 @@ async def visible_windows(
 
 @incidents_router.get("/incidents/{incident_id}/deadlines", responses={404: {}})
 async def incident_deadlines(incident_id: uuid.UUID, caller: Reader, service: ServiceDep) -> JSONResponse:
+    """Every window (due, met on, days late, extensions, provisional or firm, counted from which
+    day) and the case: open, withdrawal requested or closed, and until when it is kept."""
     items = await visible_windows(service, incident_id, caller)
-    return JSONResponse({"incident_id": str(incident_id), "windows": items})
+    deadlines = await service.incident_case(incident_id)
+    case = case_view(deadlines) if deadlines is not None else None
+    return JSONResponse({"incident_id": str(incident_id), "case": case, "windows": items})
 
 
 @incidents_router.post("/incidents/{incident_id}/submissions", status_code=202, responses={404: {}})

@@ -1,4 +1,5 @@
-"""``/v1/trusts/{trust}/deadline-policy``: the trust's local-investigation window and reminders."""
+"""``/v1/trusts/{trust}/deadline-policy``: the trust's local-investigation window, reminders and
+how long closed cases are kept."""
 
 from __future__ import annotations
 
@@ -44,6 +45,21 @@ class PolicySet(BaseModel):
     task_reminders: list[int] = Field(
         default=list(DEFAULT_POLICY.task_reminders), description="Days before a task's due, e.g. [3, 1]."
     )
+    asap_reminder_after_days: int | None = Field(
+        default=DEFAULT_POLICY.asap_reminder_after_days,
+        description=(
+            "The early 'as soon as possible' reminder (line 218): days after the 2 weeks start counting, "
+            "1 to 13; null for none. Default 2."
+        ),
+    )
+    retention_years_radiotherapy: int = Field(
+        default=DEFAULT_POLICY.retention_years_radiotherapy,
+        description="Years a closed radiotherapy case is kept (line 227: local procedures). Default 30.",
+    )
+    retention_years_other: int = Field(
+        default=DEFAULT_POLICY.retention_years_other,
+        description="Years any other closed case is kept. Default 20.",
+    )
 
     def as_policy(self) -> DeadlinePolicy:
         """The domain's policy; ``InvalidPolicyError`` if it refuses these values."""
@@ -56,6 +72,9 @@ class PolicySet(BaseModel):
                 duty_of_candour_working_days=self.duty_of_candour_working_days,
                 regulation_8_1_working_days=self.regulation_8_1_working_days,
                 task_reminders=tuple(self.task_reminders),
+                asap_reminder_after_days=self.asap_reminder_after_days,
+                retention_years_radiotherapy=self.retention_years_radiotherapy,
+                retention_years_other=self.retention_years_other,
             )
         except ValueError as exc:
             raise InvalidPolicyError(str(exc)) from exc

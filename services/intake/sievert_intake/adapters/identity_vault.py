@@ -9,12 +9,15 @@ Identifiers are written by ``store`` inside the caller's transaction, the one th
 incident's event and its outbox row: a crash can neither keep an event without its identifiers
 nor identifiers without their event.
 
-Erasure deletes the wrapped data key (crypto-shredding): the ciphertexts stay, unreadable.
+Erasure deletes the wrapped data key (crypto-shredding): the ciphertexts stay, unreadable. The end
+of a closed case's retention (``retention_expired``) does the same once none of the patient's
+incidents is still retained; until then only that incident's copy is deleted.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import os
@@ -117,7 +120,10 @@ class PatientRecord:
     identifiers: PatientIdentifiers  # its repr is redacted
 
 
-Action = Literal["identifiers_read", "identifiers_updated", "patient_erased"]
+Action = Literal["identifiers_read", "identifiers_updated", "patient_erased", "identifiers_expired"]
+
+RETENTION_ACTOR = "retention"
+"""The actor of what the end of a case's retention does: no person asked for it."""
 
 
 class KeyVanishedError(RuntimeError):
@@ -211,6 +217,7 @@ class IdentifierVault:
                 """SELECT p.incident_id, p.pseudonym, p.nonce, p.ciphertext, k.wrapped_key
                    FROM incident_patients p JOIN patient_keys k USING (pseudonym)
                    WHERE p.trust = $1 AND p.pseudonym = ANY($2::text[])
+                     AND NOT EXISTS (SELECT 1 FROM retention_expiries r WHERE r.incident_id = p.incident_id)
                    ORDER BY p.incident_id FOR UPDATE OF p FOR KEY SHARE OF k""",
                 trust,
                 names,
@@ -251,8 +258,10 @@ class IdentifierVault:
         no read without its audit row."""
         async with self._pool().acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                """SELECT p.trust, p.pseudonym, p.nonce, p.ciphertext, k.wrapped_key
+                """SELECT p.trust, p.pseudonym, p.nonce, p.ciphertext,
+                          CASE WHEN r.incident_id IS NULL THEN k.wrapped_key END AS wrapped_key
                    FROM incident_patients p LEFT JOIN patient_keys k USING (pseudonym)
+                   LEFT JOIN retention_expiries r ON r.incident_id = p.incident_id
                    WHERE p.incident_id = $1""",
                 incident_id,
             )
@@ -290,6 +299,52 @@ class IdentifierVault:
             await _audit(conn, None, trust, name, "patient_erased", actor, correlation_id)
         log.info("intake.patient_erased", pseudonym=name)
         return True
+
+    @staticmethod
+    async def retention_expired(
+        conn: Connection, incident_id: uuid.UUID, *, trust: str, retain_until: dt.date, correlation_id: str
+    ) -> str | None:
+        """The incident's case is past its retention (deadlines' ``CaseRetentionExpired``), inside
+        the consumer's transaction. Its identifiers are no longer served (its ciphertext is
+        deleted); when none of the patient's incidents is still retained, the patient's data key
+        is shredded exactly as on erasure. Both audited with the event's correlation id. Returns
+        what was done (``identifiers_expired`` or ``patient_erased``), or None if nothing was held
+        or it was done already."""
+        recorded = await conn.fetchval(
+            """INSERT INTO retention_expiries (incident_id, trust, retain_until, correlation_id)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (incident_id) DO NOTHING RETURNING incident_id""",
+            incident_id,
+            trust,
+            retain_until,
+            correlation_id,
+        )
+        row = await conn.fetchrow(
+            "SELECT trust, pseudonym FROM incident_patients WHERE incident_id = $1 AND trust = $2",
+            incident_id,
+            trust,
+        )
+        if recorded is None or row is None:
+            return None
+        name = row["pseudonym"]
+        # Lock the key first: an incident being stored for this patient holds it FOR KEY SHARE
+        # until it commits, and is then counted below as still retained.
+        key = await conn.fetchval("SELECT pseudonym FROM patient_keys WHERE pseudonym = $1 FOR UPDATE", name)
+        await conn.execute(
+            "UPDATE incident_patients SET nonce = ''::bytea, ciphertext = ''::bytea WHERE incident_id = $1",
+            incident_id,
+        )
+        retained = await conn.fetchval(
+            """SELECT count(*) FROM incident_patients p WHERE p.pseudonym = $1
+               AND NOT EXISTS (SELECT 1 FROM retention_expiries r WHERE r.incident_id = p.incident_id)""",
+            name,
+        )
+        action: Action = "identifiers_expired"
+        if key is not None and retained == 0:
+            await conn.execute("DELETE FROM patient_keys WHERE pseudonym = $1", name)
+            action = "patient_erased"
+        await _audit(conn, incident_id, trust, name, action, RETENTION_ACTOR, correlation_id)
+        log.info("intake.retention_expired", incident_id=str(incident_id), action=action)
+        return action
 
     async def access_log(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
         async with self._pool().acquire() as conn:

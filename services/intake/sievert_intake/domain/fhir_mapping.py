@@ -34,7 +34,7 @@ from sievert_intake.domain.inbound import (
     parse_code,
     parse_flag,
 )
-from sievert_intake.domain.units import CANONICAL_UNIT, UnitError, convert, parse_decimal
+from sievert_intake.domain.units import CANONICAL_UNIT, UnitError, convert_fact, parse_decimal
 from sievert_shared.envelope import Tenant
 from sievert_shared.facts import IncidentFacts
 
@@ -364,10 +364,9 @@ def _value(spec: FactSpec, obs: dict[str, Any], path: str) -> tuple[Any, str]:
             if quantity.get("system") in (UCUM, None) and quantity.get("code")
             else quantity.get("unit")
         )
-        assert spec.dimension is not None
-        try:
-            return convert(
-                parse_decimal(str(quantity["value"])), unit, spec.dimension
+        try:  # the error names the fact and the units it accepts
+            return convert_fact(
+                spec.fact, parse_decimal(str(quantity["value"])), unit
             ), f"{path}.valueQuantity.value"
         except UnitError as exc:
             raise _ValueProblem(f"{path}.valueQuantity.code", str(exc)) from None
@@ -392,6 +391,14 @@ def _value(spec: FactSpec, obs: dict[str, Any], path: str) -> tuple[Any, str]:
         if not raw:
             raise _ValueProblem(f"{path}.valueDateTime", "needs a valueDateTime")
         return str(raw)[:10], f"{path}.valueDateTime"
+    if spec.kind is FactKind.TEXT:
+        # A name as sent (a maker, a model): valueString, else the concept's text, never lower-cased.
+        if isinstance(obs.get("valueString"), str) and obs["valueString"].strip():
+            return obs["valueString"].strip(), f"{path}.valueString"
+        text = (obs.get("valueCodeableConcept") or {}).get("text")
+        if isinstance(text, str) and text.strip():
+            return text.strip(), f"{path}.valueCodeableConcept.text"
+        raise _ValueProblem(f"{path}.valueString", f"{CODE_FOR_FACT[spec.fact]} needs a valueString")
     concept = obs.get("valueCodeableConcept") or {}
     codings = concept.get("coding") or []
     if codings and codings[0].get("code"):
@@ -492,6 +499,8 @@ def render_adverse_event(
             observation["valueBoolean"] = value
         elif spec.kind is FactKind.DATE:
             observation["valueDateTime"] = value
+        elif spec.kind is FactKind.TEXT:
+            observation["valueString"] = value
         else:
             observation["valueCodeableConcept"] = {"coding": [{"code": value}]}
         contained.append(observation)

@@ -35,7 +35,7 @@ from sievert_intake.domain.inbound import (
     parse_code,
     parse_flag,
 )
-from sievert_intake.domain.units import UnitError, convert, parse_decimal
+from sievert_intake.domain.units import UnitError, convert_fact, parse_decimal
 from sievert_shared.envelope import Tenant
 
 SUPPORTED_VERSIONS = frozenset(
@@ -613,15 +613,15 @@ def _map_observations(reader: _Reader) -> None:
             reader.problem(exc.where, exc.message, exc.code)
             continue
         if spec.kind is FactKind.QUANTITY:
-            assert spec.dimension is not None
             unit = reader.value(obx, 6, 1)
             try:
-                value = convert(value, unit, spec.dimension)
+                value = convert_fact(spec.fact, value, unit)  # the error names the fact and its units
             except UnitError as exc:
                 reader.problem(Hl7Location("OBX", 6, sequence, 1), str(exc), TABLE_VALUE_NOT_FOUND)
                 continue
         elif spec.kind is FactKind.CODE:
             value = parse_code(spec, raw, reader.value(obx, 5, 3))
+        # FactKind.TEXT (a maker, a model) is kept as written: OBX-5.1, unescaped.
         reader.set(spec.fact, value, where)
 
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from sievert_intake.domain.identity import PatientIdentifiers
-from sievert_intake.domain.units import Dimension
+from sievert_intake.domain.units import Dimension, FactUnitsError, UnitError, quantities_in_fact_units
 from sievert_shared.envelope import Tenant
 from sievert_shared.facts import IncidentFacts
 
@@ -39,6 +39,7 @@ class FactKind(StrEnum):
     COUNT = "count"  # a whole number, no unit
     CODE = "code"  # one of the fact's enumerated values
     FLAG = "flag"  # yes / no
+    TEXT = "text"  # a name as sent (a maker, a model): kept as written, never lower-cased
     DATE = "date"
 
 
@@ -94,6 +95,26 @@ OBSERVATION_CODES: dict[str, FactSpec] = {
     "public_effective_dose": _q("public_effective_dose_msv", Dimension.EFFECTIVE_DOSE),
     "equipment_type": FactSpec("equipment_type", FactKind.CODE),
     "setting": FactSpec("setting", FactKind.CODE),
+    # Added with IncidentReported v3. Radiotherapy doses are absorbed doses as radiotherapy records
+    # them, in Gy (guidance line 155, 246: a recognised alternative unit where mSv does not fit).
+    "rt_prescribed_dose": _q("rt_prescribed_dose_gy", Dimension.THERAPY_DOSE),
+    "rt_delivered_dose": _q("rt_delivered_dose_gy", Dimension.THERAPY_DOSE),
+    "rt_prescribed_fraction_dose": _q("rt_prescribed_fraction_dose_gy", Dimension.THERAPY_DOSE),
+    "rt_max_fraction_delivered_dose": _q("rt_max_fraction_delivered_dose_gy", Dimension.THERAPY_DOSE),
+    "rt_fractions_prescribed": FactSpec("rt_fractions_prescribed", FactKind.COUNT),
+    "rt_fractions_delivered": FactSpec("rt_fractions_delivered", FactKind.COUNT),
+    "rt_whole_course_delivered": FactSpec("rt_whole_course_delivered", FactKind.FLAG),
+    "anatomy_error": FactSpec("anatomy_error", FactKind.CODE),
+    "equipment_fault_thematic": FactSpec("equipment_fault_thematic", FactKind.FLAG),
+    "medicine_defect": FactSpec("medicine_defect", FactKind.FLAG),
+    "equipment_manufacturer": FactSpec("equipment_manufacturer", FactKind.TEXT),
+    "equipment_model": FactSpec("equipment_model", FactKind.TEXT),
+    # Earlier exposures of the same body area: context for the decision, never a gate (UKHSA/BIR).
+    "prior_same_area_exposures": FactSpec("prior_same_area_exposures", FactKind.COUNT),
+    "prior_same_area_period_days": FactSpec("prior_same_area_period_days", FactKind.COUNT),
+    "prior_same_area_dose": _q("prior_same_area_dose_mgy", Dimension.ABSORBED_DOSE),
+    "ct_perfusion": FactSpec("ct_perfusion", FactKind.FLAG),
+    "deterministic_effects_expected": FactSpec("deterministic_effects_expected", FactKind.FLAG),
 }
 
 CODE_FOR_FACT: dict[str, str] = {spec.fact: code for code, spec in OBSERVATION_CODES.items()}
@@ -174,23 +195,49 @@ def validate_new(raw: dict[str, Any]) -> IncidentFacts:
     missing = [
         FactProblem(name, "is required", ProblemKind.REQUIRED) for name in _REQUIRED if raw.get(name) is None
     ]
+    converted, unit_problems = in_fact_units(raw)
     try:
-        return IncidentFacts.model_validate(raw)
+        facts = IncidentFacts.model_validate(converted)
     except ValidationError as exc:
-        raise FactsInvalidError(_merge(missing, _problems(exc))) from exc
+        raise FactsInvalidError(_merge(missing + unit_problems, _problems(exc))) from exc
+    if unit_problems:
+        raise FactsInvalidError(unit_problems)
+    return facts
 
 
 def validate_amended(current: IncidentFacts, patch: dict[str, Any]) -> tuple[IncidentFacts, list[str]]:
     """The facts after a merge patch and the names that changed."""
+    converted, unit_problems = in_fact_units(patch)
     merged = current.model_dump(mode="json")
-    merged.update(patch)
+    merged.update(converted)
     try:
         corrected = IncidentFacts.model_validate(merged)
     except ValidationError as exc:
-        raise FactsInvalidError(_problems(exc)) from exc
+        raise FactsInvalidError(_merge(unit_problems, _problems(exc))) from exc
+    if unit_problems:
+        raise FactsInvalidError(unit_problems)
     before = current.model_dump(mode="json")
     after = corrected.model_dump(mode="json")
     return corrected, sorted(name for name in after if after[name] != before.get(name))
+
+
+def in_fact_units(raw: dict[str, Any]) -> tuple[dict[str, Any], list[FactProblem]]:
+    """``raw`` with every quantity sent as ``{"value": v, "unit": u}`` in its fact's own unit, and
+    a problem for each whose unit cannot be converted (a dose in Gy for an effective dose in mSv,
+    or in mSv for a radiotherapy dose in Gy), naming the units the fact accepts. The facts with
+    such a unit are left out, so the facts model still reports every other bad field at once."""
+    try:
+        return quantities_in_fact_units(raw), []
+    except FactUnitsError as exc:
+        refused = {error.fact for error in exc.errors}
+        rest = quantities_in_fact_units({name: value for name, value in raw.items() if name not in refused})
+        return rest, [FactProblem(error.fact, _unnamed(error), ProblemKind.UNIT) for error in exc.errors]
+
+
+def _unnamed(error: UnitError) -> str:
+    """The error's message without the fact's name: each door puts the name (or its location)
+    in front of a problem's message itself."""
+    return str(UnitError(error.unit, error.dimension))
 
 
 def _problems(exc: ValidationError) -> list[FactProblem]:

@@ -7,10 +7,19 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sievert_intake.domain.identity import PatientIn
-from sievert_intake.domain.inbound import BirthAfterExposureError, age_at_exposure
+from sievert_intake.domain.inbound import BirthAfterExposureError, age_at_exposure, in_fact_units
 from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.errors import UnprocessableError
 from sievert_shared.facts import IncidentFacts
@@ -33,6 +42,36 @@ class IncidentReport(BaseModel):
     @property
     def tenant(self) -> Tenant:
         return Tenant(trust=self.trust, site=self.site)
+
+    @field_validator("facts", mode="wrap")
+    @classmethod
+    def _quantities_in_fact_units(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A quantity may come as ``{"value": 180, "unit": "cGy"}``: it is converted to its fact's
+        unit (docs/intake-mapping.md), and a unit of another quantity is refused at
+        ``facts/<fact>`` naming the units the fact accepts, alongside every other bad fact."""
+        if not isinstance(value, dict):
+            return handler(value)
+        converted, unit_problems = in_fact_units(value)
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("unit", "{fact}: {message}", {"fact": p.fact, "message": p.message}),
+                loc=(str(p.fact),),
+                input=value.get(str(p.fact)),
+            )
+            for p in unit_problems
+        ]
+        try:
+            facts = handler(converted)
+        except ValidationError as exc:
+            refused = {str(p.fact) for p in unit_problems}
+            errors += [
+                InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {}))
+                for e in exc.errors()
+                if not (e["loc"] and e["loc"][0] in refused)
+            ]
+        if errors:
+            raise ValidationError.from_exception_data("IncidentFacts", errors)
+        return facts
 
     @model_validator(mode="after")
     def _age_from_birth_date(self) -> IncidentReport:
@@ -84,22 +123,30 @@ class AmendmentInvalidError(UnprocessableError):
 
 
 def apply_amendment(current: IncidentFacts, patch: dict[str, Any]) -> tuple[IncidentFacts, list[str]]:
-    """The corrected facts and the names that changed; raises with every bad field's path."""
+    """The corrected facts and the names that changed; raises with every bad field's path.
+
+    A quantity may come as ``{"value": v, "unit": u}`` and is converted to its fact's unit; a unit
+    that cannot be is refused naming the units the fact accepts (docs/intake-mapping.md)."""
+    converted, unit_problems = in_fact_units(patch)
+    errors = [
+        {"path": f"body/facts/{p.fact}", "message": f"{p.fact}: {p.message}", "type": "unit"}
+        for p in unit_problems
+    ]
     merged = current.model_dump(mode="json")
-    merged.update(patch)
+    merged.update(converted)
     try:
         corrected = IncidentFacts.model_validate(merged)
     except ValidationError as exc:
-        raise AmendmentInvalidError(
-            [
-                {
-                    "path": "/".join(["body", "facts", *(str(p) for p in e["loc"])]),
-                    "message": e["msg"],
-                    "type": e["type"],
-                }
-                for e in exc.errors()
-            ]
-        ) from exc
+        errors += [
+            {
+                "path": "/".join(["body", "facts", *(str(p) for p in e["loc"])]),
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in exc.errors()
+        ]
+    if errors:
+        raise AmendmentInvalidError(errors)
     before = current.model_dump(mode="json")
     after = corrected.model_dump(mode="json")
     changed = sorted(name for name in after if after[name] != before.get(name))

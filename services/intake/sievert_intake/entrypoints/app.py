@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from sievert_intake.entrypoints import amendments, fhir, incidents, patients, trust_admin
+from sievert_intake.entrypoints import amendments, dose_records, fhir, incidents, patients, trust_admin
 from sievert_intake.entrypoints.deps import Components
 from sievert_shared.auth import Authenticator, install_auth
 from sievert_shared.http import BodySizeLimit
@@ -26,4 +26,5 @@ def create_app(
     app.include_router(amendments.router)
     app.include_router(patients.router)
     app.include_router(fhir.router)
+    app.include_router(dose_records.router)
     return app

@@ -18,6 +18,7 @@ from sievert_intake.adapters.trust_admin import RegisteredClients, SiteOwners, T
 from sievert_intake.domain.commands import RequestContext
 from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.incident import request_hash
+from sievert_intake.service_layer.dose_records import DoseRecordService
 from sievert_intake.service_layer.intake import IntakeService
 from sievert_shared.auth import Principal, Role, require
 from sievert_shared.clock import Clock
@@ -36,6 +37,7 @@ class Components:
     site_owners: SiteOwners
     facilities: dict[str, Facility]
     clock: Clock
+    dose_records: DoseRecordService
 
 
 async def _components(request: Request) -> Components:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
+from sievert_reporting.adapters.case_store import CASE_STATUS, CASE_SUMMARY
 from sievert_reporting.domain.annual import Period, Row
 from sievert_reporting.domain.incident_row import IncidentChange, IncidentRow
 from sievert_reporting.domain.submissions import IncidentState
@@ -152,6 +153,8 @@ class IncidentFilter:
     modality: str | None = None
     discovered_from: dt.date | None = None
     discovered_to: dt.date | None = None
+    #: open, withdrawal_requested or closed (an incident no case event touched is open)
+    case_status: str | None = None
 
 
 class BadCursorError(UnprocessableError):
@@ -173,8 +176,9 @@ def decode_cursor(cursor: str) -> tuple[dt.date, uuid.UUID]:
         raise BadCursorError() from exc
 
 
-_COLUMNS = """incident_id, trust, site, nation, modality, exposure_kind, discovered_on, occurred_on,
-              notifiable, codes, authority, csaue, ruleset, deadlines, reported_at, updated_at"""
+_COLUMNS = f"""incident_id, trust, site, nation, modality, exposure_kind, discovered_on, occurred_on,
+              notifiable, codes, authority, csaue, ruleset, deadlines, reported_at, updated_at,
+              {CASE_SUMMARY}"""
 
 
 async def list_incidents(
@@ -198,6 +202,8 @@ async def list_incidents(
         add("discovered_on >= ?", where.discovered_from)
     if where.discovered_to is not None:
         add("discovered_on <= ?", where.discovered_to)
+    if where.case_status is not None:
+        add(f"{CASE_STATUS} = ?", where.case_status)
     if cursor is not None:
         day, incident_id = decode_cursor(cursor)
         add("(COALESCE(discovered_on, '-infinity'::date), incident_id) < (?, ?)", day, incident_id)

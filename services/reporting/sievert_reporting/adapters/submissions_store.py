@@ -17,7 +17,7 @@ import asyncpg
 from sievert_reporting.domain.documents import Findings
 from sievert_shared.db import Connection
 from sievert_shared.errors import NotFoundError
-from sievert_shared.events.reporting import SubmissionKind
+from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 
 # -- the projection's writes ---------------------------------------------------------------------
 
@@ -33,6 +33,7 @@ async def store_draft(
     authority: str,
     contact_role: str,
     summary: str | None,
+    particulars: DocumentParticulars,
     stream_version: int,
     recorded_at: dt.datetime,
 ) -> None:
@@ -42,10 +43,10 @@ async def store_draft(
     first, so a replay gives what incremental processing gave."""
     await conn.execute(
         """INSERT INTO submissions (submission_id, incident_id, trust, site, kind, authority, status,
-                                    contact_role, summary, stream_version, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10)
+                                    contact_role, summary, stream_version, updated_at, particulars)
+           VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $11)
            ON CONFLICT (submission_id) DO UPDATE
-              SET authority = $6, contact_role = $7, summary = $8, stream_version = $9,
+              SET authority = $6, contact_role = $7, summary = $8, stream_version = $9, particulars = $11,
                   updated_at = CASE WHEN submissions.channel = 'external'
                                     THEN GREATEST(submissions.updated_at, $10) ELSE $10 END
             WHERE (submissions.status = 'draft' OR submissions.channel = 'external')
@@ -60,6 +61,7 @@ async def store_draft(
         summary,
         stream_version,
         recorded_at,
+        particulars.model_dump(mode="json", exclude_none=True),
     )
 
 
@@ -250,3 +252,9 @@ async def list_submissions(
 async def findings(conn: Connection, incident_id: uuid.UUID) -> Findings:
     raw = await conn.fetchval("SELECT findings FROM findings WHERE incident_id = $1", incident_id)
     return Findings.model_validate(raw) if raw else Findings()
+
+
+async def particulars_by_kind(conn: Connection, incident_id: uuid.UUID) -> dict[str, DocumentParticulars]:
+    """Each of the incident's submissions' particulars, by kind."""
+    rows = await conn.fetch("SELECT kind, particulars FROM submissions WHERE incident_id = $1", incident_id)
+    return {row["kind"]: DocumentParticulars.model_validate(row["particulars"]) for row in rows}

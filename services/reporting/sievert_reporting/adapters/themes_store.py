@@ -26,10 +26,12 @@ async def store_theme(
     description: str,
     opened_by_role: str,
     opened_at: dt.datetime,
+    identified_on: dt.date,
 ) -> None:
     await conn.execute(
-        """INSERT INTO themes (theme_id, trust, site, title, description, opened_by_role, opened_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (theme_id) DO NOTHING""",
+        """INSERT INTO themes (theme_id, trust, site, title, description, opened_by_role, opened_at,
+                               identified_on)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (theme_id) DO NOTHING""",
         theme_id,
         trust,
         site,
@@ -37,6 +39,7 @@ async def store_theme(
         description,
         opened_by_role,
         opened_at,
+        identified_on,
     )
 
 

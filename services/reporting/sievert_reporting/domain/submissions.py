@@ -69,14 +69,56 @@ class IdentifiersFoundError(UnprocessableError):
         self.found = found
 
 
-class IncompleteReportError(UnprocessableError):
-    title = "Investigation report incomplete"
+class IncompleteDocumentError(ConflictError):
+    """A document lacks items its type and codes require (``domain.completeness``): nothing is sent."""
 
-    def __init__(self, missing: list[dict[str, str]]) -> None:
+    title = "Document incomplete"
+
+    def __init__(self, kind: SubmissionKind, missing: list[dict[str, Any]]) -> None:
+        listed = "; ".join(
+            f"{m['item']} (line{'s' if len(m['guidance_lines']) > 1 else ''} "
+            f"{', '.join(map(str, m['guidance_lines']))})"
+            for m in missing
+        )
         super().__init__(
-            f"{len(missing)} item(s) the guidance requires are missing; nothing was sent", missing=missing
+            f"the {kind.value.replace('_', ' ')} lacks {len(missing)} item(s) the guidance requires: "
+            f"{listed}; nothing was sent",
+            missing=missing,
         )
         self.missing = missing
+
+
+class NotNotifiableError(ConflictError):
+    """The incident's current decision does not call for this document."""
+
+    title = "Not a statutory notification"
+
+
+def refuse_unless_decision_allows(kind: SubmissionKind, incident: IncidentState) -> None:
+    """Drafting and issuing check the current decision (it may have changed since the draft):
+    a statutory notification or report needs a notifiable incident (line 218: the criteria shown
+    to be met); a voluntary one needs an incident below the statutory criteria (line 268); a
+    licensing-breach notification is not a Regulation 8(4) notification and needs neither."""
+    decision = incident.decision
+    if kind in (SubmissionKind.NOTIFICATION, SubmissionKind.INVESTIGATION_REPORT) and not decision.notifiable:
+        open_facts = ", ".join(decision.needs_facts_for_notification)
+        why = (
+            f"undecided: it still needs {open_facts}"
+            if decision.status.value == "undecided"
+            else "no statutory criterion is met"
+        )
+        raise NotNotifiableError(
+            f"incident {incident.incident_id} is not notifiable ({why}); a statutory "
+            f"{kind.value.replace('_', ' ')} cannot be sent. It is investigated locally under Regulation 8(3), "
+            "and a voluntary notification (kind voluntary_notification, code V, line 268) is still possible",
+            decision_status=decision.status.value,
+        )
+    if kind is SubmissionKind.VOLUNTARY_NOTIFICATION and decision.notifiable:
+        raise NotNotifiableError(
+            f"incident {incident.incident_id} is notifiable ({', '.join(decision.codes) or 'code to be named'}): "
+            "it needs the statutory notification (kind notification), not a voluntary one",
+            decision_status=decision.status.value,
+        )
 
 
 class SubmissionExistsError(ConflictError):

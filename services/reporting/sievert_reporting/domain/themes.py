@@ -6,13 +6,26 @@ models the API returns, the dashboard topic carries and the shared summary is bu
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sievert_shared.errors import UnprocessableError
 from sievert_shared.events.reporting import CountEntry, ThemeShared
+
+#: A theme may be stated as identified tomorrow at most: a trust a time zone ahead of UTC.
+FUTURE_ALLOWANCE = dt.timedelta(days=1)
+
+
+def refuse_identified_on(identified_on: dt.date | None, today: dt.date) -> None:
+    """A theme cannot have been identified in the future (line 278: code M's windows run from
+    the day the theme was identified, so a future day would push them out)."""
+    if identified_on is not None and identified_on > today + FUTURE_ALLOWANCE:
+        message = f"{identified_on} is in the future (today is {today})"
+        raise UnprocessableError(message, errors=[{"path": "body/identified_on", "message": message}])
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,7 @@ def theme_view(theme: Mapping[str, Any], members: list[LinkedIncident]) -> dict[
         "description": theme["description"],
         "opened_by_role": theme["opened_by_role"],
         "opened_at": theme["opened_at"].isoformat(),
+        "identified_on": theme["identified_on"].isoformat(),
         "incidents": [
             {
                 "incident_id": str(m.incident_id),

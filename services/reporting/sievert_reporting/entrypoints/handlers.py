@@ -16,9 +16,11 @@ commands add their own announcements (``service_layer``).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sievert_reporting.adapters import read_model, submissions_store, themes_store
 from sievert_reporting.domain.dashboard import deadline_counts, trust_stream
-from sievert_reporting.domain.documents import Findings, merge_findings
+from sievert_reporting.domain.documents import Findings, confirm_similar_incidents, merge_findings
 from sievert_reporting.domain.incident_row import (
     DeadlineEvent,
     IncidentEvent,
@@ -26,6 +28,7 @@ from sievert_reporting.domain.incident_row import (
     incident_change,
 )
 from sievert_reporting.domain.submissions import OWN_PRODUCER, kind_submitted, submission_id_for
+from sievert_reporting.entrypoints.case_handlers import register_case_handlers
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
@@ -43,6 +46,7 @@ from sievert_shared.events import (
     InvestigationFindingsRecorded,
     InvestigationReportSubmitted,
     NotificationSubmitted,
+    SimilarIncidentsConfirmed,
     SubmissionAcknowledged,
     SubmissionDrafted,
     SubmissionIssued,
@@ -58,7 +62,18 @@ from sievert_shared.topics import Topics
 #: keyed ``reporting.incident-projection`` (``processed_key``): the runtime prefixes the service.
 PROJECTION_CONSUMER = "incident-projection"
 #: Tables the projection owns: a replay empties them and rebuilds them from the log.
-PROJECTION_TABLES = ("incidents", "submissions", "findings", "themes", "theme_incidents", "shared_themes")
+PROJECTION_TABLES = (
+    "incidents",
+    "submissions",
+    "findings",
+    "themes",
+    "theme_incidents",
+    "shared_themes",
+    "local_investigations",
+    "authority_queries",
+    "incident_cases",
+    "case_tasks",
+)
 
 ExternalSubmission = NotificationSubmitted | InvestigationReportSubmitted
 
@@ -74,6 +89,7 @@ def projected_topics(topics: Topics) -> list[str]:
         topics.classifications,
         topics.deadlines,
         topics.submissions,
+        topics.cases,
         topics.themes,
         topics.shared_themes,
     ]
@@ -126,6 +142,7 @@ async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event
         authority=event.authority,
         contact_role=event.contact_role,
         summary=event.summary,
+        particulars=event.particulars,
         stream_version=envelope.stream_version,
         recorded_at=envelope.recorded_at,
     )
@@ -146,6 +163,28 @@ async def on_findings(
         site=envelope.tenant.site,
         findings=merge_findings(current, event),
         recorded_by_role=event.recorded_by_role,
+        stream_version=envelope.stream_version,
+        recorded_at=envelope.recorded_at,
+    )
+
+
+@on(SimilarIncidentsConfirmed)
+async def on_similar_incidents_confirmed(
+    conn: Connection, envelope: EventEnvelope, event: SimilarIncidentsConfirmed
+) -> None:
+    """The report's similar incidents as a person confirmed them (line 234), kept with the findings
+    and guarded like them by the incident's stream version."""
+    stored = await submissions_store.findings_for_update(conn, envelope.stream_id)
+    if stored is not None and stored[1] >= envelope.stream_version:
+        return
+    current = stored[0] if stored is not None else Findings()
+    await submissions_store.store_findings(
+        conn,
+        incident_id=envelope.stream_id,
+        trust=envelope.tenant.trust,
+        site=envelope.tenant.site,
+        findings=confirm_similar_incidents(current, event),
+        recorded_by_role=event.confirmed_by_role,
         stream_version=envelope.stream_version,
         recorded_at=envelope.recorded_at,
     )
@@ -215,6 +254,12 @@ async def on_external_submission(
     await apply_external_submission(conn, envelope, event)
 
 
+# -- case records (topic: cases): the local investigation, the authority's correspondence, the
+# case's status and people's tasks (``entrypoints.case_handlers``)
+
+register_case_handlers(PROJECTION)
+
+
 # -- thematic reviews (topics: themes, shared_themes) --------------------------------------------
 
 
@@ -229,6 +274,8 @@ async def on_theme_opened(conn: Connection, envelope: EventEnvelope, event: Them
         description=event.description,
         opened_by_role=event.opened_by_role,
         opened_at=envelope.recorded_at,
+        # a theme opened before themes stated the day (v1) was identified the day it was opened
+        identified_on=event.identified_on or envelope.recorded_at.astimezone(dt.UTC).date(),
     )
 
 

@@ -11,24 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from sievert_reporting.adapters import read_model, submissions_store
 from sievert_reporting.adapters.render import sha256_of
-from sievert_reporting.domain import documents
-from sievert_reporting.domain.documents import Findings
+from sievert_reporting.domain import completeness, documents
+from sievert_reporting.domain.completeness import DocumentInputs
+from sievert_reporting.domain.documents import Findings, SimilarIncidentsConfirmation
 from sievert_reporting.domain.submissions import (
     STATUS_AFTER,
     IncidentState,
-    IncompleteReportError,
+    IncompleteDocumentError,
     SubmissionExistsError,
     no_copy_of,
     refuse_identifiers,
+    refuse_unless_decision_allows,
     sent_outside,
     submission_id_for,
 )
+from sievert_reporting.service_layer.cases import correspondence_for_report
 from sievert_reporting.service_layer.own_events import OwnEvents
 from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
@@ -38,11 +42,39 @@ from sievert_shared.events import (
     InvestigationFindingsRecorded,
     InvestigationReportSubmitted,
     NotificationSubmitted,
+    SimilarIncidentsConfirmed,
     SubmissionAcknowledged,
     SubmissionDrafted,
     SubmissionIssued,
 )
-from sievert_shared.events.reporting import SubmissionKind, SubmissionStatusChanged
+from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind, SubmissionStatusChanged
+
+
+@dataclass(frozen=True)
+class SimilarIncidentsAnswer:
+    proposed: str
+    confirmation: SimilarIncidentsConfirmation | None
+
+
+def _free_text(particulars: DocumentParticulars) -> dict[str, object]:
+    """The particulars' words, for the identifier scan (numbers and dates cannot name anyone;
+    an individual's notes can)."""
+    words = particulars.model_dump(
+        mode="json", exclude_none=True, exclude={"individual_doses", "arsac_notified_on", "licence_missing"}
+    )
+    fields: dict[str, object] = {f"particulars/{name}": value for name, value in words.items()}
+    for n, dose in enumerate(particulars.individual_doses or []):
+        if dose.notes:
+            fields[f"particulars/individual_doses/{n}/notes"] = dose.notes
+    return fields
+
+
+def _submitted(issued: SubmissionIssued) -> dict[str, Any]:
+    return {
+        "authority": issued.authority,
+        "submitted_at": issued.submitted_at,
+        "submitted_by_role": issued.submitted_by_role,
+    }
 
 
 class ReportingService:
@@ -64,23 +96,20 @@ class ReportingService:
         *,
         contact_role: str,
         summary: str | None,
+        particulars: DocumentParticulars,
         actor: str | None,
     ) -> uuid.UUID:
-        refuse_identifiers({"contact_role": contact_role, "summary": summary})
+        refuse_identifiers({"contact_role": contact_role, "summary": summary, **_free_text(particulars)})
         async with self.pool.acquire() as conn, conn.transaction():
             incident = await read_model.classified_incident(conn, trust, incident_id, lock=True)
-            if not incident.decision.notifiable:
-                raise ConflictError(
-                    f"incident {incident_id} is not notifiable ({', '.join(incident.decision.needs_facts) or 'no criterion met'}); "
-                    "it is investigated locally under Regulation 8(3)"
-                )
+            refuse_unless_decision_allows(kind, incident)
             submission_id = submission_id_for(incident_id, kind)
             existing = await submissions_store.any_submission(conn, submission_id)
             if existing is not None and existing["channel"] == "external":
                 raise SubmissionExistsError(sent_outside(existing), submission_id)
             if existing is not None:
                 raise SubmissionExistsError(
-                    f"incident {incident_id} already has a {kind.value}", submission_id
+                    f"incident {incident_id} already has a {kind.value.replace('_', ' ')}", submission_id
                 )
             event = SubmissionDrafted(
                 submission_id=submission_id,
@@ -88,6 +117,7 @@ class ReportingService:
                 authority=incident.decision.authority.value,
                 contact_role=contact_role,
                 summary=summary,
+                particulars=particulars,
             )
             await self._emit(conn, incident, [event], actor)
         return submission_id
@@ -99,9 +129,12 @@ class ReportingService:
         *,
         contact_role: str | None,
         summary: str | None,
+        particulars: DocumentParticulars | None,
         actor: str | None,
     ) -> None:
-        refuse_identifiers({"contact_role": contact_role, "summary": summary})
+        """Change a draft; particulars given replace those items, the others are kept."""
+        more = _free_text(particulars) if particulars is not None else {}
+        refuse_identifiers({"contact_role": contact_role, "summary": summary, **more})
         async with self.pool.acquire() as conn, conn.transaction():
             row = await submissions_store.submission(conn, trust, submission_id, lock=True)
             if row["channel"] == "external":
@@ -109,12 +142,14 @@ class ReportingService:
             if row["status"] != "draft":
                 raise ConflictError(f"submission {submission_id} is {row['status']}; only a draft changes")
             incident = await read_model.classified_incident(conn, trust, row["incident_id"], lock=True)
+            stored = DocumentParticulars.model_validate(row["particulars"])
             event = SubmissionDrafted(
                 submission_id=submission_id,
                 kind=SubmissionKind(row["kind"]),
                 authority=incident.decision.authority.value,
                 contact_role=contact_role or row["contact_role"],
                 summary=summary if summary is not None else row["summary"],
+                particulars=documents.merge_particulars(stored, particulars or DocumentParticulars()),
             )
             await self._emit(conn, incident, [event], actor)
 
@@ -133,6 +168,8 @@ class ReportingService:
     async def issue(
         self, trust: str, submission_id: uuid.UUID, *, submitted_by_role: str, actor: str | None
     ) -> None:
+        """Send the document: the current decision is checked again (it may have changed since the
+        draft), then every item the document needs; a refusal lists every missing item."""
         refuse_identifiers({"submitted_by_role": submitted_by_role})
         async with self.pool.acquire() as conn, conn.transaction():
             row = await submissions_store.submission(conn, trust, submission_id, lock=True)
@@ -141,9 +178,10 @@ class ReportingService:
             if row["status"] != "draft":
                 raise ConflictError(f"submission {submission_id} is already {row['status']}")
             incident = await read_model.classified_incident(conn, trust, row["incident_id"], lock=True)
+            kind = SubmissionKind(row["kind"])
+            refuse_unless_decision_allows(kind, incident)
             document = await self.build_document(conn, row, incident)
             now = self._runtime.clock.now()
-            kind = SubmissionKind(row["kind"])
             issued = SubmissionIssued(
                 submission_id=submission_id,
                 kind=kind,
@@ -153,10 +191,47 @@ class ReportingService:
                 document=document,
                 document_sha256=sha256_of(document),
             )
-            deadline_event: Event = (
-                NotificationSubmitted if kind is SubmissionKind.NOTIFICATION else InvestigationReportSubmitted
-            )(authority=issued.authority, submitted_at=now, submitted_by_role=submitted_by_role)
-            await self._emit(conn, incident, [issued, deadline_event], actor)
+            events: list[Event] = [issued]
+            # Only the Regulation 8(4) documents meet a window (lines 219, 221); the voluntary and
+            # licensing-breach notifications have none for the deadlines service to close.
+            if kind is SubmissionKind.NOTIFICATION:
+                events.append(NotificationSubmitted(**_submitted(issued)))
+            elif kind is SubmissionKind.INVESTIGATION_REPORT:
+                events.append(InvestigationReportSubmitted(**_submitted(issued)))
+            await self._emit(conn, incident, events, actor)
+
+    async def confirm_similar_incidents(
+        self, trust: str, incident_id: uuid.UUID, *, summary: str, confirmed_by_role: str, actor: str | None
+    ) -> SimilarIncidentsAnswer:
+        """A person confirms (or edits and confirms) the report's similar previous incidents (line
+        234). The same text confirmed again changes nothing and emits nothing."""
+        refuse_identifiers({"summary": summary, "confirmed_by_role": confirmed_by_role})
+        async with self.pool.acquire() as conn, conn.transaction():
+            incident = await read_model.classified_incident(conn, trust, incident_id, lock=True)
+            refuse_unless_decision_allows(SubmissionKind.INVESTIGATION_REPORT, incident)
+            report = submission_id_for(incident_id, SubmissionKind.INVESTIGATION_REPORT)
+            status = await submissions_store.status_of(conn, report)
+            if status in ("submitted", "acknowledged"):
+                raise ConflictError(f"the investigation report for {incident_id} is already {status}")
+            findings = await submissions_store.findings(conn, incident_id)
+            proposed = documents.proposed_similar_summary(await self._similar(conn, incident))
+            current = findings.similar_incidents_confirmation
+            if current is None or current.summary != summary:
+                event = SimilarIncidentsConfirmed(
+                    confirmed_by_role=confirmed_by_role,
+                    confirmed_on=self._runtime.clock.now().date(),
+                    summary=summary,
+                    edited=summary != proposed,
+                )
+                await self._own.emit_and_apply(
+                    conn,
+                    [event],
+                    stream_id=incident.incident_id,
+                    tenant=Tenant(trust=incident.trust, site=incident.site),
+                    actor=actor,
+                )
+                findings = await submissions_store.findings(conn, incident_id)
+        return SimilarIncidentsAnswer(proposed, findings.similar_incidents_confirmation)
 
     async def acknowledge(
         self,
@@ -190,19 +265,27 @@ class ReportingService:
     async def submission(
         self, trust: str, submission_id: uuid.UUID
     ) -> tuple[asyncpg.Record, list[Any] | None]:
-        """The submission, and for a draft report the items it still lacks (else None)."""
+        """The submission, and for a draft the items its document still lacks (else None)."""
         async with self.pool.acquire() as conn:
             row = await submissions_store.submission(conn, trust, submission_id, lock=False)
-            if row["kind"] != SubmissionKind.INVESTIGATION_REPORT or row["status"] != "draft":
+            if row["status"] != "draft" or row["channel"] == "external":
                 return row, None
-            return row, await self._missing(conn, trust, row["incident_id"])
+            incident = await read_model.classified_incident(conn, trust, row["incident_id"], lock=False)
+            inputs = await self._inputs(conn, SubmissionKind(row["kind"]), incident)
+            return row, completeness.missing_items(SubmissionKind(row["kind"]), inputs)
 
-    async def findings(self, trust: str, incident_id: uuid.UUID) -> tuple[Findings, list[dict[str, str]]]:
-        """The incident's findings merged so far, and the report items they still lack."""
+    async def findings(
+        self, trust: str, incident_id: uuid.UUID
+    ) -> tuple[Findings, list[dict[str, Any]], str]:
+        """The incident's findings merged so far, the report items still missing, and the similar
+        incidents' text proposed for a person to confirm."""
         async with self.pool.acquire() as conn:
             incident = await read_model.classified_incident(conn, trust, incident_id, lock=False)
-            findings = await submissions_store.findings(conn, incident_id)
-        return findings, documents.missing_report_items(findings, incident.facts)
+            inputs = await self._inputs(conn, SubmissionKind.INVESTIGATION_REPORT, incident)
+            proposed = documents.proposed_similar_summary(await self._similar(conn, incident))
+        assert inputs.findings is not None
+        missing = completeness.missing_items(SubmissionKind.INVESTIGATION_REPORT, inputs)
+        return inputs.findings, missing, proposed
 
     async def document(self, trust: str, submission_id: uuid.UUID) -> dict[str, Any]:
         """The document as issued, or for a draft as it would be issued now."""
@@ -236,38 +319,54 @@ class ReportingService:
     async def build_document(
         self, conn: Connection, row: asyncpg.Record, incident: IncidentState
     ) -> dict[str, Any]:
-        """The document as it would be issued now (for a draft) from the read model."""
+        """The document as it would be issued now (for a draft) from the read model; refused with
+        every missing item while incomplete."""
         if row["channel"] == "external":
             raise no_copy_of(row)
         kind = SubmissionKind(row["kind"])
-        common = {
+        inputs = await self._inputs(conn, kind, incident)
+        missing = completeness.missing_items(kind, inputs)
+        if missing:
+            raise IncompleteDocumentError(kind, missing)
+        common: dict[str, Any] = {
             "submission_id": row["submission_id"],
             "incident_id": incident.incident_id,
             "trust": incident.trust,
             "site": incident.site,
-            "facts": incident.facts,
-            "decision": incident.decision,
+            "inputs": inputs,
             "contact_role": row["contact_role"],
         }
-        if kind is SubmissionKind.NOTIFICATION:
-            return documents.notification(**common, summary=row["summary"]).model_dump(mode="json")
-        findings = await submissions_store.findings(conn, incident.incident_id)
-        missing = documents.missing_report_items(findings, incident.facts)
-        if missing:
-            raise IncompleteReportError(missing)
-        similar = await self._similar(conn, incident)
-        return documents.investigation_report(**common, findings=findings, similar=similar).model_dump(
-            mode="json"
-        )
+        if kind is SubmissionKind.INVESTIGATION_REPORT:
+            similar = await self._similar(conn, incident)
+            return documents.investigation_report(
+                **common,
+                similar=similar,
+                correspondence=await correspondence_for_report(conn, incident.incident_id),
+            ).model_dump(mode="json")
+        if kind is SubmissionKind.LICENSING_BREACH_NOTIFICATION:
+            return documents.licensing_breach(**common, summary=row["summary"]).model_dump(mode="json")
+        return documents.notification(**common, kind=kind, summary=row["summary"]).model_dump(mode="json")
 
-    async def _missing(self, conn: Connection, trust: str, incident_id: uuid.UUID) -> list[dict[str, str]]:
-        incident = await read_model.classified_incident(conn, trust, incident_id, lock=False)
-        findings = await submissions_store.findings(conn, incident_id)
-        return documents.missing_report_items(findings, incident.facts)
+    async def _inputs(
+        self, conn: Connection, kind: SubmissionKind, incident: IncidentState
+    ) -> DocumentInputs:
+        """What the document of ``kind`` is written from. The report restates what the
+        notification said (its particulars, under the report's own)."""
+        by_kind = await submissions_store.particulars_by_kind(conn, incident.incident_id)
+        layers = [kind]
+        if kind is SubmissionKind.INVESTIGATION_REPORT:
+            layers = [SubmissionKind.NOTIFICATION, kind]
+        particulars = documents.merge_particulars(*(by_kind[k] for k in layers if k in by_kind))
+        findings = (
+            await submissions_store.findings(conn, incident.incident_id)
+            if kind is SubmissionKind.INVESTIGATION_REPORT
+            else None
+        )
+        return DocumentInputs(incident.facts, incident.decision, particulars, findings)
 
     async def _similar(self, conn: Connection, incident: IncidentState) -> documents.SimilarIncidents:
         discovered_on = incident.facts.discovered_on
-        start = discovered_on.replace(year=discovered_on.year - 3, day=1)
+        start = dt.date(discovered_on.year - 3, discovered_on.month, 1)
         candidates = await read_model.incidents_discovered(
             conn, incident.trust, start, discovered_on, besides=incident.incident_id
         )

@@ -10,6 +10,7 @@ new count to every incident that had it, so M goes when the theme falls to one.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -41,12 +42,28 @@ class ThemeService:
         return self._own.runtime.pool
 
     async def open(
-        self, trust: str, *, site: str, title: str, description: str, opened_by_role: str, actor: str | None
+        self,
+        trust: str,
+        *,
+        site: str,
+        title: str,
+        description: str,
+        opened_by_role: str,
+        identified_on: dt.date | None,
+        actor: str | None,
     ) -> uuid.UUID:
+        """Open a theme, identified on ``identified_on`` as a person states it, else today (line
+        278: code M's windows run from that day)."""
         refuse_identifiers({"title": title, "description": description, "opened_by_role": opened_by_role})
+        today = self._own.runtime.clock.now().astimezone(dt.UTC).date()
+        themes.refuse_identified_on(identified_on, today)
         theme_id = uuid.uuid4()
         opened = ThemeOpened(
-            theme_id=theme_id, title=title, description=description, opened_by_role=opened_by_role
+            theme_id=theme_id,
+            title=title,
+            description=description,
+            opened_by_role=opened_by_role,
+            identified_on=identified_on or today,
         )
         updated = ThemeUpdated(theme_id=theme_id, title=title, incidents=0, individuals=0, sites=0)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -155,7 +172,10 @@ class ThemeService:
                 correlation_id=correlation_id(),
                 events=[
                     ThemeIndividualsCounted(
-                        theme_id=theme_id, individuals=found.individuals, incident_ids=ids
+                        theme_id=theme_id,
+                        individuals=found.individuals,
+                        incident_ids=ids,
+                        theme_identified_on=theme["identified_on"],
                     )
                 ],
             )

@@ -10,20 +10,38 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sievert_reporting.domain.submissions import SubmissionExistsError
-from sievert_reporting.entrypoints.api import incidents, submissions, themes, trusts
+from sievert_reporting.entrypoints.api import (
+    authority,
+    incidents,
+    local_investigation,
+    similar_incidents,
+    submissions,
+    themes,
+    trusts,
+)
+from sievert_reporting.service_layer.cases import CaseService
 from sievert_reporting.service_layer.submissions import ReportingService
 from sievert_reporting.service_layer.themes import ThemeService
 from sievert_shared.auth import Authenticator, install_auth
 from sievert_shared.http import problem_for
 from sievert_shared.runtime import ServiceRuntime, service_app
 
-ROUTERS: tuple[APIRouter, ...] = (incidents.router, submissions.router, trusts.router, themes.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    incidents.router,
+    local_investigation.router,
+    authority.router,
+    similar_incidents.router,
+    submissions.router,
+    trusts.router,
+    themes.router,
+)
 
 
 def create_app(
     runtime: ServiceRuntime,
     submissions_service: ReportingService,
     themes_service: ThemeService,
+    cases_service: CaseService,
     authenticator: Authenticator | None = None,
 ) -> FastAPI:
     app = service_app(
@@ -35,6 +53,7 @@ def create_app(
     )
     app.state.submissions = submissions_service
     app.state.themes = themes_service
+    app.state.cases = cases_service
     app.add_exception_handler(SubmissionExistsError, _points_at_the_first)
     for router in ROUTERS:
         app.include_router(router)

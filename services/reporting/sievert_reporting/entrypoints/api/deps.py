@@ -19,6 +19,7 @@ import asyncpg
 from fastapi import Depends, Path, Request
 
 from sievert_reporting.adapters.read_model import Owned, owner_of
+from sievert_reporting.service_layer.cases import CaseService
 from sievert_reporting.service_layer.submissions import ReportingService
 from sievert_reporting.service_layer.themes import ThemeService
 from sievert_shared.auth import AuthError, Principal, Role, require
@@ -113,6 +114,11 @@ def _themes(request: Request) -> ThemeService:
     return service
 
 
+def _cases(request: Request) -> CaseService:
+    service: CaseService = request.app.state.cases
+    return service
+
+
 def _owners(request: Request) -> Owners:
     return Owners(_runtime(request))
 
@@ -123,6 +129,7 @@ def _pool(request: Request) -> asyncpg.Pool:
 
 Submissions = Annotated[ReportingService, Depends(_submissions)]
 Themes = Annotated[ThemeService, Depends(_themes)]
+Cases = Annotated[CaseService, Depends(_cases)]
 OwnersDep = Annotated[Owners, Depends(_owners)]
 #: for the routes that only read the read model, through ``adapters.read_model``
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]

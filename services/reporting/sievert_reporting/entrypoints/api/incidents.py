@@ -1,10 +1,11 @@
-"""``/v1/incidents``: the incident read model, and the investigation's findings."""
+"""``/v1/incidents``: the incident read model with its case (status, local investigation, open
+correspondence and tasks), and the investigation's findings."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -51,6 +52,10 @@ async def incidents(
     modality: Annotated[str | None, Query(max_length=64)] = None,
     discovered_from: dt.date | None = None,
     discovered_to: dt.date | None = None,
+    case_status: Annotated[
+        Literal["open", "withdrawal_requested", "closed"] | None,
+        Query(description="The case's status: open, withdrawal requested or closed."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     *,
@@ -63,7 +68,9 @@ async def incidents(
         if trust is not None and not caller.sees(trust):
             return JSONResponse({"items": [], "next_cursor": None})
         trust = caller.trust
-    where = IncidentFilter(trust, site, notifiable, authority, code, modality, discovered_from, discovered_to)
+    where = IncidentFilter(
+        trust, site, notifiable, authority, code, modality, discovered_from, discovered_to, case_status
+    )
     async with pool.acquire() as conn:
         return JSONResponse(await list_incidents(conn, where, limit=limit, cursor=cursor))
 
@@ -98,8 +105,13 @@ async def get_findings(
 async def _findings(
     service: Submissions, trust: str, incident_id: uuid.UUID, status: int = 200
 ) -> JSONResponse:
-    findings, missing = await service.findings(trust, incident_id)
+    findings, missing, proposed = await service.findings(trust, incident_id)
     return JSONResponse(
-        {"incident_id": str(incident_id), "findings": findings.model_dump(mode="json"), "missing": missing},
+        {
+            "incident_id": str(incident_id),
+            "findings": findings.model_dump(mode="json"),
+            "missing": missing,
+            "similar_incidents_proposed": proposed,
+        },
         status_code=status,
     )

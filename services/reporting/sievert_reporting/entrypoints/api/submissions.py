@@ -1,9 +1,11 @@
 """``/v1/submissions``: the notification and the 12-week investigation report, from draft to the
 authority's acknowledgement, and their documents as JSON, HTML, PDF and CSV tables.
 
-``POST`` drafts one, ``PATCH`` changes a draft, ``POST .../issue`` sends it (emitting
-``NotificationSubmitted`` or ``InvestigationReportSubmitted``), ``POST .../acknowledgement``
-records the authority's reference.
+``POST`` drafts one (a statutory, voluntary or licensing-breach notification, or the report),
+``PATCH`` changes a draft, ``POST .../issue`` sends it when complete (emitting
+``NotificationSubmitted`` or ``InvestigationReportSubmitted`` for the statutory ones),
+``POST .../acknowledgement`` records the authority's reference. A draft's answer lists what its
+document still lacks (``missing``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sievert_reporting.domain.view import DocumentView
 from sievert_reporting.entrypoints.api.deps import Lead, OwnersDep, Reader, Submissions, one_trust
 from sievert_reporting.entrypoints.api.schemas import ROLE
 from sievert_shared.errors import NotFoundError
-from sievert_shared.events.reporting import SubmissionKind
+from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 
 router = APIRouter(prefix="/v1")
 
@@ -35,6 +37,10 @@ class SubmissionDraft(BaseModel):
     kind: SubmissionKind
     contact_role: str = ROLE
     summary: str | None = Field(default=None, max_length=4000, description="Anonymised; no identifiers.")
+    particulars: DocumentParticulars = Field(
+        default_factory=DocumentParticulars,
+        description="What the document needs beyond the facts (docs/reporting.md lists them by document and code).",
+    )
 
 
 class SubmissionChange(BaseModel):
@@ -42,6 +48,9 @@ class SubmissionChange(BaseModel):
 
     contact_role: str | None = Field(default=None, min_length=1, max_length=100)
     summary: str | None = Field(default=None, max_length=4000)
+    particulars: DocumentParticulars | None = Field(
+        default=None, description="Items given replace the draft's; items left out are kept."
+    )
 
 
 class Issue(BaseModel):
@@ -66,6 +75,7 @@ async def draft(body: SubmissionDraft, caller: Lead, owners: OwnersDep, service:
         body.kind,
         contact_role=body.contact_role,
         summary=body.summary,
+        particulars=body.particulars,
         actor=caller.subject,
     )
     created = await _submission(service, trust, submission_id, status=201)
@@ -101,7 +111,12 @@ async def change(
 ) -> JSONResponse:
     trust = await owners.writable("submissions", submission_id, caller)
     await service.redraft(
-        trust, submission_id, contact_role=body.contact_role, summary=body.summary, actor=caller.subject
+        trust,
+        submission_id,
+        contact_role=body.contact_role,
+        summary=body.summary,
+        particulars=body.particulars,
+        actor=caller.subject,
     )
     return await _submission(service, trust, submission_id)
 
@@ -110,7 +125,8 @@ async def change(
 async def issue(
     submission_id: uuid.UUID, body: Issue, caller: Lead, owners: OwnersDep, service: Submissions
 ) -> JSONResponse:
-    """Send the submission: its document is frozen and the deadlines service is told."""
+    """Send the submission: its document is frozen and, for a notification or report, the deadlines
+    service is told. 409 when the decision no longer allows it, or listing every missing item."""
     trust = await owners.writable("submissions", submission_id, caller)
     await service.issue(trust, submission_id, submitted_by_role=body.submitted_by_role, actor=caller.subject)
     return await _submission(service, trust, submission_id)
@@ -132,7 +148,7 @@ async def acknowledge(
     return await _submission(service, trust, submission_id)
 
 
-@router.get("/submissions/{submission_id}/document.{fmt}", responses={404: {}, 422: {}})
+@router.get("/submissions/{submission_id}/document.{fmt}", responses={404: {}, 409: {}, 422: {}})
 async def document(
     submission_id: uuid.UUID,
     fmt: Literal["json", "html", "pdf"],
@@ -149,7 +165,7 @@ async def document(
     return Response(render.to_pdf(view), media_type="application/pdf")
 
 
-@router.get("/submissions/{submission_id}/tables/{name}.csv", responses={404: {}, 422: {}})
+@router.get("/submissions/{submission_id}/tables/{name}.csv", responses={404: {}, 409: {}, 422: {}})
 async def table(
     submission_id: uuid.UUID,
     name: Annotated[str, Path(max_length=64)],

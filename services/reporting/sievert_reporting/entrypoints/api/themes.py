@@ -3,6 +3,7 @@ consenting trusts shared of theirs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from fastapi import APIRouter
@@ -35,6 +36,10 @@ class ThemeOpen(BaseModel):
     title: str = Field(min_length=1, max_length=200, description="e.g. 'Hand-held dental units'.")
     description: str = Field(min_length=1, max_length=4000, description="Anonymised; no identifiers.")
     opened_by_role: str = ROLE
+    identified_on: dt.date | None = Field(
+        default=None,
+        description="The day the theme was identified (code M's windows run from it); default: today.",
+    )
 
 
 class ThemeLink(BaseModel):
@@ -63,6 +68,7 @@ async def open_theme(body: ThemeOpen, caller: Lead, pool: Pool, service: Themes)
         title=body.title,
         description=body.description,
         opened_by_role=body.opened_by_role,
+        identified_on=body.identified_on,
         actor=caller.subject,
     )
     created = JSONResponse(await service.view(trust, theme_id), status_code=201)

@@ -1,0 +1,1 @@
+"""The console's pages, fragments, actions and server-sent events."""
