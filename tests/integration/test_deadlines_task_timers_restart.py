@@ -25,12 +25,12 @@ from pydantic import TypeAdapter
 
 from sievert_classifier.domain import classify
 from sievert_deadlines.adapters import tasks_store
-from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.domain import DEFAULT_POLICY, LONDON
 from sievert_deadlines.domain.tasks import IncidentTasks, fire_task_timer
 from sievert_deadlines.entrypoints.consumers import consumer_handlers
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
+from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.settings import DeadlinesSettings
-from sievert_deadlines.tasks_service import TasksService
 from sievert_shared.db import Connection, create_pool
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import IncidentClassified, TaskApproaching, TaskOverdue

@@ -17,8 +17,8 @@ import pytest
 from sievert_classifier.domain import classify
 from sievert_deadlines.bootstrap import build
 from sievert_deadlines.domain.tasks import task_id_for
+from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.settings import DeadlinesSettings
-from sievert_deadlines.tasks_service import TasksService
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import (
     Event,

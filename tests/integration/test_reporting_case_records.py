@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
+from sievert_reporting.entrypoints.consumers import PROJECTION as HANDLERS
+from sievert_reporting.entrypoints.consumers import PROJECTION_TABLES
 from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.auth import Role
 from sievert_shared.envelope import EventEnvelope, Tenant

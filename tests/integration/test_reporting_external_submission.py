@@ -19,8 +19,8 @@ import pytest
 from sievert_deadlines.bootstrap import build as build_deadlines
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_reporting.domain.submissions import submission_id_for
-from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
+from sievert_reporting.entrypoints.consumers import PROJECTION as HANDLERS
+from sievert_reporting.entrypoints.consumers import PROJECTION_TABLES
 from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.db import create_pool, migrate
 from sievert_shared.envelope import EventEnvelope, Tenant

@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 import sievert_reporting.entrypoints.replay
-from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
+from sievert_reporting.entrypoints.consumers import PROJECTION as HANDLERS
+from sievert_reporting.entrypoints.consumers import PROJECTION_TABLES
 from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import DeadlineMet, DeadlineScheduled, IncidentFactsAmended, Window

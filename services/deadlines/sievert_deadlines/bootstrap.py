@@ -8,11 +8,11 @@ import asyncio
 
 from fastapi import FastAPI
 
-from sievert_deadlines.application import DeadlinesService
-from sievert_deadlines.entrypoints.api import create_app
+from sievert_deadlines.entrypoints.app import create_app
 from sievert_deadlines.entrypoints.consumers import consumer_handlers
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
+from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.settings import DeadlinesSettings
-from sievert_deadlines.tasks_service import TasksService
 from sievert_shared.auth import Authenticator
 from sievert_shared.clock import Clock, SystemClock
 from sievert_shared.runtime import ConsumerSpec, LoopSpec, ServiceRuntime

@@ -8,8 +8,8 @@ same transaction: ``DeadlinesService`` tells ``TasksService``)."""
 
 from __future__ import annotations
 
-from sievert_deadlines.application import DeadlinesService
-from sievert_deadlines.tasks_service import TasksService
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
+from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (

@@ -11,9 +11,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.entrypoints.case_view import case_view
-from sievert_deadlines.entrypoints.dependencies import Actor, Reader, ServiceDep
+from sievert_deadlines.entrypoints.deps import Actor, Reader, ServiceDep
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_shared.auth import Principal
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events import InvestigationReportSubmitted, NotificationSubmitted

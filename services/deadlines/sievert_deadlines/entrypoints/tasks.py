@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_deadlines.adapters.tasks_store import TaskFilter
 from sievert_deadlines.domain.tasks import Completion
-from sievert_deadlines.entrypoints.dependencies import Actor, Reader
-from sievert_deadlines.tasks_service import NoTasksError, TasksService
+from sievert_deadlines.entrypoints.deps import Actor, Reader
+from sievert_deadlines.service_layer.tasks import NoTasksError, TasksService
 from sievert_shared.auth import Principal
 from sievert_shared.events import TaskKind
 

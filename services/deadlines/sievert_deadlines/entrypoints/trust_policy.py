@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_deadlines.domain import DEFAULT_POLICY, DeadlinePolicy
-from sievert_deadlines.entrypoints.dependencies import Actor, PolicyReader, ServiceDep
+from sievert_deadlines.entrypoints.deps import Actor, PolicyReader, ServiceDep
 from sievert_shared.auth import Principal
 from sievert_shared.errors import NotFoundError, UnprocessableError
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_deadlines.entrypoints.case_view import case_view
-from sievert_deadlines.entrypoints.dependencies import RpLead, ServiceDep
+from sievert_deadlines.entrypoints.deps import RpLead, ServiceDep
 from sievert_deadlines.entrypoints.incidents import visible_windows
 
 withdrawal_router = APIRouter(prefix="/v1")

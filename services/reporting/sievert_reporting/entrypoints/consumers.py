@@ -28,7 +28,7 @@ from sievert_reporting.domain.incident_row import (
     incident_change,
 )
 from sievert_reporting.domain.submissions import OWN_PRODUCER, kind_submitted, submission_id_for
-from sievert_reporting.entrypoints.case_handlers import register_case_handlers
+from sievert_reporting.entrypoints.case_consumers import register_case_handlers
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
@@ -255,7 +255,7 @@ async def on_external_submission(
 
 
 # -- case records (topic: cases): the local investigation, the authority's correspondence, the
-# case's status and people's tasks (``entrypoints.case_handlers``)
+# case's status and people's tasks (``entrypoints.case_consumers``)
 
 register_case_handlers(PROJECTION)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.entrypoints.deadlines import deadlines_router
 from sievert_deadlines.entrypoints.incidents import incidents_router
 from sievert_deadlines.entrypoints.tasks import tasks_router
 from sievert_deadlines.entrypoints.trust_policy import trust_policy_router
 from sievert_deadlines.entrypoints.withdrawal import withdrawal_router
-from sievert_deadlines.tasks_service import TasksService
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
+from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_shared.auth import Authenticator, install_auth
 from sievert_shared.runtime import ServiceRuntime, service_app
 

@@ -4,7 +4,7 @@ the report window's events (handed over by ``DeadlinesService`` inside the trans
 them), fire due task timers, assign and complete tasks for people, and read them.
 
 Each change runs in one transaction that stores the aggregate, its timers and the events it emits
-(through the outbox) together, exactly as the windows do (``application.py``), and under the
+(through the outbox) together, exactly as the windows do (``service_layer/deadlines.py``), and under the
 case's ``incident_deadlines`` row lock, taken first as on every path of the windows.
 """
 
