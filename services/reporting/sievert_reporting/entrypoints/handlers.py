@@ -17,6 +17,7 @@ commands add their own announcements (``service_layer``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sievert_reporting.adapters import read_model, submissions_store, themes_store
 from sievert_reporting.domain.dashboard import deadline_counts, trust_stream
@@ -148,10 +149,14 @@ async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event
     )
 
 
-@on(InvestigationFindingsRecorded)
-async def on_findings(
-    conn: Connection, envelope: EventEnvelope, event: InvestigationFindingsRecorded
+async def _change_findings(
+    conn: Connection,
+    envelope: EventEnvelope,
+    change: Callable[[Findings], Findings],
+    recorded_by_role: str,
 ) -> None:
+    """Apply ``change`` to the incident's findings behind the incident's stream version: the
+    findings and the confirmed similar incidents share one row, so one guard serves both."""
     stored = await submissions_store.findings_for_update(conn, envelope.stream_id)
     if stored is not None and stored[1] >= envelope.stream_version:
         return  # recorded already, or an older record arriving late
@@ -161,10 +166,19 @@ async def on_findings(
         incident_id=envelope.stream_id,
         trust=envelope.tenant.trust,
         site=envelope.tenant.site,
-        findings=merge_findings(current, event),
-        recorded_by_role=event.recorded_by_role,
+        findings=change(current),
+        recorded_by_role=recorded_by_role,
         stream_version=envelope.stream_version,
         recorded_at=envelope.recorded_at,
+    )
+
+
+@on(InvestigationFindingsRecorded)
+async def on_findings(
+    conn: Connection, envelope: EventEnvelope, event: InvestigationFindingsRecorded
+) -> None:
+    await _change_findings(
+        conn, envelope, lambda current: merge_findings(current, event), event.recorded_by_role
     )
 
 
@@ -174,19 +188,8 @@ async def on_similar_incidents_confirmed(
 ) -> None:
     """The report's similar incidents as a person confirmed them (line 234), kept with the findings
     and guarded like them by the incident's stream version."""
-    stored = await submissions_store.findings_for_update(conn, envelope.stream_id)
-    if stored is not None and stored[1] >= envelope.stream_version:
-        return
-    current = stored[0] if stored is not None else Findings()
-    await submissions_store.store_findings(
-        conn,
-        incident_id=envelope.stream_id,
-        trust=envelope.tenant.trust,
-        site=envelope.tenant.site,
-        findings=confirm_similar_incidents(current, event),
-        recorded_by_role=event.confirmed_by_role,
-        stream_version=envelope.stream_version,
-        recorded_at=envelope.recorded_at,
+    await _change_findings(
+        conn, envelope, lambda current: confirm_similar_incidents(current, event), event.confirmed_by_role
     )
 
 
