@@ -17,6 +17,7 @@ commands add their own announcements (``service_layer``).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 
 from sievert_reporting.adapters import read_model, submissions_store, themes_store
@@ -54,7 +55,7 @@ from sievert_shared.events import (
     ThemeOpened,
     ThemeShared,
 )
-from sievert_shared.events.reporting import SubmissionStatusChanged
+from sievert_shared.events.reporting import SubmissionKind, SubmissionStatusChanged
 from sievert_shared.handlers import EventHandlers
 from sievert_shared.runtime import ServiceRuntime
 from sievert_shared.topics import Topics
@@ -131,16 +132,25 @@ for _incident_event in INCIDENT_EVENTS:
 # -- reporting's own events and submissions made outside Sievert (topic: submissions) -------------
 
 
+def _new_submission(
+    envelope: EventEnvelope, submission_id: uuid.UUID, kind: SubmissionKind, authority: str
+) -> submissions_store.NewSubmission:
+    """The submission row of the envelope's incident, in the envelope's trust and site."""
+    return submissions_store.NewSubmission(
+        submission_id=submission_id,
+        incident_id=envelope.stream_id,
+        trust=envelope.tenant.trust,
+        site=envelope.tenant.site,
+        kind=kind,
+        authority=authority,
+    )
+
+
 @on(SubmissionDrafted)
 async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event: SubmissionDrafted) -> None:
     await submissions_store.store_draft(
         conn,
-        submission_id=event.submission_id,
-        incident_id=envelope.stream_id,
-        trust=envelope.tenant.trust,
-        site=envelope.tenant.site,
-        kind=event.kind,
-        authority=event.authority,
+        _new_submission(envelope, event.submission_id, event.kind, event.authority),
         contact_role=event.contact_role,
         summary=event.summary,
         particulars=event.particulars,
@@ -237,12 +247,7 @@ async def apply_external_submission(
     kind = kind_submitted(event)
     return await submissions_store.store_external(
         conn,
-        submission_id=submission_id_for(envelope.stream_id, kind),
-        incident_id=envelope.stream_id,
-        trust=envelope.tenant.trust,
-        site=envelope.tenant.site,
-        kind=kind,
-        authority=event.authority.lower(),
+        _new_submission(envelope, submission_id_for(envelope.stream_id, kind), kind, event.authority.lower()),
         submitted_at=event.submitted_at,
         submitted_by_role=event.submitted_by_role,
         reference=event.reference,
