@@ -5,6 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+#: A made-up patient whose every identifier is distinctive, so a test that finds one of them on a
+#: topic, in a log or in a database knows where it leaked from. The NHS number's checksum is valid.
+PATIENT: dict[str, str] = {
+    "nhs_number": "943 476 5919",
+    "hospital_number": "MRN-778899",
+    "family_name": "Zebedee-Quixote",
+    "given_names": "Ottoline",
+    "birth_date": "1971-03-14",
+    "address": "12 Larkspur Row, Exeter EX1 9ZZ",
+}
+
 
 def ct_overexposure(
     trust: str = "RXX", site: str = "RXX01", discovered_on: dt.date = dt.date(2025, 6, 2)
