@@ -13,28 +13,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import asyncpg
-
 from sievert_reporting.adapters import case_store
 from sievert_reporting.domain import correspondence, local_investigation
 from sievert_reporting.domain.correspondence import AuthorityCorrespondence
 from sievert_reporting.domain.local_investigation import CloseOut
 from sievert_reporting.domain.submissions import refuse_identifiers
-from sievert_reporting.service_layer.own_events import OwnEvents
+from sievert_reporting.service_layer.own_events import OwnEventsService
 from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import Event
 
 
-class CaseService:
-    def __init__(self, own_events: OwnEvents) -> None:
-        self._own = own_events
-        self._runtime = own_events.runtime
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self._runtime.pool
-
+class CaseService(OwnEventsService):
     def _today(self) -> dt.date:
         return self._runtime.clock.now().astimezone(dt.UTC).date()
 
