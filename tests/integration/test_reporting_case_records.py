@@ -14,8 +14,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
 from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.auth import Role
 from sievert_shared.envelope import EventEnvelope
@@ -36,6 +34,8 @@ from tests.support.reporting import (  # noqa: F401 - the fixture is used by nam
     HEADERS,
     THEME,
     Reporting,
+    assert_consumed_back,
+    assert_same_rows,
     confirm_similar_incidents,
     ct_facts,
     dental,
@@ -450,20 +450,7 @@ async def test_local_investigation_close_and_correspondence_replay_to_what_live_
     url = reporting.settings.database_url.get_secret_value()
 
     async def settled() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            unpublished = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            emitted = await conn.fetch(
-                "SELECT event_id FROM outbox WHERE envelope ->> 'event_type' = ANY($1::text[])",
-                list(HANDLERS),
-            )
-            consumed = await conn.fetchval(
-                "SELECT count(*) FROM processed_events WHERE event_id = ANY($1::uuid[])",
-                [r["event_id"] for r in emitted] + [e.event_id for e in deadline_events],
-            )
-        finally:
-            await conn.close()
-        assert unpublished == 0 and consumed == len(emitted) + len(deadline_events)
+        await assert_consumed_back(url, [e.event_id for e in deadline_events])
 
     await eventually(settled, timeout=60)
     live = await snapshot(url)
@@ -473,11 +460,7 @@ async def test_local_investigation_close_and_correspondence_replay_to_what_live_
     assert (case["status"], case["local_investigation"], case["open_tasks"]) == ("closed", "closed", 1)
 
     await replay(reporting.settings)
-    rebuilt = await snapshot(url)
-    for table in PROJECTION_TABLES:  # row by row, so a failure shows the rows that differ
-        only_live = [row for row in live[table] if row not in rebuilt[table]]
-        only_replayed = [row for row in rebuilt[table] if row not in live[table]]
-        assert (only_live, only_replayed) == ([], []), table
+    assert_same_rows(live, await snapshot(url))
 
 
 async def test_theme_identified_day_is_stated_or_today_and_reaches_the_classifier(

@@ -8,8 +8,6 @@ import asyncpg
 import pytest
 
 import sievert_reporting.entrypoints.replay
-from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
 from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.events import DeadlineMet, DeadlineScheduled, IncidentFactsAmended, Window
 from tests.support.kafka import eventually, produce
@@ -18,6 +16,8 @@ from tests.support.reporting import (  # noqa: F401 - the fixture is used by nam
     HEADERS,
     PARTICULARS,
     Reporting,
+    assert_consumed_back,
+    assert_same_rows,
     ct_facts,
     envelope,
     reporting,
@@ -116,21 +116,7 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     url = reporting.settings.database_url.get_secret_value()
 
     async def settled() -> None:
-        # every event reporting published has come back through its consumer
-        conn = await asyncpg.connect(url)
-        try:
-            unpublished = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            emitted = await conn.fetch(
-                "SELECT event_id FROM outbox WHERE envelope ->> 'event_type' = ANY($1::text[])",
-                list(HANDLERS),
-            )
-            consumed = await conn.fetchval(
-                "SELECT count(*) FROM processed_events WHERE event_id = ANY($1::uuid[])",
-                [r["event_id"] for r in emitted],
-            )
-        finally:
-            await conn.close()
-        assert unpublished == 0 and consumed == len(emitted)
+        await assert_consumed_back(url)
         conn = await asyncpg.connect(url)
         try:
             forged_seen = await conn.fetchval(
@@ -151,10 +137,7 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     assert replayed >= 8
     assert progress[-1][0] == progress[-1][1] == replayed
     rebuilt = await snapshot(url)
-    for table in PROJECTION_TABLES:  # row by row, so a failure shows the rows that differ
-        only_incremental = [row for row in incremental[table] if row not in rebuilt[table]]
-        only_replayed = [row for row in rebuilt[table] if row not in incremental[table]]
-        assert (only_incremental, only_replayed) == ([], []), table
+    assert_same_rows(incremental, rebuilt)
     assert rebuilt == incremental
 
     # writing the fold after every fetch merges later events into rows written before

@@ -9,7 +9,7 @@ import datetime as dt
 import re
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from sievert_classifier.domain import classify
 from sievert_reporting.bootstrap import build
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
+from sievert_reporting.entrypoints.handlers import PROJECTION, PROJECTION_TABLES
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.auth import Role
 from sievert_shared.envelope import EventEnvelope, Tenant
@@ -219,6 +219,33 @@ async def snapshot(database_url: str) -> dict[str, list[dict[str, Any]]]:
         return tables
     finally:
         await conn.close()
+
+
+async def assert_consumed_back(database_url: str, also: Sequence[uuid.UUID] = ()) -> None:
+    """Every event reporting published that its projection applies has come back through its
+    consumer, and so have ``also`` (events the test produced): the read model has settled."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        unpublished = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        emitted = await conn.fetch(
+            "SELECT event_id FROM outbox WHERE envelope ->> 'event_type' = ANY($1::text[])",
+            list(PROJECTION),
+        )
+        consumed = await conn.fetchval(
+            "SELECT count(*) FROM processed_events WHERE event_id = ANY($1::uuid[])",
+            [r["event_id"] for r in emitted] + list(also),
+        )
+    finally:
+        await conn.close()
+    assert unpublished == 0 and consumed == len(emitted) + len(also)
+
+
+def assert_same_rows(live: dict[str, list[dict[str, Any]]], rebuilt: dict[str, list[dict[str, Any]]]) -> None:
+    """The projection's tables alike, compared row by row so a failure shows the rows that differ."""
+    for table in PROJECTION_TABLES:
+        only_live = [row for row in live[table] if row not in rebuilt[table]]
+        only_replayed = [row for row in rebuilt[table] if row not in live[table]]
+        assert (only_live, only_replayed) == ([], []), table
 
 
 def dental(discovered: dt.date) -> IncidentFacts:
