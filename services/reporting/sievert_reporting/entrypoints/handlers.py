@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from typing import get_args
 
 from sievert_reporting.adapters import read_model, submissions_store, themes_store
 from sievert_reporting.domain.dashboard import deadline_counts, trust_stream
@@ -34,16 +35,7 @@ from sievert_reporting.entrypoints.case_handlers import register_case_handlers
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
-    DeadlineCancelled,
-    DeadlineExtended,
-    DeadlineMet,
-    DeadlineMissed,
-    DeadlineScheduled,
-    IncidentClassified,
-    IncidentFactsAmended,
     IncidentLinkedToTheme,
-    IncidentReclassified,
-    IncidentReported,
     IncidentUnlinkedFromTheme,
     InvestigationFindingsRecorded,
     InvestigationReportSubmitted,
@@ -111,20 +103,10 @@ async def on_incident_event(conn: Connection, envelope: EventEnvelope, event: In
         await read_model.store_incident_row(conn, row)
 
 
-DEADLINE_EVENTS: tuple[type[DeadlineEvent], ...] = (
-    DeadlineScheduled,
-    DeadlineExtended,
-    DeadlineMissed,
-    DeadlineMet,
-    DeadlineCancelled,
-)
-INCIDENT_EVENTS: tuple[type[IncidentEvent], ...] = (
-    IncidentReported,
-    IncidentFactsAmended,
-    IncidentClassified,
-    IncidentReclassified,
-    *DEADLINE_EVENTS,
-)
+# The events are their unions' members (``get_args``): an event added to the union the rule
+# applies is registered with it, never listed a second time here.
+DEADLINE_EVENTS: tuple[type[DeadlineEvent], ...] = get_args(DeadlineEvent)
+INCIDENT_EVENTS: tuple[type[IncidentEvent], ...] = get_args(IncidentEvent)
 for _incident_event in INCIDENT_EVENTS:
     PROJECTION.add(_incident_event, on_incident_event)
 
