@@ -39,6 +39,7 @@ from tests.support.reporting import (  # noqa: F401 - the fixture is used by nam
     confirm_similar_incidents,
     ct_facts,
     dental,
+    dental_at_two_sites,
     envelope,
     link_to_theme,
     reporting,
@@ -468,8 +469,7 @@ async def test_theme_identified_day_is_stated_or_today_and_reaches_the_classifie
 ) -> None:
     client = reporting.client
     lead = person("RXX", Role.RP_LEAD)
-    a = await reporting.incident(dental(dt.date(2025, 5, 2)), "RXX01")
-    b = await reporting.incident(dental(dt.date(2025, 5, 20)), "RXX02")
+    a, b = await dental_at_two_sites(reporting)
 
     future = await client.post("/v1/themes", json={**THEME, "identified_on": "2025-06-09"}, headers=lead)
     assert future.status_code == 422 and future.json()["errors"][0]["path"] == "body/identified_on"

@@ -19,6 +19,7 @@ from tests.support.reporting import (  # noqa: F401 - the fixture is used by nam
     Reporting,
     ct_facts,
     dental,
+    dental_at_two_sites,
     link_to_theme,
     reporting,
     snapshot,
@@ -31,8 +32,7 @@ async def test_a_theme_spans_the_trusts_sites_and_tells_the_classifier_past_one_
     reporting: Reporting,  # noqa: F811
 ) -> None:
     client = reporting.client
-    a = await reporting.incident(dental(dt.date(2025, 5, 2)), "RXX01")
-    b = await reporting.incident(dental(dt.date(2025, 5, 20)), "RXX02")
+    a, b = await dental_at_two_sites(reporting)
     other_trust = await reporting.incident(dental(dt.date(2025, 5, 21)), "RYY01", trust="RYY")
 
     opened = await client.post("/v1/themes", json=THEME, headers=person("RXX", Role.RP_LEAD))
@@ -149,8 +149,7 @@ async def test_an_unlinked_incident_leaves_the_theme_and_the_classifier_hears_th
 ) -> None:
     client = reporting.client
     lead = person("RXX", Role.RP_LEAD)
-    a = await reporting.incident(dental(dt.date(2025, 5, 2)), "RXX01")
-    b = await reporting.incident(dental(dt.date(2025, 5, 20)), "RXX02")
+    a, b = await dental_at_two_sites(reporting)
     other_trust = await reporting.incident(dental(dt.date(2025, 5, 21)), "RYY01", trust="RYY")
     location = (await client.post("/v1/themes", json=THEME, headers=lead)).headers["Location"]
     theme_id = location.rsplit("/", 1)[1]

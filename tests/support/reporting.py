@@ -253,6 +253,14 @@ def dental(discovered: dt.date) -> IncidentFacts:
     return hand_held_dental(discovered, equipment_fault=True)
 
 
+async def dental_at_two_sites(rep: Reporting) -> tuple[uuid.UUID, uuid.UUID]:
+    """Two of the trust's hand-held dental incidents, at sites RXX01 and RXX02 18 days apart: a
+    theme of them reaches two individuals."""
+    first = await rep.incident(dental(dt.date(2025, 5, 2)), "RXX01")
+    second = await rep.incident(dental(dt.date(2025, 5, 20)), "RXX02")
+    return first, second
+
+
 THEME = {
     "site": "RXX01",
     "title": "Hand-held dental units",
