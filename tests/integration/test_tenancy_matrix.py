@@ -63,13 +63,16 @@ from sievert_shared.auth import Role
 from sievert_shared.events import TaskKind
 from sievert_shared.settings import KafkaSettings
 from tests.fixtures.intake_support import fhir_fixture
-from tests.integration.test_reporting_submissions import pdf_text
 from tests.support.auth import TEST_ISSUER, ApiKey, LocalIssuer, api_key, person, required_auth
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
+from tests.support.reporting import (
+    pdf_text,
+)
 from tests.support.samples import (
     NOTIFICATION_PARTICULARS,
+    PATIENT,
     ct_overexposure,
     one_individual,
     small_radiography_repeat,
@@ -114,15 +117,6 @@ KNOWN_SITE_NAMING = {
 }
 #: Writes that store nothing: a dry run.
 DRY_RUNS = {("classifier", "POST", "/v1/classify")}
-
-PATIENT = {
-    "nhs_number": "943 476 5919",
-    "hospital_number": "MRN-778899",
-    "family_name": "Zebedee-Quixote",
-    "given_names": "Ottoline",
-    "birth_date": "1971-03-14",
-    "address": "12 Larkspur Row, Exeter EX1 9ZZ",
-}
 
 
 @dataclass
