@@ -15,7 +15,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 
@@ -67,6 +67,13 @@ log = get_logger(__name__)
 
 CaseTransition = Callable[[IncidentDeadlines, DeadlinePolicy, dt.datetime, str | None], Decision]
 """A domain transition with the incident's policy, the time and its modality bound late."""
+
+
+class CaseRead(NamedTuple):
+    """An incident's aggregate and its windows as people read them, as one commit left them."""
+
+    deadlines: IncidentDeadlines | None
+    windows: list[dict[str, Any]]
 
 
 class UnknownIncidentError(NotFoundError):
@@ -288,11 +295,12 @@ class DeadlinesService:
         recorded_by_role: str,
         expected_version: int | None,
         actor: str | None,
-    ) -> tuple[IncidentDeadlines, bool]:
+    ) -> tuple[IncidentDeadlines, list[dict[str, Any]], bool]:
         """Record the authority's agreement to withdraw the notification. The aggregate row is
         locked, so of two people recording at once one wins; the other then sees the agreement:
         the same one answers the same (no new event), another one 409 with the current version.
-        Returns the aggregate and whether this call changed it."""
+        Returns the aggregate, its windows as this transaction left them (read under the lock:
+        nothing committed later slips in between), and whether this call changed it."""
         async with self._pool.acquire() as conn, conn.transaction():
             loaded = await store.load(conn, incident_id)
             if loaded is None:
@@ -314,7 +322,8 @@ class DeadlinesService:
                 )
             await self._apply(conn, decision, tenant, correlation_id, actor=actor)
             assert decision.deadlines is not None
-            return decision.deadlines, changed
+            windows = await queries.incident_windows(conn, incident_id, self._clock.now())
+            return decision.deadlines, windows, changed
 
     async def record_submission(
         self,
@@ -367,10 +376,19 @@ class DeadlinesService:
         async with self._pool.acquire() as conn:
             return await queries.incident_windows(conn, incident_id, self._clock.now())
 
-    async def incident_case(self, incident_id: uuid.UUID) -> IncidentDeadlines | None:
-        """The incident's aggregate as last committed (its case and version), for reads."""
-        async with self._pool.acquire() as conn:
-            return await store.read(conn, incident_id)
+    async def incident_deadlines(self, incident_id: uuid.UUID) -> CaseRead:
+        """The incident's windows and its aggregate (its case and version) from one snapshot.
+
+        The consumer rewrites both in one transaction, but two reads on their own would each see
+        the last commit at the time: one committed between them shows a case closed on its local
+        investigation beside its local window still open. Under repeatable read, both statements
+        see the same commit."""
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            windows = await queries.incident_windows(conn, incident_id, self._clock.now())
+            return CaseRead(await store.read(conn, incident_id), windows)
 
     async def policy(self, trust: str) -> DeadlinePolicy:
         async with self._pool.acquire() as conn:
