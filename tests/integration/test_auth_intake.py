@@ -3,15 +3,11 @@ trust and site, who may read what, and the audit trail that records who did it."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
 import pytest
 
 from sievert_shared.auth import Role
-from tests.fixtures.intake_support import RunningIntake, running_intake
+from tests.fixtures.intake_support import RunningIntake, intake_requiring_auth
 from tests.support.auth import LocalIssuer, api_key, required_auth
-from tests.support.infra import Infra
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.integration
@@ -25,13 +21,7 @@ def person(trust: str, *roles: Role, subject: str | None = None) -> dict[str, st
     return ISSUER.bearer(subject or f"{roles[0]}@{trust}", trust=trust, roles=roles)
 
 
-@pytest.fixture
-async def intake(
-    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
-) -> AsyncIterator[RunningIntake]:
-    async with running_intake(infra, topic_prefix, make_database) as running:
-        running.app.state.authenticator = required_auth(ISSUER, [ENGINE_A, ENGINE_B])
-        yield running
+intake = intake_requiring_auth(ISSUER, [ENGINE_A, ENGINE_B])
 
 
 async def test_every_route_but_health_demands_credentials(intake: RunningIntake) -> None:

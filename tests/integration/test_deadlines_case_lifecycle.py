@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from sievert_classifier.domain import classify
-from sievert_deadlines.application import DeadlinesService
+from sievert_deadlines.adapters import queries
 from sievert_deadlines.bootstrap import build
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import (
@@ -33,6 +34,7 @@ from sievert_shared.events import (
 )
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
+from sievert_shared.runtime import ServiceRuntime
 from sievert_shared.settings import KafkaSettings
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
@@ -87,6 +89,7 @@ class Deadlines:
     service: DeadlinesService
     clock: FakeClock
     kafka: KafkaSettings
+    runtime: ServiceRuntime
 
     async def publish(self, topic: str, *envs: EventEnvelope) -> None:
         await produce(self.kafka.bootstrap_servers, topic, [(e.key, e.to_json_bytes()) for e in envs])
@@ -119,7 +122,15 @@ class Deadlines:
         self, topic: str, incident: uuid.UUID, at_least: int = 1, with_type: str | None = None, times: int = 1
     ) -> list[EventEnvelope]:
         def mine(records: list[Any]) -> list[EventEnvelope]:
-            return [e for e in envelopes(records) if e.stream_id == incident and e.producer == "deadlines"]
+            # People's tasks share the cases topic and the incident's stream; their own tests
+            # follow them, these follow the case's lifecycle.
+            return [
+                e
+                for e in envelopes(records)
+                if e.stream_id == incident
+                and e.producer == "deadlines"
+                and not e.event_type.startswith("Task")
+            ]
 
         def enough(records: list[Any]) -> bool:
             found = mine(records)
@@ -161,7 +172,7 @@ async def deadlines(
     runtime, app, service = build(settings, clock)
     transport = httpx.ASGITransport(app=app)
     async with runtime.lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://dl") as client:
-        yield Deadlines(client, service, clock, kafka)
+        yield Deadlines(client, service, clock, kafka, runtime)
 
 
 def notification(at: str) -> NotificationSubmitted:
@@ -246,6 +257,40 @@ async def test_local_investigation_close_meets_the_window_closes_the_case_and_is
     assert [e.event_type for e in window_events][-2:] == ["DeadlineMissed", "DeadlineOverdue"]
     cases = await deadlines.events(deadlines.kafka.topics.cases, case.incident, at_least=2)
     assert [e.event_type for e in cases] == ["CaseClosed", "CaseReopened"]
+
+
+async def test_the_case_and_its_windows_are_read_from_one_snapshot(
+    deadlines: Deadlines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The close-out commits between the read of the windows and the read of the case: the answer
+    is the case before it (open, the window open) or after it (closed, the window met), never a
+    closed case beside a window still open."""
+    case = Case(uuid.uuid4())
+    await deadlines.classified(case, 1.5)
+    await deadlines.until(case.incident, lambda v: "local_investigation" in v["by_window"])
+    closed = LocalInvestigationClosed(
+        owner_role="RPA", closed_by_role="RP lead", closed_on=dt.date(2025, 6, 20), findings="done"
+    )
+    envelope = case.envelope(closed, START)
+    read_windows = queries.incident_windows
+    committed: list[bool] = []
+
+    async def close_out_after_reading_windows(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        windows = await read_windows(*args, **kwargs)
+        if not committed:
+            async with deadlines.runtime.pool.acquire() as conn, conn.transaction():
+                await deadlines.service.on_local_investigation_closed(conn, envelope, closed)
+            committed.append(True)
+        return windows
+
+    monkeypatch.setattr(queries, "incident_windows", close_out_after_reading_windows)
+    torn = await deadlines.view(case.incident)
+    assert committed  # the close-out did commit between the two reads
+    local = torn["by_window"]["local_investigation"]
+    assert (torn["case"]["status"], local["status"]) == ("open", "open")
+    after = await deadlines.view(case.incident)
+    local = after["by_window"]["local_investigation"]
+    assert (after["case"]["status"], local["status"], local["case_status"]) == ("closed", "met", "closed")
 
 
 async def _notified_then_downgraded(deadlines: Deadlines) -> Case:

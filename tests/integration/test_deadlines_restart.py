@@ -31,8 +31,8 @@ from pydantic import TypeAdapter
 
 from sievert_classifier.domain import classify
 from sievert_deadlines.adapters import store
-from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.domain import DEFAULT_POLICY, LONDON, IncidentDeadlines, PlannedTimer, fire
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_shared.db import Connection, create_pool
 from sievert_shared.decision import ClassificationDecision

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from sievert_classifier.domain import classify
-from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.bootstrap import build
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, IncidentClassified, IncidentReclassified

@@ -103,11 +103,15 @@ class Deadlines:
         await eventually(done)
 
     async def state(self, incident: uuid.UUID) -> dict[str, Any]:
-        """What the service holds: events emitted so far (stream version), pending timers."""
+        """What the service holds: window events emitted so far, pending timers. The incident's
+        stream also carries the case's task events (topic cases), which a separate consumer emits
+        when it reads these; they are not counted here."""
         conn = await asyncpg.connect(self.database_url)
         try:
             emitted = await conn.fetchval(
-                "SELECT version FROM emitted_stream_versions WHERE stream_id = $1", incident
+                "SELECT count(*) FROM outbox WHERE topic = $1 AND envelope->>'stream_id' = $2",
+                self.kafka.topics.deadlines,
+                str(incident),
             )
             timers = await conn.fetch(
                 """SELECT timer_id, window_kind, kind, fire_at, due_at FROM timers

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from sievert_classifier.bootstrap import build as build_classifier
-from sievert_classifier.settings import ClassifierSettings
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
     REGISTRY,
@@ -23,8 +21,7 @@ from sievert_shared.events import (
     WorkerInvestigationLevelExceeded,
 )
 from sievert_shared.events.doses import DoseQuantity, dose_history_stream, worker_year_stream
-from sievert_shared.settings import KafkaSettings
-from tests.fixtures.intake_support import RunningIntake, running_intake
+from tests.fixtures.intake_support import RunningIntake, running_intake_and_classifier
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, read_topic
 from tests.support.samples import ct_overexposure
@@ -39,14 +36,10 @@ async def intake(
     infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
 ) -> AsyncIterator[RunningIntake]:
     """Intake, and the classifier consuming what it publishes; trust RXX investigates at 15 mSv."""
-    classifier_settings = ClassifierSettings(
-        database_url=await make_database("classifier"),
-        kafka=KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix),
-        environment="test",
-        dose_investigation_levels={"RXX": {DoseQuantity.HP10: 15.0}},
-    )
-    runtime, app = build_classifier(classifier_settings)
-    async with runtime.lifespan(app), running_intake(infra, topic_prefix, make_database) as running:
+    levels = {"RXX": {DoseQuantity.HP10: 15.0}}
+    async with running_intake_and_classifier(
+        infra, topic_prefix, make_database, dose_investigation_levels=levels
+    ) as running:
         yield running
 
 

@@ -5,8 +5,7 @@ carry the pseudonym; ADT^A08/A31 demographics update the vault and never reach a
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -17,27 +16,19 @@ from tests.fixtures.intake_support import (
     RunningIntake,
     fhir_fixture,
     hl7_fixture,
+    intake_requiring_auth,
     replace_segment_field,
-    running_intake,
     with_control_id,
 )
-from tests.support.auth import LocalIssuer, api_key, required_auth
+from tests.support.auth import LocalIssuer, api_key
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, read_topic
-from tests.support.samples import ct_overexposure
+from tests.support.samples import PATIENT, ct_overexposure
 
 pytestmark = pytest.mark.integration
 
 ISSUER = LocalIssuer()
 ENGINE = api_key("engine-x", "RXX", ["RXX01"])
-PATIENT = {
-    "nhs_number": "943 476 5919",
-    "hospital_number": "MRN-778899",
-    "family_name": "Zebedee-Quixote",
-    "given_names": "Ottoline",
-    "birth_date": "1971-03-14",
-    "address": "12 Larkspur Row, Exeter EX1 9ZZ",
-}
 TABLES = ("events", "outbox", "idempotency_keys", "incident_references", "incident_patients", "patient_keys")
 
 
@@ -45,13 +36,7 @@ def lead(trust: str = "RXX") -> dict[str, str]:
     return ISSUER.bearer(f"lead@{trust}", trust=trust, roles=[Role.RP_LEAD])
 
 
-@pytest.fixture
-async def intake(
-    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
-) -> AsyncIterator[RunningIntake]:
-    async with running_intake(infra, topic_prefix, make_database) as running:
-        running.app.state.authenticator = required_auth(ISSUER, [ENGINE])
-        yield running
+intake = intake_requiring_auth(ISSUER, [ENGINE])
 
 
 @pytest.fixture

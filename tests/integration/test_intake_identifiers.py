@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -20,24 +20,16 @@ from sievert_shared.auth import Role
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import REGISTRY, IncidentClassified
 from sievert_shared.outbox import build_envelope
-from tests.fixtures.intake_support import RunningIntake, running_intake
-from tests.support.auth import TEST_ISSUER, LocalIssuer, api_key, development_auth, person, required_auth
+from tests.fixtures.intake_support import RunningIntake, intake_requiring_auth
+from tests.support.auth import TEST_ISSUER, LocalIssuer, api_key, development_auth, person
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, produce, read_topic
-from tests.support.samples import NOTIFICATION_PARTICULARS, ct_overexposure, one_individual
+from tests.support.samples import NOTIFICATION_PARTICULARS, PATIENT, ct_overexposure, one_individual
 
 pytestmark = pytest.mark.integration
 
 ISSUER = LocalIssuer()
 ENGINE = api_key("engine-a", "RAA", ["RAA01"])
-PATIENT = {
-    "nhs_number": "943 476 5919",
-    "hospital_number": "MRN-778899",
-    "family_name": "Zebedee-Quixote",
-    "given_names": "Ottoline",
-    "birth_date": "1971-03-14",
-    "address": "12 Larkspur Row, Exeter EX1 9ZZ",
-}
 SECRETS = ["9434765919", "MRN-778899", "Zebedee-Quixote", "Ottoline", "1971-03-14", "Larkspur"]
 
 
@@ -49,13 +41,7 @@ def admin(trust: str = "RAA") -> dict[str, str]:
     return ISSUER.bearer(f"admin@{trust}", trust=trust, roles=[Role.TRUST_ADMIN])
 
 
-@pytest.fixture
-async def intake(
-    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
-) -> AsyncIterator[RunningIntake]:
-    async with running_intake(infra, topic_prefix, make_database) as running:
-        running.app.state.authenticator = required_auth(ISSUER, [ENGINE])
-        yield running
+intake = intake_requiring_auth(ISSUER, [ENGINE])
 
 
 async def _database_dump(url: str) -> str:

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sievert_intake.adapters.identity_vault import LocalKek
 from sievert_shared.auth import Role
 from tests.fixtures.intake_support import RunningIntake, running_intake
-from tests.support.auth import LocalIssuer, api_key, required_auth
+from tests.support.auth import LocalIssuer, api_key, person, required_auth
 from tests.support.infra import Infra
 from tests.support.samples import ct_overexposure
 
@@ -25,8 +25,9 @@ pytestmark = pytest.mark.integration
 
 ISSUER = LocalIssuer()
 ENGINE = api_key("engine-k", "RXX", ["RXX01"])
-LEAD = ISSUER.bearer("lead@RXX", trust="RXX", roles=[Role.RP_LEAD])
-ADMIN = ISSUER.bearer("admin@RXX", trust="RXX", roles=[Role.TRUST_ADMIN])
+# Long-lived like tests.support.auth.person: module-level headers must outlive a slow suite.
+LEAD = person("RXX", Role.RP_LEAD, subject="lead@RXX", issuer=ISSUER)
+ADMIN = person("RXX", Role.TRUST_ADMIN, subject="admin@RXX", issuer=ISSUER)
 OLD = base64.b64encode(os.urandom(32)).decode()
 NEW = base64.b64encode(os.urandom(32)).decode()
 

@@ -13,16 +13,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sievert_classifier.bootstrap import build as build_classifier
-from sievert_classifier.settings import ClassifierSettings
-from sievert_shared.settings import KafkaSettings
 from tests.fixtures.intake_support import (
     RunningIntake,
     fhir_fixture,
     hl7_fixture,
     radiotherapy_overdose,
     replace_segment_field,
-    running_intake,
+    running_intake_and_classifier,
     with_control_id,
 )
 from tests.support.infra import Infra
@@ -40,13 +37,7 @@ async def intake(
     infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
 ) -> AsyncIterator[RunningIntake]:
     """Intake, and the classifier consuming what it publishes."""
-    classifier_settings = ClassifierSettings(
-        database_url=await make_database("classifier"),
-        kafka=KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix),
-        environment="test",
-    )
-    runtime, app = build_classifier(classifier_settings)
-    async with runtime.lifespan(app), running_intake(infra, topic_prefix, make_database) as running:
+    async with running_intake_and_classifier(infra, topic_prefix, make_database) as running:
         yield running
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,36 +15,26 @@ from sievert_shared.auth import Role
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import REGISTRY, CaseRetentionExpired
 from sievert_shared.outbox import build_envelope
-from tests.fixtures.intake_support import RunningIntake, running_intake
-from tests.support.auth import LocalIssuer, api_key, required_auth
+from tests.fixtures.intake_support import RunningIntake, intake_requiring_auth
+from tests.support.auth import LocalIssuer, api_key
 from tests.support.infra import Infra
 from tests.support.kafka import eventually, produce
+from tests.support.samples import PATIENT as SAMPLE_PATIENT
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.integration
 
 ISSUER = LocalIssuer()
 ENGINE = api_key("engine-r", "RAA", ["RAA01"])
-PATIENT = {
-    "nhs_number": "943 476 5919",
-    "hospital_number": "MRN-778899",
-    "family_name": "Zebedee-Quixote",
-    "given_names": "Ottoline",
-    "birth_date": "1971-03-14",
-}
+#: the sample patient as this test has always sent them: without an address
+PATIENT = {key: value for key, value in SAMPLE_PATIENT.items() if key != "address"}
 
 
 def lead() -> dict[str, str]:
     return ISSUER.bearer("lead@RAA", trust="RAA", roles=[Role.RP_LEAD])
 
 
-@pytest.fixture
-async def intake(
-    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
-) -> AsyncIterator[RunningIntake]:
-    async with running_intake(infra, topic_prefix, make_database) as running:
-        running.app.state.authenticator = required_auth(ISSUER, [ENGINE])
-        yield running
+intake = intake_requiring_auth(ISSUER, [ENGINE])
 
 
 def expired(incident: str, correlation_id: str) -> EventEnvelope:

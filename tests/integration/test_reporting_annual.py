@@ -11,8 +11,12 @@ import pytest
 from sievert_reporting.domain.annual import parse_period
 from sievert_reporting.entrypoints.cli import annual
 from sievert_shared.auth import Role
-from tests.integration.test_reporting_submissions import Reporting, ct_facts, reporting
 from tests.support.auth import person
+from tests.support.reporting import (
+    Reporting,
+    ct_facts,
+    reporting,
+)
 
 pytestmark = pytest.mark.integration
 __all__ = ["reporting"]

@@ -14,11 +14,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
 from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.auth import Role
-from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
     CaseClosed,
     CaseClosureBasis,
@@ -29,19 +27,24 @@ from sievert_shared.events import (
     TaskKind,
     TaskOpened,
 )
-from sievert_shared.outbox import build_envelope
-from tests.integration.test_reporting_replay import snapshot
-from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
+from tests.support.auth import person
+from tests.support.kafka import envelopes, eventually, read_topic
+from tests.support.reporting import (  # noqa: F401 - the fixture is used by name
     COMPLETE_FINDINGS,
     HEADERS,
+    THEME,
     Reporting,
+    assert_consumed_back,
+    assert_same_rows,
     confirm_similar_incidents,
     ct_facts,
+    dental,
+    dental_at_two_sites,
+    envelope,
+    link_to_theme,
     reporting,
+    snapshot,
 )
-from tests.integration.test_reporting_themes import THEME, dental, incident_of
-from tests.support.auth import person
-from tests.support.kafka import envelopes, eventually, produce, read_topic
 from tests.support.samples import NOTIFICATION_PARTICULARS
 
 pytestmark = pytest.mark.integration
@@ -100,15 +103,7 @@ async def notify(rep: Reporting, incident: uuid.UUID, reference: str | None = "C
 
 
 def deadlines_envelope(event: Event, incident: uuid.UUID, version: int, now: dt.datetime) -> EventEnvelope:
-    return build_envelope(
-        event,
-        stream_id=incident,
-        stream_version=version,
-        tenant=Tenant(trust="RXX", site="RXX01"),
-        correlation_id="c-dl",
-        producer="deadlines",
-        now=now,
-    )
+    return envelope(event, incident, "RXX01", "deadlines", now, version=version, correlation_id="c-dl")
 
 
 async def test_local_investigation_close_is_recorded_once_and_refuses_what_the_record_cannot_hold(
@@ -314,24 +309,20 @@ async def test_authority_closure_takes_the_reference_of_a_notification_sent_outs
 ) -> None:
     incident = await reporting.incident(ct_facts(DISCOVERED))
     now = reporting.clock.now()
-    external = build_envelope(
+    external = envelope(
         NotificationSubmitted(
             authority="cqc",
             submitted_at=now - dt.timedelta(days=1),
             submitted_by_role="RPL",
             reference="PORTAL-77",
         ),
-        stream_id=incident,
-        stream_version=1,
-        tenant=Tenant(trust="RXX", site="RXX01"),
+        incident,
+        "RXX01",
+        "deadlines",
+        now,
         correlation_id="c",
-        producer="deadlines",
-        now=now,
     )
-    kafka = reporting.kafka
-    await produce(
-        kafka.bootstrap_servers, kafka.topics.submissions, [(external.key, external.to_json_bytes())]
-    )
+    await reporting.publish(reporting.kafka.topics.submissions, [external])
     base = f"/v1/incidents/{incident}/authority"
 
     async def notified() -> None:
@@ -386,8 +377,7 @@ async def test_correspondence_and_case_events_of_both_producers_show_on_the_inci
             now,
         ),
     ]
-    kafka = reporting.kafka
-    await produce(kafka.bootstrap_servers, kafka.topics.cases, [(e.key, e.to_json_bytes()) for e in events])
+    await reporting.publish(reporting.kafka.topics.cases, events)
 
     async def projected() -> None:
         case = await case_of(reporting, withdrawn)
@@ -457,27 +447,11 @@ async def test_local_investigation_close_and_correspondence_replay_to_what_live_
             now,
         ),
     ]
-    kafka = reporting.kafka
-    await produce(
-        kafka.bootstrap_servers, kafka.topics.cases, [(e.key, e.to_json_bytes()) for e in deadline_events]
-    )
+    await reporting.publish(reporting.kafka.topics.cases, deadline_events)
     url = reporting.settings.database_url.get_secret_value()
 
     async def settled() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            unpublished = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            emitted = await conn.fetch(
-                "SELECT event_id FROM outbox WHERE envelope ->> 'event_type' = ANY($1::text[])",
-                list(HANDLERS),
-            )
-            consumed = await conn.fetchval(
-                "SELECT count(*) FROM processed_events WHERE event_id = ANY($1::uuid[])",
-                [r["event_id"] for r in emitted] + [e.event_id for e in deadline_events],
-            )
-        finally:
-            await conn.close()
-        assert unpublished == 0 and consumed == len(emitted) + len(deadline_events)
+        await assert_consumed_back(url, [e.event_id for e in deadline_events])
 
     await eventually(settled, timeout=60)
     live = await snapshot(url)
@@ -487,11 +461,7 @@ async def test_local_investigation_close_and_correspondence_replay_to_what_live_
     assert (case["status"], case["local_investigation"], case["open_tasks"]) == ("closed", "closed", 1)
 
     await replay(reporting.settings)
-    rebuilt = await snapshot(url)
-    for table in PROJECTION_TABLES:  # row by row, so a failure shows the rows that differ
-        only_live = [row for row in live[table] if row not in rebuilt[table]]
-        only_replayed = [row for row in rebuilt[table] if row not in live[table]]
-        assert (only_live, only_replayed) == ([], []), table
+    assert_same_rows(live, await snapshot(url))
 
 
 async def test_theme_identified_day_is_stated_or_today_and_reaches_the_classifier(
@@ -499,8 +469,7 @@ async def test_theme_identified_day_is_stated_or_today_and_reaches_the_classifie
 ) -> None:
     client = reporting.client
     lead = person("RXX", Role.RP_LEAD)
-    a = await incident_of(reporting, "RXX", "RXX01", dental(dt.date(2025, 5, 2)))
-    b = await incident_of(reporting, "RXX", "RXX02", dental(dt.date(2025, 5, 20)))
+    a, b = await dental_at_two_sites(reporting)
 
     future = await client.post("/v1/themes", json={**THEME, "identified_on": "2025-06-09"}, headers=lead)
     assert future.status_code == 422 and future.json()["errors"][0]["path"] == "body/identified_on"
@@ -509,13 +478,7 @@ async def test_theme_identified_day_is_stated_or_today_and_reaches_the_classifie
     stated = await client.post("/v1/themes", json={**THEME, "identified_on": "2025-05-25"}, headers=lead)
     assert stated.status_code == 201 and stated.json()["identified_on"] == "2025-05-25", stated.text
     location = stated.headers["Location"]
-    for incident in (a, b):
-        linked = await client.post(
-            f"{location}/incidents",
-            json={"incident_id": str(incident), "linked_by_role": "RPA"},
-            headers=lead,
-        )
-        assert linked.status_code == 201, linked.text
+    await link_to_theme(client, location, (a, b), lead)
 
     records = await read_topic(
         reporting.kafka.bootstrap_servers,

@@ -8,17 +8,16 @@ import datetime as dt
 import pytest
 from aiokafka import ConsumerRecord
 
-from sievert_shared.envelope import Tenant
 from sievert_shared.events import DeadlineScheduled, Window
-from sievert_shared.outbox import build_envelope
-from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
+from tests.support.kafka import envelopes, read_topic
+from tests.support.reporting import (  # noqa: F401 - the fixture is used by name
     HEADERS,
     PARTICULARS,
     Reporting,
     ct_facts,
+    envelope,
     reporting,
 )
-from tests.support.kafka import envelopes, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -44,24 +43,21 @@ async def test_submission_status_and_deadline_counts_appear_on_the_dashboard_top
     assert issued.status_code == 200, issued.text
 
     now = reporting.clock.now()
-    scheduled = build_envelope(
+    scheduled = envelope(
         DeadlineScheduled(
             window=Window.NOTIFICATION,
             due_at=now + dt.timedelta(days=3),
             discovered_on=dt.date(2025, 6, 2),
             authority="cqc",
         ),
-        stream_id=incident,
-        stream_version=1,
-        tenant=Tenant(trust="RXX", site="RXX01"),
+        incident,
+        "RXX01",
+        "deadlines",
+        now,
         correlation_id="corr-dash",
-        producer="deadlines",
-        now=now,
     )
     kafka = reporting.kafka
-    await produce(
-        kafka.bootstrap_servers, kafka.topics.deadlines, [(scheduled.key, scheduled.to_json_bytes())]
-    )
+    await reporting.publish(kafka.topics.deadlines, [scheduled])
 
     def seen(records: list[ConsumerRecord[bytes, bytes]]) -> set[str]:
         return {e.event_type for e in envelopes(records)}

@@ -15,20 +15,19 @@ from sievert_classifier.domain import classify
 from sievert_shared.auth import Role
 from sievert_shared.events import IncidentReclassified
 from sievert_shared.facts import IncidentFacts
-from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
+from tests.support.auth import person
+from tests.support.kafka import envelopes, eventually, produce, read_topic
+from tests.support.reporting import (  # noqa: F401 - the fixture is used by name
     COMPLETE_FINDINGS,
     HEADERS,
     IDENTIFIERS,
     PARTICULARS,
     Reporting,
-    confirm_similar_incidents,
     ct_facts,
     envelope,
     pdf_text,
     reporting,
 )
-from tests.support.auth import person
-from tests.support.kafka import envelopes, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration
 

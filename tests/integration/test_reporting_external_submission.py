@@ -19,23 +19,23 @@ import pytest
 from sievert_deadlines.bootstrap import build as build_deadlines
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_reporting.domain.submissions import submission_id_for
-from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
+from sievert_reporting.entrypoints.consumers import PROJECTION as HANDLERS
+from sievert_reporting.entrypoints.consumers import PROJECTION_TABLES
 from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.db import create_pool, migrate
-from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import Event, NotificationSubmitted, SubmissionDrafted, SubmissionIssued
 from sievert_shared.events.reporting import SubmissionKind
-from sievert_shared.outbox import build_envelope
-from tests.integration.test_reporting_replay import snapshot
-from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
+from tests.support.kafka import envelopes, eventually, read_topic
+from tests.support.reporting import (  # noqa: F401 - the fixture is used by name
     HEADERS,
     PARTICULARS,
     Reporting,
     ct_facts,
+    envelope,
     reporting,
+    snapshot,
 )
-from tests.support.kafka import envelopes, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -216,22 +216,20 @@ async def test_reportings_own_notification_submitted_is_not_counted_twice_and_th
     # A late external record for the same incident, keyed like reporting's own events and produced
     # after them, so once it is processed the copy of reporting's NotificationSubmitted ahead of it
     # in the partition has been consumed too.
-    late = build_envelope(
+    late = envelope(
         NotificationSubmitted(
             authority="cqc",
             submitted_at=reporting.clock.now(),
             submitted_by_role="RPA",
             reference="IRMER-LATE-1",
         ),
-        stream_id=incident,
-        stream_version=1,
-        tenant=Tenant(trust="RXX", site="RXX01"),
+        incident,
+        "RXX01",
+        "deadlines",
+        reporting.clock.now(),
         correlation_id="corr-ext",
-        producer="deadlines",
-        now=reporting.clock.now(),
     )
-    kafka = reporting.kafka
-    await produce(kafka.bootstrap_servers, kafka.topics.submissions, [(late.key, late.to_json_bytes())])
+    await reporting.publish(reporting.kafka.topics.submissions, [late])
     await eventually(lambda: _processed(url, late.event_id))
 
     after = await submissions_of(reporting, incident)
@@ -257,15 +255,8 @@ async def test_reportings_own_notification_submitted_is_not_counted_twice_and_th
 
 
 def _at(event: Event, incident: uuid.UUID, version: int, producer: str, minute: int) -> EventEnvelope:
-    return build_envelope(
-        event,
-        stream_id=incident,
-        stream_version=version,
-        tenant=Tenant(trust="RXX", site="RXX01"),
-        correlation_id="corr-race",
-        producer=producer,
-        now=dt.datetime(2025, 6, 5, 9, minute, tzinfo=dt.UTC),
-    )
+    at = dt.datetime(2025, 6, 5, 9, minute, tzinfo=dt.UTC)
+    return envelope(event, incident, "RXX01", producer, at, version=version, correlation_id="corr-race")
 
 
 async def _apply_in_order(url: str, items: Sequence[tuple[EventEnvelope, Event]]) -> dict[str, Any]:

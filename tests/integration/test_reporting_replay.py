@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import asyncpg
 import pytest
 
 import sievert_reporting.entrypoints.replay
-from sievert_reporting.entrypoints.handlers import PROJECTION as HANDLERS
-from sievert_reporting.entrypoints.handlers import PROJECTION_TABLES
 from sievert_reporting.entrypoints.replay import replay
-from sievert_shared.envelope import Tenant
 from sievert_shared.events import DeadlineMet, DeadlineScheduled, IncidentFactsAmended, Window
-from sievert_shared.outbox import build_envelope
-from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
+from tests.support.kafka import eventually, produce
+from tests.support.reporting import (  # noqa: F401 - the fixture is used by name
     COMPLETE_FINDINGS,
     HEADERS,
     PARTICULARS,
     Reporting,
+    assert_consumed_back,
+    assert_same_rows,
     ct_facts,
+    envelope,
     reporting,
+    snapshot,
 )
-from tests.support.kafka import eventually, produce
 
 pytestmark = pytest.mark.integration
-
-
-async def snapshot(database_url: str) -> dict[str, list[dict[str, Any]]]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        tables = {}
-        for table in PROJECTION_TABLES:
-            rows = await conn.fetch(f"SELECT to_jsonb(t) AS row FROM {table} t")
-            tables[table] = sorted((r["row"] for r in rows), key=str)
-        return tables
-    finally:
-        await conn.close()
 
 
 async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
@@ -66,60 +53,48 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     # deadline windows (a later version after an earlier one) and amended facts, which a replay
     # folds set-wise with the handlers' guards
     now = reporting.clock.now()
-    tenant = Tenant(trust="RXX", site="RXX01")
     windows = [
         DeadlineScheduled(window=Window.NOTIFICATION, due_at=now, discovered_on=dt.date(2025, 6, 2)),
         DeadlineMet(window=Window.NOTIFICATION, due_at=now, met_at=now, late=False),
         DeadlineScheduled(window=Window.INVESTIGATION_REPORT, due_at=now, discovered_on=dt.date(2025, 6, 2)),
     ]
     deadline_envelopes = [
-        build_envelope(
-            e,
-            stream_id=first,
-            stream_version=v,
-            tenant=tenant,
-            correlation_id="c",
-            producer="deadlines",
-            now=now,
-        )
+        envelope(e, first, "RXX01", "deadlines", now, version=v, correlation_id="c")
         for v, e in enumerate(windows, start=1)
     ]
-    amended = build_envelope(
+    amended = envelope(
         IncidentFactsAmended(
             facts=ct_facts(dt.date(2025, 6, 2), total_msv=15.0),
             changed_fields=["total_effective_dose_msv"],
             reason="re-estimated",
             channel="json",
         ),
-        stream_id=first,
-        stream_version=2,
-        tenant=tenant,
+        first,
+        "RXX01",
+        "intake",
+        now,
+        version=2,
         correlation_id="c",
-        producer="intake",
-        now=now,
     )
     # An event naming another trust for this incident: the live consumer dead-letters it (the
     # stream is bound to RXX), and the replay must leave it out too.
-    forged = build_envelope(
+    forged = envelope(
         IncidentFactsAmended(
             facts=ct_facts(dt.date(2025, 6, 2), total_msv=99.0),
             changed_fields=["total_effective_dose_msv"],
             reason="forged",
             channel="json",
         ),
-        stream_id=first,
-        stream_version=3,
-        tenant=Tenant(trust="RYY", site="RYY01"),
+        first,
+        "RYY01",
+        "intake",
+        now,
+        "RYY",
+        version=3,
         correlation_id="c",
-        producer="intake",
-        now=now,
     )
     kafka = reporting.kafka
-    await produce(
-        kafka.bootstrap_servers,
-        kafka.topics.deadlines,
-        [(e.key, e.to_json_bytes()) for e in deadline_envelopes],
-    )
+    await reporting.publish(kafka.topics.deadlines, deadline_envelopes)
     # keyed as the fixture keyed the incident's report, so both are on one partition, in order, as
     # intake's relay would put them (under another key the replay could read the amendment first)
     await produce(
@@ -141,21 +116,7 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     url = reporting.settings.database_url.get_secret_value()
 
     async def settled() -> None:
-        # every event reporting published has come back through its consumer
-        conn = await asyncpg.connect(url)
-        try:
-            unpublished = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            emitted = await conn.fetch(
-                "SELECT event_id FROM outbox WHERE envelope ->> 'event_type' = ANY($1::text[])",
-                list(HANDLERS),
-            )
-            consumed = await conn.fetchval(
-                "SELECT count(*) FROM processed_events WHERE event_id = ANY($1::uuid[])",
-                [r["event_id"] for r in emitted],
-            )
-        finally:
-            await conn.close()
-        assert unpublished == 0 and consumed == len(emitted)
+        await assert_consumed_back(url)
         conn = await asyncpg.connect(url)
         try:
             forged_seen = await conn.fetchval(
@@ -176,10 +137,7 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     assert replayed >= 8
     assert progress[-1][0] == progress[-1][1] == replayed
     rebuilt = await snapshot(url)
-    for table in PROJECTION_TABLES:  # row by row, so a failure shows the rows that differ
-        only_incremental = [row for row in incremental[table] if row not in rebuilt[table]]
-        only_replayed = [row for row in rebuilt[table] if row not in incremental[table]]
-        assert (only_incremental, only_replayed) == ([], []), table
+    assert_same_rows(incremental, rebuilt)
     assert rebuilt == incremental
 
     # writing the fold after every fetch merges later events into rows written before

@@ -23,11 +23,11 @@ from sievert_shared.envelope import Tenant
 from sievert_shared.events import IncidentReported
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
-from tests.integration.test_reporting_themes import THEME, dental
 from tests.support.auth import TEST_ISSUER, development_auth, person
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
+from tests.support.reporting import THEME, dental, link_to_theme
 
 pytestmark = pytest.mark.integration
 
@@ -78,13 +78,7 @@ async def test_two_linked_incidents_are_reclassified_with_code_m(
         await eventually(classified)  # one person each, 2x a tiny intended dose: not notifiable
 
         location = (await client.post("/v1/themes", json=THEME, headers=HEADERS)).headers["Location"]
-        for incident in incidents:
-            linked = await client.post(
-                f"{location}/incidents",
-                json={"incident_id": str(incident), "linked_by_role": "RPA"},
-                headers=HEADERS,
-            )
-            assert linked.status_code == 201, linked.text
+        await link_to_theme(client, location, incidents, HEADERS)
 
         def reclassified(records: list[Any]) -> list[Any]:
             return [e for e in envelopes(records) if e.event_type == "IncidentReclassified"]
@@ -169,13 +163,7 @@ async def test_an_unlink_below_two_individuals_takes_code_m_away_and_the_windows
 
         await eventually(local_only)
         location = (await client.post("/v1/themes", json=THEME, headers=HEADERS)).headers["Location"]
-        for incident in (a, b):
-            linked = await client.post(
-                f"{location}/incidents",
-                json={"incident_id": str(incident), "linked_by_role": "RPA"},
-                headers=HEADERS,
-            )
-            assert linked.status_code == 201, linked.text
+        await link_to_theme(client, location, (a, b), HEADERS)
 
         notifiable = {
             "local_investigation": "cancelled",

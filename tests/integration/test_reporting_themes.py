@@ -10,86 +10,30 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sievert_classifier.domain import classify
 from sievert_reporting.entrypoints.replay import replay
 from sievert_shared.auth import Role
-from sievert_shared.envelope import Tenant
-from sievert_shared.events import IncidentClassified, IncidentReported
-from sievert_shared.facts import IncidentFacts
-from sievert_shared.outbox import build_envelope
-from tests.integration.test_reporting_replay import snapshot
-from tests.integration.test_reporting_submissions import (  # noqa: F401 - the fixture is used by name
+from tests.support.auth import person
+from tests.support.kafka import envelopes, eventually, read_topic
+from tests.support.reporting import (  # noqa: F401 - the fixture is used by name
+    THEME,
     Reporting,
     ct_facts,
+    dental,
+    dental_at_two_sites,
+    link_to_theme,
     reporting,
+    snapshot,
 )
-from tests.support.auth import person
-from tests.support.kafka import envelopes, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration
-
-
-def dental(discovered: dt.date) -> IncidentFacts:
-    """A hand-held dental unit fired twice: one person, far below every dose threshold."""
-    return IncidentFacts.model_validate(
-        {
-            "nation": "england",
-            "discovered_on": discovered.isoformat(),
-            "exposure_kind": "unintended",
-            "modality": "dental",
-            "patient_age_years": 40,
-            "intended_effective_dose_msv": 0.005,
-            "total_effective_dose_msv": 0.01,
-            "equipment_type": "hand_held",
-            "equipment_fault": True,
-        }
-    )
-
-
-async def incident_of(rep: Reporting, trust: str, site: str, facts: IncidentFacts) -> uuid.UUID:
-    """Post an incident as intake and the classifier would, for any trust."""
-    incident = uuid.uuid4()
-    now = rep.clock.now()
-    tenant = Tenant(trust=trust, site=site)
-    common: dict[str, Any] = {"stream_id": incident, "stream_version": 1, "tenant": tenant, "now": now}
-    reported = build_envelope(
-        IncidentReported(facts=facts, channel="json"), correlation_id="c", producer="intake", **common
-    )
-    classified = build_envelope(
-        IncidentClassified(decision=classify(facts), discovered_on=facts.discovered_on, facts_version=1),
-        correlation_id="c",
-        producer="classifier",
-        **common,
-    )
-    kafka = rep.kafka
-    await produce(kafka.bootstrap_servers, kafka.topics.incidents, [(reported.key, reported.to_json_bytes())])
-    await produce(
-        kafka.bootstrap_servers, kafka.topics.classifications, [(classified.key, classified.to_json_bytes())]
-    )
-
-    async def projected() -> None:
-        r = await rep.client.get(f"/v1/incidents/{incident}")
-        assert r.status_code == 200 and r.json()["decision"] is not None
-
-    await eventually(projected)
-    return incident
-
-
-THEME = {
-    "site": "RXX01",
-    "title": "Hand-held dental units",
-    "description": "Hand-held intraoral units firing a second exposure when the trigger is released.",
-    "opened_by_role": "Radiation protection lead",
-}
 
 
 async def test_a_theme_spans_the_trusts_sites_and_tells_the_classifier_past_one_individual(
     reporting: Reporting,  # noqa: F811
 ) -> None:
     client = reporting.client
-    a = await incident_of(reporting, "RXX", "RXX01", dental(dt.date(2025, 5, 2)))
-    b = await incident_of(reporting, "RXX", "RXX02", dental(dt.date(2025, 5, 20)))
-    other_trust = await incident_of(reporting, "RYY", "RYY01", dental(dt.date(2025, 5, 21)))
+    a, b = await dental_at_two_sites(reporting)
+    other_trust = await reporting.incident(dental(dt.date(2025, 5, 21)), "RYY01", trust="RYY")
 
     opened = await client.post("/v1/themes", json=THEME, headers=person("RXX", Role.RP_LEAD))
     assert opened.status_code == 201, opened.text
@@ -144,17 +88,11 @@ async def test_a_shared_theme_reaches_consenting_trusts_only_and_anonymised(
     reporting: Reporting,  # noqa: F811
 ) -> None:
     client = reporting.client
-    a = await incident_of(reporting, "RXX", "RXX01", dental(dt.date(2025, 5, 2)))
-    b = await incident_of(reporting, "RXX", "RXX02", ct_facts(dt.date(2025, 5, 20)))
+    a = await reporting.incident(dental(dt.date(2025, 5, 2)), "RXX01")
+    b = await reporting.incident(ct_facts(dt.date(2025, 5, 20)), "RXX02")
     opened = await client.post("/v1/themes", json=THEME, headers=person("RXX", Role.RP_LEAD))
     location = opened.headers["Location"]
-    for incident in (a, b):
-        r = await client.post(
-            f"{location}/incidents",
-            json={"incident_id": str(incident), "linked_by_role": "RPA"},
-            headers=person("RXX", Role.RP_LEAD),
-        )
-        assert r.status_code == 201, r.text
+    await link_to_theme(client, location, (a, b), person("RXX", Role.RP_LEAD))
 
     consent = await client.put(
         "/v1/trusts/RYY/shared-themes-consent",
@@ -211,18 +149,11 @@ async def test_an_unlinked_incident_leaves_the_theme_and_the_classifier_hears_th
 ) -> None:
     client = reporting.client
     lead = person("RXX", Role.RP_LEAD)
-    a = await incident_of(reporting, "RXX", "RXX01", dental(dt.date(2025, 5, 2)))
-    b = await incident_of(reporting, "RXX", "RXX02", dental(dt.date(2025, 5, 20)))
-    other_trust = await incident_of(reporting, "RYY", "RYY01", dental(dt.date(2025, 5, 21)))
+    a, b = await dental_at_two_sites(reporting)
+    other_trust = await reporting.incident(dental(dt.date(2025, 5, 21)), "RYY01", trust="RYY")
     location = (await client.post("/v1/themes", json=THEME, headers=lead)).headers["Location"]
     theme_id = location.rsplit("/", 1)[1]
-    for incident in (a, b):
-        linked = await client.post(
-            f"{location}/incidents",
-            json={"incident_id": str(incident), "linked_by_role": "RPA"},
-            headers=lead,
-        )
-        assert linked.status_code == 201, linked.text
+    await link_to_theme(client, location, (a, b), lead)
 
     why = {"reason": "On review the second exposure had another cause.", "unlinked_by_role": "RPA"}
 

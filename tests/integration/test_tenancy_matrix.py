@@ -52,6 +52,7 @@ from fastapi.routing import iter_route_contexts
 from sievert_classifier.bootstrap import build as build_classifier
 from sievert_classifier.settings import ClassifierSettings
 from sievert_deadlines.bootstrap import build as build_deadlines
+from sievert_deadlines.domain.tasks import task_id_for
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_intake.bootstrap import build as build_intake
 from sievert_intake.settings import IntakeSettings
@@ -59,15 +60,19 @@ from sievert_reporting.bootstrap import build as build_reporting
 from sievert_reporting.domain.document_views import view_of
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.auth import Role
+from sievert_shared.events import TaskKind
 from sievert_shared.settings import KafkaSettings
 from tests.fixtures.intake_support import fhir_fixture
-from tests.integration.test_reporting_submissions import pdf_text
 from tests.support.auth import TEST_ISSUER, ApiKey, LocalIssuer, api_key, person, required_auth
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
+from tests.support.reporting import (
+    pdf_text,
+)
 from tests.support.samples import (
     NOTIFICATION_PARTICULARS,
+    PATIENT,
     ct_overexposure,
     one_individual,
     small_radiography_repeat,
@@ -112,15 +117,6 @@ KNOWN_SITE_NAMING = {
 }
 #: Writes that store nothing: a dry run.
 DRY_RUNS = {("classifier", "POST", "/v1/classify")}
-
-PATIENT = {
-    "nhs_number": "943 476 5919",
-    "hospital_number": "MRN-778899",
-    "family_name": "Zebedee-Quixote",
-    "given_names": "Ottoline",
-    "birth_date": "1971-03-14",
-    "address": "12 Larkspur Row, Exeter EX1 9ZZ",
-}
 
 
 @dataclass
@@ -439,6 +435,42 @@ async def _set_policy(_w: World, t: Trust) -> list[Call]:
         "local_investigation_reminders": [2],
     }
     return [Call("deadlines", "PUT", f"/v1/trusts/{t.code}/deadline-policy", body=body)]
+
+
+# deadlines: people's tasks (the seeded notifiable incident owes the similar-incidents task)
+def _similar_incidents_task(t: Trust) -> str:
+    incident = uuid.UUID(t.incidents[0])
+    return f"/v1/incidents/{incident}/tasks/{task_id_for(incident, TaskKind.SIMILAR_INCIDENTS_CONFIRMATION)}"
+
+
+@case("deadlines", "GET", "/v1/incidents/{incident_id}/tasks")
+async def _incident_tasks(_w: World, t: Trust) -> list[Call]:
+    return [Call("deadlines", "GET", f"/v1/incidents/{t.incidents[0]}/tasks")]
+
+
+@case("deadlines", "GET", "/v1/tasks")
+async def _tasks(_w: World, t: Trust) -> list[Call]:
+    return [
+        Call("deadlines", "GET", "/v1/tasks", params={"trust": t.code}),
+        Call("deadlines", "GET", "/v1/tasks", params={"site": t.sites[0], "status": "open"}),
+        Call("deadlines", "GET", "/v1/tasks"),
+    ]
+
+
+@case("deadlines", "POST", "/v1/incidents/{incident_id}/tasks/{task_id}/assign")
+async def _assign_task(_w: World, t: Trust) -> list[Call]:
+    body = {"owner_role": "RPA", "assigned_by_role": "RP lead"}
+    return [Call("deadlines", "POST", f"{_similar_incidents_task(t)}/assign", body=body)]
+
+
+@case("deadlines", "POST", "/v1/incidents/{incident_id}/tasks/{task_id}/complete")
+async def _complete_task(_w: World, t: Trust) -> list[Call]:
+    body = {
+        "completed_by_role": "RPA",
+        "outcome": "Confirmed by the matrix.",
+        "steps": {"confirmed": "2025-06-05"},
+    }
+    return [Call("deadlines", "POST", f"{_similar_incidents_task(t)}/complete", body=body)]
 
 
 # reporting: incidents and findings

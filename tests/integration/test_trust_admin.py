@@ -4,16 +4,12 @@ and Kafka, authentication required."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
 import asyncpg
 import pytest
 
 from sievert_shared.auth import Role
-from tests.fixtures.intake_support import RunningIntake, running_intake
-from tests.support.auth import TEST_ISSUER, person, required_auth
-from tests.support.infra import Infra
+from tests.fixtures.intake_support import RunningIntake, intake_requiring_auth
+from tests.support.auth import TEST_ISSUER, person
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.integration
@@ -24,13 +20,7 @@ AUDITOR_A = person("RAA", Role.AUDITOR)
 LEAD_A = person("RAA", Role.RP_LEAD)
 
 
-@pytest.fixture
-async def intake(
-    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
-) -> AsyncIterator[RunningIntake]:
-    async with running_intake(infra, topic_prefix, make_database) as running:
-        running.app.state.authenticator = required_auth(TEST_ISSUER)
-        yield running
+intake = intake_requiring_auth(TEST_ISSUER)
 
 
 async def register_sites(intake: RunningIntake, *sites: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from sievert_classifier.domain.dose_limits import DosePolicy
-from sievert_classifier.entrypoints.api import create_app
+from sievert_classifier.entrypoints.app import create_app
 from sievert_classifier.entrypoints.consumers import consumer_handlers
 from sievert_classifier.entrypoints.doses import dose_handlers
 from sievert_classifier.settings import ClassifierSettings

@@ -8,9 +8,10 @@ import asyncio
 
 from fastapi import FastAPI
 
-from sievert_deadlines.application import DeadlinesService
-from sievert_deadlines.entrypoints.api import create_app
+from sievert_deadlines.entrypoints.app import create_app
 from sievert_deadlines.entrypoints.consumers import consumer_handlers
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
+from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_shared.auth import Authenticator
 from sievert_shared.clock import Clock, SystemClock
@@ -27,7 +28,8 @@ def build(
         migrations_package="sievert_deadlines.migrations",
         clock=clock or SystemClock(),
     )
-    service = DeadlinesService(runtime)
+    tasks = TasksService(runtime)
+    service = DeadlinesService(runtime, observers=[tasks.on_window_events])
     runtime.consumers.append(
         ConsumerSpec(
             name="windows",
@@ -37,16 +39,19 @@ def build(
                 s.kafka.topics.cases,
                 s.kafka.topics.incidents,
             ],
-            handlers=lambda _runtime: consumer_handlers(service),
+            handlers=lambda _runtime: consumer_handlers(service, tasks),
         )
     )
 
     async def run_timers(stop: asyncio.Event) -> None:
         await service.run_timers(
-            stop, poll_seconds=settings.timer_poll_seconds, batch_size=settings.timer_batch_size
+            stop,
+            poll_seconds=settings.timer_poll_seconds,
+            batch_size=settings.timer_batch_size,
+            also_fire=[tasks.fire_due],
         )
 
     runtime.loops.append(LoopSpec("timers", lambda _runtime: run_timers))
     # AUTH_* settings, shared by every service.
     authenticator = Authenticator.from_settings(None, environment=settings.environment)
-    return runtime, create_app(runtime, service, authenticator), service
+    return runtime, create_app(runtime, service, authenticator, tasks), service

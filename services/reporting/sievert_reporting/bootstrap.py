@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from sievert_reporting.entrypoints.api.app import create_app
-from sievert_reporting.entrypoints.handlers import (
+from sievert_reporting.entrypoints.app import create_app
+from sievert_reporting.entrypoints.consumers import (
     PROJECTION,
     PROJECTION_CONSUMER,
     live_handlers,

@@ -228,6 +228,11 @@ class TaskKind(enum.StrEnum):
 
 
 class TaskOpened(_CaseEvent):
+    """A task is owed. Emitted again, with the same ``task_id``, when its due moves (an amended
+    discovery date, an agreed extension of the report it serves) or when a later decision calls
+    again for a task it had cancelled, as ``DeadlineScheduled`` is for a window: the latest is the
+    task as it now stands."""
+
     event_type: ClassVar[str] = "TaskOpened"
     schema_version: ClassVar[int] = 1
 
@@ -286,6 +291,16 @@ class TaskCompleted(_CaseEvent):
     steps: dict[str, dt.date] = Field(
         default_factory=dict,
         description="Dates of the task's steps, e.g. told_patient, apologised, written_follow_up.",
+    )
+    step_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Who took each step, by role (never a name); a step not named here was taken by "
+        "completed_by_role.",
+    )
+    steps_not_taken: dict[str, str] = Field(
+        default_factory=dict,
+        description="Steps recorded as not taken, each with the reason (e.g. informed_patient: not told "
+        "for clinical reasons), where the law allows it; anonymised.",
     )
 
 

@@ -24,6 +24,18 @@ from sievert_shared.events.earlier_shapes import ClassificationDecisionV1
 from sievert_shared.events.registry import Event
 
 
+def _theme_identified_on_field() -> Any:
+    """Both events carry the day alike: one definition keeps their contracts' words the same."""
+    return Field(
+        default=None,
+        description=(
+            "The day the thematic review that gives code M was identified (line 278), when M comes "
+            "from a theme rather than the incident's own individuals; the Regulation 8(4) windows "
+            "then count from it. null otherwise."
+        ),
+    )
+
+
 class IncidentClassifiedV1(Event):
     """The first decision on an incident: notifiable or not, under which codes, to whom, and why."""
 
@@ -47,14 +59,7 @@ class IncidentClassified(Event):
     decision: ClassificationDecision
     discovered_on: dt.date = Field(description="Discovery date the deadlines are counted from.")
     facts_version: int = Field(ge=1, description="Intake stream version of the facts that were classified.")
-    theme_identified_on: dt.date | None = Field(
-        default=None,
-        description=(
-            "The day the thematic review that gives code M was identified (line 278), when M comes "
-            "from a theme rather than the incident's own individuals; the Regulation 8(4) windows "
-            "then count from it. null otherwise."
-        ),
-    )
+    theme_identified_on: dt.date | None = _theme_identified_on_field()
 
 
 class IncidentReclassifiedV1(Event):
@@ -87,14 +92,7 @@ class IncidentReclassified(Event):
     previous_codes: list[str]
     previous_discovered_on: dt.date
     changes: list[str] = Field(description="Human-readable list of what changed, e.g. 'codes: [] -> [2.2]'.")
-    theme_identified_on: dt.date | None = Field(
-        default=None,
-        description=(
-            "The day the thematic review that gives code M was identified (line 278), when M comes "
-            "from a theme rather than the incident's own individuals; the Regulation 8(4) windows "
-            "then count from it. null otherwise."
-        ),
-    )
+    theme_identified_on: dt.date | None = _theme_identified_on_field()
 
 
 def upcast_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:

@@ -13,23 +13,14 @@ from sievert_classifier.domain import classify
 from sievert_classifier.domain.changes import decision_changes
 from sievert_classifier.entrypoints.consumers import notifiable_only_by_theme
 from sievert_shared.facts import IncidentFacts
+from tests.support.samples import hand_held_dental
 
 DISCOVERED = dt.date(2025, 6, 2)
 
 
 def facts(**changes: Any) -> IncidentFacts:
     """Hand-held dental, one person, far below every threshold."""
-    base: dict[str, Any] = {
-        "nation": "england",
-        "discovered_on": DISCOVERED.isoformat(),
-        "exposure_kind": "unintended",
-        "modality": "dental",
-        "patient_age_years": 40,
-        "intended_effective_dose_msv": 0.005,
-        "total_effective_dose_msv": 0.01,
-        "equipment_type": "hand_held",
-    }
-    return IncidentFacts.model_validate({**base, **changes})
+    return hand_held_dental(DISCOVERED, **changes)
 
 
 @pytest.mark.parametrize(

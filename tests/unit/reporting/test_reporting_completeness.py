@@ -13,6 +13,7 @@ from sievert_reporting.domain.completeness import DocumentInputs, missing_items
 from sievert_reporting.domain.documents import Findings, SimilarIncidentsConfirmation
 from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 from sievert_shared.facts import IncidentFacts
+from tests.support.samples import REPORT_FINDINGS_ITEMS
 
 NOTIFICATION = SubmissionKind.NOTIFICATION
 VOLUNTARY = SubmissionKind.VOLUNTARY_NOTIFICATION
@@ -403,18 +404,7 @@ RT = {"exposure_kind": "unintended", "modality": "external_beam_radiotherapy", "
             {**CT_2_2, **ONE},
             {},
             Findings(),
-            {
-                "what_happened",
-                "dose_assessment",
-                "root_causes",
-                "contributory_factors",
-                "similar_incidents_confirmed",
-                "duty_of_candour_met",
-                "csaue_procedure_applied",
-                "learning",
-                "learning_shared_how",
-                "corrective_actions",
-            },
+            set(REPORT_FINDINGS_ITEMS),
             id="completeness-report-lines-229-238",
         ),
     ],

@@ -15,6 +15,7 @@ from sievert_reporting.domain.document_views import notification_view
 from sievert_shared.events import InvestigationFindingsRecorded, SimilarIncidentsConfirmed
 from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 from sievert_shared.facts import IncidentFacts
+from tests.support.samples import REPORT_FINDINGS_ITEMS
 
 
 def facts(**overrides: object) -> IncidentFacts:
@@ -83,18 +84,7 @@ def test_every_missing_report_item_is_listed_with_its_guidance_line() -> None:
         SubmissionKind.INVESTIGATION_REPORT,
         completeness.DocumentInputs(f, classify(f), findings=documents.Findings()),
     )
-    assert [m["item"] for m in missing] == [
-        "what_happened",
-        "dose_assessment",
-        "root_causes",
-        "contributory_factors",
-        "similar_incidents_confirmed",
-        "duty_of_candour_met",
-        "csaue_procedure_applied",
-        "learning",
-        "learning_shared_how",
-        "corrective_actions",
-    ]  # the dose estimate comes from the facts
+    assert [m["item"] for m in missing] == list(REPORT_FINDINGS_ITEMS)
     assert all(m["guidance_lines"] and m["label"] for m in missing)
 
 

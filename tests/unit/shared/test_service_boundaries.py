@@ -130,3 +130,20 @@ def test_every_domain_package_is_free_of_io() -> None:
                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
             }
             assert not used & io_modules, f"{path.relative_to(REPO)} imports {sorted(used & io_modules)}"
+
+
+#: Entrypoints translate (a request, an event, a command line) and hand over to the service layer;
+#: a function longer than this is doing the service layer's work where the next reader won't look.
+ENTRYPOINT_FUNCTION_MAX_LINES = 60
+
+
+def test_entrypoint_functions_stay_short() -> None:
+    long_ones = {
+        f"{path.relative_to(REPO)}:{node.name}": node.end_lineno - node.lineno + 1
+        for path in REPO.glob("services/*/sievert_*/entrypoints/**/*.py")
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > ENTRYPOINT_FUNCTION_MAX_LINES
+    }
+    assert long_ones == {}

@@ -62,6 +62,38 @@ async def decide(
     return decision, await store.theme_identified_on(conn, incident_id)
 
 
+def reclassification(
+    previous: store.Classified,
+    decision: ClassificationDecision,
+    discovered_on: dt.date,
+    theme_on: dt.date | None,
+    facts_version: int,
+    why: str | None = None,
+) -> IncidentReclassified | None:
+    """The reclassification from ``previous`` to ``decision``, with ``why`` after the changes if
+    given; None when nothing an authority or a deadline reads has changed."""
+    changes = decision_changes(
+        previous.decision,
+        previous.discovered_on,
+        decision,
+        discovered_on,
+        previous.theme_identified_on,
+        theme_on,
+    )
+    if not changes:
+        return None
+    return IncidentReclassified(
+        decision=decision,
+        discovered_on=discovered_on,
+        facts_version=facts_version,
+        previous_notifiable=previous.decision.notifiable,
+        previous_codes=list(previous.decision.codes),
+        previous_discovered_on=previous.discovered_on,
+        changes=[*changes, why] if why is not None else changes,
+        theme_identified_on=theme_on,
+    )
+
+
 def consumer_handlers(emitter: Emitter) -> EventHandlers:
     """What the classifier's one consumer does with each event type it reads."""
     incidents = IncidentHandlers(emitter)
@@ -96,26 +128,7 @@ class IncidentHandlers:
                 theme_identified_on=theme_on,
             )
         else:
-            before = previous.decision
-            changes = decision_changes(
-                before,
-                previous.discovered_on,
-                decision,
-                facts.discovered_on,
-                previous.theme_identified_on,
-                theme_on,
-            )
-            reclassified = IncidentReclassified(
-                decision=decision,
-                discovered_on=facts.discovered_on,
-                facts_version=envelope.stream_version,
-                previous_notifiable=before.notifiable,
-                previous_codes=list(before.codes),
-                previous_discovered_on=previous.discovered_on,
-                changes=changes,
-                theme_identified_on=theme_on,
-            )
-            out = reclassified if changes else None
+            out = reclassification(previous, decision, facts.discovered_on, theme_on, envelope.stream_version)
         await store.save_decision(
             conn,
             incident_id,
@@ -164,33 +177,18 @@ class IncidentHandlers:
             return
         previous, facts = stored
         decision, theme_on = await decide(conn, incident_id, facts)
-        before = previous.decision
-        changes = decision_changes(
-            before,
-            previous.discovered_on,
-            decision,
-            facts.discovered_on,
-            previous.theme_identified_on,
-            theme_on,
+        why = (
+            f"theme {event.theme_id}: {event.individuals} individuals"
+            if in_theme
+            else f"theme {event.theme_id}: incident unlinked"
         )
-        if not changes:
+        # the same facts, re-decided with the theme: the facts' version stays the one decided on
+        reclassified = reclassification(
+            previous, decision, facts.discovered_on, theme_on, previous.facts_version, why=why
+        )
+        if reclassified is None:
             return
         await store.replace_decision(conn, incident_id, decision, theme_on, self._emitter.clock.now())
-        reclassified = IncidentReclassified(
-            decision=decision,
-            discovered_on=facts.discovered_on,
-            facts_version=previous.facts_version,  # the same facts, re-decided with the theme
-            previous_notifiable=before.notifiable,
-            previous_codes=list(before.codes),
-            previous_discovered_on=previous.discovered_on,
-            changes=[
-                *changes,
-                f"theme {event.theme_id}: {event.individuals} individuals"
-                if in_theme
-                else f"theme {event.theme_id}: incident unlinked",
-            ],
-            theme_identified_on=theme_on,
-        )
         await self._emitter.emit_caused_by(conn, envelope, [reclassified])
         log.info(
             "classifier.decided",

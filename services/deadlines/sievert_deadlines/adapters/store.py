@@ -49,6 +49,16 @@ async def load(conn: Connection, incident_id: uuid.UUID) -> tuple[IncidentDeadli
     )
 
 
+async def lock(conn: Connection, incident_id: uuid.UUID) -> bool:
+    """Lock the incident's aggregate row for this transaction, as ``load`` does, without reading
+    it: how a path that changes something else of the case (its tasks) keeps the one lock order.
+    False if the incident has no deadlines (not classified yet)."""
+    found = await conn.fetchval(
+        "SELECT true FROM incident_deadlines WHERE incident_id = $1 FOR UPDATE", incident_id
+    )
+    return found is not None
+
+
 async def read(conn: Connection, incident_id: uuid.UUID) -> IncidentDeadlines | None:
     """The aggregate as last committed, for reads (no lock)."""
     raw = await conn.fetchval("SELECT state FROM incident_deadlines WHERE incident_id = $1", incident_id)

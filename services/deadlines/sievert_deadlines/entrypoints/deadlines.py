@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from sievert_deadlines.adapters.queries import StatusFilter
-from sievert_deadlines.entrypoints.dependencies import Reader, ServiceDep
+from sievert_deadlines.entrypoints.deps import Reader, ServiceDep
 
 deadlines_router = APIRouter(prefix="/v1")
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from sievert_deadlines.application import DeadlinesService
 from sievert_deadlines.entrypoints.case_view import case_view
-from sievert_deadlines.entrypoints.dependencies import Actor, Reader, ServiceDep
+from sievert_deadlines.entrypoints.deps import Actor, Reader, ServiceDep
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_shared.auth import Principal
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events import InvestigationReportSubmitted, NotificationSubmitted
@@ -70,7 +70,10 @@ async def visible_windows(
     service: DeadlinesService, incident_id: uuid.UUID, caller: Principal
 ) -> list[dict[str, Any]]:
     """The incident's windows, if the caller may see them; ``NoDeadlinesError`` otherwise."""
-    items = await service.incident_windows(incident_id)
+    return _visible(await service.incident_windows(incident_id), incident_id, caller)
+
+
+def _visible(items: list[dict[str, Any]], incident_id: uuid.UUID, caller: Principal) -> list[dict[str, Any]]:
     if not items or not caller.sees(items[0]["trust"]):
         raise NoDeadlinesError(incident_id)
     return items
@@ -80,8 +83,8 @@ async def visible_windows(
 async def incident_deadlines(incident_id: uuid.UUID, caller: Reader, service: ServiceDep) -> JSONResponse:
     """Every window (due, met on, days late, extensions, provisional or firm, counted from which
     day) and the case: open, withdrawal requested or closed, and until when it is kept."""
-    items = await visible_windows(service, incident_id, caller)
-    deadlines = await service.incident_case(incident_id)
+    deadlines, windows = await service.incident_deadlines(incident_id)
+    items = _visible(windows, incident_id, caller)
     case = case_view(deadlines) if deadlines is not None else None
     return JSONResponse({"incident_id": str(incident_id), "case": case, "windows": items})
 

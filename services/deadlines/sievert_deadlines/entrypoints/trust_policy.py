@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_deadlines.domain import DEFAULT_POLICY, DeadlinePolicy
-from sievert_deadlines.entrypoints.dependencies import Actor, PolicyReader, ServiceDep
+from sievert_deadlines.entrypoints.deps import Actor, PolicyReader, ServiceDep
 from sievert_shared.auth import Principal
 from sievert_shared.errors import NotFoundError, UnprocessableError
 
@@ -29,6 +29,22 @@ class PolicySet(BaseModel):
     notification_reminders: list[int] = Field(description="Days before the 2-week due, e.g. [7, 3, 1].")
     report_reminders: list[int] = Field(description="Days before the 12-week due, e.g. [28, 14, 7, 1].")
     local_investigation_reminders: list[int] = Field(description="Days before the local due, e.g. [7].")
+    duty_of_candour_working_days: int = Field(
+        default=DEFAULT_POLICY.duty_of_candour_working_days,
+        ge=1,
+        le=60,
+        description="Working days from discovery to tell the patient (trust policy; the law says "
+        "'as soon as reasonably practicable').",
+    )
+    regulation_8_1_working_days: int = Field(
+        default=DEFAULT_POLICY.regulation_8_1_working_days,
+        ge=1,
+        le=60,
+        description="Working days from discovery to inform under Regulation 8(1) (trust procedure).",
+    )
+    task_reminders: list[int] = Field(
+        default=list(DEFAULT_POLICY.task_reminders), description="Days before a task's due, e.g. [3, 1]."
+    )
     asap_reminder_after_days: int | None = Field(
         default=DEFAULT_POLICY.asap_reminder_after_days,
         description=(
@@ -53,6 +69,9 @@ class PolicySet(BaseModel):
                 notification_reminders=tuple(self.notification_reminders),
                 report_reminders=tuple(self.report_reminders),
                 local_investigation_reminders=tuple(self.local_investigation_reminders),
+                duty_of_candour_working_days=self.duty_of_candour_working_days,
+                regulation_8_1_working_days=self.regulation_8_1_working_days,
+                task_reminders=tuple(self.task_reminders),
                 asap_reminder_after_days=self.asap_reminder_after_days,
                 retention_years_radiotherapy=self.retention_years_radiotherapy,
                 retention_years_other=self.retention_years_other,

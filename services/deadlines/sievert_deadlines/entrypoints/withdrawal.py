@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_deadlines.entrypoints.case_view import case_view
-from sievert_deadlines.entrypoints.dependencies import RpLead, ServiceDep
+from sievert_deadlines.entrypoints.deps import RpLead, ServiceDep
 from sievert_deadlines.entrypoints.incidents import visible_windows
 
 withdrawal_router = APIRouter(prefix="/v1")
@@ -43,7 +43,7 @@ async def agree_withdrawal(
     window is cancelled naming the reference. 409 if the incident was never notified or no
     withdrawal is pending; the same agreement again answers the same, with no new event."""
     await visible_windows(service, incident_id, caller)
-    deadlines, changed = await service.agree_withdrawal(
+    deadlines, windows, changed = await service.agree_withdrawal(
         incident_id,
         agreed_on=body.agreed_on,
         authority_reference=body.authority_reference,
@@ -51,7 +51,6 @@ async def agree_withdrawal(
         expected_version=body.expected_version,
         actor=caller.subject,
     )
-    windows = await service.incident_windows(incident_id)
     return JSONResponse(
         {
             "incident_id": str(incident_id),

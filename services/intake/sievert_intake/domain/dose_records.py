@@ -21,13 +21,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from sievert_intake.domain.unit_errors import validated_beside_unit_errors
 from sievert_intake.domain.units import Dimension, UnitError, accepted_units, convert, parse_decimal
 from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.errors import ConflictError
@@ -115,18 +115,7 @@ class DoseRecordReport(BaseModel):
         if not isinstance(value, dict):
             return handler(value)
         converted, errors = _in_msv(value)
-        try:
-            doses = handler(converted)
-        except ValidationError as exc:
-            refused = {error["loc"][0] for error in errors}
-            errors += [
-                InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {}))
-                for e in exc.errors()
-                if not (e["loc"] and e["loc"][0] in refused)
-            ]
-        if errors:
-            raise ValidationError.from_exception_data("PersonalDoses", errors)
-        return doses
+        return validated_beside_unit_errors(handler, converted, errors, "PersonalDoses")
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> DoseRecordReport:

@@ -20,6 +20,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sievert_intake.domain.identity import PatientIn
 from sievert_intake.domain.inbound import BirthAfterExposureError, age_at_exposure, in_fact_units
+from sievert_intake.domain.unit_errors import validated_beside_unit_errors
 from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.errors import UnprocessableError
 from sievert_shared.facts import IncidentFacts
@@ -60,18 +61,7 @@ class IncidentReport(BaseModel):
             )
             for p in unit_problems
         ]
-        try:
-            facts = handler(converted)
-        except ValidationError as exc:
-            refused = {str(p.fact) for p in unit_problems}
-            errors += [
-                InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {}))
-                for e in exc.errors()
-                if not (e["loc"] and e["loc"][0] in refused)
-            ]
-        if errors:
-            raise ValidationError.from_exception_data("IncidentFacts", errors)
-        return facts
+        return validated_beside_unit_errors(handler, converted, errors, "IncidentFacts")
 
     @model_validator(mode="after")
     def _age_from_birth_date(self) -> IncidentReport:

@@ -12,9 +12,9 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
@@ -33,6 +33,7 @@ from sievert_intake.domain.fhir_mapping import (
     render_adverse_event,
     validate,
 )
+from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.identity import from_fhir
 from sievert_intake.domain.inbound import FactsInvalidError
 from sievert_intake.entrypoints.deps import (
@@ -116,29 +117,53 @@ async def _read_json(request: Request) -> Any:
         raise FhirInvalid([FhirIssue(None, f"the body is not JSON: {exc}", "structure")]) from None
 
 
-async def _store(
-    mapped: FhirIncident,
-    body: Any,
-    caller: Principal,
-    owners: SiteOwners,
-    intake: IntakeService,
-    ctx: RequestContext,
-) -> Accepted:
-    """Store a mapped resource if the caller may report for its tenant; the patient's identifiers
-    go encrypted into the transaction of the event (never into it)."""
-    tenant = mapped.submission.tenant
-    if not caller.may_post_for(tenant.trust, tenant.site):
-        raise ForbiddenError(f"these credentials may not report for {tenant.trust}/{tenant.site}")
-    if await owners.of_another_trust(tenant.trust, tenant.site):
-        raise ForbiddenError(f"site {tenant.site} is registered to another trust")
-    submission = mapped.submission
-    if submission.identifiers is None:
-        # A Patient the AdverseEvent does not name as its subject: still this patient's.
-        submission = dataclasses.replace(submission, identifiers=from_fhir(body))
-    try:
-        return await intake.execute(RecordMessage(submission, ctx))
-    except FactsInvalidError as exc:
-        raise FhirOutcomeError(422, locate(exc.problems, mapped.provenance, "AdverseEvent")) from None
+@dataclasses.dataclass(frozen=True)
+class _Receiver:
+    """What storing a FHIR resource needs: the caller, the request's context and the stores."""
+
+    caller: Principal
+    ctx: RequestContext
+    intake: IntakeService
+    owners: SiteOwners
+    facilities: dict[str, Facility]
+
+    async def receive(
+        self,
+        request: Request,
+        resource_type: str,
+        mapper: Callable[[dict[str, Any], dict[str, Facility]], FhirIncident],
+    ) -> tuple[Accepted, Any]:
+        """Read, validate and map the body as ``resource_type``, then store it: the one path both
+        the AdverseEvent and the transaction Bundle take. What was stored, and the body read."""
+        body = await _read_json(request)
+        validate(body, (resource_type,))
+        return await self._store(mapper(body, self.facilities), body), body
+
+    async def _store(self, mapped: FhirIncident, body: Any) -> Accepted:
+        """Store a mapped resource if the caller may report for its tenant; the patient's
+        identifiers go encrypted into the transaction of the event (never into it)."""
+        tenant = mapped.submission.tenant
+        if not self.caller.may_post_for(tenant.trust, tenant.site):
+            raise ForbiddenError(f"these credentials may not report for {tenant.trust}/{tenant.site}")
+        if await self.owners.of_another_trust(tenant.trust, tenant.site):
+            raise ForbiddenError(f"site {tenant.site} is registered to another trust")
+        submission = mapped.submission
+        if submission.identifiers is None:
+            # A Patient the AdverseEvent does not name as its subject: still this patient's.
+            submission = dataclasses.replace(submission, identifiers=from_fhir(body))
+        try:
+            return await self.intake.execute(RecordMessage(submission, self.ctx))
+        except FactsInvalidError as exc:
+            raise FhirOutcomeError(422, locate(exc.problems, mapped.provenance, "AdverseEvent")) from None
+
+
+async def _receiver(
+    caller: Writer, ctx: FhirContextDep, intake: IntakeDep, owners: SiteOwnersDep, facilities: FacilitiesDep
+) -> _Receiver:
+    return _Receiver(caller, ctx, intake, owners, facilities)
+
+
+ReceiverDep = Annotated[_Receiver, Depends(_receiver)]
 
 
 async def _representation(intake: IntakeService, incident_id: uuid.UUID) -> dict[str, Any]:
@@ -154,38 +179,20 @@ async def metadata(clock: ClockDep) -> JSONResponse:
 
 
 @router.post("/AdverseEvent", status_code=201, responses={200: {}, 400: {}, 409: {}, 422: {}})
-async def create_adverse_event(
-    request: Request,
-    caller: Writer,
-    ctx: FhirContextDep,
-    intake: IntakeDep,
-    owners: SiteOwnersDep,
-    facilities: FacilitiesDep,
-) -> JSONResponse:
+async def create_adverse_event(request: Request, receiver: ReceiverDep) -> JSONResponse:
     """An AdverseEvent with contained Patient, Observations, Location and Organization."""
-    body = await _read_json(request)
-    validate(body, ("AdverseEvent",))
-    stored = await _store(map_adverse_event(body, facilities), body, caller, owners, intake, ctx)
+    stored, _body = await receiver.receive(request, "AdverseEvent", map_adverse_event)
     return _fhir(
-        await _representation(intake, stored.incident_id),
+        await _representation(receiver.intake, stored.incident_id),
         201 if stored.created and not stored.duplicate else 200,
         {"Location": f"/fhir/AdverseEvent/{stored.incident_id}"},
     )
 
 
 @router.post("", responses={400: {}, 409: {}, 422: {}})
-async def transaction(
-    request: Request,
-    caller: Writer,
-    ctx: FhirContextDep,
-    intake: IntakeDep,
-    owners: SiteOwnersDep,
-    facilities: FacilitiesDep,
-) -> JSONResponse:
+async def transaction(request: Request, receiver: ReceiverDep) -> JSONResponse:
     """A transaction Bundle: one AdverseEvent with the resources it refers to."""
-    body = await _read_json(request)
-    validate(body, ("Bundle",))
-    stored = await _store(map_bundle(body, facilities), body, caller, owners, intake, ctx)
+    stored, body = await receiver.receive(request, "Bundle", map_bundle)
     status = "201 Created" if stored.created and not stored.duplicate else "200 OK"
     entries = []
     for entry in body.get("entry") or []:

@@ -186,24 +186,21 @@ async def list_incidents(
 ) -> dict[str, Any]:
     sql = Where()
     add = sql.add
-    if where.trust is not None:
-        add("trust = ?", where.trust)
-    if where.site is not None:
-        add("site = ?", where.site)
-    if where.notifiable is not None:
-        add("notifiable = ?", where.notifiable)
-    if where.authority is not None:
-        add("authority = ?", where.authority)
-    if where.code is not None:
-        add("? = ANY(codes)", where.code)
-    if where.modality is not None:
-        add("modality = ?", where.modality)
-    if where.discovered_from is not None:
-        add("discovered_on >= ?", where.discovered_from)
-    if where.discovered_to is not None:
-        add("discovered_on <= ?", where.discovered_to)
-    if where.case_status is not None:
-        add(f"{CASE_STATUS} = ?", where.case_status)
+    # each filter given narrows the list; one not given (None) leaves it as it is
+    conditions: tuple[tuple[str, object], ...] = (
+        ("trust = ?", where.trust),
+        ("site = ?", where.site),
+        ("notifiable = ?", where.notifiable),
+        ("authority = ?", where.authority),
+        ("? = ANY(codes)", where.code),
+        ("modality = ?", where.modality),
+        ("discovered_on >= ?", where.discovered_from),
+        ("discovered_on <= ?", where.discovered_to),
+        (f"{CASE_STATUS} = ?", where.case_status),
+    )
+    for condition, value in conditions:
+        if value is not None:
+            add(condition, value)
     if cursor is not None:
         day, incident_id = decode_cursor(cursor)
         add("(COALESCE(discovered_on, '-infinity'::date), incident_id) < (?, ?)", day, incident_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -22,15 +23,26 @@ from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 # -- the projection's writes ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NewSubmission:
+    """What a submission row is and whose it is: a draft and a submission made outside Sievert
+    both create the row with these, the statements' first six parameters."""
+
+    submission_id: uuid.UUID
+    incident_id: uuid.UUID
+    trust: str
+    site: str
+    kind: SubmissionKind
+    authority: str
+
+    def parameters(self) -> tuple[uuid.UUID, uuid.UUID, str, str, str, str]:
+        return (self.submission_id, self.incident_id, self.trust, self.site, self.kind.value, self.authority)
+
+
 async def store_draft(
     conn: Connection,
+    new: NewSubmission,
     *,
-    submission_id: uuid.UUID,
-    incident_id: uuid.UUID,
-    trust: str,
-    site: str,
-    kind: SubmissionKind,
-    authority: str,
     contact_role: str,
     summary: str | None,
     particulars: DocumentParticulars,
@@ -51,12 +63,7 @@ async def store_draft(
                                     THEN GREATEST(submissions.updated_at, $10) ELSE $10 END
             WHERE (submissions.status = 'draft' OR submissions.channel = 'external')
               AND submissions.stream_version < $9""",
-        submission_id,
-        incident_id,
-        trust,
-        site,
-        kind.value,
-        authority,
+        *new.parameters(),
         contact_role,
         summary,
         stream_version,
@@ -116,13 +123,8 @@ async def store_acknowledgement(
 
 async def store_external(
     conn: Connection,
+    new: NewSubmission,
     *,
-    submission_id: uuid.UUID,
-    incident_id: uuid.UUID,
-    trust: str,
-    site: str,
-    kind: SubmissionKind,
-    authority: str,
     submitted_at: dt.datetime,
     submitted_by_role: str,
     reference: str | None,
@@ -143,12 +145,7 @@ async def store_external(
                   reference = $9, updated_at = GREATEST(submissions.updated_at, $10)
             WHERE submissions.status = 'draft'
            RETURNING true""",
-        submission_id,
-        incident_id,
-        trust,
-        site,
-        kind.value,
-        authority,
+        *new.parameters(),
         submitted_at,
         submitted_by_role,
         reference,

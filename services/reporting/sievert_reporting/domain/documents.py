@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -457,6 +457,35 @@ def _authority(decision: ClassificationDecision) -> Authority:
     return Authority(code=code, name=AUTHORITY_NAMES.get(code, code.upper()))
 
 
+class _CommonItems(TypedDict):
+    submission_id: uuid.UUID
+    incident_id: uuid.UUID
+    authority: Authority
+    organisation: Organisation
+    contact: Contact
+    incident: IncidentSection
+
+
+def _common_items(
+    submission_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    trust: str,
+    site: str,
+    inputs: DocumentInputs,
+    contact_role: str,
+) -> _CommonItems:
+    """What every document opens with (``_Common``), built in one place so the documents cannot drift."""
+    facts, decision = inputs.facts, inputs.decision
+    return _CommonItems(
+        submission_id=submission_id,
+        incident_id=incident_id,
+        authority=_authority(decision),
+        organisation=_organisation(trust, site, facts),
+        contact=Contact(role=contact_role),
+        incident=incident_section(facts, decision),
+    )
+
+
 class IncompleteDocument(ValueError):
     """A document was built with items missing: the caller checks ``completeness`` first."""
 
@@ -484,12 +513,7 @@ def notification(
     auto = automatic_summary(facts, decision)
     assert particulars.preliminary_investigation is not None
     common: dict[str, Any] = {
-        "submission_id": submission_id,
-        "incident_id": incident_id,
-        "authority": _authority(decision),
-        "organisation": _organisation(trust, site, facts),
-        "contact": Contact(role=contact_role),
-        "incident": incident_section(facts, decision),
+        **_common_items(submission_id, incident_id, trust, site, inputs, contact_role),
         "criterion_facts": criterion_facts(inputs),
         "individual_doses": list(particulars.individual_doses or []),
         "details": details(facts),
@@ -514,7 +538,7 @@ def licensing_breach(
 ) -> LicensingBreachDocument:
     """The licensing breach notification. Call only when it is complete."""
     _complete(SubmissionKind.LICENSING_BREACH_NOTIFICATION, inputs)
-    facts, decision, p = inputs.facts, inputs.decision, inputs.particulars
+    facts, p = inputs.facts, inputs.particulars
     assert p.licence_missing and p.radioactive_substance and p.administration_purpose and p.arsac_notified_on
     assert p.preliminary_investigation
     auto = (
@@ -523,12 +547,7 @@ def licensing_breach(
         f"notified on {p.arsac_notified_on.isoformat()}."
     )
     return LicensingBreachDocument(
-        submission_id=submission_id,
-        incident_id=incident_id,
-        authority=_authority(decision),
-        organisation=_organisation(trust, site, facts),
-        contact=Contact(role=contact_role),
-        incident=incident_section(facts, decision),
+        **_common_items(submission_id, incident_id, trust, site, inputs, contact_role),
         breach=LicensingBreach(
             licence_missing=labelled(p.licence_missing),
             radioactive_substance=p.radioactive_substance,
@@ -635,7 +654,7 @@ def investigation_report(
 ) -> InvestigationReportDocument:
     """The complete report. Call only when it is complete (``completeness``)."""
     _complete(SubmissionKind.INVESTIGATION_REPORT, inputs)
-    facts, decision, findings = inputs.facts, inputs.decision, inputs.findings
+    facts, findings = inputs.facts, inputs.findings
     assert findings is not None and findings.similar_incidents_confirmation is not None
     assert findings.what_happened and findings.learning and findings.learning_shared_how
     assert findings.dose_assessment
@@ -644,12 +663,7 @@ def investigation_report(
     assert estimate is not None
     intended, total = facts.intended_effective_dose_msv, facts.total_effective_dose_msv
     return InvestigationReportDocument(
-        submission_id=submission_id,
-        incident_id=incident_id,
-        authority=_authority(decision),
-        organisation=_organisation(trust, site, facts),
-        contact=Contact(role=contact_role),
-        incident=incident_section(facts, decision),
+        **_common_items(submission_id, incident_id, trust, site, inputs, contact_role),
         criterion_facts=criterion_facts(inputs),
         preliminary_investigation=inputs.particulars.preliminary_investigation,
         what_happened=findings.what_happened,

@@ -36,7 +36,7 @@ from sievert_reporting.adapters.replay_store import (
     writer,
 )
 from sievert_reporting.domain.incident_row import INCIDENT_ROW_EVENTS, incident_change
-from sievert_reporting.entrypoints.handlers import (
+from sievert_reporting.entrypoints.consumers import (
     PROJECTION,
     PROJECTION_TABLES,
     processed_key,

@@ -11,30 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
-
-import asyncpg
 
 from sievert_reporting.adapters import case_store
 from sievert_reporting.domain import correspondence, local_investigation
 from sievert_reporting.domain.correspondence import AuthorityCorrespondence
-from sievert_reporting.domain.local_investigation import CloseOut
+from sievert_reporting.domain.local_investigation import CloseOut, LocalInvestigation
 from sievert_reporting.domain.submissions import refuse_identifiers
-from sievert_reporting.service_layer.own_events import OwnEvents
+from sievert_reporting.service_layer.own_events import OwnEventsService
 from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import Event
 
 
-class CaseService:
-    def __init__(self, own_events: OwnEvents) -> None:
-        self._own = own_events
-        self._runtime = own_events.runtime
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self._runtime.pool
-
+class CaseService(OwnEventsService):
     def _today(self) -> dt.date:
         return self._runtime.clock.now().astimezone(dt.UTC).date()
 
@@ -51,18 +42,18 @@ class CaseService:
         actor: str | None,
     ) -> dict[str, Any]:
         refuse_identifiers({"owner_role": owner_role, "assigned_by_role": assigned_by_role})
-        async with self.pool.acquire() as conn, conn.transaction():
-            site, _ = await case_store.incident_for_case(conn, trust, incident_id)
-            state, _ = await case_store.investigation(conn, incident_id)
-            event = local_investigation.assign_owner(
+        return await self._change_investigation(
+            trust,
+            incident_id,
+            lambda state, _discovered_on: local_investigation.assign_owner(
                 state,
                 owner_role=owner_role,
                 assigned_by_role=assigned_by_role,
                 expected_version=expected_version,
                 today=self._today(),
-            )
-            await self._emit(conn, trust, site, incident_id, event, actor)
-            return local_investigation.view((await case_store.investigation(conn, incident_id))[0])
+            ),
+            actor,
+        )
 
     async def close_investigation(
         self, trust: str, incident_id: uuid.UUID, command: CloseOut, actor: str | None
@@ -75,14 +66,14 @@ class CaseService:
                 **{f"corrective_actions/{i}": a for i, a in enumerate(command.corrective_actions)},
             }
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            site, discovered_on = await case_store.incident_for_case(conn, trust, incident_id)
-            state, _ = await case_store.investigation(conn, incident_id)
-            event = local_investigation.close(
+        return await self._change_investigation(
+            trust,
+            incident_id,
+            lambda state, discovered_on: local_investigation.close(
                 state, command, discovered_on=discovered_on, today=self._today()
-            )
-            await self._emit(conn, trust, site, incident_id, event, actor)
-            return local_investigation.view((await case_store.investigation(conn, incident_id))[0])
+            ),
+            actor,
+        )
 
     async def reopen_investigation(
         self,
@@ -95,16 +86,33 @@ class CaseService:
         actor: str | None,
     ) -> dict[str, Any]:
         refuse_identifiers({"reason": reason, "reopened_by_role": reopened_by_role})
-        async with self.pool.acquire() as conn, conn.transaction():
-            site, _ = await case_store.incident_for_case(conn, trust, incident_id)
-            state, _ = await case_store.investigation(conn, incident_id)
-            event = local_investigation.reopen(
+        return await self._change_investigation(
+            trust,
+            incident_id,
+            lambda state, _discovered_on: local_investigation.reopen(
                 state,
                 reason=reason,
                 reopened_by_role=reopened_by_role,
                 expected_version=expected_version,
                 today=self._today(),
-            )
+            ),
+            actor,
+        )
+
+    async def _change_investigation(
+        self,
+        trust: str,
+        incident_id: uuid.UUID,
+        decide: Callable[[LocalInvestigation, dt.date], Event | None],
+        actor: str | None,
+    ) -> dict[str, Any]:
+        """One transaction for every change to the local investigation: the incident's row locked
+        (``incident_for_case``), the rule decided on the investigation as recorded and the day the
+        incident was discovered, its event emitted and applied, and the investigation as it now is."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            site, discovered_on = await case_store.incident_for_case(conn, trust, incident_id)
+            state, _ = await case_store.investigation(conn, incident_id)
+            event = decide(state, discovered_on)
             await self._emit(conn, trust, site, incident_id, event, actor)
             return local_investigation.view((await case_store.investigation(conn, incident_id))[0])
 

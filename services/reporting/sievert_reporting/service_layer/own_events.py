@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import asyncpg
 import structlog
 
 from sievert_reporting.adapters.read_model import mark_processed
@@ -57,6 +58,19 @@ class OwnEvents:
                 continue  # NotificationSubmitted, dashboard events etc.: for other consumers
             await mark_processed(conn, self.consumer, envelope.event_id, topic_of(event, topics))
             await handler(conn, envelope, event)
+
+
+class OwnEventsService:
+    """What reporting's command services share: their own events, and the runtime whose pool their
+    transactions run on and whose clock they read."""
+
+    def __init__(self, own_events: OwnEvents) -> None:
+        self._own = own_events
+        self._runtime = own_events.runtime
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._runtime.pool
 
 
 def correlation_id() -> str:

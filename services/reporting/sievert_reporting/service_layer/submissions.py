@@ -33,7 +33,7 @@ from sievert_reporting.domain.submissions import (
     submission_id_for,
 )
 from sievert_reporting.service_layer.cases import correspondence_for_report
-from sievert_reporting.service_layer.own_events import OwnEvents
+from sievert_reporting.service_layer.own_events import OwnEventsService
 from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
 from sievert_shared.errors import ConflictError
@@ -77,15 +77,7 @@ def _submitted(issued: SubmissionIssued) -> dict[str, Any]:
     }
 
 
-class ReportingService:
-    def __init__(self, own_events: OwnEvents) -> None:
-        self._own = own_events
-        self._runtime = own_events.runtime
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self._runtime.pool
-
+class ReportingService(OwnEventsService):
     # -- commands ------------------------------------------------------------------------------
 
     async def draft(

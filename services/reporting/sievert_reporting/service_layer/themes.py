@@ -19,7 +19,7 @@ import asyncpg
 from sievert_reporting.adapters import read_model, themes_store
 from sievert_reporting.domain import themes
 from sievert_reporting.domain.submissions import refuse_identifiers
-from sievert_reporting.service_layer.own_events import OwnEvents, correlation_id
+from sievert_reporting.service_layer.own_events import OwnEventsService, correlation_id
 from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
 from sievert_shared.errors import NotFoundError
@@ -33,14 +33,7 @@ from sievert_shared.events import (
 from sievert_shared.outbox import Emission
 
 
-class ThemeService:
-    def __init__(self, own_events: OwnEvents) -> None:
-        self._own = own_events
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self._own.runtime.pool
-
+class ThemeService(OwnEventsService):
     async def open(
         self,
         trust: str,

@@ -15,8 +15,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from sievert_reporting.entrypoints.api.deps import Cases, Lead, OwnersDep, Reader
-from sievert_reporting.entrypoints.api.schemas import ROLE
+from sievert_reporting.entrypoints.deps import Cases, Lead, OwnersDep, Reader
+from sievert_reporting.entrypoints.schemas import ROLE
 
 router = APIRouter(prefix="/v1/incidents/{incident_id}/authority")
 

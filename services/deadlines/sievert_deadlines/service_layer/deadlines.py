@@ -14,8 +14,8 @@ import contextlib
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 
@@ -69,6 +69,13 @@ CaseTransition = Callable[[IncidentDeadlines, DeadlinePolicy, dt.datetime, str |
 """A domain transition with the incident's policy, the time and its modality bound late."""
 
 
+class CaseRead(NamedTuple):
+    """An incident's aggregate and its windows as people read them, as one commit left them."""
+
+    deadlines: IncidentDeadlines | None
+    windows: list[dict[str, Any]]
+
+
 class UnknownIncidentError(NotFoundError):
     """No deadlines are kept for the incident: it has not been classified (yet)."""
 
@@ -76,11 +83,33 @@ class UnknownIncidentError(NotFoundError):
         super().__init__(f"no deadlines for incident {incident_id}")
 
 
+class WindowEventsObserver(Protocol):
+    """Told, inside the transaction, of every window event the service emits for an incident:
+    how the case's tasks follow its report window in the same transaction, under the same lock."""
+
+    async def __call__(
+        self,
+        conn: Connection,
+        incident_id: uuid.UUID,
+        tenant: Tenant,
+        correlation_id: str,
+        events: Sequence[Event],
+        cause: EventEnvelope | None,
+    ) -> None: ...
+
+
+class FireDue(Protocol):
+    """Another set of durable timers fired by the same loop (it logs what it fired)."""
+
+    async def __call__(self, *, batch_size: int, stop: asyncio.Event | None) -> int: ...
+
+
 class DeadlinesService:
     """Built before the runtime starts; reaches its pool and emitter through it when called."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime, observers: Sequence[WindowEventsObserver] = ()) -> None:
         self._runtime = runtime
+        self._observers = tuple(observers)
         self.fired_total = 0
 
     @property
@@ -266,11 +295,12 @@ class DeadlinesService:
         recorded_by_role: str,
         expected_version: int | None,
         actor: str | None,
-    ) -> tuple[IncidentDeadlines, bool]:
+    ) -> tuple[IncidentDeadlines, list[dict[str, Any]], bool]:
         """Record the authority's agreement to withdraw the notification. The aggregate row is
         locked, so of two people recording at once one wins; the other then sees the agreement:
         the same one answers the same (no new event), another one 409 with the current version.
-        Returns the aggregate and whether this call changed it."""
+        Returns the aggregate, its windows as this transaction left them (read under the lock:
+        nothing committed later slips in between), and whether this call changed it."""
         async with self._pool.acquire() as conn, conn.transaction():
             loaded = await store.load(conn, incident_id)
             if loaded is None:
@@ -292,7 +322,8 @@ class DeadlinesService:
                 )
             await self._apply(conn, decision, tenant, correlation_id, actor=actor)
             assert decision.deadlines is not None
-            return decision.deadlines, changed
+            windows = await queries.incident_windows(conn, incident_id, self._clock.now())
+            return decision.deadlines, windows, changed
 
     async def record_submission(
         self,
@@ -345,10 +376,19 @@ class DeadlinesService:
         async with self._pool.acquire() as conn:
             return await queries.incident_windows(conn, incident_id, self._clock.now())
 
-    async def incident_case(self, incident_id: uuid.UUID) -> IncidentDeadlines | None:
-        """The incident's aggregate as last committed (its case and version), for reads."""
-        async with self._pool.acquire() as conn:
-            return await store.read(conn, incident_id)
+    async def incident_deadlines(self, incident_id: uuid.UUID) -> CaseRead:
+        """The incident's windows and its aggregate (its case and version) from one snapshot.
+
+        The consumer rewrites both in one transaction, but two reads on their own would each see
+        the last commit at the time: one committed between them shows a case closed on its local
+        investigation beside its local window still open. Under repeatable read, both statements
+        see the same commit."""
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            windows = await queries.incident_windows(conn, incident_id, self._clock.now())
+            return CaseRead(await store.read(conn, incident_id), windows)
 
     async def policy(self, trust: str) -> DeadlinePolicy:
         async with self._pool.acquire() as conn:
@@ -396,16 +436,28 @@ class DeadlinesService:
                 await store.delete_timers(conn, timer_ids)
                 await store.schedule_timers(conn, following)
                 await self._emitter.emit_many(conn, emissions)
+                for e in emissions:
+                    await self._notify(conn, e.stream_id, e.tenant, e.correlation_id, e.events, None)
             fired += len(timer_ids)
             self.fired_total += len(timer_ids)
         return fired
 
-    async def run_timers(self, stop: asyncio.Event, *, poll_seconds: float, batch_size: int) -> None:
-        """Fire due timers, then sleep until the next one is due or ``poll_seconds`` passes."""
+    async def run_timers(
+        self,
+        stop: asyncio.Event,
+        *,
+        poll_seconds: float,
+        batch_size: int,
+        also_fire: Sequence[FireDue] = (),
+    ) -> None:
+        """Fire due timers (and those of ``also_fire``, e.g. people's tasks), then sleep until the
+        next window timer is due or ``poll_seconds`` passes."""
         while not stop.is_set():
             fired = await self.fire_due(batch_size=batch_size, stop=stop)
             if fired:
                 log.info("deadlines.timers_fired", count=fired)
+            for fire_others in also_fire:
+                await fire_others(batch_size=batch_size, stop=stop)
             async with self._pool.acquire() as conn:
                 next_at = await store.next_fire_at(conn)
             wait = poll_seconds
@@ -442,3 +494,17 @@ class DeadlinesService:
             causation_id=cause.event_id if cause else None,
             actor=actor or (cause.actor if cause else None),
         )
+        await self._notify(conn, incident_id, tenant, correlation_id, decision.events, cause)
+
+    async def _notify(
+        self,
+        conn: Connection,
+        incident_id: uuid.UUID,
+        tenant: Tenant,
+        correlation_id: str,
+        events: Sequence[Event],
+        cause: EventEnvelope | None,
+    ) -> None:
+        if events:
+            for observer in self._observers:
+                await observer(conn, incident_id, tenant, correlation_id, events, cause)

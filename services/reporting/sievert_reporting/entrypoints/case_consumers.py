@@ -8,6 +8,8 @@ stores it: the live consumer and ``sievert replay reporting`` apply these same h
 
 from __future__ import annotations
 
+from typing import get_args
+
 from sievert_reporting.adapters import case_store
 from sievert_reporting.domain import local_investigation
 from sievert_reporting.domain.case_record import (
@@ -24,43 +26,14 @@ from sievert_shared.events import (
     AuthorityClosedCase,
     AuthorityQueryAnswered,
     AuthorityQueryReceived,
-    CaseClosed,
-    CaseReopened,
-    CaseRetentionExpired,
-    LocalInvestigationClosed,
-    LocalInvestigationOwnerAssigned,
-    LocalInvestigationReopened,
-    NotificationWithdrawalAgreed,
-    NotificationWithdrawalRequested,
-    TaskApproaching,
-    TaskAssigned,
-    TaskCancelled,
-    TaskCompleted,
-    TaskOpened,
-    TaskOverdue,
 )
 from sievert_shared.handlers import EventHandlers
 
-INVESTIGATION_EVENTS: tuple[type[InvestigationEvent], ...] = (
-    LocalInvestigationOwnerAssigned,
-    LocalInvestigationClosed,
-    LocalInvestigationReopened,
-)
-CASE_STATUS_EVENTS: tuple[type[CaseStatusEvent], ...] = (
-    NotificationWithdrawalRequested,
-    NotificationWithdrawalAgreed,
-    CaseClosed,
-    CaseReopened,
-    CaseRetentionExpired,
-)
-TASK_EVENTS: tuple[type[TaskEvent], ...] = (
-    TaskOpened,
-    TaskAssigned,
-    TaskApproaching,
-    TaskOverdue,
-    TaskCompleted,
-    TaskCancelled,
-)
+# Each handler's events are its union's members (``get_args``), so an event added to the union
+# the rule applies is registered with it, never listed a second time here.
+INVESTIGATION_EVENTS: tuple[type[InvestigationEvent], ...] = get_args(InvestigationEvent)
+CASE_STATUS_EVENTS: tuple[type[CaseStatusEvent], ...] = get_args(CaseStatusEvent)
+TASK_EVENTS: tuple[type[TaskEvent], ...] = get_args(TaskEvent)
 
 
 def register_case_handlers(handlers: EventHandlers) -> None:

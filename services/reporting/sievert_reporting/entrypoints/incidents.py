@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_reporting.adapters.read_model import IncidentFilter, get_incident, list_incidents
-from sievert_reporting.entrypoints.api.deps import Lead, OwnersDep, Pool, Reader, Submissions
-from sievert_reporting.entrypoints.api.schemas import ROLE
+from sievert_reporting.entrypoints.deps import Lead, OwnersDep, Pool, Reader, Submissions
+from sievert_reporting.entrypoints.schemas import ROLE
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events import InvestigationFindingsRecorded
 from sievert_shared.events.reporting import DutyHolder, ProcessStep

@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_reporting.domain.local_investigation import CloseOut
-from sievert_reporting.entrypoints.api.deps import Cases, Lead, OwnersDep, Reader
-from sievert_reporting.entrypoints.api.schemas import ROLE
+from sievert_reporting.entrypoints.deps import Cases, Lead, OwnersDep, Reader
+from sievert_reporting.entrypoints.schemas import ROLE
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
 
 router = APIRouter(prefix="/v1/incidents/{incident_id}/local-investigation")

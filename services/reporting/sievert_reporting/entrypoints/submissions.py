@@ -22,8 +22,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sievert_reporting.adapters import render
 from sievert_reporting.domain.document_views import view_of
 from sievert_reporting.domain.view import DocumentView
-from sievert_reporting.entrypoints.api.deps import Lead, OwnersDep, Reader, Submissions, one_trust
-from sievert_reporting.entrypoints.api.schemas import ROLE
+from sievert_reporting.entrypoints.deps import Lead, OwnersDep, Reader, Submissions, one_trust
+from sievert_reporting.entrypoints.schemas import ROLE
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sievert_reporting.domain.submissions import SubmissionExistsError
-from sievert_reporting.entrypoints.api import (
+from sievert_reporting.entrypoints import (
     authority,
     incidents,
     local_investigation,

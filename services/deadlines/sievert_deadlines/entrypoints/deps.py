@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from sievert_deadlines.application import DeadlinesService
+from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_shared.auth import Principal, Role, require
 
 

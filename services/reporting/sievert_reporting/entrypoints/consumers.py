@@ -17,6 +17,9 @@ commands add their own announcements (``service_layer``).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import get_args
 
 from sievert_reporting.adapters import read_model, submissions_store, themes_store
 from sievert_reporting.domain.dashboard import deadline_counts, trust_stream
@@ -28,20 +31,11 @@ from sievert_reporting.domain.incident_row import (
     incident_change,
 )
 from sievert_reporting.domain.submissions import OWN_PRODUCER, kind_submitted, submission_id_for
-from sievert_reporting.entrypoints.case_handlers import register_case_handlers
+from sievert_reporting.entrypoints.case_consumers import register_case_handlers
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
-    DeadlineCancelled,
-    DeadlineExtended,
-    DeadlineMet,
-    DeadlineMissed,
-    DeadlineScheduled,
-    IncidentClassified,
-    IncidentFactsAmended,
     IncidentLinkedToTheme,
-    IncidentReclassified,
-    IncidentReported,
     IncidentUnlinkedFromTheme,
     InvestigationFindingsRecorded,
     InvestigationReportSubmitted,
@@ -53,7 +47,7 @@ from sievert_shared.events import (
     ThemeOpened,
     ThemeShared,
 )
-from sievert_shared.events.reporting import SubmissionStatusChanged
+from sievert_shared.events.reporting import SubmissionKind, SubmissionStatusChanged
 from sievert_shared.handlers import EventHandlers
 from sievert_shared.runtime import ServiceRuntime
 from sievert_shared.topics import Topics
@@ -109,20 +103,10 @@ async def on_incident_event(conn: Connection, envelope: EventEnvelope, event: In
         await read_model.store_incident_row(conn, row)
 
 
-DEADLINE_EVENTS: tuple[type[DeadlineEvent], ...] = (
-    DeadlineScheduled,
-    DeadlineExtended,
-    DeadlineMissed,
-    DeadlineMet,
-    DeadlineCancelled,
-)
-INCIDENT_EVENTS: tuple[type[IncidentEvent], ...] = (
-    IncidentReported,
-    IncidentFactsAmended,
-    IncidentClassified,
-    IncidentReclassified,
-    *DEADLINE_EVENTS,
-)
+# The events are their unions' members (``get_args``): an event added to the union the rule
+# applies is registered with it, never listed a second time here.
+DEADLINE_EVENTS: tuple[type[DeadlineEvent], ...] = get_args(DeadlineEvent)
+INCIDENT_EVENTS: tuple[type[IncidentEvent], ...] = get_args(IncidentEvent)
 for _incident_event in INCIDENT_EVENTS:
     PROJECTION.add(_incident_event, on_incident_event)
 
@@ -130,16 +114,25 @@ for _incident_event in INCIDENT_EVENTS:
 # -- reporting's own events and submissions made outside Sievert (topic: submissions) -------------
 
 
+def _new_submission(
+    envelope: EventEnvelope, submission_id: uuid.UUID, kind: SubmissionKind, authority: str
+) -> submissions_store.NewSubmission:
+    """The submission row of the envelope's incident, in the envelope's trust and site."""
+    return submissions_store.NewSubmission(
+        submission_id=submission_id,
+        incident_id=envelope.stream_id,
+        trust=envelope.tenant.trust,
+        site=envelope.tenant.site,
+        kind=kind,
+        authority=authority,
+    )
+
+
 @on(SubmissionDrafted)
 async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event: SubmissionDrafted) -> None:
     await submissions_store.store_draft(
         conn,
-        submission_id=event.submission_id,
-        incident_id=envelope.stream_id,
-        trust=envelope.tenant.trust,
-        site=envelope.tenant.site,
-        kind=event.kind,
-        authority=event.authority,
+        _new_submission(envelope, event.submission_id, event.kind, event.authority),
         contact_role=event.contact_role,
         summary=event.summary,
         particulars=event.particulars,
@@ -148,10 +141,14 @@ async def on_submission_drafted(conn: Connection, envelope: EventEnvelope, event
     )
 
 
-@on(InvestigationFindingsRecorded)
-async def on_findings(
-    conn: Connection, envelope: EventEnvelope, event: InvestigationFindingsRecorded
+async def _change_findings(
+    conn: Connection,
+    envelope: EventEnvelope,
+    change: Callable[[Findings], Findings],
+    recorded_by_role: str,
 ) -> None:
+    """Apply ``change`` to the incident's findings behind the incident's stream version: the
+    findings and the confirmed similar incidents share one row, so one guard serves both."""
     stored = await submissions_store.findings_for_update(conn, envelope.stream_id)
     if stored is not None and stored[1] >= envelope.stream_version:
         return  # recorded already, or an older record arriving late
@@ -161,10 +158,19 @@ async def on_findings(
         incident_id=envelope.stream_id,
         trust=envelope.tenant.trust,
         site=envelope.tenant.site,
-        findings=merge_findings(current, event),
-        recorded_by_role=event.recorded_by_role,
+        findings=change(current),
+        recorded_by_role=recorded_by_role,
         stream_version=envelope.stream_version,
         recorded_at=envelope.recorded_at,
+    )
+
+
+@on(InvestigationFindingsRecorded)
+async def on_findings(
+    conn: Connection, envelope: EventEnvelope, event: InvestigationFindingsRecorded
+) -> None:
+    await _change_findings(
+        conn, envelope, lambda current: merge_findings(current, event), event.recorded_by_role
     )
 
 
@@ -174,19 +180,8 @@ async def on_similar_incidents_confirmed(
 ) -> None:
     """The report's similar incidents as a person confirmed them (line 234), kept with the findings
     and guarded like them by the incident's stream version."""
-    stored = await submissions_store.findings_for_update(conn, envelope.stream_id)
-    if stored is not None and stored[1] >= envelope.stream_version:
-        return
-    current = stored[0] if stored is not None else Findings()
-    await submissions_store.store_findings(
-        conn,
-        incident_id=envelope.stream_id,
-        trust=envelope.tenant.trust,
-        site=envelope.tenant.site,
-        findings=confirm_similar_incidents(current, event),
-        recorded_by_role=event.confirmed_by_role,
-        stream_version=envelope.stream_version,
-        recorded_at=envelope.recorded_at,
+    await _change_findings(
+        conn, envelope, lambda current: confirm_similar_incidents(current, event), event.confirmed_by_role
     )
 
 
@@ -234,12 +229,7 @@ async def apply_external_submission(
     kind = kind_submitted(event)
     return await submissions_store.store_external(
         conn,
-        submission_id=submission_id_for(envelope.stream_id, kind),
-        incident_id=envelope.stream_id,
-        trust=envelope.tenant.trust,
-        site=envelope.tenant.site,
-        kind=kind,
-        authority=event.authority.lower(),
+        _new_submission(envelope, submission_id_for(envelope.stream_id, kind), kind, event.authority.lower()),
         submitted_at=event.submitted_at,
         submitted_by_role=event.submitted_by_role,
         reference=event.reference,
@@ -255,7 +245,7 @@ async def on_external_submission(
 
 
 # -- case records (topic: cases): the local investigation, the authority's correspondence, the
-# case's status and people's tasks (``entrypoints.case_handlers``)
+# case's status and people's tasks (``entrypoints.case_consumers``)
 
 register_case_handlers(PROJECTION)
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_reporting.adapters.read_model import sites_of_other_trusts
-from sievert_reporting.entrypoints.api.deps import (
+from sievert_reporting.entrypoints.deps import (
     TRUST_PATTERN,
     Lead,
     OwnersDep,
@@ -23,7 +23,7 @@ from sievert_reporting.entrypoints.api.deps import (
     refuse_sites_of_another_trust,
     refuse_unless_acts_for,
 )
-from sievert_reporting.entrypoints.api.schemas import ROLE
+from sievert_reporting.entrypoints.schemas import ROLE
 from sievert_shared.auth import Principal
 
 router = APIRouter(prefix="/v1")

@@ -13,7 +13,7 @@ from sievert_reporting.adapters.activity_store import activity_of, store_activit
 from sievert_reporting.adapters.read_model import sites_of_other_trusts
 from sievert_reporting.domain.activity import ActivityCount, InvalidActivityCountsError, parse_csv, parse_rows
 from sievert_reporting.domain.annual import Period, parse_period
-from sievert_reporting.entrypoints.api.deps import (
+from sievert_reporting.entrypoints.deps import (
     Admin,
     Pool,
     Reader,

@@ -1,2 +1,0 @@
-"""Reporting's HTTP API: one router per resource (``ROUTERS`` in ``app``), sharing the
-dependencies of ``deps``."""
