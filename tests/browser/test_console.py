@@ -620,3 +620,60 @@ async def test_a_withdrawal_the_authority_agreed_is_recorded_and_the_report_is_n
     await expect(case.locator("[data-withdrawal]")).to_have_attribute("data-withdrawal", "agreed")
     await expect(report_clock).to_have_attribute("data-state", "cancelled", timeout=LIVE)
     await expect(report_clock).to_contain_text("CQC/2026/0077")  # the cancellation names the agreement
+
+
+async def test_a_csaue_owes_people_tasks_listed_in_the_queue_and_completed_on_the_page(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    """A clinically significant exposure owes the duty of candour (lines 85, 235) and informing
+    under Regulation 8(1) (lines 78, 236): the deadlines service opens them as tasks with dues."""
+    report = ct_overexposure(trust="RDEMO", site="RDEMO01", discovered_on=TODAY)
+    report["facts"].update(individuals_affected=1, clinically_significant=True, equipment_fault=False)
+    incident = await post(intake, report)
+    await classified(console_stack, incident)
+    await sign_in(page, console_stack)
+
+    await page.goto(console_stack.url("/queue?show=tasks"))
+    row = page.locator(f"#row-{incident}")
+    await expect(row.locator("[data-task='duty_of_candour']")).to_contain_text(
+        "Duty of candour", timeout=LIVE
+    )
+    await expect(row.locator("[data-task='regulation_8_1_inform']")).to_be_visible()
+    await assert_accessible(page)
+
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+    await live(page)
+    duty = page.locator("#tasks [data-task='duty_of_candour']")
+    await expect(duty).to_have_attribute("data-status", "open")
+    await expect(duty).to_contain_text("guidance lines 85, 235")
+
+    await duty.locator("summary:has-text('Assign the owner')").click()
+    await duty.locator("input[name='owner_role']").fill("Consultant radiologist")
+    await duty.locator("button:has-text('Assign')").click()
+    await expect(duty.locator("[data-task-owner]")).to_have_attribute(
+        "data-task-owner", "Consultant radiologist"
+    )
+
+    # A step with neither its date nor why it was not taken: refused beside that step.
+    await duty.locator("summary:has-text('Record it as done')").click()
+    await duty.locator("input[name='step:told_patient']").fill(TODAY.isoformat())
+    await duty.locator("input[name='step:apologised']").fill(TODAY.isoformat())
+    await duty.locator("textarea[name='outcome']").fill("Told and apologised in clinic.")
+    await duty.locator("button:has-text('Record it as done')").click()
+    follow_up = duty.locator("[data-field='step:written_follow_up']")
+    await expect(follow_up.locator(".error-message")).to_be_visible()
+    await expect(duty.locator("textarea[name='outcome']")).to_have_value("Told and apologised in clinic.")
+    await assert_accessible(page)
+
+    await duty.locator("input[name='not_taken:written_follow_up']").fill("The patient asked for no letter")
+    await duty.locator("button:has-text('Record it as done')").click()
+    await expect(page.locator("#tasks .notice-ok")).to_contain_text("recorded as done")
+    await expect(duty).to_have_attribute("data-status", "done")
+    await expect(duty).to_contain_text("not taken: The patient asked for no letter")
+    await assert_accessible(page)
+    await screenshot(page, "incident-tasks")
+
+    # The queue no longer lists the duty of candour, only what is still open.
+    await page.goto(console_stack.url("/queue?show=tasks"))
+    await expect(row.locator("[data-task='regulation_8_1_inform']")).to_be_visible()
+    await expect(row.locator("[data-task='duty_of_candour']")).to_have_count(0)

@@ -189,6 +189,7 @@ def test_the_queue_puts_what_is_due_first_first_and_rows_without_a_clock_last() 
         Show.OPEN: 3,
         Show.PROVISIONAL: 0,
         Show.WITHDRAWAL_REQUESTED: 0,
+        Show.TASKS: 0,
         Show.NEEDS_FACTS: 2,
     }
 

@@ -182,6 +182,27 @@ class DeadlinesApi(ServiceApi):
     async def record_submission(self, caller: Caller, incident_id: uuid.UUID, body: dict[str, Any]) -> None:
         await self.request(caller, "POST", f"/v1/incidents/{incident_id}/submissions", json=body)
 
+    async def tasks(self, caller: Caller, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Open tasks across the trust's cases, soonest due first (the work queue)."""
+        answer = await self.json(
+            caller, "GET", "/v1/tasks", params={**params, "status": "open", "limit": 1000}
+        )
+        return list(answer["items"])
+
+    async def incident_tasks(self, caller: Caller, incident_id: uuid.UUID) -> list[dict[str, Any]] | None:
+        """The case's tasks, open, done and cancelled; None when it has none kept (yet)."""
+        answer = await found_or_none(self.json(caller, "GET", f"/v1/incidents/{incident_id}/tasks"))
+        return None if answer is None else list(answer["tasks"])
+
+    async def task_command(
+        self, caller: Caller, incident_id: uuid.UUID, task_id: str, command: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``assign`` or ``complete`` a task."""
+        result: dict[str, Any] = await self.json(
+            caller, "POST", f"/v1/incidents/{incident_id}/tasks/{task_id}/{command}", json=body
+        )
+        return result
+
     async def policy(self, caller: Caller, trust: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.json(caller, "GET", f"/v1/trusts/{trust}/deadline-policy")
         return result

@@ -33,8 +33,8 @@ def live_topics(topics: Topics) -> list[str]:
 _CLASSIFICATIONS = frozenset({"IncidentClassified", "IncidentReclassified"})
 _TRUST_WIDE = frozenset({"DeadlineCountsChanged"})
 _THEMES = frozenset({"ThemeUpdated"})
-#: The cases topic's events that change what an incident's page or the queue shows (the tasks
-#: are not shown yet; a similar-incidents confirmation changes a draft's missing items).
+#: The cases topic's events that change what an incident's page or the queue shows (a
+#: similar-incidents confirmation changes a draft's missing items and completes a task).
 _CASE_EVENTS = frozenset(
     {
         "LocalInvestigationOwnerAssigned",
@@ -49,6 +49,12 @@ _CASE_EVENTS = frozenset(
         "CaseClosed",
         "CaseReopened",
         "CaseRetentionExpired",
+        "TaskOpened",
+        "TaskAssigned",
+        "TaskApproaching",
+        "TaskOverdue",
+        "TaskCompleted",
+        "TaskCancelled",
     }
 )
 

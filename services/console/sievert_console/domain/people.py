@@ -14,11 +14,13 @@ from sievert_console.domain.labels import ROLES, label
 
 # The services' route rules, as documented in README.md ("Who may call"): intake amendments by
 # RP leads; submissions recorded by RP leads and trust admins (deadlines); notifications drafted
-# and issued by RP leads (reporting); reads by RP leads, trust admins (reporting) and auditors.
+# and issued by RP leads (reporting); reads by RP leads, trust admins (reporting) and auditors;
+# tasks assigned and completed by RP leads and trust admins (deadlines).
 AMEND = frozenset({"rp_lead"})
 RECORD_SUBMISSION = frozenset({"rp_lead", "trust_admin"})
 DRAFT_AND_ISSUE = frozenset({"rp_lead"})
 READ_QUEUE = frozenset({"rp_lead", "auditor", "trust_admin"})
+ACT_ON_TASKS = frozenset({"rp_lead", "trust_admin"})
 
 
 @dataclass(frozen=True)

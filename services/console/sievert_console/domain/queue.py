@@ -1,9 +1,10 @@
 """The work queue: what needs doing, what is due first first.
 
-Built from two answers: the deadlines service's open windows (``GET /v1/deadlines``, the clocks)
-and the reporting read model's incidents (``GET /v1/incidents``: site, modality, codes,
-authority), joined by incident id, plus which non-notifiable incidents still need facts (from
-each one's decision). An incident is in the queue while it has an open window or needs facts.
+Built from the deadlines service's open windows (``GET /v1/deadlines``, the clocks) and open
+tasks (``GET /v1/tasks``: people's duties on a case) and the reporting read model's incidents
+(``GET /v1/incidents``: site, modality, codes, authority), joined by incident id, plus which
+non-notifiable incidents still need facts (from each one's decision). An incident is in the
+queue while it has an open window, an open task, or needs facts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from sievert_console.domain.clocks import Clock, ClockState
+from sievert_console.domain.tasks import Task
 
 
 class Show(StrEnum):
@@ -26,6 +28,7 @@ class Show(StrEnum):
     OPEN = "open"
     PROVISIONAL = "provisional"
     WITHDRAWAL_REQUESTED = "withdrawal_requested"
+    TASKS = "tasks"
     NEEDS_FACTS = "needs_facts"
 
 
@@ -36,6 +39,7 @@ SHOW_LABELS: Mapping[Show, str] = {
     Show.OPEN: "Open windows",
     Show.PROVISIONAL: "Provisional clocks",
     Show.WITHDRAWAL_REQUESTED: "Withdrawal requested",
+    Show.TASKS: "Tasks open",
     Show.NEEDS_FACTS: "Needs facts",
 }
 
@@ -45,6 +49,7 @@ STATE_LABELS: Mapping[Show, str] = {
     Show.OVERDUE: "Overdue",
     Show.DUE_SOON: "Due soon",
     Show.OPEN: "Open",
+    Show.TASKS: "Task open",
     Show.NEEDS_FACTS: "Needs facts",
 }
 
@@ -120,10 +125,23 @@ class QueueRow:
     discovered_on: dt.date | None
     clocks: tuple[Clock, ...] = ()
     needs_facts: tuple[str, ...] = field(default=())
+    #: open tasks, soonest due first (those without a due last)
+    tasks: tuple[Task, ...] = ()
 
     @property
     def next_clock(self) -> Clock | None:
         return min(self.clocks, key=lambda c: c.due_at, default=None)
+
+    @property
+    def next_task_due(self) -> dt.datetime | None:
+        return min((t.due_at for t in self.tasks if t.due_at is not None), default=None)
+
+    @property
+    def next_due(self) -> dt.datetime | None:
+        """The soonest of its clocks and tasks."""
+        clock = self.next_clock
+        dues = [d for d in (clock.due_at if clock else None, self.next_task_due) if d is not None]
+        return min(dues, default=None)
 
     @property
     def provisional(self) -> bool:
@@ -143,7 +161,7 @@ class QueueRow:
         """The most pressing thing about the row."""
         clock = self.next_clock
         if clock is None:
-            return Show.NEEDS_FACTS
+            return Show.TASKS if self.tasks else Show.NEEDS_FACTS
         match clock.state(now):
             case ClockState.OVERDUE:
                 return Show.OVERDUE
@@ -157,6 +175,8 @@ class QueueRow:
             return True
         if show is Show.NEEDS_FACTS:
             return bool(self.needs_facts)
+        if show is Show.TASKS:
+            return bool(self.tasks)
         if show is Show.OPEN:
             return bool(self.clocks)
         if show in FLAG_LABELS:
@@ -164,11 +184,12 @@ class QueueRow:
         return self.state(now) is show
 
     def sort_key(self) -> tuple[int, dt.datetime, str]:
-        """Soonest due first (overdue rows are due earliest of all), then rows without a clock
-        by discovery, oldest first: the longer a fact is missing, the later the decision."""
-        clock = self.next_clock
-        if clock is not None:
-            return (0, clock.due_at, self.incident_id)
+        """Soonest due first, clocks and tasks alike (overdue rows are due earliest of all),
+        then rows with nothing due by discovery, oldest first: the longer a fact is missing,
+        the later the decision."""
+        due = self.next_due
+        if due is not None:
+            return (0, due, self.incident_id)
         discovered = self.discovered_on or dt.date.max
         return (1, dt.datetime.combine(discovered, dt.time(), dt.UTC), self.incident_id)
 
@@ -190,15 +211,23 @@ def build_queue(
     *,
     where: QueueFilter,
     now: dt.datetime,
+    tasks: Iterable[Mapping[str, Any]] = (),
 ) -> Queue:
     """``incidents``: reporting's rows (already filtered by the API); ``windows``: deadlines'
     windows (any status: only open ones count); ``needs_facts``: incident id -> facts its
-    decision still needs."""
+    decision still needs; ``tasks``: deadlines' tasks (only open ones count)."""
     by_incident: dict[str, list[Clock]] = {}
     for window in windows:
         clock = Clock.from_api(window)
         if clock.is_open:
             by_incident.setdefault(clock.incident_id, []).append(clock)
+    tasks_of: dict[str, list[Task]] = {}
+    task_sites: dict[str, str] = {}
+    for raw in tasks:
+        task = Task.from_api(raw)
+        if task.is_open:
+            tasks_of.setdefault(task.incident_id, []).append(task)
+            task_sites[task.incident_id] = str(raw.get("site", ""))
 
     rows: list[QueueRow] = []
     listed: set[str] = set()
@@ -215,8 +244,9 @@ def build_queue(
             discovered_on=_date(incident.get("discovered_on")),
             clocks=tuple(sorted(by_incident.get(incident_id, ()), key=lambda c: c.due_at)),
             needs_facts=tuple(needs_facts.get(incident_id, ())),
+            tasks=_soonest_first(tasks_of.get(incident_id, ())),
         )
-        if row.clocks or row.needs_facts:
+        if row.clocks or row.needs_facts or row.tasks:
             rows.append(row)
 
     for incident_id, clocks in by_incident.items():
@@ -233,13 +263,44 @@ def build_queue(
                 notifiable=None,
                 discovered_on=None,
                 clocks=tuple(sorted(clocks, key=lambda c: c.due_at)),
+                tasks=_soonest_first(tasks_of.get(incident_id, ())),
+            )
+        )
+        listed.add(incident_id)
+
+    for incident_id, open_tasks in tasks_of.items():
+        # A case with tasks only (its windows met or cancelled), not listed by reporting's page.
+        site = task_sites.get(incident_id, "")
+        if incident_id in listed or where.code or where.modality or where.authority:
+            continue
+        if where.site is not None and site != where.site:
+            continue
+        rows.append(
+            QueueRow(
+                incident_id=incident_id,
+                site=site,
+                modality=None,
+                authority=None,
+                codes=(),
+                notifiable=None,
+                discovered_on=None,
+                tasks=_soonest_first(open_tasks),
             )
         )
 
     rows.sort(key=QueueRow.sort_key)
     counts = {show: sum(1 for r in rows if r.shown_by(show, now)) for show in Show}
-    shown = tuple(r for r in rows if r.shown_by(where.show, now))
-    return Queue(rows=shown, counts=counts)
+    shown = [r for r in rows if r.shown_by(where.show, now)]
+    if where.show is Show.TASKS:
+        # the group of tasks: by the task due first, whatever the clocks
+        far = dt.datetime.max.replace(tzinfo=dt.UTC)
+        shown.sort(key=lambda r: (r.next_task_due or far, r.incident_id))
+    return Queue(rows=tuple(shown), counts=counts)
+
+
+def _soonest_first(tasks: Iterable[Task]) -> tuple[Task, ...]:
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    return tuple(sorted(tasks, key=lambda t: (t.due_at or far, t.kind)))
 
 
 def incidents_to_check_for_facts(incidents: Sequence[Mapping[str, Any]], limit: int) -> list[str]:

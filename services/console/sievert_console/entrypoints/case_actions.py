@@ -1,6 +1,7 @@
 """What a person records about an incident's case: the local investigation's owner, its close-out
-and reopening (reporting, Regulation 8(3), guidance lines 223-227), and the authority's agreement
-to withdraw a notification that no longer meets the criteria (deadlines, lines 116-118 and 221).
+and reopening (reporting, Regulation 8(3), guidance lines 223-227), the authority's agreement to
+withdraw a notification that no longer meets the criteria (deadlines, lines 116-118 and 221), and
+people's tasks: their owner and their completion (deadlines, docs/deadlines.md "Tasks").
 
 Each answers with the case card: a refused field's message beside the field with what was typed
 kept, a conflict (409) saying what changed, and on success the page's other fragments told to
@@ -18,9 +19,10 @@ from fastapi.responses import Response
 
 from sievert_console.adapters.api import ApiProblem, ServiceDown
 from sievert_console.domain.case import close_out_body, errors_by_field
+from sievert_console.domain.tasks import Task, completion_body, completion_errors
 from sievert_console.entrypoints.actions import REFRESH, form_strings
 from sievert_console.entrypoints.context import CallerDep, CsrfChecked, Parts, render
-from sievert_console.entrypoints.incident import case_context
+from sievert_console.entrypoints.incident import case_context, tasks_context
 
 router = APIRouter(prefix="/incidents/{incident_id}", dependencies=[CsrfChecked])
 
@@ -135,3 +137,62 @@ async def agree_withdrawal(
         WITHDRAWAL_FIELDS,
     )
     return await _card(request, console, caller, incident_id, form="withdrawal", outcome=outcome, typed=form)
+
+
+async def _task_card(
+    request: Request, console: Parts, caller: CallerDep, incident_id: uuid.UUID, *, outcome: dict[str, Any]
+) -> Response:
+    context = await tasks_context(console.api(), caller, incident_id, outcome=outcome)
+    done = "message" in outcome
+    return render(request, "fragments/incident_tasks.html", context, headers=REFRESH if done else None)
+
+
+async def _task_outcome(call: Awaitable[Any], done: str) -> dict[str, Any]:
+    try:
+        await call
+    except ServiceDown as exc:
+        return {"problem": f"The {exc.service} service is not answering; nothing was recorded."}
+    except ApiProblem as refused:
+        errors, general = completion_errors(refused.errors)
+        return {
+            "problem": refused.detail,
+            "details": general,
+            "errors": errors,
+            "conflict": refused.status == 409,
+        }
+    return {"message": done}
+
+
+@router.post("/tasks/{task_id}/assign")
+async def assign_task(
+    request: Request, incident_id: uuid.UUID, task_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    form = form_strings(await request.form())
+    body = {
+        "owner_role": form.get("owner_role", "").strip(),
+        "assigned_by_role": _role(form),
+        "expected_version": _version(form),
+    }
+    call = console.api().deadlines.task_command(caller, incident_id, str(task_id), "assign", body)
+    outcome = await _task_outcome(call, "Owner recorded.")
+    outcome.update(task=str(task_id), form="assign", typed={} if "message" in outcome else form)
+    return await _task_card(request, console, caller, incident_id, outcome=outcome)
+
+
+@router.post("/tasks/{task_id}/complete")
+async def complete_task(
+    request: Request, incident_id: uuid.UUID, task_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    """What was done and when (each step's date), or why a step the law allows was not taken."""
+    apis = console.api()
+    form = form_strings(await request.form())
+    tasks = await apis.deadlines.incident_tasks(caller, incident_id) or []
+    found = next((Task.from_api(t) for t in tasks if str(t["task_id"]) == str(task_id)), None)
+    if found is None:
+        outcome: dict[str, Any] = {"problem": "This task is no longer on the case; nothing was recorded."}
+    else:
+        body = completion_body(form, found, _role(form))
+        call = apis.deadlines.task_command(caller, incident_id, str(task_id), "complete", body)
+        outcome = await _task_outcome(call, f"{found.name}: recorded as done.")
+    outcome.update(task=str(task_id), form="complete", typed={} if "message" in outcome else form)
+    return await _task_card(request, console, caller, incident_id, outcome=outcome)

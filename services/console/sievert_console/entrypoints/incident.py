@@ -21,6 +21,8 @@ from sievert_console.domain.case import Case, Investigation
 from sievert_console.domain.clocks import Clock
 from sievert_console.domain.facts_form import ordered_fields
 from sievert_console.domain.particulars import fields_for, missing_items
+from sievert_console.domain.tasks import Task
+from sievert_console.domain.tasks import sort_key as task_order
 from sievert_console.entrypoints.context import (
     CallerDep,
     Parts,
@@ -56,6 +58,15 @@ async def _clocks(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> Clocks 
 async def _investigation(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> Investigation | None:
     answer = await apis.reporting.local_investigation(caller, incident_id)
     return None if answer is None else Investigation.from_api(answer)
+
+
+async def _tasks(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> list[Task] | None:
+    answer = await apis.deadlines.incident_tasks(caller, incident_id)
+    return None if answer is None else sorted((Task.from_api(t) for t in answer), key=task_order)
+
+
+async def tasks_context(apis: Apis, caller: Caller, incident_id: uuid.UUID, **state: Any) -> dict[str, Any]:
+    return {"incident_id": incident_id, "tasks": await section(_tasks(apis, caller, incident_id)), **state}
 
 
 async def _documents(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -134,12 +145,13 @@ async def incident_page(
     request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep, person: PersonDep
 ) -> Response:
     apis = console.api()
-    facts, read_model, clocks, submissions, investigation = await sections(
+    facts, read_model, clocks, submissions, investigation, tasks = await sections(
         apis.intake.incident(caller, incident_id),
         apis.reporting.incident(caller, incident_id),
         _clocks(apis, caller, incident_id),
         _documents(apis, caller, incident_id),
         _investigation(apis, caller, incident_id),
+        _tasks(apis, caller, incident_id),
     )
     known = [s for s in (facts, read_model, clocks) if s.ok]
     if known and all(s.value is None for s in known):
@@ -152,6 +164,7 @@ async def incident_page(
         "clocks": clocks,
         "submissions": submissions,
         "investigation": investigation,
+        "tasks": tasks,
         "amend": amend_context(incident_id, facts, read_model),
     }
     return render(request, "incident.html", context)
@@ -188,6 +201,14 @@ async def case_fragment(
 ) -> Response:
     context = await case_context(console.api(), caller, incident_id)
     return render(request, "fragments/incident_case.html", context)
+
+
+@router.get("/tasks")
+async def tasks_fragment(
+    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    context = await tasks_context(console.api(), caller, incident_id)
+    return render(request, "fragments/incident_tasks.html", context)
 
 
 @router.get("/documents")

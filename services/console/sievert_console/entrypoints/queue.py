@@ -43,9 +43,10 @@ async def _needs_facts(
 async def _queue_context(request: Request, console: Parts, caller: Caller) -> dict[str, Any]:
     where = QueueFilter.from_query(request.query_params)
     apis = console.api()
-    incidents, windows = await asyncio.gather(
+    incidents, windows, tasks = await asyncio.gather(
         section(apis.reporting.incidents(caller, where.reporting_params(), INCIDENT_PAGE)),
         section(apis.deadlines.windows(caller, where.deadlines_params())),
+        section(apis.deadlines.tasks(caller, where.deadlines_params())),
     )
     needs: Section[dict[str, list[str]]] = Section(value={})
     if incidents.ok and incidents.value:
@@ -58,12 +59,14 @@ async def _queue_context(request: Request, console: Parts, caller: Caller) -> di
             needs.value or {},
             where=where,
             now=console.clock.now(),
+            tasks=tasks.value or [],
         )
     return {
         "where": where,
         "queue": queue,
         "incidents": incidents,
         "windows": windows,
+        "tasks": tasks,
         "show_labels": SHOW_LABELS,
         "state_labels": STATE_LABELS,
         "flag_labels": FLAG_LABELS,

@@ -10,11 +10,11 @@ from urllib.parse import urlencode
 
 from fastapi.templating import Jinja2Templates
 
-from sievert_console.domain import labels
+from sievert_console.domain import labels, tasks
 from sievert_console.domain.clocks import LONDON, format_day
 from sievert_console.domain.facts_form import FIELDS_BY_NAME
 from sievert_console.domain.live import incident_signal
-from sievert_console.domain.people import AMEND, DRAFT_AND_ISSUE, RECORD_SUBMISSION
+from sievert_console.domain.people import ACT_ON_TASKS, AMEND, DRAFT_AND_ISSUE, RECORD_SUBMISSION
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -57,10 +57,12 @@ def templates() -> Jinja2Templates:
         fact_description=labels.fact_description,
         incident_signal=incident_signal,
         labels=labels,
+        task_labels=tasks,
         epoch=time.time,
         urlencode=urlencode,
         AMEND=AMEND,
         RECORD_SUBMISSION=RECORD_SUBMISSION,
         DRAFT_AND_ISSUE=DRAFT_AND_ISSUE,
+        ACT_ON_TASKS=ACT_ON_TASKS,
     )
     return found
