@@ -7,7 +7,7 @@ reminded, missed, met, cancelled). Each transition returns a ``TaskDecision``: t
 task events in order, the task kinds whose pending timers to delete and the timers to insert
 (always in the future). Readings: docs/deadlines.md, "Tasks".
 
-Guidance lines are those of /work/shared/domain/cqc-irmer-notification-guidance-2023.txt.
+Guidance lines are those of the CQC guidance, cqc-irmer-notification-guidance-2023.txt (``GUIDANCE_SOURCE``).
 """
 
 from __future__ import annotations
