@@ -65,7 +65,9 @@ from sievert_shared.runtime import ServiceRuntime
 log = get_logger(__name__)
 
 
-CaseTransition = Callable[[IncidentDeadlines, DeadlinePolicy, dt.datetime, str | None], Decision]
+CaseTransition = Callable[..., Decision]
+"""A pure transition of ``domain.case``/``domain.windows``: ``(deadlines, *, policy, now, modality,
+**facts) -> Decision``."""
 """A domain transition with the incident's policy, the time and its modality bound late."""
 
 
@@ -163,13 +165,7 @@ class DeadlinesService:
             Window.NOTIFICATION if isinstance(event, NotificationSubmitted) else Window.INVESTIGATION_REPORT
         )
         submitted_at = event.submitted_at
-        await self._on_case_event(
-            conn,
-            envelope,
-            lambda d, policy, now, modality: on_submitted(
-                d, window=window, submitted_at=submitted_at, policy=policy, now=now, modality=modality
-            ),
-        )
+        await self._on_case_event(conn, envelope, on_submitted, window=window, submitted_at=submitted_at)
 
     async def on_incident_facts(
         self, conn: Connection, envelope: EventEnvelope, event: IncidentReported | IncidentFactsAmended
@@ -180,24 +176,12 @@ class DeadlinesService:
     async def on_local_investigation_closed(
         self, conn: Connection, envelope: EventEnvelope, event: LocalInvestigationClosed
     ) -> None:
-        await self._on_case_event(
-            conn,
-            envelope,
-            lambda d, policy, now, modality: on_local_investigation_closed(
-                d, closed_on=event.closed_on, policy=policy, now=now, modality=modality
-            ),
-        )
+        await self._on_case_event(conn, envelope, on_local_investigation_closed, closed_on=event.closed_on)
 
     async def on_local_investigation_reopened(
         self, conn: Connection, envelope: EventEnvelope, event: LocalInvestigationReopened
     ) -> None:
-        await self._on_case_event(
-            conn,
-            envelope,
-            lambda d, policy, now, modality: on_local_investigation_reopened(
-                d, reason=event.reason, policy=policy, now=now, modality=modality
-            ),
-        )
+        await self._on_case_event(conn, envelope, on_local_investigation_reopened, reason=event.reason)
 
     async def on_authority_closed(
         self, conn: Connection, envelope: EventEnvelope, event: AuthorityClosedCase
@@ -205,15 +189,10 @@ class DeadlinesService:
         await self._on_case_event(
             conn,
             envelope,
-            lambda d, policy, now, modality: on_authority_closed(
-                d,
-                authority=event.authority,
-                closed_on=event.closed_on,
-                reference=event.reference,
-                policy=policy,
-                now=now,
-                modality=modality,
-            ),
+            on_authority_closed,
+            authority=event.authority,
+            closed_on=event.closed_on,
+            reference=event.reference,
         )
 
     async def on_authority_query(
@@ -224,28 +203,19 @@ class DeadlinesService:
     ) -> None:
         query_id = str(event.query_id)
         if isinstance(event, AuthorityQueryReceived):
-            await self._on_case_event(
-                conn,
-                envelope,
-                lambda d, policy, now, modality: on_authority_query_received(
-                    d, query_id=query_id, policy=policy, now=now, modality=modality
-                ),
-            )
+            await self._on_case_event(conn, envelope, on_authority_query_received, query_id=query_id)
             return
         answered_on = event.answered_on
         await self._on_case_event(
-            conn,
-            envelope,
-            lambda d, policy, now, modality: on_authority_query_answered(
-                d, query_id=query_id, answered_on=answered_on, policy=policy, now=now, modality=modality
-            ),
+            conn, envelope, on_authority_query_answered, query_id=query_id, answered_on=answered_on
         )
 
     async def _on_case_event(
-        self, conn: Connection, envelope: EventEnvelope, transition: CaseTransition
+        self, conn: Connection, envelope: EventEnvelope, transition: CaseTransition, **facts: Any
     ) -> None:
-        """Apply a transition to an incident's aggregate, inside the consumer's transaction. An
-        event about an incident with no deadlines yet (not classified) is logged and skipped."""
+        """Apply ``transition`` with the event's ``facts`` to an incident's aggregate, inside the
+        consumer's transaction. An event about an incident with no deadlines yet (not classified)
+        is logged and skipped."""
         loaded = await store.load(conn, envelope.stream_id)
         if loaded is None:
             log.warning(
@@ -257,9 +227,10 @@ class DeadlinesService:
         deadlines, tenant, correlation_id = loaded
         decision = transition(
             deadlines,
-            await store.policy_for(conn, tenant.trust),
-            self._clock.now(),
-            await store.modality_of(conn, envelope.stream_id),
+            policy=await store.policy_for(conn, tenant.trust),
+            now=self._clock.now(),
+            modality=await store.modality_of(conn, envelope.stream_id),
+            **facts,
         )
         await self._apply(conn, decision, tenant, correlation_id, cause=envelope)
 
