@@ -171,6 +171,26 @@ class ServiceRuntime:
                 delay = min(delay * 2, 10.0)
 
 
+class RuntimeBound:
+    """A service-layer object built with the runtime, before it starts: it reaches the pool, the
+    outbox emitter and the clock through the runtime each time it is called."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self._runtime = runtime
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        return self._runtime.pool
+
+    @property
+    def _emitter(self) -> Emitter:
+        return self._runtime.emitter
+
+    @property
+    def _clock(self) -> Clock:
+        return self._runtime.clock
+
+
 def service_app(runtime: ServiceRuntime, *, description: str) -> FastAPI:
     """A service's FastAPI app with what every service has: its lifespan, the runtime on
     ``app.state``, correlation ids, problem details, and ``/healthz`` and ``/readyz``."""

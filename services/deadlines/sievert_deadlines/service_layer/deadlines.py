@@ -17,8 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-import asyncpg
-
 from sievert_deadlines.adapters import queries, store
 from sievert_deadlines.adapters.queries import StatusFilter
 from sievert_deadlines.domain import (
@@ -38,7 +36,6 @@ from sievert_deadlines.domain import (
     on_withdrawal_agreed,
 )
 from sievert_deadlines.domain.case import WithdrawalRefusedError
-from sievert_shared.clock import Clock
 from sievert_shared.db import Connection
 from sievert_shared.decision import DecisionStatus
 from sievert_shared.envelope import EventEnvelope, Tenant
@@ -59,8 +56,8 @@ from sievert_shared.events import (
     Window,
 )
 from sievert_shared.logging import get_logger
-from sievert_shared.outbox import Emission, Emitter
-from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.outbox import Emission
+from sievert_shared.runtime import RuntimeBound, ServiceRuntime
 
 log = get_logger(__name__)
 
@@ -106,25 +103,11 @@ class FireDue(Protocol):
     async def __call__(self, *, batch_size: int, stop: asyncio.Event | None) -> int: ...
 
 
-class DeadlinesService:
-    """Built before the runtime starts; reaches its pool and emitter through it when called."""
-
+class DeadlinesService(RuntimeBound):
     def __init__(self, runtime: ServiceRuntime, observers: Sequence[WindowEventsObserver] = ()) -> None:
-        self._runtime = runtime
+        super().__init__(runtime)
         self._observers = tuple(observers)
         self.fired_total = 0
-
-    @property
-    def _pool(self) -> asyncpg.Pool:
-        return self._runtime.pool
-
-    @property
-    def _emitter(self) -> Emitter:
-        return self._runtime.emitter
-
-    @property
-    def _clock(self) -> Clock:
-        return self._runtime.clock
 
     # -- event handlers (called by the idempotent consumer inside its transaction) ----------
 

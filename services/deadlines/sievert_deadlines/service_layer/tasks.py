@@ -16,8 +16,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-
 from sievert_deadlines.adapters import store, tasks_store
 from sievert_deadlines.adapters.tasks_store import TaskFilter
 from sievert_deadlines.domain.calendar import LONDON
@@ -35,7 +33,6 @@ from sievert_deadlines.domain.tasks import (
     report_window_followed,
     similar_incidents_confirmed,
 )
-from sievert_shared.clock import Clock
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.errors import NotFoundError
@@ -54,8 +51,8 @@ from sievert_shared.events import (
     Window,
 )
 from sievert_shared.logging import get_logger
-from sievert_shared.outbox import Emission, Emitter
-from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.outbox import Emission
+from sievert_shared.runtime import RuntimeBound, ServiceRuntime
 
 log = get_logger(__name__)
 
@@ -93,24 +90,10 @@ def _days(reminder: str) -> int | None:
     return None
 
 
-class TasksService:
-    """Built before the runtime starts; reaches its pool and emitter through it when called."""
-
+class TasksService(RuntimeBound):
     def __init__(self, runtime: ServiceRuntime) -> None:
-        self._runtime = runtime
+        super().__init__(runtime)
         self.fired_total = 0
-
-    @property
-    def _pool(self) -> asyncpg.Pool:
-        return self._runtime.pool
-
-    @property
-    def _emitter(self) -> Emitter:
-        return self._runtime.emitter
-
-    @property
-    def _clock(self) -> Clock:
-        return self._runtime.clock
 
     # -- in the transactions of the windows (the consumer's, a timer firing's, a command's) ---
     # Every path that changes a case's tasks holds the case's ``incident_deadlines`` row first,
