@@ -1,7 +1,7 @@
 """The console in Chromium against the real services: sign in, watch the work queue fill live,
 read a decision with its reasons and clocks, answer a missing fact, issue a notification and
 download it, and find nothing of another trust. Every page is checked with axe-core, and the
-screenshots in docs/console/ are taken here."""
+screenshots in docs/console/ are taken here (with SIEVERT_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from playwright.async_api import Page, expect
 
 from sievert_shared.testing import devstack
 from tests.browser.conftest import ConsoleStack, live, screenshot, serious_violations, sign_in
-from tests.e2e.test_pipeline import free_port
 from tests.support.kafka import eventually
+from tests.support.processes import free_port
 from tests.support.samples import ct_overexposure, small_radiography_repeat
 
 pytestmark = pytest.mark.browser

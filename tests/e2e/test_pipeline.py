@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -25,17 +24,12 @@ from sievert_shared.testing import devstack
 from tests.fixtures.intake_support import MllpClient, hl7_fixture
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
+from tests.support.processes import free_port, service_databases
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.e2e
 
 TODAY = dt.datetime.now(dt.UTC).date()  # so the windows are open, not already missed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Stack:
@@ -59,24 +53,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 async def databases(infra: Infra) -> AsyncIterator[dict[str, str]]:
-    import asyncpg
-
-    from tests.conftest import database_url
-
-    names = {s: f"e2e_{s}_{uuid.uuid4().hex[:8]}" for s in devstack.SERVICES}
-    admin = await asyncpg.connect(infra.admin_database_url)
-    try:
-        for name in names.values():
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield {s: database_url(infra.admin_database_url, n) for s, n in names.items()}
-    admin = await asyncpg.connect(infra.admin_database_url)
-    try:
-        for name in names.values():
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with service_databases(infra.admin_database_url, "e2e") as urls:
+        yield urls
 
 
 @pytest.fixture(scope="module")
