@@ -11,17 +11,23 @@ in the project's domain sources).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import InitErrorDetails
+
+from sievert_shared.envelope import TrustId
 
 __all__ = [
     "AnatomyError",
     "CareSetting",
     "DeterministicEffect",
     "DoseVolume",
+    "Employer",
+    "EmployerRole",
     "EquipmentType",
     "ExposureKind",
     "GeographicalMiss",
@@ -29,8 +35,11 @@ __all__ = [
     "Modality",
     "Nation",
     "VerificationImagingCause",
+    "employer_problems",
     "incident_facts_json_schema",
+    "notifying_employer",
     "occurred_not_after_discovery",
+    "reporting_trust_problem",
 ]
 
 
@@ -149,6 +158,108 @@ class CareSetting(StrEnum):
     CARE_HOME = "care_home"
     PATIENT_HOME = "patient_home"
     OTHER = "other"
+
+
+class EmployerRole(StrEnum):
+    """An IR(ME)R employer's part in the exposure (guidance line 24: the employer is a duty holder;
+    line 32: NHS and independent sector alike)."""
+
+    #: The employer of the referrer: the patient was referred from here (e.g. an NHS trust).
+    REFERRING = "referring"
+    #: The employer under whose procedures the exposure was performed (e.g. an independent provider
+    #: or a neighbouring trust's site).
+    PERFORMING = "performing"
+    #: Referred and performed under the same employer (one employer's part, named with others).
+    REFERRING_AND_PERFORMING = "referring_and_performing"
+
+
+class Employer(BaseModel):
+    """One IR(ME)R employer involved in the exposure, and whether it is the one that notifies."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="Employer")
+
+    name: Annotated[str, Field(min_length=1, max_length=200, strict=True)] = Field(
+        description="The employer's name, e.g. 'Northfield NHS Foundation Trust' (an organisation, never a person)."
+    )
+    trust_code: TrustId | None = Field(
+        default=None,
+        description=(
+            "The employer's trust code on this Sievert deployment, when it is one of its trusts (then it "
+            "sees its own part of the incident, read-only); null for an employer outside it."
+        ),
+    )
+    role: EmployerRole = Field(
+        description="referring, performing, or referring_and_performing: the employer's part in the exposure."
+    )
+    notifies: Annotated[bool, Field(strict=True)] = Field(
+        default=False,
+        description=(
+            "This employer makes the Regulation 8(4) notification and sends the report (guidance lines "
+            "43, 51, 216); the others are informed. Exactly one when several employers are named."
+        ),
+    )
+
+
+class _EmployerLike(Protocol):
+    """What the employers' rule reads: an ``Employer``, or a decoded mirror of one."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def trust_code(self) -> str | None: ...
+    @property
+    def notifies(self) -> bool: ...
+
+
+def employer_problems(employers: Sequence[_EmployerLike]) -> list[tuple[tuple[int | str, ...], str]]:
+    """Every problem with a list of employers, as (location under ``employers``, message).
+
+    Notification is the employer's duty (guidance lines 43, 51, 216) and the guidance says nothing
+    of shared incidents; our reading (docs/classifier.md, "Several employers") is that one employer
+    notifies for the exposure, so that the authority gets one notification and one report: at most
+    one employer notifies, and exactly one when several are named. An employer is named once."""
+    problems: list[tuple[tuple[int | str, ...], str]] = []
+    notifying = [index for index, employer in enumerate(employers) if employer.notifies]
+    if len(notifying) > 1:
+        for index in notifying[1:]:
+            problems.append(
+                ((index, "notifies"), f"only one employer notifies; employers[{notifying[0]}] already does")
+            )
+    elif len(employers) > 1 and not notifying:
+        problems.append(((), "several employers are named: exactly one must have notifies true"))
+    names: dict[str, int] = {}
+    codes: dict[str, int] = {}
+    for index, employer in enumerate(employers):
+        name = " ".join(employer.name.split()).casefold()
+        if name in names:
+            problems.append(((index, "name"), f"the same employer as employers[{names[name]}]"))
+        names.setdefault(name, index)
+        if employer.trust_code is not None:
+            code = employer.trust_code.casefold()
+            if code in codes:
+                problems.append(((index, "trust_code"), f"the same trust as employers[{codes[code]}]"))
+            codes.setdefault(code, index)
+    return problems
+
+
+def notifying_employer(employers: Sequence[Employer] | None) -> Employer | None:
+    """The employer that notifies: the one marked, or the only one named."""
+    if not employers:
+        return None
+    marked = [employer for employer in employers if employer.notifies]
+    if marked:
+        return marked[0]
+    return employers[0] if len(employers) == 1 else None
+
+
+def reporting_trust_problem(employers: Sequence[Employer] | None, trust: str) -> str | None:
+    """Why the employers cannot stand for an incident reported by ``trust``, or None: a trust that
+    names employers names itself among them (by its trust code), so its own part is known."""
+    if not employers:
+        return None
+    if any(e.trust_code is not None and e.trust_code.casefold() == trust.casefold() for e in employers):
+        return None
+    return f"the reporting trust {trust} must be among the employers (an employer with trust_code {trust})"
 
 
 # Doses, ratios and activities are finite and never negative; pydantic then names the
@@ -521,7 +632,39 @@ class IncidentFacts(BaseModel):
         ),
     )
 
+    # --- added with IncidentReported/IncidentFactsAmended v4 ---------------------------
+    employers: Annotated[tuple[Employer, ...], Field(min_length=1, max_length=10)] | None = Field(
+        default=None,
+        description=(
+            "The IR(ME)R employers involved when there are several (e.g. a referring trust and a performing "
+            "independent provider), the reporting trust among them; exactly one notifies (notifies true) and "
+            "the others are informed. null when the reporting trust is the only employer."
+        ),
+    )
+
     _not_after_discovery = field_validator("occurred_on")(occurred_not_after_discovery)
+
+    @field_validator("employers")
+    @classmethod
+    def _employers_consistent(cls, value: tuple[Employer, ...] | None) -> tuple[Employer, ...] | None:
+        """Each problem at its own path (``employers/1/notifies``), so a 422 names the field."""
+        if value is None:
+            return None
+        problems = employer_problems(value)
+        if problems:
+            raise ValidationError.from_exception_data(
+                "employers",
+                [
+                    InitErrorDetails(
+                        type="value_error",
+                        loc=loc,
+                        ctx={"error": ValueError(message)},
+                        input=value[loc[0]].model_dump(mode="json") if loc else None,
+                    )
+                    for loc, message in problems
+                ],
+            )
+        return value
 
 
 def incident_facts_json_schema() -> dict[str, Any]:

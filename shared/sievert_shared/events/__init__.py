@@ -61,11 +61,14 @@ from sievert_shared.events.incidents import (
     IncidentFactsAmended,
     IncidentFactsAmendedV1,
     IncidentFactsAmendedV2,
+    IncidentFactsAmendedV3,
     IncidentReported,
     IncidentReportedV1,
     IncidentReportedV2,
+    IncidentReportedV3,
     upcast_v1_to_v2,
     upcast_v2_to_v3,
+    upcast_v3_to_v4,
 )
 from sievert_shared.events.registry import (
     Event,
@@ -111,9 +114,11 @@ from sievert_shared.events.submissions import (
 ALL_EVENTS: tuple[type[Event], ...] = (
     IncidentReportedV1,
     IncidentReportedV2,
+    IncidentReportedV3,
     IncidentReported,
     IncidentFactsAmendedV1,
     IncidentFactsAmendedV2,
+    IncidentFactsAmendedV3,
     IncidentFactsAmended,
     IncidentClassifiedV1,
     IncidentClassified,
@@ -185,6 +190,8 @@ REGISTRY.register_upcaster(IncidentReported.event_type, 1, upcast_v1_to_v2)
 REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 1, upcast_v1_to_v2)
 REGISTRY.register_upcaster(IncidentReported.event_type, 2, upcast_v2_to_v3)
 REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 2, upcast_v2_to_v3)
+REGISTRY.register_upcaster(IncidentReported.event_type, 3, upcast_v3_to_v4)
+REGISTRY.register_upcaster(IncidentFactsAmended.event_type, 3, upcast_v3_to_v4)
 REGISTRY.register_upcaster(IncidentClassified.event_type, 1, upcast_decision_v1_to_v2)
 REGISTRY.register_upcaster(IncidentReclassified.event_type, 1, upcast_decision_v1_to_v2)
 REGISTRY.register_upcaster(DeadlineScheduled.event_type, 1, upcast_scheduled_v1_to_v2)
@@ -232,12 +239,14 @@ __all__ = [
     "IncidentFactsAmended",
     "IncidentFactsAmendedV1",
     "IncidentFactsAmendedV2",
+    "IncidentFactsAmendedV3",
     "IncidentLinkedToTheme",
     "IncidentReclassified",
     "IncidentReclassifiedV1",
     "IncidentReported",
     "IncidentReportedV1",
     "IncidentReportedV2",
+    "IncidentReportedV3",
     "IncidentUnlinkedFromTheme",
     "InvestigationFindingsRecorded",
     "InvestigationReportSubmitted",

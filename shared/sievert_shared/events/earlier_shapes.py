@@ -1,7 +1,7 @@
 """Embedded models as earlier event versions carried them, kept so those versions never change.
 
 An event version is a public contract (``contracts/events/<type>.v<n>.json``): the facts inside
-``IncidentReported`` v1-v2 and ``IncidentFactsAmended`` v1-v2, and the decision inside
+``IncidentReported`` v1-v3 and ``IncidentFactsAmended`` v1-v3, and the decision inside
 ``IncidentClassified`` v1 and ``IncidentReclassified`` v1, must keep the shape they had when those
 versions were current. The current models (``sievert_shared.facts.IncidentFacts``,
 ``sievert_shared.decision.ClassificationDecision``) have grown since; the registry reads the old
@@ -21,7 +21,7 @@ from sievert_shared.decision import Authority, Citation, FactValue, OtherBody, O
 from sievert_shared.facts import IncidentFacts as CurrentIncidentFacts
 from sievert_shared.facts import occurred_not_after_discovery
 
-__all__ = ["ClassificationDecisionV1", "IncidentFactsV2", "ReasonV1"]
+__all__ = ["ClassificationDecisionV1", "IncidentFactsV2", "IncidentFactsV3", "ReasonV1"]
 
 #: The facts ``IncidentReported`` and ``IncidentFactsAmended`` carried up to v2, in their order.
 #: Their definitions are the current ones: those fields have not changed since.
@@ -67,6 +67,31 @@ FACTS_V2_FIELDS = (
 )
 
 
+#: The facts ``IncidentReported`` and ``IncidentFactsAmended`` v3 carried: v2's and the fields v3
+#: added (radiotherapy doses in Gy, anatomy, thematic fault, medicine defect, equipment maker and
+#: model, earlier exposures of the same area). v4 added ``employers``.
+FACTS_V3_FIELDS = (
+    *FACTS_V2_FIELDS,
+    "rt_prescribed_dose_gy",
+    "rt_delivered_dose_gy",
+    "rt_prescribed_fraction_dose_gy",
+    "rt_max_fraction_delivered_dose_gy",
+    "rt_fractions_prescribed",
+    "rt_fractions_delivered",
+    "rt_whole_course_delivered",
+    "anatomy_error",
+    "equipment_fault_thematic",
+    "medicine_defect",
+    "equipment_manufacturer",
+    "equipment_model",
+    "prior_same_area_exposures",
+    "prior_same_area_period_days",
+    "prior_same_area_dose_mgy",
+    "ct_perfusion",
+    "deterministic_effects_expected",
+)
+
+
 def _not_after_discovery(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
     return occurred_not_after_discovery(value, info)
 
@@ -77,6 +102,7 @@ if TYPE_CHECKING:
     # To the type checker the old facts are the current ones: every field they had is still
     # there with the same type, which is all code reading a decoded old payload relies on.
     IncidentFactsV2 = CurrentIncidentFacts
+    IncidentFactsV3 = CurrentIncidentFacts
 else:
     #: ``IncidentFacts`` as ``IncidentReported``/``IncidentFactsAmended`` v1-v2 carried them.
     IncidentFactsV2 = create_model(
@@ -86,6 +112,15 @@ else:
         __module__=__name__,
         __validators__={"_not_after_discovery": field_validator("occurred_on")(_not_after_discovery)},
         **{name: (_current[name].annotation, _current[name]) for name in FACTS_V2_FIELDS},
+    )
+    #: ``IncidentFacts`` as ``IncidentReported``/``IncidentFactsAmended`` v3 carried them.
+    IncidentFactsV3 = create_model(
+        "IncidentFacts",
+        __config__=CurrentIncidentFacts.model_config,
+        __doc__="The facts of one radiation incident, as known at the time of classification.",
+        __module__=__name__,
+        __validators__={"_not_after_discovery": field_validator("occurred_on")(_not_after_discovery)},
+        **{name: (_current[name].annotation, _current[name]) for name in FACTS_V3_FIELDS},
     )
 
 

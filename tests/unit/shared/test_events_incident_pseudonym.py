@@ -37,10 +37,11 @@ V1_REPORTED = {"facts": FACTS, "channel": "hl7v2", "source_message_id": "MSG-1"}
 V1_AMENDED = {"facts": FACTS, "changed_fields": ["modality"], "reason": "typo", "channel": "json"}
 
 
-def test_the_current_versions_are_3() -> None:
-    # v3 (facts with more optional fields) followed v2; both v1 and v2 are upcast to it.
-    assert REGISTRY.latest_version("IncidentReported") == IncidentReported.schema_version == 3
-    assert REGISTRY.latest_version("IncidentFactsAmended") == IncidentFactsAmended.schema_version == 3
+def test_the_current_versions_are_4() -> None:
+    # v3 (facts with more optional fields) followed v2, and v4 (the employers involved) v3; v1, v2
+    # and v3 are upcast to it.
+    assert REGISTRY.latest_version("IncidentReported") == IncidentReported.schema_version == 4
+    assert REGISTRY.latest_version("IncidentFactsAmended") == IncidentFactsAmended.schema_version == 4
 
 
 @pytest.mark.parametrize(
@@ -89,6 +90,6 @@ def test_only_a_pseudonym_fits_the_field(value: str) -> None:
         REGISTRY.decode(envelope("IncidentReported", 2, {**V1_REPORTED, "patient_pseudonym": value}))
 
 
-def test_a_version_after_3_is_unknown() -> None:
+def test_a_version_after_4_is_unknown() -> None:
     with pytest.raises(UnknownEventError):
-        REGISTRY.decode(envelope("IncidentReported", 4, V1_REPORTED))
+        REGISTRY.decode(envelope("IncidentReported", 5, V1_REPORTED))

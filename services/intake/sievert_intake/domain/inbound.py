@@ -117,6 +117,11 @@ OBSERVATION_CODES: dict[str, FactSpec] = {
     "deterministic_effects_expected": FactSpec("deterministic_effects_expected", FactKind.FLAG),
 }
 
+#: Facts that are not one observation's value: a list of structured entries (the employers
+#: involved, each with a name, a trust code, a role and whether it notifies) has no OBX or
+#: Observation form, so only the JSON door (``POST /v1/incidents``, amendments) carries them.
+NOT_OBSERVATIONS = frozenset({"employers"})
+
 CODE_FOR_FACT: dict[str, str] = {spec.fact: code for code, spec in OBSERVATION_CODES.items()}
 
 #: DICOM modality codes (PS3.3 C.7.3.1.1.1) an engine may send instead of Sievert's modality

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -23,7 +24,7 @@ from sievert_intake.domain.inbound import BirthAfterExposureError, age_at_exposu
 from sievert_intake.domain.unit_errors import validated_beside_unit_errors
 from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.errors import UnprocessableError
-from sievert_shared.facts import IncidentFacts
+from sievert_shared.facts import IncidentFacts, reporting_trust_problem
 
 
 class IncidentReport(BaseModel):
@@ -62,6 +63,24 @@ class IncidentReport(BaseModel):
             for p in unit_problems
         ]
         return validated_beside_unit_errors(handler, converted, errors, "IncidentFacts")
+
+    @field_validator("facts")
+    @classmethod
+    def _reporting_trust_among_employers(cls, facts: IncidentFacts, info: ValidationInfo) -> IncidentFacts:
+        """A trust that names several employers names itself among them (docs/classifier.md,
+        "Several employers"): refused at ``facts/employers``."""
+        trust = info.data.get("trust")
+        problem = reporting_trust_problem(facts.employers, trust) if isinstance(trust, str) else None
+        if problem is not None:
+            raise ValidationError.from_exception_data(
+                "IncidentFacts",
+                [
+                    InitErrorDetails(
+                        type="value_error", loc=("employers",), input=None, ctx={"error": ValueError(problem)}
+                    )
+                ],
+            )
+        return facts
 
     @model_validator(mode="after")
     def _age_from_birth_date(self) -> IncidentReport:
@@ -112,8 +131,11 @@ class AmendmentInvalidError(UnprocessableError):
         self.errors = errors
 
 
-def apply_amendment(current: IncidentFacts, patch: dict[str, Any]) -> tuple[IncidentFacts, list[str]]:
+def apply_amendment(
+    current: IncidentFacts, patch: dict[str, Any], *, trust: str | None = None
+) -> tuple[IncidentFacts, list[str]]:
     """The corrected facts and the names that changed; raises with every bad field's path.
+    With the incident's ``trust``, employers the correction names must include it.
 
     A quantity may come as ``{"value": v, "unit": u}`` and is converted to its fact's unit; a unit
     that cannot be is refused naming the units the fact accepts (docs/intake-mapping.md)."""
@@ -135,6 +157,10 @@ def apply_amendment(current: IncidentFacts, patch: dict[str, Any]) -> tuple[Inci
             }
             for e in exc.errors()
         ]
+    else:
+        problem = reporting_trust_problem(corrected.employers, trust) if trust is not None else None
+        if problem is not None:
+            errors.append({"path": "body/facts/employers", "message": problem, "type": "value_error"})
     if errors:
         raise AmendmentInvalidError(errors)
     before = current.model_dump(mode="json")

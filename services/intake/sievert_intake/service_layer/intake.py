@@ -283,7 +283,9 @@ class IntakeService:
         latest = history[-1]
         if amendment.expected_version != latest.stream_version:
             raise VersionConflictError(incident_id, amendment.expected_version, latest.stream_version)
-        corrected, changed = apply_amendment(current_facts(history), amendment.facts)
+        corrected, changed = apply_amendment(
+            current_facts(history), amendment.facts, trust=latest.tenant.trust
+        )
         event = IncidentFactsAmended(
             facts=corrected,
             changed_fields=changed,

@@ -44,7 +44,7 @@ from sievert_reporting.domain.incident_row import (
 from sievert_shared.decision import ClassificationDecision
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, EventRegistry
-from sievert_shared.facts import IncidentFacts
+from sievert_shared.facts import IncidentFacts, employer_problems
 
 _encode = msgspec.json.Encoder().encode
 
@@ -103,10 +103,17 @@ def _facts_dates_in_order(self: Any) -> None:
         raise ValueError("must not be after discovered_on")
 
 
+def _facts_in_order(self: Any) -> None:
+    """The current facts' two checks: dates in order, and the employers' rule (one notifies)."""
+    _facts_dates_in_order(self)
+    if self.employers is not None and employer_problems(self.employers):
+        raise ValueError("employers: not read here")
+
+
 #: pydantic validators the mirror knows, as ``__post_init__`` checks of the mirrored struct; a
 #: model with any other validator is not mirrored.
 _KNOWN_VALIDATORS: dict[tuple[type[BaseModel], frozenset[str]], Callable[[Any], None]] = {
-    (IncidentFacts, frozenset({"_not_after_discovery"})): _facts_dates_in_order,
+    (IncidentFacts, frozenset({"_not_after_discovery", "_employers_consistent"})): _facts_in_order,
 }
 
 _SCALARS = (str, int, float, bool, type(None))
