@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "EMPLOYERS_REASON",
     "GUIDANCE_SOURCE",
     "Authority",
     "Citation",
@@ -23,11 +24,16 @@ __all__ = [
     "OtherBody",
     "Outcome",
     "Reason",
+    "notifying_employer_of",
     "upcast_decision_v1",
 ]
 
 #: The document the classifier's line numbers refer to.
 GUIDANCE_SOURCE = "cqc-irmer-notification-guidance-2023.txt"
+
+#: The code of the reason that names which of several employers notifies (the classifier's
+#: ``domain/employers.py``); its facts carry ``notifying_employer`` and ``notifying_trust_code``.
+EMPLOYERS_REASON = "employers"
 
 #: A fact value as recorded in a reason: JSON scalars only, so reasons serialise as-is.
 FactValue = str | int | float | bool | None
@@ -227,3 +233,13 @@ def upcast_decision_v1(decision: Mapping[str, Any]) -> dict[str, Any]:
         "needs_facts_for_routing": [],
         "reasons": reasons,
     }
+
+
+def notifying_employer_of(decision: ClassificationDecision) -> tuple[str, str | None] | None:
+    """The notifying employer's name and trust code (None outside this deployment), as the
+    decision's ``employers`` reason gives them; None when the facts named no employers."""
+    for reason in decision.reasons:
+        if reason.code == EMPLOYERS_REASON:
+            name, code = reason.facts.get("notifying_employer"), reason.facts.get("notifying_trust_code")
+            return str(name), None if code is None else str(code)
+    return None

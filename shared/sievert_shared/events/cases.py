@@ -225,6 +225,12 @@ class TaskKind(enum.StrEnum):
     EARLY_INSPECTOR_CONTACT = "early_inspector_contact"
     """Contact the inspector early when the report cannot be on time or the case is serious
     (line 221)."""
+    INFORM_OTHER_EMPLOYERS = "inform_other_employers"
+    """Several employers, and this trust notifies: inform the other employer(s) of the incident and
+    of the notification (lines 43, 51, 216; docs/classifier.md, "Several employers")."""
+    CONFIRM_OTHER_EMPLOYER_NOTIFIED = "confirm_other_employer_notified"
+    """Several employers, and another notifies: confirm that it has, with the authority's reference
+    (lines 116, 216, 219)."""
 
 
 class TaskOpened(_CaseEvent):

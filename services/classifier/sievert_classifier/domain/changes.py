@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sievert_shared.decision import ClassificationDecision
+from sievert_shared.decision import ClassificationDecision, notifying_employer_of
 
 
 def decision_changes(
@@ -41,8 +41,18 @@ def decision_changes(
     compare("needs_facts", sorted(before.needs_facts), sorted(after.needs_facts))
     compare("discovered_on", before_discovered_on.isoformat(), after_discovered_on.isoformat())
     compare("theme_identified_on", before_theme_identified_on, after_theme_identified_on)  # line 278
+    # Who of several employers notifies moves people's tasks (inform, or confirm the other's notification).
+    compare("notifying_employer", _notifier(before), _notifier(after))
     return changes
 
 
 def _value(item: object) -> object:
     return getattr(item, "value", item)
+
+
+def _notifier(decision: ClassificationDecision) -> str | None:
+    notifier = notifying_employer_of(decision)
+    if notifier is None:
+        return None
+    name, code = notifier
+    return f"{name} ({code})" if code is not None else name

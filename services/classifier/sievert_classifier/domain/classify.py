@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from sievert_classifier.domain import bodies, rules
+from sievert_classifier.domain.employers import employers_reason
 from sievert_classifier.domain.model import WRONG_ANATOMY, Case, Finding, Kind, Ruleset
 from sievert_classifier.domain.rulesets import select_ruleset
 from sievert_shared.decision import (
@@ -52,12 +53,15 @@ _CATEGORY_BY_CAUSE = {
 }
 
 
-def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> ClassificationDecision:
+def classify(
+    facts: IncidentFacts, *, theme_individuals: int | None = None, reporting_trust: str | None = None
+) -> ClassificationDecision:
     """Decide whether, to whom and under which codes an incident is notified.
 
     ``theme_individuals`` is the number of individuals across a theme found by a
     thematic review; more than one gives code M even if this incident exposed one
-    person (line 276-281).
+    person (line 276-281). ``reporting_trust`` (the trust it was reported under) only
+    words the reason saying which of several employers notifies (``domain/employers.py``).
     """
     rs = select_ruleset(facts.discovered_on)
     case = Case(facts, rs, theme_individuals)
@@ -99,6 +103,9 @@ def classify(facts: IncidentFacts, *, theme_individuals: int | None = None) -> C
 
     reasons.append(_every_incident_reason(rs, "authority", facts.nation))
     reasons.append(_every_incident_reason(rs, "regulation-8(3)", facts.exposure_kind))
+    who_notifies = employers_reason(facts, reporting_trust) if facts.employers else None
+    if who_notifies is not None:
+        reasons.append(who_notifies)
 
     # A notification code met, or M or C, notifiable regardless of dose (line 78, 207, 276).
     notifiable = facts.exposure_kind in rules.EXPOSED and bool(

@@ -51,13 +51,14 @@ def notifiable_only_by_theme(
 
 
 async def decide(
-    conn: Connection, incident_id: uuid.UUID, facts: IncidentFacts
+    conn: Connection, incident_id: uuid.UUID, facts: IncidentFacts, trust: str
 ) -> tuple[ClassificationDecision, dt.date | None]:
     """The decision with the incident's themes, and the day of the theme that made it notifiable
-    (None if none did, or its day is unknown)."""
+    (None if none did, or its day is unknown). ``trust`` is the incident's: the reason naming who
+    of several employers notifies says whether it is this trust."""
     individuals = await store.theme_individuals(conn, incident_id)
-    decision = classify(facts, theme_individuals=individuals)
-    if individuals is None or not notifiable_only_by_theme(decision, classify(facts)):
+    decision = classify(facts, theme_individuals=individuals, reporting_trust=trust)
+    if individuals is None or not notifiable_only_by_theme(decision, classify(facts, reporting_trust=trust)):
         return decision, None
     return decision, await store.theme_identified_on(conn, incident_id)
 
@@ -118,7 +119,7 @@ class IncidentHandlers:
         if previous is not None and previous.facts_version >= envelope.stream_version:
             log.info("classifier.stale_facts_ignored", facts_version=envelope.stream_version)
             return
-        decision, theme_on = await decide(conn, incident_id, facts)
+        decision, theme_on = await decide(conn, incident_id, facts, envelope.tenant.trust)
         out: IncidentClassified | IncidentReclassified | None
         if previous is None:
             out = IncidentClassified(
@@ -176,7 +177,7 @@ class IncidentHandlers:
             )
             return
         previous, facts = stored
-        decision, theme_on = await decide(conn, incident_id, facts)
+        decision, theme_on = await decide(conn, incident_id, facts, envelope.tenant.trust)
         why = (
             f"theme {event.theme_id}: {event.individuals} individuals"
             if in_theme

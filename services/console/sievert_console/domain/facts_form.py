@@ -84,7 +84,13 @@ def _field(name: str) -> FactField:
     return FactField(name, fact_label(name), fact_description(name), kind, name in REQUIRED, options)
 
 
-FACT_FIELDS: tuple[FactField, ...] = tuple(_field(name) for name in IncidentFacts.model_fields)
+#: Facts that are lists of structured entries (the employers involved) have no one form control:
+#: they are corrected through intake's API, and the form leaves them alone.
+NOT_IN_FORM = frozenset({"employers"})
+
+FACT_FIELDS: tuple[FactField, ...] = tuple(
+    _field(name) for name in IncidentFacts.model_fields if name not in NOT_IN_FORM
+)
 FIELDS_BY_NAME: Mapping[str, FactField] = {f.name: f for f in FACT_FIELDS}
 
 

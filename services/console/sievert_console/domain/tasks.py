@@ -34,6 +34,8 @@ KINDS: Mapping[str, str] = {
     "similar_incidents_confirmation": "Confirm the similar incidents",
     "mhra_report": "Report to the device regulator (MHRA, HFS or NIAIC)",
     "early_inspector_contact": "Contact the inspector early",
+    "inform_other_employers": "Inform the other employer(s)",
+    "confirm_other_employer_notified": "Confirm the other employer has notified",
 }
 
 STATUSES: Mapping[str, str] = {"open": "Open", "done": "Done", "cancelled": "Cancelled"}
@@ -52,6 +54,10 @@ STEPS: Mapping[str, tuple[Step, ...]] = {
     "similar_incidents_confirmation": (Step("confirmed", "Confirmed", False),),
     "mhra_report": (Step("reported", "Reported", True),),
     "early_inspector_contact": (Step("contacted", "Contacted the inspector", True),),
+    "inform_other_employers": (Step("informed", "Informed the other employer(s)", False),),
+    "confirm_other_employer_notified": (
+        Step("confirmed", "Confirmed the other employer's notification", False),
+    ),
 }
 
 

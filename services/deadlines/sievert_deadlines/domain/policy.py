@@ -20,6 +20,10 @@ DEFAULT_LOCAL_INVESTIGATION_DAYS = 30
 DEFAULT_TASK_WORKING_DAYS = 10
 """A common NHS local policy for telling the patient under the duty of candour: a policy choice,
 not law (regulation 20 says "as soon as reasonably practicable")."""
+DEFAULT_INFORM_OTHER_EMPLOYERS_WORKING_DAYS = 5
+"""Several employers, and this trust notifies: working days from discovery to inform the others.
+A policy choice: a week leaves the other employer time to confirm the notification within the
+2 weeks of line 219."""
 DEFAULT_ASAP_REMINDER_AFTER_DAYS = 2
 """Line 218: notify "as soon as possible" once the preliminary investigation shows the criteria
 met. Two days after discovery is our default nudge, well before the first 2-week reminder."""
@@ -59,6 +63,8 @@ class DeadlinePolicy:
     """Working days from discovery to tell the patient and apologise (trust policy, not law)."""
     regulation_8_1_working_days: int = DEFAULT_TASK_WORKING_DAYS
     """Working days from discovery to inform under Regulation 8(1) (the trust's CSAUE procedure)."""
+    inform_other_employers_working_days: int = DEFAULT_INFORM_OTHER_EMPLOYERS_WORKING_DAYS
+    """Working days from discovery for the notifying trust to inform the other employer(s)."""
     task_reminders: tuple[int, ...] = (3, 1)
     """Days before a task's due, e.g. [3, 1]."""
     asap_reminder_after_days: int | None = DEFAULT_ASAP_REMINDER_AFTER_DAYS
@@ -70,7 +76,14 @@ class DeadlinePolicy:
     def __post_init__(self) -> None:
         if self.local_investigation_days < 1:
             raise ValueError("local_investigation_days must be at least 1")
-        if min(self.duty_of_candour_working_days, self.regulation_8_1_working_days) < 1:
+        if (
+            min(
+                self.duty_of_candour_working_days,
+                self.regulation_8_1_working_days,
+                self.inform_other_employers_working_days,
+            )
+            < 1
+        ):
             raise ValueError("a task's working days must be at least 1")
         if self.asap_reminder_after_days is not None and not 1 <= self.asap_reminder_after_days <= 13:
             raise ValueError("asap_reminder_after_days: between 1 and 13 days, inside the 2 weeks")

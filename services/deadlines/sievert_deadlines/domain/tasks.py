@@ -86,6 +86,14 @@ class TaskStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class EmployerDuty:
+    """Several employers are named: which one notifies, and whether it is this case's trust."""
+
+    notifying_employer: str
+    this_trust_notifies: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Classification:
     """What the rule reads of the last decision (``ClassificationDecision`` v2)."""
 
@@ -94,6 +102,8 @@ class Classification:
     csaue: bool
     codes: tuple[str, ...]
     other_bodies: tuple[OtherBody, ...]
+    employers: EmployerDuty | None = None
+    """From the decision's ``employers`` reason; None when the facts name no other employer."""
 
     @property
     def settled(self) -> bool:
@@ -252,7 +262,56 @@ def obligations(case: IncidentTasks, policy: DeadlinePolicy) -> Obligations:
         owed[TaskKind.EARLY_INSPECTOR_CONTACT] = contact
     elif contact is not None:
         released[TaskKind.EARLY_INSPECTOR_CONTACT] = contact
+
+    employer_released: dict[TaskKind, str] = {}
+    _employer_duties(c, discovered, policy, owed, employer_released)
+    # Most cases name one employer: the employers' tasks are released only where a case has one.
+    released.update({kind: why for kind, why in employer_released.items() if case.task(kind) is not None})
     return Obligations(owed, released)
+
+
+_EMPLOYER_TASKS = (TaskKind.INFORM_OTHER_EMPLOYERS, TaskKind.CONFIRM_OTHER_EMPLOYER_NOTIFIED)
+
+
+def _employer_duties(
+    c: Classification | None,
+    discovered: dt.date | None,
+    policy: DeadlinePolicy,
+    owed: dict[TaskKind, Owed],
+    released: dict[TaskKind, str],
+) -> None:
+    """Several employers (docs/classifier.md, "Several employers"): the one that notifies (lines 43,
+    51, 216) informs the others, due by the trust's policy; a trust whose duty rests with another
+    employer confirms that employer's notification by the notification's own due (line 219), with
+    the authority's reference (line 116). Owed for a notifiable decision only; an undecided one
+    leaves them as they are."""
+    if c is None or not c.settled:
+        return
+    duty = c.employers
+    if not c.notifiable or duty is None or discovered is None:
+        why = "not notifiable" if not c.notifiable else "no other employer is named"
+        for kind in _EMPLOYER_TASKS:
+            released[kind] = f"re-classified: {why}"
+        return
+    if duty.this_trust_notifies:
+        owed[TaskKind.INFORM_OTHER_EMPLOYERS] = Owed(
+            TaskKind.INFORM_OTHER_EMPLOYERS,
+            end_of_day(add_working_days(discovered, policy.inform_other_employers_working_days)),
+            "several employers, and this trust notifies: inform the other employer(s) of the incident and of "
+            "the notification (its reference, once the authority gives it); due by the trust's policy",
+            (43, 51, 116, 216),
+        )
+        released[TaskKind.CONFIRM_OTHER_EMPLOYER_NOTIFIED] = "this trust notifies"
+    else:
+        owed[TaskKind.CONFIRM_OTHER_EMPLOYER_NOTIFIED] = Owed(
+            TaskKind.CONFIRM_OTHER_EMPLOYER_NOTIFIED,
+            due_instant(discovered, Window.NOTIFICATION, policy),
+            f"several employers, and {duty.notifying_employer} notifies: confirm that it has notified the "
+            "enforcing authority within the 2 weeks, and record the authority's reference (as a notification "
+            "made outside Sievert)",
+            (116, 216, 219),
+        )
+        released[TaskKind.INFORM_OTHER_EMPLOYERS] = f"{duty.notifying_employer} notifies, not this trust"
 
 
 def _inspector_contact(
@@ -622,6 +681,8 @@ STEPS: Mapping[TaskKind, tuple[Step, ...]] = {
     TaskKind.SIMILAR_INCIDENTS_CONFIRMATION: (Step("confirmed", False),),
     TaskKind.MHRA_REPORT: (Step("reported", True),),
     TaskKind.EARLY_INSPECTOR_CONTACT: (Step("contacted", True),),
+    TaskKind.INFORM_OTHER_EMPLOYERS: (Step("informed", False),),
+    TaskKind.CONFIRM_OTHER_EMPLOYER_NOTIFIED: (Step("confirmed", False),),
 }
 
 

@@ -42,6 +42,13 @@ class PolicySet(BaseModel):
         le=60,
         description="Working days from discovery to inform under Regulation 8(1) (trust procedure).",
     )
+    inform_other_employers_working_days: int = Field(
+        default=DEFAULT_POLICY.inform_other_employers_working_days,
+        ge=1,
+        le=60,
+        description="Several employers, and this trust notifies: working days from discovery to inform "
+        "the other employer(s) (trust policy). Default 5.",
+    )
     task_reminders: list[int] = Field(
         default=list(DEFAULT_POLICY.task_reminders), description="Days before a task's due, e.g. [3, 1]."
     )
@@ -71,6 +78,7 @@ class PolicySet(BaseModel):
                 local_investigation_reminders=tuple(self.local_investigation_reminders),
                 duty_of_candour_working_days=self.duty_of_candour_working_days,
                 regulation_8_1_working_days=self.regulation_8_1_working_days,
+                inform_other_employers_working_days=self.inform_other_employers_working_days,
                 task_reminders=tuple(self.task_reminders),
                 asap_reminder_after_days=self.asap_reminder_after_days,
                 retention_years_radiotherapy=self.retention_years_radiotherapy,

@@ -22,6 +22,7 @@ from sievert_deadlines.domain.calendar import LONDON
 from sievert_deadlines.domain.tasks import (
     Classification,
     Completion,
+    EmployerDuty,
     IncidentTasks,
     ReportChange,
     ReportSignal,
@@ -34,6 +35,7 @@ from sievert_deadlines.domain.tasks import (
     similar_incidents_confirmed,
 )
 from sievert_shared.db import Connection
+from sievert_shared.decision import ClassificationDecision, notifying_employer_of
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events import (
@@ -83,6 +85,16 @@ class NoTasksError(NotFoundError):
         super().__init__(f"no tasks for incident {incident_id} (not classified yet?)")
 
 
+def employer_duty(decision: ClassificationDecision, trust: str) -> EmployerDuty | None:
+    """Who of several employers notifies, as the decision's ``employers`` reason names it, and
+    whether it is ``trust`` (the case's)."""
+    notifier = notifying_employer_of(decision)
+    if notifier is None:
+        return None
+    name, code = notifier
+    return EmployerDuty(name, code is not None and code.casefold() == trust.casefold())
+
+
 def _days(reminder: str) -> int | None:
     """``P14D`` -> 14."""
     if reminder.startswith("P") and reminder.endswith("D") and reminder[1:-1].isdigit():
@@ -115,6 +127,7 @@ class TasksService(RuntimeBound):
                 csaue=decision.csaue,
                 codes=decision.codes,
                 other_bodies=decision.other_bodies,
+                employers=employer_duty(decision, envelope.tenant.trust),
             ),
             discovered_on=event.discovered_on,
             policy=await store.policy_for(conn, envelope.tenant.trust),
