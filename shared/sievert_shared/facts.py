@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import InitErrorDetails
@@ -27,6 +27,7 @@ __all__ = [
     "DeterministicEffect",
     "DoseVolume",
     "Employer",
+    "EmployerProblem",
     "EmployerRole",
     "EquipmentType",
     "ExposureKind",
@@ -211,33 +212,52 @@ class _EmployerLike(Protocol):
     def notifies(self) -> bool: ...
 
 
-def employer_problems(employers: Sequence[_EmployerLike]) -> list[tuple[tuple[int | str, ...], str]]:
-    """Every problem with a list of employers, as (location under ``employers``, message).
+class EmployerProblem(NamedTuple):
+    """One problem with the employers: the entry and its field (None: the list as a whole)."""
+
+    entry: int | None
+    field: str | None
+    message: str
+
+    @property
+    def loc(self) -> tuple[int | str, ...]:
+        """Where under ``employers``, as pydantic locates an error: ``(1, "notifies")`` or ``()``."""
+        return () if self.entry is None or self.field is None else (self.entry, self.field)
+
+
+def employer_problems(employers: Sequence[_EmployerLike]) -> list[EmployerProblem]:
+    """Every problem with a list of employers.
 
     Notification is the employer's duty (guidance lines 43, 51, 216) and the guidance says nothing
     of shared incidents; our reading (docs/classifier.md, "Several employers") is that one employer
     notifies for the exposure, so that the authority gets one notification and one report: at most
     one employer notifies, and exactly one when several are named. An employer is named once."""
-    problems: list[tuple[tuple[int | str, ...], str]] = []
+    problems: list[EmployerProblem] = []
     notifying = [index for index, employer in enumerate(employers) if employer.notifies]
     if len(notifying) > 1:
         for index in notifying[1:]:
             problems.append(
-                ((index, "notifies"), f"only one employer notifies; employers[{notifying[0]}] already does")
+                EmployerProblem(
+                    index, "notifies", f"only one employer notifies; employers[{notifying[0]}] already does"
+                )
             )
     elif len(employers) > 1 and not notifying:
-        problems.append(((), "several employers are named: exactly one must have notifies true"))
+        problems.append(
+            EmployerProblem(None, None, "several employers are named: exactly one must have notifies true")
+        )
     names: dict[str, int] = {}
     codes: dict[str, int] = {}
     for index, employer in enumerate(employers):
         name = " ".join(employer.name.split()).casefold()
         if name in names:
-            problems.append(((index, "name"), f"the same employer as employers[{names[name]}]"))
+            problems.append(EmployerProblem(index, "name", f"the same employer as employers[{names[name]}]"))
         names.setdefault(name, index)
         if employer.trust_code is not None:
             code = employer.trust_code.casefold()
             if code in codes:
-                problems.append(((index, "trust_code"), f"the same trust as employers[{codes[code]}]"))
+                problems.append(
+                    EmployerProblem(index, "trust_code", f"the same trust as employers[{codes[code]}]")
+                )
             codes.setdefault(code, index)
     return problems
 
@@ -257,7 +277,7 @@ def reporting_trust_problem(employers: Sequence[Employer] | None, trust: str) ->
     names employers names itself among them (by its trust code), so its own part is known."""
     if not employers:
         return None
-    if any(e.trust_code is not None and e.trust_code.casefold() == trust.casefold() for e in employers):
+    if any(e.trust_code == trust for e in employers):  # trust codes are exact, as everywhere in Sievert
         return None
     return f"the reporting trust {trust} must be among the employers (an employer with trust_code {trust})"
 
@@ -657,11 +677,13 @@ class IncidentFacts(BaseModel):
                 [
                     InitErrorDetails(
                         type="value_error",
-                        loc=loc,
-                        ctx={"error": ValueError(message)},
-                        input=value[loc[0]].model_dump(mode="json") if loc else None,
+                        loc=problem.loc,
+                        ctx={"error": ValueError(problem.message)},
+                        input=value[problem.entry].model_dump(mode="json")
+                        if problem.entry is not None
+                        else None,
                     )
-                    for loc, message in problems
+                    for problem in problems
                 ],
             )
         return value

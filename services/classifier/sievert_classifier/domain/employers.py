@@ -33,11 +33,7 @@ def _named(employer: Employer) -> str:
 
 
 def _is_trust(employer: Employer, trust: str | None) -> bool:
-    return (
-        trust is not None
-        and employer.trust_code is not None
-        and employer.trust_code.casefold() == trust.casefold()
-    )
+    return trust is not None and employer.trust_code == trust  # trust codes are exact identifiers
 
 
 def employers_reason(facts: IncidentFacts, reporting_trust: str | None = None) -> Reason | None:

@@ -92,7 +92,7 @@ def employer_duty(decision: ClassificationDecision, trust: str) -> EmployerDuty 
     if notifier is None:
         return None
     name, code = notifier
-    return EmployerDuty(name, code is not None and code.casefold() == trust.casefold())
+    return EmployerDuty(name, code == trust)
 
 
 def _days(reminder: str) -> int | None:

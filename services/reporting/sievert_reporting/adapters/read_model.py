@@ -16,6 +16,7 @@ import msgspec
 from sievert_reporting.adapters.case_store import CASE_STATUS, CASE_SUMMARY
 from sievert_reporting.domain.annual import Period, Row
 from sievert_reporting.domain.incident_row import IncidentChange, IncidentRow
+from sievert_reporting.domain.shared_incidents import SharedIncidentRow
 from sievert_reporting.domain.submissions import IncidentState
 from sievert_shared.db import Connection, Where
 from sievert_shared.decision import ClassificationDecision, upcast_decision_v1
@@ -350,3 +351,40 @@ async def mark_processed(conn: Connection, consumer: str, event_id: uuid.UUID, t
         event_id,
         topic,
     )
+
+
+_SHARED = """SELECT i.incident_id, i.discovered_on, i.modality, i.facts -> 'employers' AS employers,
+                    s.status, s.authority, s.reference
+               FROM incidents i
+               LEFT JOIN submissions s ON s.incident_id = i.incident_id AND s.kind = 'notification'
+              WHERE i.facts -> 'employers' @> jsonb_build_array(jsonb_build_object('trust_code', $1::text))
+                AND i.trust <> $1"""
+
+
+def _shared_row(row: asyncpg.Record) -> SharedIncidentRow:
+    return SharedIncidentRow(
+        incident_id=row["incident_id"],
+        discovered_on=row["discovered_on"],
+        modality=row["modality"],
+        employers=row["employers"],
+        notification_status=row["status"],
+        notification_authority=row["authority"],
+        notification_reference=row["reference"],
+    )
+
+
+async def shared_incidents(conn: Connection, trust: str, *, limit: int) -> list[SharedIncidentRow]:
+    """Incidents other trusts reported that name ``trust`` among their employers (migration 0010's
+    index), newest discovery first."""
+    rows = await conn.fetch(
+        f"{_SHARED} ORDER BY COALESCE(i.discovered_on, '-infinity'::date) DESC, i.incident_id DESC LIMIT $2",
+        trust,
+        limit,
+    )
+    return [_shared_row(r) for r in rows]
+
+
+async def shared_incident(conn: Connection, trust: str, incident_id: uuid.UUID) -> SharedIncidentRow | None:
+    """One of them, or None (not shared with ``trust``, or ``trust``'s own incident)."""
+    row = await conn.fetchrow(f"{_SHARED} AND i.incident_id = $2", trust, incident_id)
+    return _shared_row(row) if row else None

@@ -125,6 +125,32 @@ def _incident_section(incident: IncidentSection, facts: list[CriterionFact]) -> 
     )
 
 
+def _employers_section(incident: IncidentSection) -> Section:
+    """Several employers: who they are, their part, and which one notifies (lines 43, 51, 216);
+    empty (and left out) when the trust was the only employer."""
+    employers = incident.employers or []
+    notifier = next((e.name for e in employers if e.notifies), None)
+    if not employers or notifier is None:
+        return Section("Employers involved")
+    others = [e.name for e in employers if not e.notifies]
+    reading = f"{notifier} makes this notification and sends the report for the exposure"
+    if others:
+        reading += f"; the other employer{'s' if len(others) > 1 else ''} ({', '.join(others)}) "
+        reading += "are informed" if len(others) > 1 else "is informed"
+    return Section(
+        "Employers involved (lines 43, 51, 216)",
+        paragraphs=(reading + ".",),
+        tables=(
+            Table(
+                "employers",
+                "The IR(ME)R employers of the exposure",
+                ("Employer", "Part in the exposure", "Notifies"),
+                tuple((e.name, e.role.label, e.notifies) for e in employers),
+            ),
+        ),
+    )
+
+
 def _preliminary(preliminary: str, actions: list[str]) -> Section:
     return Section(
         "Immediate preliminary investigation (line 218)",
@@ -144,6 +170,7 @@ def notification_view(doc: NotificationDocument | VoluntaryNotificationDocument)
     sections = [
         _organisation_section(doc, doc.organisation),
         _incident_section(doc.incident, doc.criterion_facts),
+        _employers_section(doc.incident),
     ]
     if isinstance(doc, VoluntaryNotificationDocument):
         sections.append(Section("Why it is shared (line 268)", paragraphs=(doc.voluntary_reason,)))
@@ -169,6 +196,7 @@ def licensing_breach_view(doc: LicensingBreachDocument) -> DocumentView:
             ),
         ),
         Section("Incident", fields=_incident_fields(doc.incident)),
+        _employers_section(doc.incident),
         _preliminary(doc.preliminary_investigation, doc.immediate_actions),
         _measurements(doc.details, []),
         Section("Summary", paragraphs=(doc.summary,)),
@@ -184,6 +212,7 @@ def report_view(doc: InvestigationReportDocument) -> DocumentView:
     sections = [
         _organisation_section(doc, doc.organisation),
         _incident_section(doc.incident, doc.criterion_facts),
+        _employers_section(doc.incident),
         Section(
             "What happened (line 231)",
             paragraphs=tuple(p for p in (doc.what_happened, doc.preliminary_investigation) if p),

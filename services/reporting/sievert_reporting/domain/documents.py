@@ -36,7 +36,7 @@ from sievert_shared.events.reporting import (
     ProcessStep,
     SubmissionKind,
 )
-from sievert_shared.facts import IncidentFacts, Modality
+from sievert_shared.facts import IncidentFacts, Modality, notifying_employer
 
 #: The shape of the statutory notification and the report; v1 (before the codes' criteria, the
 #: facts behind them and the preliminary investigation) still renders (``document_views``).
@@ -101,6 +101,14 @@ class CriterionFact(_Model):
     guidance_lines: list[int]
 
 
+class EmployerLine(_Model):
+    """One IR(ME)R employer of the exposure (an organisation, never a person)."""
+
+    name: str
+    role: Labelled
+    notifies: bool = Field(description="This employer makes the notification and sends the report.")
+
+
 class IncidentSection(_Model):
     discovered_on: dt.date
     occurred_on: dt.date | None
@@ -112,6 +120,9 @@ class IncidentSection(_Model):
     voluntary: bool
     other_bodies: list[Labelled]
     ruleset: str
+    #: several employers, the notifying one marked (lines 43, 51, 216); None: the trust alone.
+    #: Optional, so documents issued before it still read.
+    employers: list[EmployerLine] | None = None
 
 
 class DetailRow(_Model):
@@ -371,7 +382,16 @@ def incident_section(facts: IncidentFacts, decision: ClassificationDecision) -> 
         voluntary=decision.voluntary,
         other_bodies=[labelled(b) for b in decision.other_bodies],
         ruleset=decision.ruleset,
+        employers=employer_lines(facts),
     )
+
+
+def employer_lines(facts: IncidentFacts) -> list[EmployerLine] | None:
+    """The employers the facts name, the one that notifies marked; None when they name none."""
+    if not facts.employers:
+        return None
+    notifier = notifying_employer(facts.employers)
+    return [EmployerLine(name=e.name, role=labelled(e.role), notifies=e is notifier) for e in facts.employers]
 
 
 def criterion_facts(inputs: DocumentInputs) -> list[CriterionFact]:

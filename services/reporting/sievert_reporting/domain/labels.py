@@ -12,6 +12,7 @@ from sievert_shared.facts import (
     AnatomyError,
     DeterministicEffect,
     DoseVolume,
+    EmployerRole,
     EquipmentType,
     ExposureKind,
     GeographicalMiss,
@@ -83,6 +84,9 @@ _WORDS: tuple[tuple[StrEnum, str], ...] = (
     (ProcessStep.PREGNANCY_OR_BREASTFEEDING_ENQUIRY, "pregnancy or breastfeeding enquiry"),
     (ProcessStep.PLANNING, "planning"),
     (ProcessStep.EXPOSURE_OR_DELIVERY, "exposure or delivery"),
+    (EmployerRole.REFERRING, "referring employer (the referrer's employer)"),
+    (EmployerRole.PERFORMING, "performing employer (the exposure was performed under its procedures)"),
+    (EmployerRole.REFERRING_AND_PERFORMING, "referring and performing employer"),
     (SubmissionKind.NOTIFICATION, "IR(ME)R statutory notification"),
     (SubmissionKind.INVESTIGATION_REPORT, "IR(ME)R investigation report"),
     (SubmissionKind.VOLUNTARY_NOTIFICATION, "IR(ME)R voluntary notification (code V)"),
@@ -116,6 +120,7 @@ def labelled_enums() -> tuple[type[StrEnum], ...]:
         DutyHolder,
         ProcessStep,
         SubmissionKind,
+        EmployerRole,
     )
 
 

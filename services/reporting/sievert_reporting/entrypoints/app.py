@@ -14,6 +14,7 @@ from sievert_reporting.entrypoints import (
     authority,
     incidents,
     local_investigation,
+    shared_incidents,
     similar_incidents,
     submissions,
     themes,
@@ -34,6 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     submissions.router,
     trusts.router,
     themes.router,
+    shared_incidents.router,
 )
 
 
