@@ -677,6 +677,18 @@ async def _consent(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "PUT", f"/v1/trusts/{t.code}/shared-themes-consent", body={"consent": False})]
 
 
+# reporting: several employers (another trust named in an incident reads only its own part)
+@case("reporting", "GET", "/v1/trusts/{trust_id}/shared-incidents")
+async def _shared_incidents(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/trusts/{t.code}/shared-incidents")]
+
+
+@case("reporting", "GET", "/v1/trusts/{trust_id}/shared-incidents/{incident_id}")
+async def _shared_incident(_w: World, t: Trust) -> list[Call]:
+    # The trust's own incident is not shared with it (it has the whole incident): 404 for everyone.
+    return [Call("reporting", "GET", f"/v1/trusts/{t.code}/shared-incidents/{t.incidents[0]}")]
+
+
 def mixed_cases(caller: Trust, other: Trust) -> list[Call]:
     """Requests that mix the caller's resources with the other trust's."""
     theme = f"/v1/themes/{caller.theme}"
