@@ -233,6 +233,10 @@ def employer_problems(employers: Sequence[_EmployerLike]) -> list[EmployerProble
     notifies for the exposure, so that the authority gets one notification and one report: at most
     one employer notifies, and exactly one when several are named. An employer is named once."""
     problems: list[EmployerProblem] = []
+    if not employers:
+        return [
+            EmployerProblem(None, None, "name at least one employer, or null when the trust is the only one")
+        ]
     notifying = [index for index, employer in enumerate(employers) if employer.notifies]
     if len(notifying) > 1:
         for index in notifying[1:]:
@@ -653,7 +657,9 @@ class IncidentFacts(BaseModel):
     )
 
     # --- added with IncidentReported/IncidentFactsAmended v4 ---------------------------
-    employers: Annotated[tuple[Employer, ...], Field(min_length=1, max_length=10)] | None = Field(
+    # An empty list is refused by the rule, not by min_length: pydantic would add a "too short"
+    # error beside each bad entry's own.
+    employers: Annotated[tuple[Employer, ...], Field(max_length=10)] | None = Field(
         default=None,
         description=(
             "The IR(ME)R employers involved when there are several (e.g. a referring trust and a performing "

@@ -125,7 +125,7 @@ def _incident_section(incident: IncidentSection, facts: list[CriterionFact]) -> 
     )
 
 
-def _employers_section(incident: IncidentSection) -> Section:
+def employers_section(incident: IncidentSection) -> Section:
     """Several employers: who they are, their part, and which one notifies (lines 43, 51, 216);
     empty (and left out) when the trust was the only employer."""
     employers = incident.employers or []
@@ -170,7 +170,7 @@ def notification_view(doc: NotificationDocument | VoluntaryNotificationDocument)
     sections = [
         _organisation_section(doc, doc.organisation),
         _incident_section(doc.incident, doc.criterion_facts),
-        _employers_section(doc.incident),
+        employers_section(doc.incident),
     ]
     if isinstance(doc, VoluntaryNotificationDocument):
         sections.append(Section("Why it is shared (line 268)", paragraphs=(doc.voluntary_reason,)))
@@ -196,7 +196,7 @@ def licensing_breach_view(doc: LicensingBreachDocument) -> DocumentView:
             ),
         ),
         Section("Incident", fields=_incident_fields(doc.incident)),
-        _employers_section(doc.incident),
+        employers_section(doc.incident),
         _preliminary(doc.preliminary_investigation, doc.immediate_actions),
         _measurements(doc.details, []),
         Section("Summary", paragraphs=(doc.summary,)),
@@ -212,7 +212,7 @@ def report_view(doc: InvestigationReportDocument) -> DocumentView:
     sections = [
         _organisation_section(doc, doc.organisation),
         _incident_section(doc.incident, doc.criterion_facts),
-        _employers_section(doc.incident),
+        employers_section(doc.incident),
         Section(
             "What happened (line 231)",
             paragraphs=tuple(p for p in (doc.what_happened, doc.preliminary_investigation) if p),
