@@ -253,6 +253,36 @@ async def test_several_employers_through_the_pipeline(
         ):
             assert hidden not in shown, hidden
 
+        # Where Hillside notifies, Riverside sends no second notification: it records Hillside's,
+        # with the authority's reference, as made outside Sievert, and Hillside's view shows it.
+        second = await reporting.post(
+            "/v1/submissions",
+            json={"incident_id": theirs_id, "kind": "notification", "contact_role": "RPA"},
+            headers=LEAD_X,
+        )
+        assert second.status_code == 409, second.text
+        assert second.json()["notifying_employer"] == "Hillside NHS Foundation Trust"
+        recorded = await deadlines.post(
+            f"/v1/incidents/{theirs_id}/submissions",
+            json={
+                "kind": "notification",
+                "authority": "cqc",
+                "submitted_at": "2025-06-03T08:00:00Z",
+                "submitted_by_role": "RPA",
+                "reference": "IRMER/2025/04700",
+            },
+            headers=LEAD_X,
+        )
+        assert recorded.status_code in (200, 201, 202), recorded.text
+
+        async def hillside_sees_its_notification() -> None:
+            answer = await reporting.get(f"/v1/trusts/RYY/shared-incidents/{theirs_id}", headers=LEAD_Y)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["notification"]["status"] == "notified"
+            assert answer.json()["notification"]["reference"] == "IRMER/2025/04700"
+
+        await eventually(hillside_sees_its_notification)
+
         # The full incident, its tasks and its documents stay 404 to the second trust.
         for client, path in (
             (reporting, f"/v1/incidents/{ours_id}"),

@@ -17,6 +17,12 @@ from sievert_reporting.domain.shared_incidents import (
     notification_stage,
     shared_incident_view,
 )
+from sievert_reporting.domain.submissions import (
+    AnotherEmployerNotifiesError,
+    IncidentState,
+    refuse_unless_this_trust_notifies,
+)
+from sievert_shared.events.reporting import SubmissionKind
 from sievert_shared.facts import IncidentFacts
 
 INCIDENT = uuid.UUID("00000000-0000-0000-0000-00000000e301")
@@ -188,3 +194,48 @@ def test_several_employers_in_the_documents(
     assert section.paragraphs == (reading,)
     (table,) = section.tables
     assert table.name == "employers" and [r[0] for r in table.rows] == [name for name, _, _ in lines or []]
+
+
+@pytest.mark.parametrize(
+    ("trust", "employers", "kind", "refused"),
+    [
+        pytest.param("RXX", None, SubmissionKind.NOTIFICATION, False, id="the-trust-alone-notifies"),
+        pytest.param(
+            "RXX",
+            [{**X, "notifies": True}, {**Y, "notifies": False}],
+            SubmissionKind.NOTIFICATION,
+            False,
+            id="it-is-the-notifying-employer",
+        ),
+        pytest.param("RXX", [X, Y], SubmissionKind.NOTIFICATION, True, id="another-trust-notifies"),
+        pytest.param("RXX", [X, Y], SubmissionKind.INVESTIGATION_REPORT, True, id="and-sends-the-report"),
+        pytest.param(
+            "RXX",
+            [X, {**PRIVATE, "notifies": True}],
+            SubmissionKind.NOTIFICATION,
+            True,
+            id="an-independent-provider-notifies",
+        ),
+        pytest.param(
+            "RXX",
+            [X, Y],
+            SubmissionKind.VOLUNTARY_NOTIFICATION,
+            False,
+            id="a-voluntary-offer-is-the-trusts-own",
+        ),
+        pytest.param(
+            "RXX", [X, Y], SubmissionKind.LICENSING_BREACH_NOTIFICATION, False, id="a-licensing-breach-too"
+        ),
+    ],
+)
+def test_several_employers_one_notification_per_exposure(
+    trust: str, employers: list[dict[str, Any]] | None, kind: SubmissionKind, refused: bool
+) -> None:
+    facts = IncidentFacts.model_validate({**FACTS, "employers": employers})
+    incident = IncidentState(INCIDENT, trust, f"{trust}01", facts, classify(facts, reporting_trust=trust))
+    if not refused:
+        refuse_unless_this_trust_notifies(kind, incident)
+        return
+    with pytest.raises(AnotherEmployerNotifiesError) as caught:
+        refuse_unless_this_trust_notifies(kind, incident)
+    assert caught.value.status == 409 and caught.value.extra["notifying_employer"] != "Riverside NHS Trust"

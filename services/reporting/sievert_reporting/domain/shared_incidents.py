@@ -35,12 +35,14 @@ class SharedIncidentRow:
     notification_reference: str | None
 
 
-def notification_stage(status: str | None) -> tuple[str, str]:
+def notification_stage(status: str | None, reference: str | None = None) -> tuple[str, str]:
     """The notification's stage and its words. A draft is the reporting trust's own work: to the
     other employer it is not yet a notification."""
     if status == "acknowledged":
         return "acknowledged", "Notified; the authority acknowledged it with its reference"
     if status == "submitted":
+        if reference:
+            return "notified", "Notified, with the authority's reference"
         return "notified", "Notified; the authority's reference not yet recorded"
     return "not_notified", "Not notified (yet) through Sievert"
 
@@ -53,7 +55,7 @@ def shared_incident_view(trust: str, row: SharedIncidentRow) -> dict[str, Any] |
     notifier = notifying_employer(employers)
     if own is None or notifier is None:
         return None
-    stage, words = notification_stage(row.notification_status)
+    stage, words = notification_stage(row.notification_status, row.notification_reference)
     notified = stage != "not_notified"
     modality = Modality(row.modality) if row.modality in {m.value for m in Modality} else None
     return {

@@ -19,7 +19,7 @@ from sievert_shared.events import (
     SubmissionIssued,
 )
 from sievert_shared.events.reporting import SubmissionKind
-from sievert_shared.facts import IncidentFacts
+from sievert_shared.facts import IncidentFacts, notifying_employer
 
 #: The producer name on reporting's own envelopes (its runtime's name).
 OWN_PRODUCER = "reporting"
@@ -119,6 +119,30 @@ def refuse_unless_decision_allows(kind: SubmissionKind, incident: IncidentState)
             "it needs the statutory notification (kind notification), not a voluntary one",
             decision_status=decision.status.value,
         )
+
+
+class AnotherEmployerNotifiesError(ConflictError):
+    """Several employers, and another one makes the statutory notification and report."""
+
+    title = "Another employer notifies"
+
+
+def refuse_unless_this_trust_notifies(kind: SubmissionKind, incident: IncidentState) -> None:
+    """Several employers (docs/classifier.md, "Several employers"): one notifies and reports for the
+    exposure (lines 43, 51, 216), so the authority gets one notification with one reference (line
+    116). A trust whose duty rests with another employer does not send a second one: it records the
+    other's notification as made outside Sievert, with the authority's reference."""
+    if kind not in (SubmissionKind.NOTIFICATION, SubmissionKind.INVESTIGATION_REPORT):
+        return
+    notifier = notifying_employer(incident.facts.employers)
+    if notifier is None or notifier.trust_code == incident.trust:
+        return
+    raise AnotherEmployerNotifiesError(
+        f"the {kind.value.replace('_', ' ')} for incident {incident.incident_id} is made by {notifier.name}, "
+        "the notifying employer named in its facts; record it with the authority's reference as made outside "
+        "Sievert (the deadlines service's POST /v1/incidents/{id}/submissions) rather than send a second one",
+        notifying_employer=notifier.name,
+    )
 
 
 class SubmissionExistsError(ConflictError):

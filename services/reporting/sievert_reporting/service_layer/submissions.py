@@ -29,6 +29,7 @@ from sievert_reporting.domain.submissions import (
     no_copy_of,
     refuse_identifiers,
     refuse_unless_decision_allows,
+    refuse_unless_this_trust_notifies,
     sent_outside,
     submission_id_for,
 )
@@ -95,6 +96,7 @@ class ReportingService(OwnEventsService):
         async with self.pool.acquire() as conn, conn.transaction():
             incident = await read_model.classified_incident(conn, trust, incident_id, lock=True)
             refuse_unless_decision_allows(kind, incident)
+            refuse_unless_this_trust_notifies(kind, incident)
             submission_id = submission_id_for(incident_id, kind)
             existing = await submissions_store.any_submission(conn, submission_id)
             if existing is not None and existing["channel"] == "external":
@@ -172,6 +174,7 @@ class ReportingService(OwnEventsService):
             incident = await read_model.classified_incident(conn, trust, row["incident_id"], lock=True)
             kind = SubmissionKind(row["kind"])
             refuse_unless_decision_allows(kind, incident)
+            refuse_unless_this_trust_notifies(kind, incident)
             document = await self.build_document(conn, row, incident)
             now = self._runtime.clock.now()
             issued = SubmissionIssued(
