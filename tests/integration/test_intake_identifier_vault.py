@@ -235,8 +235,8 @@ async def test_events_carry_the_pseudonym_and_an_amendment_keeps_it(
         infra.kafka_bootstrap, intake.settings.kafka.topics.incidents, until=lambda r: len(r) >= 4
     )
     by_channel = {(e.event_type, e.payload["channel"]): e for e in envelopes(records)}
-    # v2 added the pseudonym; v3 (the radiotherapy and equipment facts) kept it
-    assert by_channel[("IncidentReported", "json")].schema_version == 3
+    # v2 added the pseudonym; v3 (the radiotherapy and equipment facts) and v4 (the employers) kept it
+    assert by_channel[("IncidentReported", "json")].schema_version == 4
     assert by_channel[("IncidentReported", "json")].payload["patient_pseudonym"] == pseudonym
     assert by_channel[("IncidentFactsAmended", "json")].payload["patient_pseudonym"] == pseudonym
     # The FHIR and HL7 samples name the same patient (NHS number 9434765919, trust RXX) with other
