@@ -29,6 +29,7 @@ from sievert_console.entrypoints import (
     live,
     pages,
     queue,
+    report_actions,
     signin,
     themes,
 )
@@ -158,6 +159,7 @@ def create_app(console: ConsoleParts) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(health_router(lambda: _readiness(console)))
     routers = [signin.router, queue.router, incident.router, actions.router, case_actions.router]
+    routers += [report_actions.router]
     routers += [admin.router, admin.actions]
     routers += [themes.router, themes.actions, live.router, pages.router]
     for router in routers:
