@@ -80,7 +80,9 @@ def _lifespan(console: ConsoleParts) -> Callable[[FastAPI], contextlib.AbstractA
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = console.settings
         stop = asyncio.Event()
-        async with httpx.AsyncClient(timeout=settings.api_timeout_seconds) as http:
+        async with httpx.AsyncClient(
+            timeout=settings.api_timeout_seconds, transport=console.transport
+        ) as http:
             console.apis = Apis.over(http, settings.services.model_dump())
             feed = None
             if settings.live_updates:
