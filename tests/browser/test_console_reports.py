@@ -117,6 +117,18 @@ async def test_the_authoritys_correspondence_is_recorded_and_a_race_on_an_answer
     await assert_accessible(page)
     await screenshot(page, "incident-authority")
 
+    # The authority closed the case: nothing more is owed, so no report is offered.
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def case_closed_in_reporting() -> None:
+            read = await http.get(console_stack.service("reporting", f"/v1/incidents/{incident}"))
+            assert read.json()["case"]["status"] == "closed", read.text
+
+        await eventually(case_closed_in_reporting, timeout=30)
+    await page.reload()
+    await expect(page.locator("#report [data-report='case-closed']")).to_be_visible()
+    await expect(page.locator("button:has-text('Draft the investigation report')")).to_have_count(0)
+
 
 FINDINGS = {
     "what_happened": "A CT head protocol was selected for a CT abdomen request.",

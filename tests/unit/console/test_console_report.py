@@ -131,6 +131,15 @@ def test_the_documents_a_decision_calls_for_that_are_not_drafted_yet(
     assert drafts_offered(decision, present) == offered
 
 
+def test_a_closed_case_owes_no_statutory_document_but_the_licensing_breach_form_stays() -> None:
+    decision = {"notifiable": True, "licensing_breach": True}
+    assert drafts_offered(decision, [], "closed") == ("licensing_breach_notification",)
+    assert drafts_offered(decision, [], "withdrawal_requested")[:2] == (
+        "notification",
+        "investigation_report",
+    )
+
+
 def test_a_report_item_is_completed_in_the_findings_a_particular_on_the_draft_the_rest_are_facts() -> None:
     items = missing_items(
         [

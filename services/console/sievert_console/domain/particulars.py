@@ -171,16 +171,19 @@ def errors_by_particular(errors: Sequence[Mapping[str, Any]]) -> tuple[dict[str,
 
 
 def drafts_offered(
-    decision: Mapping[str, Any] | None, submissions: Iterable[Mapping[str, Any]]
+    decision: Mapping[str, Any] | None,
+    submissions: Iterable[Mapping[str, Any]],
+    case_status: str | None = None,
 ) -> tuple[str, ...]:
     """The documents the decision calls for that the incident has none of yet (drafted, issued or
     sent outside Sievert), in the order they are due: a notifiable incident's notification and
-    12-week report (Regulation 8(4)); a voluntary notification for one below the criteria that
-    the employer offers (code V, line 268); the licensing-breach form (lines 45, 98, 112)."""
+    12-week report (Regulation 8(4)), unless its case is closed (the authority closed it, line
+    129: nothing more is owed); a voluntary notification for one below the criteria that the
+    employer offers (code V, line 268); the licensing-breach form (lines 45, 98, 112)."""
     if not decision:
         return ()
     wanted: list[str] = []
-    if decision.get("notifiable"):
+    if decision.get("notifiable") and case_status != "closed":
         wanted += ["notification", "investigation_report"]
     elif decision.get("voluntary"):
         wanted.append("voluntary_notification")

@@ -105,14 +105,22 @@ async def documents_context(apis: Apis, caller: Caller, incident_id: uuid.UUID) 
     read_model, submissions = await sections(
         apis.reporting.incident(caller, incident_id), _documents(apis, caller, incident_id)
     )
-    decision = (read_model.value or {}).get("decision") if read_model.ok else None
-    offered = drafts_offered(decision, submissions.value or []) if submissions.ok else ()
     return {
         "incident_id": incident_id,
         "read_model": read_model,
         "submissions": submissions,
-        "drafts_offered": offered,
+        "drafts_offered": offered_drafts(read_model, submissions),
     }
+
+
+def offered_drafts(read_model: Section[Any], submissions: Section[Any]) -> tuple[str, ...]:
+    """The documents to offer drafting, from reporting's incident row (its decision and its
+    case's status) and the incident's submissions."""
+    if not read_model.ok or not submissions.ok:
+        return ()
+    row = read_model.value or {}
+    case_status = (row.get("case") or {}).get("status")
+    return drafts_offered(row.get("decision"), submissions.value or [], case_status)
 
 
 async def _correspondence(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> Correspondence | None:
@@ -202,10 +210,7 @@ async def incident_page(
         "tasks": tasks,
         "correspondence": correspondence,
         "report": report,
-        "drafts_offered": drafts_offered(
-            ((read_model.value or {}).get("decision") if read_model.ok else None),
-            submissions.value or [] if submissions.ok else [],
-        ),
+        "drafts_offered": offered_drafts(read_model, submissions),
         "amend": amend_context(incident_id, facts, read_model),
     }
     return render(request, "incident.html", context)
