@@ -13,12 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from sievert_classifier.domain import classify
 from sievert_deadlines.bootstrap import build
 from sievert_deadlines.domain.tasks import task_id_for
 from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.settings import DeadlinesSettings
+from sievert_shared.auth import Role
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import (
     Event,
@@ -30,6 +32,7 @@ from sievert_shared.events import (
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
+from tests.support.auth import TEST_ISSUER, person, required_auth
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import envelopes, eventually, produce, read_topic
@@ -101,6 +104,7 @@ CANDOUR: dict[str, Any] = {
 
 @dataclass
 class Tasks:
+    app: FastAPI
     client: httpx.AsyncClient
     service: TasksService
     clock: FakeClock
@@ -156,7 +160,7 @@ async def tasks(infra: Infra, topic_prefix: str, make_database: Callable[[str], 
     runtime, app, _service = build(settings, clock)
     transport = httpx.ASGITransport(app=app)
     async with runtime.lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://dl") as client:
-        yield Tasks(client, app.state.tasks_service, clock, kafka)
+        yield Tasks(app, client, app.state.tasks_service, clock, kafka)
 
 
 async def test_duty_of_candour_task_opens_for_a_csaue_reminds_and_completes_once(tasks: Tasks) -> None:
@@ -383,3 +387,38 @@ async def test_task_routes_answer_404_before_classification(tasks: Tasks) -> Non
         tasks.url(incident, TaskKind.DUTY_OF_CANDOUR, "complete"), json=CANDOUR
     )
     assert response.status_code == 404
+
+
+async def test_who_may_act_on_a_task_may_read_it(tasks: Tasks) -> None:
+    """A trust admin assigns and completes tasks, so reads them too; an auditor reads them; a
+    theme reviewer and an integration engine do neither; another trust finds nothing."""
+    incident = uuid.uuid4()
+    await tasks.classify(incident, classified(incident, tasks.clock.now(), clinically_significant=True))
+    await tasks.wait_for(incident, TaskKind.DUTY_OF_CANDOUR)
+    tasks.app.state.authenticator = required_auth(TEST_ISSUER)
+    reads = (f"/v1/incidents/{incident}/tasks", "/v1/tasks")
+    for role, status in (
+        (Role.TRUST_ADMIN, 200),
+        (Role.AUDITOR, 200),
+        (Role.RP_LEAD, 200),
+        (Role.THEME_REVIEWER, 403),
+        (Role.INTEGRATION, 403),
+    ):
+        for path in reads:
+            answer = await tasks.client.get(path, headers=person("RXX", role))
+            assert answer.status_code == status, (role, path, answer.text)
+            if status == 200:
+                assert str(incident) in answer.text, (role, path)
+    admin = person("RXX", Role.TRUST_ADMIN)
+    assigned = await tasks.client.post(
+        tasks.url(incident, TaskKind.DUTY_OF_CANDOUR, "assign"),
+        json={"owner_role": "Consultant radiologist", "assigned_by_role": "Trust administrator"},
+        headers=admin,
+    )
+    assert assigned.status_code == 200, assigned.text
+    listed = await tasks.client.get(f"/v1/incidents/{incident}/tasks", headers=admin)
+    owners = {t["kind"]: t["owner_role"] for t in listed.json()["tasks"]}
+    assert owners[TaskKind.DUTY_OF_CANDOUR] == "Consultant radiologist"
+    elsewhere = person("RYY", Role.TRUST_ADMIN)
+    assert (await tasks.client.get(f"/v1/incidents/{incident}/tasks", headers=elsewhere)).status_code == 404
+    assert str(incident) not in (await tasks.client.get("/v1/tasks", headers=elsewhere)).text

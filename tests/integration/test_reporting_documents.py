@@ -214,6 +214,32 @@ async def test_voluntary_notification_is_drafted_checked_and_issued_without_a_wi
     assert kinds == ["SubmissionDrafted", "SubmissionDrafted", "SubmissionIssued"]
 
 
+async def test_the_submission_list_carries_what_each_draft_lacks_as_its_own_answer_does(
+    reporting: Reporting,  # noqa: F811
+) -> None:
+    incident = await reporting.incident(NEAR_MISS_RT)
+    created = await draft(reporting, incident, "voluntary_notification", particulars=PARTICULARS)
+    assert created.status_code == 201, created.text
+
+    async def listed() -> dict[str, Any]:
+        answer = await reporting.client.get(
+            "/v1/submissions", params={"incident_id": str(incident)}, headers=HEADERS
+        )
+        assert answer.status_code == 200, answer.text
+        [row] = answer.json()["items"]
+        return dict(row)
+
+    draft_row = await listed()
+    assert draft_row["status"] == "draft"
+    assert draft_row["missing"] == created.json()["missing"] != []
+    location = created.headers["Location"]
+    reason = {"particulars": {"voluntary_reason": "Caught at the console before any exposure."}}
+    assert (await reporting.client.patch(location, json=reason, headers=HEADERS)).status_code == 200
+    assert (await listed())["missing"] == []
+    assert (await issue(reporting, location)).status_code == 200
+    assert "missing" not in await listed()  # sent: nothing to complete
+
+
 async def test_licensing_breach_notification_is_issued_and_anonymised_in_every_format(
     reporting: Reporting,  # noqa: F811
 ) -> None:

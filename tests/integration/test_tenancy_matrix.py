@@ -36,21 +36,31 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import re
+import tempfile
 import time
 import uuid
+from base64 import b64encode
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from itsdangerous import TimestampSigner
 
 from sievert_classifier.bootstrap import build as build_classifier
 from sievert_classifier.settings import ClassifierSettings
+from sievert_console.adapters.dev_tokens import write_dev_key
+from sievert_console.bootstrap import build as build_console
+from sievert_console.settings import ConsoleSettings, DevTrust, ServiceUrls
 from sievert_deadlines.bootstrap import build as build_deadlines
 from sievert_deadlines.domain.tasks import task_id_for
 from sievert_deadlines.settings import DeadlinesSettings
@@ -59,14 +69,15 @@ from sievert_intake.settings import IntakeSettings
 from sievert_reporting.bootstrap import build as build_reporting
 from sievert_reporting.domain.document_views import view_of
 from sievert_reporting.settings import ReportingSettings
-from sievert_shared.auth import Role
+from sievert_shared.auth import Authenticator, AuthSettings, Role
 from sievert_shared.events import TaskKind
 from sievert_shared.settings import KafkaSettings
 from tests.fixtures.intake_support import fhir_fixture
-from tests.support.auth import TEST_ISSUER, ApiKey, LocalIssuer, api_key, person, required_auth
+from tests.support.auth import AUDIENCE, TEST_ISSUER, ApiKey, LocalIssuer, api_key, person
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
 from tests.support.kafka import eventually
+from tests.support.processes import free_port
 from tests.support.reporting import (
     pdf_text,
 )
@@ -94,6 +105,14 @@ PUBLIC = {
 #: The one route that shows another trust's data, anonymised and consented to, and what of it.
 SHARED = "/v1/shared-themes"
 SHARED_MAY_CARRY = {"trust", "theme"}
+#: What of another trust an answer may carry, by (service, path): the shared themes, the console's
+#: page of them, and its development sign-in form, which lists the trusts it offers.
+MAY_CARRY: dict[tuple[str, str], set[str]] = {
+    ("reporting", SHARED): SHARED_MAY_CARRY,
+    ("console", "/themes"): SHARED_MAY_CARRY,
+    ("console", "/themes/list"): SHARED_MAY_CARRY,
+    ("console", "/sign-in"): {"trust"},
+}
 #: GET routes whose read changes what it reads (a row in the audit trail): not in the snapshots.
 READS_THAT_WRITE = {"/v1/incidents/{incident_id}/patient"}
 #: Ids in the answers to a trust's own writes (what they made), and the kind each is.
@@ -215,6 +234,8 @@ class World:
     clients: dict[str, httpx.AsyncClient]
     databases: dict[str, str]
     trusts: tuple[Trust, Trust]
+    #: the console's development signing key, which the services trust beside the test issuer
+    console_key: Path
 
     def other(self, trust: Trust) -> Trust:
         return self.trusts[1] if trust is self.trusts[0] else self.trusts[0]
@@ -783,6 +804,332 @@ def borrowed_key_cases(caller: Trust, other: Trust) -> list[Call]:
     ]
 
 
+# -- the console: every page and action as each person of both trusts -----------------------------
+
+#: The people the console signs in (an integration engine has no console).
+CONSOLE_ROLES = (Role.RP_LEAD, Role.TRUST_ADMIN, Role.THEME_REVIEWER, Role.AUDITOR)
+#: Answered to anyone: the sign-in form, the identity provider's redirects, health.
+CONSOLE_PUBLIC = {
+    ("GET", "/sign-in"),
+    ("GET", "/auth/login"),
+    ("GET", "/auth/callback"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+}
+#: Routes that replace who the session is: a signed-in person sends them on a session of their
+#: own, for their own trust (development sign-in lets a person pick any listed trust by design;
+#: production signs in through the identity provider), so the other calls stay theirs.
+SESSION_ROUTES = {("POST", "/sign-in"), ("POST", "/sign-out")}
+CONSOLE_CASES: dict[tuple[str, str], Builder] = {}
+SESSION_COOKIE = "sievert_console"
+
+
+def console_case(method: str, path: str) -> Callable[[Builder], Builder]:
+    def register(builder: Builder) -> Builder:
+        CONSOLE_CASES[(method, path)] = builder
+        return builder
+
+    return register
+
+
+def console_page(template: str, path: str | None = None, **params: str) -> None:
+    """A GET route of the console; ``path`` may name the target's rows through ``{t.…}``."""
+
+    async def builder(_w: World, t: Trust) -> list[Call]:
+        concrete = (path or template).format(t=t)
+        return [Call("console", "GET", concrete, params={k: v.format(t=t) for k, v in params.items()})]
+
+    CONSOLE_CASES[("GET", template)] = builder
+
+
+def console_form(template: str, path: str, data: dict[str, str]) -> None:
+    """A POST route of the console: a form, as the page sends it (the CSRF token is added per session)."""
+
+    async def builder(_w: World, t: Trust) -> list[Call]:
+        concrete = path.format(t=t, task=_similar_incidents_task(t), query=_query_of(t))
+        form = {k: v.format(t=t) for k, v in data.items()}
+        content = urlencode(form).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return [Call("console", "POST", concrete, content=content, headers=headers)]
+
+    CONSOLE_CASES[("POST", template)] = builder
+
+
+def _query_of(t: Trust) -> uuid.UUID:
+    """An authority query id for the trust's incident (it has none: the answer is refused)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"matrix-query-{t.code}")
+
+
+INCIDENT = "/incidents/{t.incidents[0]}"
+for _path in ("/", "/queue", "/admin", "/admin/clients", "/admin/log", "/themes", "/themes/list", "/trends"):
+    console_page(_path)
+for _path in ("/sign-in", "/auth/login", "/auth/callback", "/healthz", "/readyz", "/live"):
+    console_page(_path)
+console_page("/queue/rows", site="{t.sites[0]}", show="all")
+for _suffix in ("", "/facts", "/decision", "/clocks", "/case", "/tasks", "/authority", "/report"):
+    console_page(f"/incidents/{{incident_id}}{_suffix}", f"{INCIDENT}{_suffix}")
+for _suffix in ("/documents", "/audit", "/amend"):
+    console_page(f"/incidents/{{incident_id}}{_suffix}", f"{INCIDENT}{_suffix}")
+console_page(
+    "/incidents/{incident_id}/submissions/{submission_id}/document.pdf",
+    f"{INCIDENT}/submissions/{{t.submission}}/document.pdf",
+)
+console_page("/themes/{theme_id}", "/themes/{t.theme}")
+console_page("/themes/{theme_id}/detail", "/themes/{t.theme}/detail")
+
+_AT = "2025-06-05T09:00"
+for _route, _form in {
+    "amendments": {
+        "expected_version": "1",
+        "total_effective_dose_msv": "14",
+        "reason": "Changed by the matrix.",
+    },
+    "submissions": {
+        "kind": "notification",
+        "authority": "cqc",
+        "submitted_at": _AT,
+        "submitted_by_role": "RPA",
+        "reference": "MATRIX/C1",
+    },
+    "drafts": {"kind": "investigation_report", "contact_role": "RPA"},
+    "local-investigation/owner": {"owner_role": "Medical physics expert", "expected_version": "0"},
+    "local-investigation/close": {"closed_on": MATRIX_DAY, "findings": "Closed by the matrix."},
+    "local-investigation/reopen": {"reason": "Reopened by the matrix.", "expected_version": "0"},
+    "withdrawal": {"agreed_on": MATRIX_DAY, "authority_reference": "MATRIX/W2", "expected_version": "0"},
+    "authority/queries": {"received_on": MATRIX_DAY, "summary": "Asked by the matrix."},
+    "authority/closure": {"closed_on": MATRIX_DAY},
+    "findings": {"learning": "Written by the matrix.", "contributory_factors_none": "1"},
+    "similar-incidents/confirm": {"summary": "Confirmed by the matrix."},
+}.items():
+    console_form(f"/incidents/{{incident_id}}/{_route}", f"{INCIDENT}/{_route}", _form)
+console_form(
+    "/incidents/{incident_id}/authority/queries/{query_id}/answer",
+    f"{INCIDENT}/authority/queries/{{query}}/answer",
+    {"answered_on": MATRIX_DAY, "summary": "Answered by the matrix."},
+)
+console_form(
+    "/incidents/{incident_id}/submissions/{submission_id}/issue",
+    f"{INCIDENT}/submissions/{{t.submission}}/issue",
+    {"submitted_by_role": "RPA"},
+)
+console_form(
+    "/incidents/{incident_id}/submissions/{submission_id}/particulars",
+    f"{INCIDENT}/submissions/{{t.submission}}/particulars",
+    {"preliminary_investigation": "Written by the matrix."},
+)
+console_form("/incidents/{incident_id}/tasks/{task_id}/assign", "{task}/assign", {"owner_role": "RPA"})
+console_form(
+    "/incidents/{incident_id}/tasks/{task_id}/complete",
+    "{task}/complete",
+    {"outcome": "Confirmed by the matrix.", "step:confirmed": MATRIX_DAY},
+)
+console_form(
+    "/admin/sites",
+    "/admin/sites",
+    {"site": "{t.probe_site}", "name": "Named by the matrix", "nation": "england"},
+)
+console_form("/admin/clients", "/admin/clients", {"name": "Made by the matrix", "sites": "{t.sites[0]}"})
+console_form("/admin/clients/{key_id}/revoke", "/admin/clients/{t.client_key}/revoke", {})
+console_form("/admin/deadline-policy", "/admin/deadline-policy", {"local_investigation_days": "45"})
+# consent as seeded: a person's own trust's consent must not move another trust's shared reads
+console_form("/admin/shared-themes-consent", "/admin/shared-themes-consent", {"consent": "true"})
+console_form(
+    "/themes",
+    "/themes",
+    {
+        "site": "{t.sites[0]}",
+        "title": "Opened by the matrix",
+        "description": "Repeats.",
+        "opened_by_role": "RPA",
+    },
+)
+console_form(
+    "/themes/{theme_id}/incidents",
+    "/themes/{t.theme}/incidents",
+    {"incident_id": "{t.incidents[1]}", "linked_by_role": "RPA"},
+)
+console_form(
+    "/themes/{theme_id}/incidents/{incident_id}/unlink",
+    "/themes/{t.theme}/incidents/{t.incidents[0]}/unlink",
+    {"reason": "Unlinked by the matrix.", "unlinked_by_role": "RPA"},
+)
+console_form("/themes/{theme_id}/share", "/themes/{t.theme}/share", {})
+console_form("/sign-in", "/sign-in", {"trust": "{t.code}", "role": "rp_lead"})
+console_form("/sign-out", "/sign-out", {})
+
+
+class ServicesInProcess(httpx.AsyncBaseTransport):
+    """The console's API calls, to the services running in this process (by host name)."""
+
+    def __init__(self, apps: dict[str, FastAPI]) -> None:
+        self._by_host = {name: httpx.ASGITransport(app=app) for name, app in apps.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._by_host[request.url.host].handle_async_request(request)
+
+
+@dataclass
+class ConsoleSession:
+    """One browser: its cookies and the CSRF token of its session (none: anonymous, forged)."""
+
+    client: httpx.AsyncClient
+    csrf: str = ""
+
+    async def send(self, call: Call) -> httpx.Response:
+        headers = {**call.headers, **({"X-CSRF-Token": self.csrf} if self.csrf else {})}
+        if call.path != "/live":
+            return await self.client.request(
+                call.method, call.path, params=call.params, content=call.content, headers=headers
+            )
+        # The live stream never ends: its head and first event are the answer.
+        async with self.client.stream("GET", call.path, params=call.params, headers=headers) as stream:
+            first = b""
+            if stream.status_code == 200:
+                async for chunk in stream.aiter_bytes():
+                    first += chunk
+                    if b"\r\n\r\n" in first or b"\n\n" in first:
+                        break
+            return httpx.Response(stream.status_code, headers=stream.headers, content=first)
+
+
+_CSRF = re.compile(r'"X-CSRF-Token": "([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_in(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None, html[:500]
+    return found.group(1) or found.group(2)
+
+
+@dataclass
+class Console:
+    url: str
+    sessions: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def browser(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=self.url, timeout=30)
+        self.sessions.append(client)
+        return client
+
+    async def signed_in(self, trust: Trust, role: Role) -> ConsoleSession:
+        client = self.browser()
+        token = csrf_in((await client.get("/sign-in")).text)
+        signed = await client.post(
+            "/sign-in", data={"trust": trust.code, "role": role.value, "csrf_token": token}
+        )
+        assert (signed.status_code, signed.headers.get("location")) == (303, "/queue"), signed.text
+        return ConsoleSession(client, csrf_in((await client.get("/trends")).text))
+
+    def forged(self, trust: Trust) -> ConsoleSession:
+        """A session cookie naming an RP lead of ``trust``, signed with a secret not the console's."""
+        person = {
+            "subject": f"rp_lead@{trust.code}",
+            "name": "Forged",
+            "trust": trust.code,
+            "roles": ["rp_lead"],
+        }
+        payload = b64encode(json.dumps({"person": person, "csrf": "forged-csrf"}).encode())
+        client = self.browser()
+        client.cookies.set(SESSION_COOKIE, TimestampSigner("not-the-console-secret").sign(payload).decode())
+        return ConsoleSession(client, "forged-csrf")
+
+    async def close(self) -> None:
+        for client in self.sessions:
+            await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def serving_console(world: World) -> AsyncIterator[Console]:
+    """The console on a real port (its live stream needs one: the ASGI transport buffers a whole
+    answer), calling the services in process with the tokens it mints for each person."""
+    settings = ConsoleSettings(
+        dev_signing_key_file=world.console_key,
+        dev_issuer=TEST_ISSUER.issuer,
+        dev_audience=AUDIENCE,
+        dev_trusts=[DevTrust(code=t.code, name=f"Trust {t.code}") for t in world.trusts],
+        services=ServiceUrls(**{name: f"http://{name}" for name in SERVICES}),
+        live_updates=False,
+    )
+    app = build_console(settings, transport=ServicesInProcess(world.apps))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    console = Console(f"http://127.0.0.1:{port}")
+    try:
+        await eventually(lambda: _started(server), timeout=30, interval=0.05)
+        yield console
+    finally:
+        await console.close()
+        server.should_exit = True
+        await serving
+
+
+async def _started(server: uvicorn.Server) -> None:
+    assert server.started
+
+
+async def console_anonymous(matrix: Matrix, console: Console) -> int:
+    """No session, or a forged one: the sign-in page, a refused form or 401, never a 2xx but the
+    public routes, and nothing of either trust."""
+    alpha = matrix.world.trusts[0]
+    refused = 0
+    for name, session in (
+        ("console anonymous", ConsoleSession(console.browser())),
+        ("console forged", console.forged(alpha)),
+    ):
+        for (method, path), builder in CONSOLE_CASES.items():
+            for call in await builder(matrix.world, alpha):
+                response = await session.send(call)
+                matrix.check(name, None, "-", call, response)
+                if response.status_code >= 500:
+                    matrix.leaks.append(f"[{name}] {call.label} answered {response.status_code}")
+                elif (method, path) in CONSOLE_PUBLIC:
+                    continue
+                elif response.is_success:
+                    matrix.leaks.append(f"[{name}] {call.label} answered {response.status_code}")
+                else:
+                    refused += 1
+    return refused
+
+
+async def console_phase(matrix: Matrix, console: Console, phase: str, caller: Trust, target: Trust) -> None:
+    """Each person of ``caller`` through every console route aimed at ``target``'s rows. A page's
+    answer must carry nothing of the other trust; a form's effect is judged by the snapshots."""
+    world = matrix.world
+    for role in CONSOLE_ROLES:
+        session = await console.signed_in(caller, role)
+        for key, builder in CONSOLE_CASES.items():
+            if key in SESSION_ROUTES:
+                continue
+            for call in await builder(world, target):
+                response = await session.send(call)
+                matrix.check(phase, caller, role, call, response)
+                matrix.console_calls += 1
+                sent = call.text()
+                if caller is target and any(
+                    i not in sent and i in response.text for i in caller.identifiers()
+                ):
+                    matrix.console_own_seen += 1
+                if response.status_code >= 500:
+                    matrix.leaks.append(
+                        f"[{phase}] {caller.code}/{role} {call.label} answered {response.status_code}"
+                    )
+        for key in sorted(SESSION_ROUTES):
+            own = await console.signed_in(caller, role)
+            for call in await CONSOLE_CASES[key](world, caller):
+                response = await own.send(call)
+                matrix.check(phase, caller, role, call, response)
+                matrix.console_calls += 1
+                assert response.status_code == 303, (call.label, response.status_code, response.text)
+
+
+def console_uncovered(app: FastAPI) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    served = routes_of(app)
+    return sorted(served - CONSOLE_CASES.keys()), sorted(CONSOLE_CASES.keys() - served)
+
+
 # -- the services -------------------------------------------------------------------------------
 
 
@@ -829,6 +1176,10 @@ def test_every_route_of_every_service_has_a_case() -> None:
     missing, stale = uncovered(apps)
     assert not missing, f"routes with no case in the tenancy matrix: {missing}"
     assert not stale, f"cases for routes that no longer exist: {stale}"
+    console = build_console(ConsoleSettings(live_updates=False))
+    missing_pages, stale_pages = console_uncovered(console)
+    assert not missing_pages, f"console routes with no case in the tenancy matrix: {missing_pages}"
+    assert not stale_pages, f"cases for console routes that no longer exist: {stale_pages}"
 
 
 @contextlib.asynccontextmanager
@@ -839,10 +1190,9 @@ async def running(
     kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
     urls = {service: await make_database(service) for service in SERVICES}
     built = build_apps(kafka, urls, clock)
-    authenticator = required_auth(
-        TEST_ISSUER, [ENGINE_ALPHA, ENGINE_BRAVO], rate_per_second=100_000, rate_burst=100_000
-    )
     async with contextlib.AsyncExitStack() as stack:
+        console_key = write_dev_key(Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        authenticator = services_authenticator(json.loads(console_key.jwks.read_text())["keys"])
         clients: dict[str, httpx.AsyncClient] = {}
         for service, (runtime, app) in built.items():
             app.state.authenticator = authenticator
@@ -851,7 +1201,23 @@ async def running(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{service}")
             )
         apps = {service: app for service, (_runtime, app) in built.items()}
-        yield World(apps, clients, urls, (Trust("ZXALPHA", ENGINE_ALPHA), Trust("ZXBRAVO", ENGINE_BRAVO)))
+        trusts = (Trust("ZXALPHA", ENGINE_ALPHA), Trust("ZXBRAVO", ENGINE_BRAVO))
+        yield World(apps, clients, urls, trusts, console_key.private_key)
+
+
+def services_authenticator(console_keys: list[dict[str, Any]]) -> Authenticator:
+    """Authentication required: the test issuer's people, the console's (its development key,
+    under the same issuer name) and the two engines."""
+    settings = AuthSettings(
+        mode="required",
+        issuer=TEST_ISSUER.issuer,
+        audience=AUDIENCE,
+        jwks={"keys": [*TEST_ISSUER.jwks()["keys"], *console_keys]},
+        api_keys={k.key_id: k.config for k in (ENGINE_ALPHA, ENGINE_BRAVO)},
+        rate_per_second=100_000,
+        rate_burst=100_000,
+    )
+    return Authenticator(settings, environment="test")
 
 
 async def ok(world: World, call: Call, credentials: dict[str, str], status: int) -> httpx.Response:
@@ -1061,6 +1427,8 @@ class Matrix:
     calls: int = 0
     identifiers_revealed: int = 0  # through the audited door, to the trust's own RP lead
     own_seen: int = 0  # answers that carried the caller's own identifiers: the check has teeth
+    console_calls: int = 0
+    console_own_seen: int = 0  # console answers showing the person's own rows they did not name
 
     def check(
         self, phase: str, caller: Trust | None, role: str, call: Call, response: httpx.Response
@@ -1076,7 +1444,7 @@ class Matrix:
             for identifier, kind in other.identifiers().items():
                 if identifier not in text or identifier in sent:
                     continue
-                if call.path == SHARED and kind in SHARED_MAY_CARRY:
+                if kind in MAY_CARRY.get((call.service, call.path), set()):
                     continue
                 self.leaks.append(
                     f"[{phase}] {caller.code if caller else 'anonymous'}/{role} {call.label} -> "
@@ -1150,9 +1518,10 @@ async def test_nothing_crosses_between_two_trusts(
     infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
 ) -> None:
     started = time.monotonic()
-    async with running(infra, topic_prefix, make_database) as world:
+    async with running(infra, topic_prefix, make_database) as world, contextlib.AsyncExitStack() as stack:
         missing, stale = uncovered(world.apps)
         assert not missing and not stale, (missing, stale)
+        console = await stack.enter_async_context(serving_console(world))
         alpha, bravo = world.trusts
         for t in world.trusts:
             await seed(world, t)
@@ -1178,6 +1547,7 @@ async def test_nothing_crosses_between_two_trusts(
                         matrix.leaks.append(f"[{name}] {call.label}: 401 without WWW-Authenticate")
                     else:
                         anonymous_refused += 1
+        console_refused = await console_anonymous(matrix, console)
 
         # (b, c) each trust's callers aimed at the other trust's resources: nothing comes back,
         # and nothing of the other trust changes. One direction at a time, so that a change of
@@ -1191,6 +1561,7 @@ async def test_nothing_crosses_between_two_trusts(
                     response = await world.send(call, caller.headers(role))
                     matrix.check("mixed", caller, role, call, response)
                     matrix.judge("mixed", caller, role, call, response)
+            await console_phase(matrix, console, "console cross", caller, target)
             rows_after, reads_after = await settled(world), await reads_of(world, target)
             for key in sorted(rows_before.keys() | rows_after.keys()):
                 if key.endswith(f".{target.code}") and rows_before.get(key) != rows_after.get(key):
@@ -1209,6 +1580,8 @@ async def test_nothing_crosses_between_two_trusts(
                     matrix.harvest(caller, response)
         await run_phase(matrix, "own", [(alpha, alpha), (bravo, bravo)])
         await run_phase(matrix, "reads after", [(alpha, alpha), (bravo, bravo)], gets_only=True)
+        for t in world.trusts:
+            await console_phase(matrix, console, "console own", t, t)
 
         done = time.monotonic()
 
@@ -1217,6 +1590,10 @@ async def test_nothing_crosses_between_two_trusts(
         f"\ntenancy matrix: {len(CASES)} routes x {principals} principals "
         f"(5 roles x 2 trusts + {len(ANONYMOUS)} without valid credentials); {matrix.calls} calls; "
         f"{anonymous_refused} refusals without valid credentials; {len(matrix.leaks)} leaks"
+    )
+    print(
+        f"console: {len(CONSOLE_CASES)} routes x {2 * len(CONSOLE_ROLES)} people + anonymous and a forged "
+        f"session; {matrix.console_calls} calls as people; {console_refused} refusals without a session"
     )
     print(f"statuses: {dict(sorted(matrix.statuses.items()))}")
     for phase, counts in matrix.by_phase.items():
@@ -1228,6 +1605,7 @@ async def test_nothing_crosses_between_two_trusts(
     # The checks have teeth: own answers carried own identifiers, and the consented shared theme
     # of the other trust did reach the caller (the one exception, which carries no incident).
     assert matrix.own_seen > 50, matrix.own_seen
+    assert matrix.console_own_seen > 50, matrix.console_own_seen
     assert matrix.identifiers_revealed > 0
     assert bravo.theme in shared.text, shared.text
     assert not matrix.leaks, "\n".join(matrix.leaks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 from fastapi import FastAPI
 
 from sievert_console.adapters.dev_tokens import DevIssuer
@@ -29,7 +30,13 @@ def dev_issuer(settings: ConsoleSettings) -> DevIssuer | None:
     )
 
 
-def build(settings: ConsoleSettings | None = None, clock: Clock | None = None) -> FastAPI:
+def build(
+    settings: ConsoleSettings | None = None,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """``transport``: how the APIs are reached (default: over the network); the tenancy matrix
+    passes the services running in its own process."""
     settings = settings or ConsoleSettings()
     console = ConsoleParts(
         settings=settings,
@@ -38,5 +45,6 @@ def build(settings: ConsoleSettings | None = None, clock: Clock | None = None) -
         clock=clock or SystemClock(),
         dev_issuer=dev_issuer(settings),
         oidc=OidcSignIn(settings.oidc, settings.public_url) if settings.oidc else None,
+        transport=transport,
     )
     return create_app(console)

@@ -424,6 +424,14 @@ def test_withdrawal_refused(
         agree(deadlines, **kwargs)  # type: ignore[arg-type]
 
 
+def test_a_withdrawal_date_refused_names_its_field_as_every_service_writes_it() -> None:
+    """``body/agreed_on``, as the shared validation mapping and the other services write a field's
+    path, so a client puts the message beside the field it names."""
+    with pytest.raises(WithdrawalDateError) as refused:
+        agree(requested(), agreed_on=dt.date(2025, 5, 1))
+    assert [e["path"] for e in refused.value.extra["errors"]] == ["body/agreed_on"]
+
+
 def test_withdrawal_request_lapses_when_notifiable_again() -> None:
     decision = classify(requested(), london(2025, 3, 27), NOTIFIABLE)
     assert state(decision).case.withdrawal is None

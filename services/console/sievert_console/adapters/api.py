@@ -229,12 +229,6 @@ class ReportingApi(ServiceApi):
         answer = await self.json(caller, "GET", "/v1/submissions", params={"incident_id": str(incident_id)})
         return list(answer["items"])
 
-    async def submission(self, caller: Caller, submission_id: uuid.UUID) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = await found_or_none(
-            self.json(caller, "GET", f"/v1/submissions/{submission_id}")
-        )
-        return result
-
     async def draft(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.json(caller, "POST", "/v1/submissions", json=body)
         return result
@@ -261,6 +255,39 @@ class ReportingApi(ServiceApi):
             caller, method, f"/v1/incidents/{incident_id}/local-investigation/{command}", json=body
         )
         return result
+
+    async def authority(self, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        """The authority's correspondence: its reference, queries and answers, and closure."""
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/incidents/{incident_id}/authority")
+        )
+        return result
+
+    async def authority_command(
+        self, caller: Caller, incident_id: uuid.UUID, path: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``queries``, ``queries/{id}/answer`` or ``closure``."""
+        result: dict[str, Any] = await self.json(
+            caller, "POST", f"/v1/incidents/{incident_id}/authority/{path}", json=body
+        )
+        return result
+
+    async def findings(self, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        """The investigation's findings so far, what the 12-week report still lacks, and the
+        similar incidents' text proposed for a person to confirm; None before it is classified."""
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/incidents/{incident_id}/findings")
+        )
+        return result
+
+    async def record_findings(self, caller: Caller, incident_id: uuid.UUID, body: dict[str, Any]) -> None:
+        await self.request(caller, "POST", f"/v1/incidents/{incident_id}/findings", json=body)
+
+    async def confirm_similar_incidents(
+        self, caller: Caller, incident_id: uuid.UUID, body: dict[str, Any]
+    ) -> None:
+        path = f"/v1/incidents/{incident_id}/similar-incidents/confirm"
+        await self.request(caller, "POST", path, json=body)
 
     async def issue(self, caller: Caller, submission_id: uuid.UUID, submitted_by_role: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.json(

@@ -15,9 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sievert_shared.events.reporting import DocumentParticulars
+from sievert_shared.events.reporting import DocumentParticulars, LicenceMissing
 
-Kind = Literal["text", "lines", "line"]
+Kind = Literal["text", "lines", "line", "choice", "date"]
+
+#: Whose licence was missing (Regulation 5, lines 89-92), in words.
+LICENCES_MISSING: Mapping[str, str] = {
+    LicenceMissing.EMPLOYER.value: "The employer's licence",
+    LicenceMissing.PRACTITIONER.value: "The practitioner's licence",
+    LicenceMissing.EMPLOYER_AND_PRACTITIONER.value: "Both the employer's and the practitioner's",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,10 @@ class ParticularField:
     def description(self) -> str:
         found = DocumentParticulars.model_fields[self.name]
         return found.description or ""
+
+    @property
+    def options(self) -> Mapping[str, str]:
+        return LICENCES_MISSING if self.name == "licence_missing" else {}
 
     def shown(self, value: Any) -> str:
         """The value as the form's control holds it (a list is one item a line)."""
@@ -49,9 +60,9 @@ class ParticularField:
         return raw.strip() or None
 
 
-#: The particulars the console offers, in the order a document prints them. The code M doses and
-#: the licensing-breach items are structured values the console does not edit yet: they are
-#: listed as missing with their lines, and completed through reporting's API.
+#: The particulars the console offers, in the order a document prints them. The code M doses per
+#: individual are structured values the console does not edit yet: they are listed as missing
+#: with their lines, and completed through reporting's API.
 FIELDS: tuple[ParticularField, ...] = (
     ParticularField(
         "preliminary_investigation", "What the immediate preliminary investigation found", "text", True
@@ -62,6 +73,10 @@ FIELDS: tuple[ParticularField, ...] = (
     ParticularField("radiopharmaceutical_intended", "Radiopharmaceutical intended", "line"),
     ParticularField("equipment_fault_description", "The equipment failure that was the direct cause", "text"),
     ParticularField("voluntary_reason", "Why it is worth sharing (voluntary notification)", "text"),
+    ParticularField("licence_missing", "Whose licence was missing", "choice"),
+    ParticularField("radioactive_substance", "The radioactive substance administered", "line"),
+    ParticularField("administration_purpose", "The purpose the licence did not cover", "text"),
+    ParticularField("arsac_notified_on", "When the ARSAC Support Unit was told", "date"),
 )
 FIELDS_BY_NAME: Mapping[str, ParticularField] = {f.name: f for f in FIELDS}
 
@@ -86,11 +101,33 @@ class MissingItem:
         return self.item in FIELDS_BY_NAME
 
     @property
+    def in_report(self) -> bool:
+        """Completed in the 12-week report's findings (or its similar incidents' confirmation)."""
+        return self.item in REPORT_ITEMS
+
+    @property
     def lines_text(self) -> str:
         lines = self.guidance_lines
         if not lines:
             return ""
         return f"guidance line{'s' if len(lines) != 1 else ''} {', '.join(str(n) for n in lines)}"
+
+
+#: The report's items a person records with the investigation's findings (line 229-238).
+REPORT_ITEMS = frozenset(
+    {
+        "what_happened",
+        "dose_assessment",
+        "root_causes",
+        "contributory_factors",
+        "similar_incidents_confirmed",
+        "duty_of_candour_met",
+        "csaue_procedure_applied",
+        "learning",
+        "learning_shared_how",
+        "corrective_actions",
+    }
+)
 
 
 def missing_items(raw: Iterable[Mapping[str, Any]] | None) -> tuple[MissingItem, ...]:
@@ -131,3 +168,26 @@ def errors_by_particular(errors: Sequence[Mapping[str, Any]]) -> tuple[dict[str,
         else:
             general.append(f"{'/'.join(path) or 'request'}: {message}")
     return by_field, general
+
+
+def drafts_offered(
+    decision: Mapping[str, Any] | None,
+    submissions: Iterable[Mapping[str, Any]],
+    case_status: str | None = None,
+) -> tuple[str, ...]:
+    """The documents the decision calls for that the incident has none of yet (drafted, issued or
+    sent outside Sievert), in the order they are due: a notifiable incident's notification and
+    12-week report (Regulation 8(4)), unless its case is closed (the authority closed it, line
+    129: nothing more is owed); a voluntary notification for one below the criteria that the
+    employer offers (code V, line 268); the licensing-breach form (lines 45, 98, 112)."""
+    if not decision:
+        return ()
+    wanted: list[str] = []
+    if decision.get("notifiable") and case_status != "closed":
+        wanted += ["notification", "investigation_report"]
+    elif decision.get("voluntary"):
+        wanted.append("voluntary_notification")
+    if decision.get("licensing_breach"):
+        wanted.append("licensing_breach_notification")
+    present = {str(s.get("kind")) for s in submissions}
+    return tuple(kind for kind in wanted if kind not in present)

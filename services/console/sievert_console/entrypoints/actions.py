@@ -151,20 +151,21 @@ async def _documents(
     return render(request, "fragments/incident_documents.html", context, headers=headers)
 
 
-@router.post("/notification")
-async def draft_notification(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
+@router.post("/drafts")
+async def draft(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
+    """A notification, a voluntary or licensing-breach notification, or the 12-week report:
+    reporting decides whether the decision calls for it (409 naming why not)."""
     apis = console.api()
     form = form_strings(await request.form())
     body = {
         "incident_id": str(incident_id),
-        "kind": "notification",
+        "kind": form.get("kind", "notification"),
         "contact_role": form.get("contact_role", "").strip(),
         "summary": form.get("summary", "").strip() or None,
     }
     outcome = await _attempt(
-        apis.reporting.draft(caller, body), "Drafted. Check the document, then issue it."
+        apis.reporting.draft(caller, body),
+        "Drafted. What it still lacks is listed with it; once complete, issue it.",
     )
     outcome["typed"] = form
     return await _documents(request, apis, caller, incident_id, outcome)

@@ -29,6 +29,7 @@ from sievert_console.entrypoints import (
     live,
     pages,
     queue,
+    report_actions,
     signin,
     themes,
 )
@@ -79,7 +80,9 @@ def _lifespan(console: ConsoleParts) -> Callable[[FastAPI], contextlib.AbstractA
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = console.settings
         stop = asyncio.Event()
-        async with httpx.AsyncClient(timeout=settings.api_timeout_seconds) as http:
+        async with httpx.AsyncClient(
+            timeout=settings.api_timeout_seconds, transport=console.transport
+        ) as http:
             console.apis = Apis.over(http, settings.services.model_dump())
             feed = None
             if settings.live_updates:
@@ -158,6 +161,7 @@ def create_app(console: ConsoleParts) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(health_router(lambda: _readiness(console)))
     routers = [signin.router, queue.router, incident.router, actions.router, case_actions.router]
+    routers += [report_actions.router]
     routers += [admin.router, admin.actions]
     routers += [themes.router, themes.actions, live.router, pages.router]
     for router in routers:

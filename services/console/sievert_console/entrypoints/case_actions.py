@@ -41,7 +41,8 @@ def _version(form: dict[str, str]) -> int | None:
         return None
 
 
-async def _outcome(call: Awaitable[Any], done: str, fields: tuple[str, ...]) -> dict[str, Any]:
+async def outcome_of(call: Awaitable[Any], done: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """What to tell the person: done, refused (each field's message beside it), a conflict, or down."""
     try:
         await call
     except ServiceDown as exc:
@@ -83,7 +84,7 @@ async def assign_owner(
         "assigned_by_role": _role(form),
         "expected_version": _version(form),
     }
-    outcome = await _outcome(
+    outcome = await outcome_of(
         console.api().reporting.investigation_command(caller, incident_id, "owner", body),
         "Owner recorded.",
         ("owner_role",),
@@ -94,7 +95,7 @@ async def assign_owner(
 @router.post("/local-investigation/close")
 async def close(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
     form = form_strings(await request.form())
-    outcome = await _outcome(
+    outcome = await outcome_of(
         console.api().reporting.investigation_command(
             caller, incident_id, "close", close_out_body(form, _role(form))
         ),
@@ -112,7 +113,7 @@ async def reopen(request: Request, incident_id: uuid.UUID, console: Parts, calle
         "reopened_by_role": _role(form),
         "expected_version": _version(form) or 0,
     }
-    outcome = await _outcome(
+    outcome = await outcome_of(
         console.api().reporting.investigation_command(caller, incident_id, "reopen", body),
         "Reopened. Its clock runs again against its original due.",
         ("reason",),
@@ -131,7 +132,7 @@ async def agree_withdrawal(
         "recorded_by_role": _role(form),
         "expected_version": _version(form),
     }
-    outcome = await _outcome(
+    outcome = await outcome_of(
         console.api().deadlines.agree_withdrawal(caller, incident_id, body),
         "Recorded: the authority agreed to withdraw the notification, so its report is no longer due.",
         WITHDRAWAL_FIELDS,

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
+import httpx
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
@@ -40,6 +41,8 @@ class ConsoleParts:
     clock: Clock
     dev_issuer: DevIssuer | None = None
     oidc: OidcSignIn | None = None
+    #: how the APIs are reached; None: over the network (tests pass the services in process)
+    transport: httpx.AsyncBaseTransport | None = None
     apis: Apis | None = field(default=None)
 
     def api(self) -> Apis:

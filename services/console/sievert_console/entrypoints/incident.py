@@ -8,7 +8,6 @@ fragment. A fragment whose service is down says so; the others still render.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,8 @@ from sievert_console.adapters.api import ApiProblem, Apis, Caller
 from sievert_console.domain.case import Case, Investigation
 from sievert_console.domain.clocks import Clock
 from sievert_console.domain.facts_form import ordered_fields
-from sievert_console.domain.particulars import fields_for, missing_items
+from sievert_console.domain.particulars import drafts_offered, fields_for, missing_items
+from sievert_console.domain.report import Correspondence, shown_findings
 from sievert_console.domain.tasks import Task
 from sievert_console.domain.tasks import sort_key as task_order
 from sievert_console.entrypoints.context import (
@@ -70,19 +70,11 @@ async def tasks_context(apis: Apis, caller: Caller, incident_id: uuid.UUID, **st
 
 
 async def _documents(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The incident's submissions; each draft with what it still lacks (the list does not carry
-    it, so each draft costs one call: an incident has at most one per kind)."""
+    """The incident's submissions; each draft with what it still lacks (the list carries it)."""
     items = await apis.reporting.submissions(caller, incident_id)
-    drafts = [s for s in items if s.get("status") == "draft" and s.get("channel") != "external"]
-    details = await asyncio.gather(
-        *(apis.reporting.submission(caller, uuid.UUID(str(s["submission_id"]))) for s in drafts)
-    )
-    missing = {
-        str(s["submission_id"]): (d or {}).get("missing") for s, d in zip(drafts, details, strict=True)
-    }
     out = []
     for item in items:
-        lacking = missing_items(missing.get(str(item["submission_id"])))
+        lacking = missing_items(item.get("missing"))
         out.append({**item, "lacking": lacking, "particulars_fields": fields_for(str(item["kind"]), lacking)})
     return out
 
@@ -113,7 +105,56 @@ async def documents_context(apis: Apis, caller: Caller, incident_id: uuid.UUID) 
     read_model, submissions = await sections(
         apis.reporting.incident(caller, incident_id), _documents(apis, caller, incident_id)
     )
-    return {"incident_id": incident_id, "read_model": read_model, "submissions": submissions}
+    return {
+        "incident_id": incident_id,
+        "read_model": read_model,
+        "submissions": submissions,
+        "drafts_offered": offered_drafts(read_model, submissions),
+    }
+
+
+def offered_drafts(read_model: Section[Any], submissions: Section[Any]) -> tuple[str, ...]:
+    """The documents to offer drafting, from reporting's incident row (its decision and its
+    case's status) and the incident's submissions."""
+    if not read_model.ok or not submissions.ok:
+        return ()
+    row = read_model.value or {}
+    case_status = (row.get("case") or {}).get("status")
+    return drafts_offered(row.get("decision"), submissions.value or [], case_status)
+
+
+async def _correspondence(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> Correspondence | None:
+    answer = await apis.reporting.authority(caller, incident_id)
+    return None if answer is None else Correspondence.from_api(answer)
+
+
+async def authority_context(
+    apis: Apis, caller: Caller, incident_id: uuid.UUID, **state: Any
+) -> dict[str, Any]:
+    correspondence = await section(_correspondence(apis, caller, incident_id))
+    return {"incident_id": incident_id, "correspondence": correspondence, **state}
+
+
+async def _report(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any] | None:
+    """The 12-week report's findings, what it still lacks, and the similar incidents proposed
+    and confirmed; None before reporting has the incident classified."""
+    answer = await apis.reporting.findings(caller, incident_id)
+    if answer is None:
+        return None
+    findings = answer.get("findings") or {}
+    return {
+        "values": shown_findings(findings),
+        "missing": missing_items(answer.get("missing")),
+        "proposed": answer.get("similar_incidents_proposed") or "",
+        "confirmation": findings.get("similar_incidents_confirmation"),
+    }
+
+
+async def report_context(apis: Apis, caller: Caller, incident_id: uuid.UUID, **state: Any) -> dict[str, Any]:
+    read_model, report = await sections(
+        apis.reporting.incident(caller, incident_id), _report(apis, caller, incident_id)
+    )
+    return {"incident_id": incident_id, "read_model": read_model, "report": report, **state}
 
 
 def amend_context(
@@ -145,13 +186,15 @@ async def incident_page(
     request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep, person: PersonDep
 ) -> Response:
     apis = console.api()
-    facts, read_model, clocks, submissions, investigation, tasks = await sections(
+    facts, read_model, clocks, submissions, investigation, tasks, correspondence, report = await sections(
         apis.intake.incident(caller, incident_id),
         apis.reporting.incident(caller, incident_id),
         _clocks(apis, caller, incident_id),
         _documents(apis, caller, incident_id),
         _investigation(apis, caller, incident_id),
         _tasks(apis, caller, incident_id),
+        _correspondence(apis, caller, incident_id),
+        _report(apis, caller, incident_id),
     )
     known = [s for s in (facts, read_model, clocks) if s.ok]
     if known and all(s.value is None for s in known):
@@ -165,6 +208,9 @@ async def incident_page(
         "submissions": submissions,
         "investigation": investigation,
         "tasks": tasks,
+        "correspondence": correspondence,
+        "report": report,
+        "drafts_offered": offered_drafts(read_model, submissions),
         "amend": amend_context(incident_id, facts, read_model),
     }
     return render(request, "incident.html", context)
@@ -209,6 +255,22 @@ async def tasks_fragment(
 ) -> Response:
     context = await tasks_context(console.api(), caller, incident_id)
     return render(request, "fragments/incident_tasks.html", context)
+
+
+@router.get("/authority")
+async def authority_fragment(
+    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    context = await authority_context(console.api(), caller, incident_id)
+    return render(request, "fragments/incident_authority.html", context)
+
+
+@router.get("/report")
+async def report_fragment(
+    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
+) -> Response:
+    context = await report_context(console.api(), caller, incident_id)
+    return render(request, "fragments/incident_report.html", context)
 
 
 @router.get("/documents")

@@ -15,6 +15,7 @@ from sievert_console.domain.clocks import LONDON, format_day
 from sievert_console.domain.facts_form import FIELDS_BY_NAME
 from sievert_console.domain.live import incident_signal
 from sievert_console.domain.people import ACT_ON_TASKS, AMEND, DRAFT_AND_ISSUE, RECORD_SUBMISSION
+from sievert_console.domain.report import FINDINGS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -58,6 +59,7 @@ def templates() -> Jinja2Templates:
         incident_signal=incident_signal,
         labels=labels,
         task_labels=tasks,
+        findings_fields=FINDINGS,
         epoch=time.time,
         urlencode=urlencode,
         AMEND=AMEND,

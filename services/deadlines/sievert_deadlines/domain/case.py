@@ -49,7 +49,7 @@ class WithdrawalDateError(DeadlineError, UnprocessableError):
     """The agreement's date cannot be right: before the notification was made, or in the future."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(detail, errors=[{"path": "body.agreed_on", "message": detail}])
+        super().__init__(detail, errors=[{"path": "body/agreed_on", "message": detail}])
 
 
 def start_of_day(day: dt.date) -> dt.datetime:

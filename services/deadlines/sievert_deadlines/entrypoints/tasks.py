@@ -1,6 +1,6 @@
 """People's tasks on a case: ``/v1/incidents/{incident_id}/tasks…`` for one case, and ``/v1/tasks``
-for the console's work queue. Roles as the windows: reads for the RP lead and auditors; assigning
-and completing for the RP lead and trust admins. Another trust's case answers 404."""
+for the console's work queue. Assigning and completing for the RP lead and trust admins; reads for
+them and auditors (who may act on a task may see it). Another trust's case answers 404."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_deadlines.adapters.tasks_store import TaskFilter
 from sievert_deadlines.domain.tasks import Completion
-from sievert_deadlines.entrypoints.deps import Actor, Reader
+from sievert_deadlines.entrypoints.deps import Actor, TaskReader
 from sievert_deadlines.service_layer.tasks import NoTasksError, TasksService
 from sievert_shared.auth import Principal
 from sievert_shared.events import TaskKind
@@ -75,7 +75,7 @@ async def _require_sees(service: TasksService, incident_id: uuid.UUID, caller: P
 
 
 @tasks_router.get("/incidents/{incident_id}/tasks", responses={404: {}})
-async def incident_tasks(incident_id: uuid.UUID, caller: Reader, service: TasksDep) -> JSONResponse:
+async def incident_tasks(incident_id: uuid.UUID, caller: TaskReader, service: TasksDep) -> JSONResponse:
     """The case's tasks, open and done, soonest due first: due, owner, steps."""
     await _require_sees(service, incident_id, caller)
     return JSONResponse({"incident_id": str(incident_id), "tasks": await service.incident_tasks(incident_id)})
@@ -89,7 +89,7 @@ async def tasks(
     kind: TaskKind | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     *,
-    caller: Reader,
+    caller: TaskReader,
     service: TasksDep,
 ) -> JSONResponse:
     """The work queue: tasks soonest due first (no due last). Only the caller's trust: another

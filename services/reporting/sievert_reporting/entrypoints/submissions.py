@@ -93,8 +93,9 @@ async def submissions(
     incident_id: uuid.UUID | None = None,
 ) -> JSONResponse:
     trust = one_trust(caller)
+    """The trust's submissions; each draft lists what its document still lacks (``missing``)."""
     rows = await service.list_submissions(trust, site=site, kind=kind, status=status, incident_id=incident_id)
-    return JSONResponse({"items": [_summary(r) for r in rows]})
+    return JSONResponse({"items": [_summary(row, missing) for row, missing in rows]})
 
 
 @router.get("/submissions/{submission_id}", responses={404: {}})
@@ -192,13 +193,11 @@ async def _submission(
     service: Submissions, trust: str, submission_id: uuid.UUID, status: int = 200
 ) -> JSONResponse:
     row, missing = await service.submission(trust, submission_id)
-    body = _summary(row)
-    if missing is not None:
-        body["missing"] = missing
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(_summary(row, missing), status_code=status)
 
 
-def _summary(row: asyncpg.Record) -> dict[str, Any]:
+def _summary(row: asyncpg.Record, missing: list[Any] | None) -> dict[str, Any]:
+    """A submission as the API shows it: a draft with ``missing``, a sent one without."""
     sid = row["submission_id"]
     out: dict[str, Any] = {
         key: (
@@ -217,4 +216,6 @@ def _summary(row: asyncpg.Record) -> dict[str, Any]:
         "html": f"/v1/submissions/{sid}/document.html",
         "pdf": f"/v1/submissions/{sid}/document.pdf",
     }
+    if missing is not None:
+        out["missing"] = missing
     return out

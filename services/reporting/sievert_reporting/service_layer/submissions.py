@@ -263,11 +263,15 @@ class ReportingService(OwnEventsService):
         """The submission, and for a draft the items its document still lacks (else None)."""
         async with self.pool.acquire() as conn:
             row = await submissions_store.submission(conn, trust, submission_id, lock=False)
-            if row["status"] != "draft" or row["channel"] == "external":
-                return row, None
-            incident = await read_model.classified_incident(conn, trust, row["incident_id"], lock=False)
-            inputs = await self._inputs(conn, SubmissionKind(row["kind"]), incident)
-            return row, completeness.missing_items(SubmissionKind(row["kind"]), inputs)
+            return row, await self._missing(conn, trust, row)
+
+    async def _missing(self, conn: Connection, trust: str, row: asyncpg.Record) -> list[Any] | None:
+        """What a draft's document still lacks; None for one sent (here or outside Sievert)."""
+        if row["status"] != "draft" or row["channel"] == "external":
+            return None
+        incident = await read_model.classified_incident(conn, trust, row["incident_id"], lock=False)
+        inputs = await self._inputs(conn, SubmissionKind(row["kind"]), incident)
+        return completeness.missing_items(SubmissionKind(row["kind"]), inputs)
 
     async def findings(
         self, trust: str, incident_id: uuid.UUID
@@ -300,9 +304,10 @@ class ReportingService(OwnEventsService):
         kind: SubmissionKind | None,
         status: str | None,
         incident_id: uuid.UUID | None,
-    ) -> list[asyncpg.Record]:
+    ) -> list[tuple[asyncpg.Record, list[Any] | None]]:
+        """The trust's submissions, each draft with what it still lacks (as ``submission``)."""
         async with self.pool.acquire() as conn:
-            return await submissions_store.list_submissions(
+            rows = await submissions_store.list_submissions(
                 conn,
                 trust,
                 site=site,
@@ -310,6 +315,7 @@ class ReportingService(OwnEventsService):
                 status=status,
                 incident_id=incident_id,
             )
+            return [(row, await self._missing(conn, trust, row)) for row in rows]
 
     async def build_document(
         self, conn: Connection, row: asyncpg.Record, incident: IncidentState
