@@ -431,6 +431,26 @@ CASE_SUMMARY = '''(SELECT jsonb_build_object(
     LEFT JOIN incident_cases c ON c.incident_id = incidents.incident_id
     LEFT JOIN local_investigations l ON l.incident_id = incidents.incident_id) AS "case"'''
 
+#: The local investigation's coding in the published taxonomies, on the incident's row as
+#: ``investigation_coding`` (null until a close-out coded it), under the table's column names.
+INVESTIGATION_CODING = """(SELECT jsonb_build_object(
+        'error_taxonomy_version', l.error_taxonomy_version,
+        'error_tier1_duty_holder', l.error_tier1_duty_holder,
+        'error_tier2_pathway_point', l.error_tier2_pathway_point,
+        'error_tier3_what_went_wrong', l.error_tier3_what_went_wrong,
+        'rte_taxonomy_version', l.rte_taxonomy_version,
+        'rte_level', l.rte_level,
+        'rte_level_basis', l.rte_level_basis,
+        'rte_process_subcodes', l.rte_process_subcodes,
+        'rte_failed_safety_barriers', l.rte_failed_safety_barriers,
+        'rte_effective_safety_barriers', l.rte_effective_safety_barriers,
+        'rte_causative_factors', l.rte_causative_factors,
+        'rte_detection_methods', l.rte_detection_methods)
+    FROM local_investigations l
+    WHERE l.incident_id = incidents.incident_id
+      AND (l.error_taxonomy_version IS NOT NULL OR l.rte_taxonomy_version IS NOT NULL)
+    ) AS investigation_coding"""
+
 #: The incident's case status, for the ``case_status`` filter (an incident with no case event is open).
 CASE_STATUS = """COALESCE((SELECT c.status FROM incident_cases c WHERE c.incident_id = incidents.incident_id),
                           'open')"""
