@@ -5,6 +5,7 @@ LocalInvestigationClosed v1 read as v2."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from sievert_reporting.domain import local_investigation
+from sievert_reporting.domain.local_investigation import CloseOut, LocalInvestigation
 from sievert_reporting.domain.taxonomy import (
     RADIOTHERAPY_MODALITIES,
     ErrorCategoryInput,
@@ -26,6 +29,7 @@ from sievert_reporting.domain.taxonomy import (
     parse_all,
 )
 from sievert_shared.envelope import EventEnvelope, Tenant
+from sievert_shared.errors import UnprocessableError
 from sievert_shared.events import REGISTRY, LocalInvestigationClosed
 from sievert_shared.facts import ExposureKind, Modality
 
@@ -344,3 +348,44 @@ def test_taxonomy_local_investigation_closed_v1_reads_as_v2_without_codes() -> N
     assert isinstance(event, LocalInvestigationClosed)
     assert event.error_category is None and event.radiotherapy_event is None
     assert event.error_duty_holder == "operator"
+
+
+def test_taxonomy_close_out_refused_once_with_every_wrong_field() -> None:
+    command = CloseOut(
+        closed_on=DAY,
+        findings=" ",
+        closed_by_role="RPL",
+        expected_version=0,
+        error_category=ErrorCategoryInput("referrer", "justification"),
+        radiotherapy_event=RadiotherapyEventInput(process_subcodes=("13a",)),
+    )
+    with pytest.raises(UnprocessableError) as refused:
+        local_investigation.close(
+            LocalInvestigation(), command, incident=rt(), today=DAY, taxonomies=TAXONOMIES
+        )
+    assert sorted(e["path"] for e in refused.value.extra["errors"]) == [
+        "body/error_category/pathway_point",
+        "body/findings",
+        "body/radiotherapy_event/level",
+        "body/radiotherapy_event/process_subcodes/0",
+    ]
+
+
+def test_taxonomy_close_out_records_both_codings_and_a_repeat_is_no_second_event() -> None:
+    command = CloseOut(
+        closed_on=DAY,
+        findings="The plan was approved without its independent check.",
+        closed_by_role="RPL",
+        expected_version=0,
+        error_category=ErrorCategoryInput("operator", "pre_exposure_checks"),
+        radiotherapy_event=RadiotherapyEventInput(level=2),
+    )
+    event = local_investigation.close(
+        LocalInvestigation(), command, incident=rt(), today=DAY, taxonomies=TAXONOMIES
+    )
+    assert event is not None and event.error_category is not None and event.radiotherapy_event is not None
+    assert (event.error_category.taxonomy_version, event.radiotherapy_event.level) == ("2023/24", 2)
+    state = local_investigation.apply(LocalInvestigation(), event, dt.datetime(2025, 6, 2, tzinfo=dt.UTC))
+    assert local_investigation.view(state)["radiotherapy_event"]["level_basis"] == "stated"
+    repeat = dataclasses.replace(command, expected_version=1)
+    assert local_investigation.close(state, repeat, incident=rt(), today=DAY, taxonomies=TAXONOMIES) is None

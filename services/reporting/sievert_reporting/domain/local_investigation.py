@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sievert_reporting.domain.taxonomy import (
     ErrorCategoryInput,
     IncidentBasis,
     RadiotherapyEventInput,
     Taxonomies,
+    TaxonomyCodeError,
     check_error_category,
     code_radiotherapy_event,
 )
@@ -159,15 +161,18 @@ def close(
     needs its RTE level where it cannot be derived: ``domain.taxonomy``); refused (409, with the
     current version) against a version that moved on or when it is closed already."""
     discovered_on = incident.discovered_on
-    category = (
-        None
-        if command.error_category is None
-        else check_error_category(taxonomies, discovered_on, command.error_category)
+    errors: list[dict[str, str]] = []
+    category = _coded(
+        errors,
+        lambda: (
+            None
+            if command.error_category is None
+            else check_error_category(taxonomies, discovered_on, command.error_category)
+        ),
     )
-    coding = code_radiotherapy_event(taxonomies, incident, command.radiotherapy_event)
-    if _same_close(state, command, category, coding):
+    coding = _coded(errors, lambda: code_radiotherapy_event(taxonomies, incident, command.radiotherapy_event))
+    if not errors and _same_close(state, command, category, coding):
         return None
-    errors = []
     if not command.findings.strip():
         errors.append(_field_error("findings", "the investigation's findings are required to close it"))
     if command.closed_on < discovered_on:
@@ -296,6 +301,19 @@ def view(state: LocalInvestigation) -> dict[str, Any]:
         "closed_by_role": state.closed_by_role,
         "history": list(state.history),
     }
+
+
+_Coded = TypeVar("_Coded", ErrorCategory, RadiotherapyEventCoding)
+
+
+def _coded(errors: list[dict[str, str]], code: Callable[[], _Coded | None]) -> _Coded | None:
+    """The coding ``code`` gives, or None with its refusals added to ``errors``, so a close-out
+    is refused once with every field that is wrong."""
+    try:
+        return code()
+    except TaxonomyCodeError as refused:
+        errors.extend(refused.extra["errors"])
+        return None
 
 
 def _value(item: DutyHolder | ProcessStep | None) -> str | None:
