@@ -650,6 +650,15 @@ async def _activity(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "GET", f"/v1/trusts/{t.code}/activity", params={"year": "2024/25"})]
 
 
+@case("reporting", "GET", "/v1/trusts/{trust_id}/rte-export")
+async def _rte_export(_w: World, t: Trust) -> list[Call]:
+    period = {"from": "2020-01-01", "to": "2030-12-31"}
+    return [
+        Call("reporting", "GET", f"/v1/trusts/{t.code}/rte-export", params=period),
+        Call("reporting", "GET", f"/v1/trusts/{t.code}/rte-export", params={**period, "format": "csv"}),
+    ]
+
+
 @case("reporting", "POST", "/v1/themes")
 async def _open_theme(_w: World, t: Trust) -> list[Call]:
     body = {

@@ -11,11 +11,14 @@ from sievert_shared.events.cases import (
     CaseClosureBasis,
     CaseReopened,
     CaseRetentionExpired,
+    ErrorCategory,
     LocalInvestigationClosed,
+    LocalInvestigationClosedV1,
     LocalInvestigationOwnerAssigned,
     LocalInvestigationReopened,
     NotificationWithdrawalAgreed,
     NotificationWithdrawalRequested,
+    RadiotherapyEventCoding,
     SimilarIncidentsConfirmed,
     TaskApproaching,
     TaskAssigned,
@@ -24,6 +27,7 @@ from sievert_shared.events.cases import (
     TaskKind,
     TaskOpened,
     TaskOverdue,
+    upcast_investigation_closed_v1_to_v2,
 )
 from sievert_shared.events.classifications import (
     IncidentClassified,
@@ -158,6 +162,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SubmissionStatusChanged,
     DeadlineCountsChanged,
     ThemeUpdated,
+    LocalInvestigationClosedV1,
     LocalInvestigationClosed,
     LocalInvestigationOwnerAssigned,
     LocalInvestigationReopened,
@@ -207,6 +212,7 @@ REGISTRY.register_upcaster(SubmissionStatusChanged.event_type, 2, same_payload)
 REGISTRY.register_upcaster(SubmissionDrafted.event_type, 1, same_payload)
 REGISTRY.register_upcaster(SubmissionIssued.event_type, 1, same_payload)
 REGISTRY.register_upcaster(SubmissionAcknowledged.event_type, 1, same_payload)
+REGISTRY.register_upcaster(LocalInvestigationClosed.event_type, 1, upcast_investigation_closed_v1_to_v2)
 
 __all__ = [
     "ALL_EVENTS",
@@ -232,6 +238,7 @@ __all__ = [
     "DeadlineScheduledV1",
     "DoseRecordCorrected",
     "DoseRecordReceived",
+    "ErrorCategory",
     "Event",
     "EventRegistry",
     "IncidentClassified",
@@ -252,12 +259,14 @@ __all__ = [
     "InvestigationReportSubmitted",
     "InvestigationReportSubmittedV1",
     "LocalInvestigationClosed",
+    "LocalInvestigationClosedV1",
     "LocalInvestigationOwnerAssigned",
     "LocalInvestigationReopened",
     "NotificationSubmitted",
     "NotificationSubmittedV1",
     "NotificationWithdrawalAgreed",
     "NotificationWithdrawalRequested",
+    "RadiotherapyEventCoding",
     "SimilarIncidentsConfirmed",
     "SubmissionAcknowledged",
     "SubmissionAcknowledgedV1",

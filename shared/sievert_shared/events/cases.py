@@ -22,9 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from sievert_shared.events.registry import Event
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
@@ -53,7 +53,7 @@ class LocalInvestigationOwnerAssigned(_CaseEvent):
     assigned_on: dt.date
 
 
-class LocalInvestigationClosed(_CaseEvent):
+class LocalInvestigationClosedV1(_CaseEvent):
     """The investigation was finished and its record closed: who owned it, what it found, the
     cause in the error taxonomy the reports use, and what was done. Meets the local
     investigation window; a case with no notification due is then closed."""
@@ -68,6 +68,74 @@ class LocalInvestigationClosed(_CaseEvent):
     error_duty_holder: DutyHolder | None = None
     error_process_step: ProcessStep | None = None
     corrective_actions: list[str] = Field(default_factory=list, max_length=50)
+
+
+_Code = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ErrorCategory(BaseModel):
+    """The error in CQC's three-tier taxonomy (its IR(ME)R annual reports), as codes of one
+    published version (the reporting service's taxonomy data names its source)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    taxonomy_version: str = Field(min_length=1, max_length=40, description="e.g. '2023/24'.")
+    duty_holder: str = Field(
+        min_length=1, max_length=80, description="Tier 1: the duty holder from whom the error originated."
+    )
+    pathway_point: str = Field(
+        min_length=1, max_length=80, description="Tier 2: the point in the pathway where it first occurred."
+    )
+    what_went_wrong: str | None = Field(default=None, min_length=1, max_length=80, description="Tier 3.")
+
+
+class RadiotherapyEventCoding(BaseModel):
+    """A radiotherapy incident coded in the national radiotherapy error and near miss (RTE)
+    taxonomy, as codes of one published version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    taxonomy_version: str = Field(min_length=1, max_length=40)
+    level: int = Field(ge=1, le=5, description="Classification level 1-5 (1: reportable radiation incident).")
+    level_basis: Literal["notifiable", "near_miss", "stated"] = Field(
+        description=(
+            "notifiable: level 1 because a notification to the enforcing authority is due; "
+            "near_miss: level 4 because nobody was exposed; stated: by the person closing the investigation."
+        )
+    )
+    process_subcodes: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+    failed_safety_barriers: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+    effective_safety_barriers: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+    causative_factors: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+    detection_methods: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+
+
+class LocalInvestigationClosed(_CaseEvent):
+    """The investigation was finished and its record closed: who owned it, what it found, the
+    cause in the error taxonomy the reports use, and what was done. Meets the local
+    investigation window; a case with no notification due is then closed.
+
+    v2 added the published taxonomies: ``error_category`` (CQC's three tiers) for any incident and
+    ``radiotherapy_event`` (the national RTE coding) for a radiotherapy one. A v1 close-out coded
+    neither: both are read as None."""
+
+    event_type: ClassVar[str] = "LocalInvestigationClosed"
+    schema_version: ClassVar[int] = 2
+
+    owner_role: str = _Role
+    closed_by_role: str = _Role
+    closed_on: dt.date = Field(description="The day the investigation was closed; not before discovery.")
+    findings: str = Field(min_length=1, max_length=_Text, description="What the investigation found.")
+    error_duty_holder: DutyHolder | None = None
+    error_process_step: ProcessStep | None = None
+    corrective_actions: list[str] = Field(default_factory=list, max_length=50)
+    error_category: ErrorCategory | None = None
+    radiotherapy_event: RadiotherapyEventCoding | None = None
+
+
+def upcast_investigation_closed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """A v1 close-out was coded in neither published taxonomy."""
+    return {**payload, "error_category": None, "radiotherapy_event": None}
 
 
 class LocalInvestigationReopened(_CaseEvent):

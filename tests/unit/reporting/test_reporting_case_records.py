@@ -19,6 +19,7 @@ from sievert_reporting.domain.local_investigation import (
     InvestigationVersionError,
     LocalInvestigation,
 )
+from sievert_reporting.domain.taxonomy import IncidentBasis, packaged
 from sievert_shared.errors import ConflictError, NotFoundError, UnprocessableError
 from sievert_shared.events import (
     CaseClosed,
@@ -38,11 +39,13 @@ from sievert_shared.events import (
     TaskOverdue,
 )
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
+from sievert_shared.facts import ExposureKind, Modality
 
 DISCOVERED = dt.date(2025, 6, 2)
 TODAY = dt.date(2025, 7, 1)
 AT = dt.datetime(2025, 7, 1, 9, 0, tzinfo=dt.UTC)
 INCIDENT = uuid.UUID("7e0c1a3e-2b8c-4b7c-9a0f-5a2d3c4b5e6f")
+CT = IncidentBasis(DISCOVERED, Modality.CT, ExposureKind.UNINTENDED, notifiable=True)
 
 
 def close_out(**changes: Any) -> CloseOut:
@@ -59,7 +62,7 @@ def close_out(**changes: Any) -> CloseOut:
 
 
 def closed(state: LocalInvestigation, command: CloseOut) -> LocalInvestigation:
-    event = local_investigation.close(state, command, discovered_on=DISCOVERED, today=TODAY)
+    event = local_investigation.close(state, command, incident=CT, today=TODAY, taxonomies=packaged())
     assert event is not None
     return local_investigation.apply(state, event, AT)
 
@@ -88,7 +91,9 @@ def closed(state: LocalInvestigation, command: CloseOut) -> LocalInvestigation:
 def test_local_investigation_close_refuses_naming_the_field(command: CloseOut, field: str) -> None:
     """Lines 225-227: a record of what the investigation found, dated when it could be."""
     with pytest.raises(UnprocessableError) as refused:
-        local_investigation.close(LocalInvestigation(), command, discovered_on=DISCOVERED, today=TODAY)
+        local_investigation.close(
+            LocalInvestigation(), command, incident=CT, today=TODAY, taxonomies=packaged()
+        )
     assert [e["path"] for e in refused.value.extra["errors"]] == [field]
 
 
@@ -101,7 +106,7 @@ def test_local_investigation_close_refuses_naming_the_field(command: CloseOut, f
 )
 def test_local_investigation_close_accepts_the_edges(closed_on: dt.date) -> None:
     event = local_investigation.close(
-        LocalInvestigation(), close_out(closed_on=closed_on), discovered_on=DISCOVERED, today=TODAY
+        LocalInvestigation(), close_out(closed_on=closed_on), incident=CT, today=TODAY, taxonomies=packaged()
     )
     assert isinstance(event, LocalInvestigationClosed) and event.closed_on == closed_on
 
@@ -128,7 +133,9 @@ def test_local_investigation_close_records_owner_cause_actions_and_history() -> 
 def test_local_investigation_close_repeated_gives_no_second_event() -> None:
     state = closed(LocalInvestigation(), close_out())
     # the same request again (its expected_version now stale): recorded already, nothing to emit
-    assert local_investigation.close(state, close_out(), discovered_on=DISCOVERED, today=TODAY) is None
+    assert (
+        local_investigation.close(state, close_out(), incident=CT, today=TODAY, taxonomies=packaged()) is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,7 +157,7 @@ def test_local_investigation_close_conflicts_with_the_current_version(
     state: LocalInvestigation, command: CloseOut
 ) -> None:
     with pytest.raises(InvestigationVersionError) as refused:
-        local_investigation.close(state, command, discovered_on=DISCOVERED, today=TODAY)
+        local_investigation.close(state, command, incident=CT, today=TODAY, taxonomies=packaged())
     assert refused.value.extra["current_version"] == state.version
 
 

@@ -14,8 +14,11 @@ import asyncpg
 from sievert_reporting.domain.case_record import CaseState, TaskState
 from sievert_reporting.domain.correspondence import Closure, Notified, Query
 from sievert_reporting.domain.local_investigation import LocalInvestigation
+from sievert_reporting.domain.taxonomy import IncidentBasis
 from sievert_shared.db import Connection
 from sievert_shared.errors import NotFoundError
+from sievert_shared.events import ErrorCategory, RadiotherapyEventCoding
+from sievert_shared.facts import ExposureKind, Modality
 
 # -- the incident a command acts on ---------------------------------------------------------------
 
@@ -32,6 +35,26 @@ async def incident_for_case(conn: Connection, trust: str, incident_id: uuid.UUID
     if row is None:
         raise NotFoundError(f"no incident {incident_id} for trust {trust} (yet)")
     return row["site"], row["discovered_on"]
+
+
+async def incident_basis(conn: Connection, trust: str, incident_id: uuid.UUID) -> tuple[str, IncidentBasis]:
+    """The trust's incident's site and what its investigation's coding depends on (its discovery
+    day, modality, exposure kind and whether it is notifiable), its row locked as
+    ``incident_for_case`` locks it. 404 before its facts arrive."""
+    row = await conn.fetchrow(
+        """SELECT site, discovered_on, modality, exposure_kind, notifiable FROM incidents
+           WHERE incident_id = $1 AND trust = $2 AND facts IS NOT NULL FOR UPDATE""",
+        incident_id,
+        trust,
+    )
+    if row is None:
+        raise NotFoundError(f"no incident {incident_id} for trust {trust} (yet)")
+    return row["site"], IncidentBasis(
+        discovered_on=row["discovered_on"],
+        modality=Modality(row["modality"]),
+        exposure_kind=ExposureKind(row["exposure_kind"]),
+        notifiable=row["notifiable"],
+    )
 
 
 # -- the local investigation ---------------------------------------------------------------------
@@ -53,9 +76,43 @@ async def investigation(conn: Connection, incident_id: uuid.UUID) -> tuple[Local
         error_duty_holder=row["error_duty_holder"],
         error_process_step=row["error_process_step"],
         corrective_actions=tuple(row["corrective_actions"]),
+        error_category=_error_category(row),
+        radiotherapy_event=_radiotherapy_event(row),
         history=tuple(row["history"]),
     )
     return state, row["stream_version"]
+
+
+def _error_category(row: asyncpg.Record) -> ErrorCategory | None:
+    if row["error_taxonomy_version"] is None:
+        return None
+    return ErrorCategory(
+        taxonomy_version=row["error_taxonomy_version"],
+        duty_holder=row["error_tier1_duty_holder"],
+        pathway_point=row["error_tier2_pathway_point"],
+        what_went_wrong=row["error_tier3_what_went_wrong"],
+    )
+
+
+def _radiotherapy_event(row: asyncpg.Record) -> RadiotherapyEventCoding | None:
+    if row["rte_taxonomy_version"] is None:
+        return None
+    return RadiotherapyEventCoding(
+        taxonomy_version=row["rte_taxonomy_version"],
+        level=row["rte_level"],
+        level_basis=row["rte_level_basis"],
+        **{f: list(row[f"rte_{f}"]) for f in RTE_FIELDS},
+    )
+
+
+#: The RTE code lists, as ``RadiotherapyEventCoding`` names them (``rte_<name>`` in the table).
+RTE_FIELDS = (
+    "process_subcodes",
+    "failed_safety_barriers",
+    "effective_safety_barriers",
+    "causative_factors",
+    "detection_methods",
+)
 
 
 async def store_investigation(
@@ -68,15 +125,27 @@ async def store_investigation(
     stream_version: int,
     recorded_at: dt.datetime,
 ) -> None:
+    category, coding = state.error_category, state.radiotherapy_event
     await conn.execute(
         """INSERT INTO local_investigations (incident_id, trust, site, owner_role, status, version, closed_on,
                 closed_by_role, findings, error_duty_holder, error_process_step, corrective_actions,
-                history, stream_version, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                history, stream_version, updated_at,
+                error_taxonomy_version, error_tier1_duty_holder, error_tier2_pathway_point,
+                error_tier3_what_went_wrong, rte_taxonomy_version, rte_level, rte_level_basis,
+                rte_process_subcodes, rte_failed_safety_barriers, rte_effective_safety_barriers,
+                rte_causative_factors, rte_detection_methods)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                   $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
            ON CONFLICT (incident_id) DO UPDATE SET
                owner_role = $4, status = $5, version = $6, closed_on = $7, closed_by_role = $8,
                findings = $9, error_duty_holder = $10, error_process_step = $11,
-               corrective_actions = $12, history = $13, stream_version = $14, updated_at = $15""",
+               corrective_actions = $12, history = $13, stream_version = $14, updated_at = $15,
+               error_taxonomy_version = $16, error_tier1_duty_holder = $17,
+               error_tier2_pathway_point = $18, error_tier3_what_went_wrong = $19,
+               rte_taxonomy_version = $20, rte_level = $21, rte_level_basis = $22,
+               rte_process_subcodes = $23, rte_failed_safety_barriers = $24,
+               rte_effective_safety_barriers = $25, rte_causative_factors = $26,
+               rte_detection_methods = $27""",
         incident_id,
         trust,
         site,
@@ -92,6 +161,14 @@ async def store_investigation(
         list(state.history),
         stream_version,
         recorded_at,
+        category.taxonomy_version if category else None,
+        category.duty_holder if category else None,
+        category.pathway_point if category else None,
+        category.what_went_wrong if category else None,
+        coding.taxonomy_version if coding else None,
+        coding.level if coding else None,
+        coding.level_basis if coding else None,
+        *[getattr(coding, f) if coding else [] for f in RTE_FIELDS],
     )
 
 
@@ -353,6 +430,26 @@ CASE_SUMMARY = '''(SELECT jsonb_build_object(
     FROM (SELECT 1) AS one
     LEFT JOIN incident_cases c ON c.incident_id = incidents.incident_id
     LEFT JOIN local_investigations l ON l.incident_id = incidents.incident_id) AS "case"'''
+
+#: The local investigation's coding in the published taxonomies, on the incident's row as
+#: ``investigation_coding`` (null until a close-out coded it), under the table's column names.
+INVESTIGATION_CODING = """(SELECT jsonb_build_object(
+        'error_taxonomy_version', l.error_taxonomy_version,
+        'error_tier1_duty_holder', l.error_tier1_duty_holder,
+        'error_tier2_pathway_point', l.error_tier2_pathway_point,
+        'error_tier3_what_went_wrong', l.error_tier3_what_went_wrong,
+        'rte_taxonomy_version', l.rte_taxonomy_version,
+        'rte_level', l.rte_level,
+        'rte_level_basis', l.rte_level_basis,
+        'rte_process_subcodes', l.rte_process_subcodes,
+        'rte_failed_safety_barriers', l.rte_failed_safety_barriers,
+        'rte_effective_safety_barriers', l.rte_effective_safety_barriers,
+        'rte_causative_factors', l.rte_causative_factors,
+        'rte_detection_methods', l.rte_detection_methods)
+    FROM local_investigations l
+    WHERE l.incident_id = incidents.incident_id
+      AND (l.error_taxonomy_version IS NOT NULL OR l.rte_taxonomy_version IS NOT NULL)
+    ) AS investigation_coding"""
 
 #: The incident's case status, for the ``case_status`` filter (an incident with no case event is open).
 CASE_STATUS = """COALESCE((SELECT c.status FROM incident_cases c WHERE c.incident_id = incidents.incident_id),

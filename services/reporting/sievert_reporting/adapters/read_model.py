@@ -13,9 +13,10 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from sievert_reporting.adapters.case_store import CASE_STATUS, CASE_SUMMARY
+from sievert_reporting.adapters.case_store import CASE_STATUS, CASE_SUMMARY, INVESTIGATION_CODING
 from sievert_reporting.domain.annual import Period, Row
 from sievert_reporting.domain.incident_row import IncidentChange, IncidentRow
+from sievert_reporting.domain.rte_export import CodedEvent
 from sievert_reporting.domain.shared_incidents import SharedIncidentRow
 from sievert_reporting.domain.submissions import IncidentState
 from sievert_shared.db import Connection, Where
@@ -179,7 +180,7 @@ def decode_cursor(cursor: str) -> tuple[dt.date, uuid.UUID]:
 
 _COLUMNS = f"""incident_id, trust, site, nation, modality, exposure_kind, discovered_on, occurred_on,
               notifiable, codes, authority, csaue, ruleset, deadlines, reported_at, updated_at,
-              {CASE_SUMMARY}"""
+              {CASE_SUMMARY}, {INVESTIGATION_CODING}"""
 
 
 async def list_incidents(
@@ -330,6 +331,36 @@ async def annual_rows(conn: Connection, trust: str, period: Period) -> list[Row]
         period.end,
     )
     return [Row(**{**dict(r.items()), "codes": tuple(r["codes"])}) for r in records]
+
+
+async def rte_events(conn: Connection, trust: str, start: dt.date, end: dt.date) -> list[CodedEvent]:
+    """The trust's radiotherapy incidents discovered from ``start`` to ``end`` whose investigation's
+    close-out coded them in the radiotherapy event taxonomy."""
+    records = await conn.fetch(
+        """SELECT i.site, i.discovered_on, l.rte_taxonomy_version, l.rte_level, l.rte_level_basis,
+                  l.rte_process_subcodes, l.rte_failed_safety_barriers, l.rte_effective_safety_barriers,
+                  l.rte_causative_factors, l.rte_detection_methods
+           FROM local_investigations l JOIN incidents i USING (incident_id)
+           WHERE l.trust = $1 AND l.rte_level IS NOT NULL AND i.discovered_on BETWEEN $2 AND $3""",
+        trust,
+        start,
+        end,
+    )
+    return [
+        CodedEvent(
+            site=r["site"],
+            discovered_on=r["discovered_on"],
+            taxonomy_version=r["rte_taxonomy_version"],
+            level=r["rte_level"],
+            level_basis=r["rte_level_basis"],
+            process_subcodes=tuple(r["rte_process_subcodes"]),
+            failed_safety_barriers=tuple(r["rte_failed_safety_barriers"]),
+            effective_safety_barriers=tuple(r["rte_effective_safety_barriers"]),
+            causative_factors=tuple(r["rte_causative_factors"]),
+            detection_methods=tuple(r["rte_detection_methods"]),
+        )
+        for r in records
+    ]
 
 
 async def deadline_windows(conn: Connection, trust: str) -> list[tuple[str, dt.datetime]]:

@@ -16,14 +16,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from sievert_reporting.domain.taxonomy import (
+    ErrorCategoryInput,
+    IncidentBasis,
+    RadiotherapyEventInput,
+    Taxonomies,
+    TaxonomyCodeError,
+    check_error_category,
+    code_radiotherapy_event,
+)
 from sievert_shared.errors import ConflictError, UnprocessableError
 from sievert_shared.events import (
+    ErrorCategory,
     LocalInvestigationClosed,
     LocalInvestigationOwnerAssigned,
     LocalInvestigationReopened,
+    RadiotherapyEventCoding,
 )
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
 
@@ -44,6 +56,9 @@ class LocalInvestigation:
     error_duty_holder: str | None = None
     error_process_step: str | None = None
     corrective_actions: tuple[str, ...] = ()
+    #: CQC's three tiers and the national radiotherapy event coding (``domain.taxonomy``)
+    error_category: ErrorCategory | None = None
+    radiotherapy_event: RadiotherapyEventCoding | None = None
     #: every event applied, oldest first, as the API shows it
     history: tuple[dict[str, Any], ...] = ()
 
@@ -60,6 +75,8 @@ class CloseOut:
     error_duty_holder: DutyHolder | None = None
     error_process_step: ProcessStep | None = None
     corrective_actions: tuple[str, ...] = ()
+    error_category: ErrorCategoryInput | None = None
+    radiotherapy_event: RadiotherapyEventInput | None = None
 
 
 class InvestigationVersionError(ConflictError):
@@ -108,7 +125,12 @@ def assign_owner(
     )
 
 
-def _same_close(state: LocalInvestigation, command: CloseOut) -> bool:
+def _same_close(
+    state: LocalInvestigation,
+    command: CloseOut,
+    category: ErrorCategory | None,
+    coding: RadiotherapyEventCoding | None,
+) -> bool:
     return (
         state.status == "closed"
         and state.closed_on == command.closed_on
@@ -118,20 +140,39 @@ def _same_close(state: LocalInvestigation, command: CloseOut) -> bool:
         and state.error_duty_holder == _value(command.error_duty_holder)
         and state.error_process_step == _value(command.error_process_step)
         and state.corrective_actions == command.corrective_actions
+        and state.error_category == category
+        and state.radiotherapy_event == coding
     )
 
 
 def close(
-    state: LocalInvestigation, command: CloseOut, *, discovered_on: dt.date, today: dt.date
+    state: LocalInvestigation,
+    command: CloseOut,
+    *,
+    incident: IncidentBasis,
+    today: dt.date,
+    taxonomies: Taxonomies,
 ) -> LocalInvestigationClosed | None:
     """Close the investigation (lines 223-227). None: this very close-out is recorded already.
 
     Refused (422, naming the field) without findings, dated before the incident was discovered
-    (nothing can be investigated before it is known) or later than tomorrow; refused (409, with
-    the current version) against a version that moved on or when it is closed already."""
-    if _same_close(state, command):
+    (nothing can be investigated before it is known) or later than tomorrow, or with a taxonomy
+    code the version in force on the discovery day does not hold (a radiotherapy incident also
+    needs its RTE level where it cannot be derived: ``domain.taxonomy``); refused (409, with the
+    current version) against a version that moved on or when it is closed already."""
+    discovered_on = incident.discovered_on
+    errors: list[dict[str, str]] = []
+    category = _coded(
+        errors,
+        lambda: (
+            None
+            if command.error_category is None
+            else check_error_category(taxonomies, discovered_on, command.error_category)
+        ),
+    )
+    coding = _coded(errors, lambda: code_radiotherapy_event(taxonomies, incident, command.radiotherapy_event))
+    if not errors and _same_close(state, command, category, coding):
         return None
-    errors = []
     if not command.findings.strip():
         errors.append(_field_error("findings", "the investigation's findings are required to close it"))
     if command.closed_on < discovered_on:
@@ -157,6 +198,8 @@ def close(
         error_duty_holder=command.error_duty_holder,
         error_process_step=command.error_process_step,
         corrective_actions=list(command.corrective_actions),
+        error_category=category,
+        radiotherapy_event=coding,
     )
 
 
@@ -227,6 +270,8 @@ def apply(
             error_duty_holder=_value(event.error_duty_holder),
             error_process_step=_value(event.error_process_step),
             corrective_actions=tuple(event.corrective_actions),
+            error_category=event.error_category,
+            radiotherapy_event=event.radiotherapy_event,
             history=(*state.history, entry),
         )
     entry = {
@@ -248,10 +293,27 @@ def view(state: LocalInvestigation) -> dict[str, Any]:
         "findings": state.findings,
         "cause": {"duty_holder": state.error_duty_holder, "process_step": state.error_process_step},
         "corrective_actions": list(state.corrective_actions),
+        "error_category": None if state.error_category is None else state.error_category.model_dump(),
+        "radiotherapy_event": (
+            None if state.radiotherapy_event is None else state.radiotherapy_event.model_dump()
+        ),
         "closed_on": state.closed_on.isoformat() if state.closed_on else None,
         "closed_by_role": state.closed_by_role,
         "history": list(state.history),
     }
+
+
+_Coded = TypeVar("_Coded", ErrorCategory, RadiotherapyEventCoding)
+
+
+def _coded(errors: list[dict[str, str]], code: Callable[[], _Coded | None]) -> _Coded | None:
+    """The coding ``code`` gives, or None with its refusals added to ``errors``, so a close-out
+    is refused once with every field that is wrong."""
+    try:
+        return code()
+    except TaxonomyCodeError as refused:
+        errors.extend(refused.extra["errors"])
+        return None
 
 
 def _value(item: DutyHolder | ProcessStep | None) -> str | None:

@@ -1,24 +1,31 @@
-"""``sievert report annual``: reporting's annual report on the command line (``replay`` has the
-other command, ``sievert replay reporting``).
+"""``sievert report annual`` and ``sievert report rte-export``: reporting's annual report and the
+radiotherapy events for the national analysis on the command line (``replay`` has the other
+command, ``sievert replay reporting``).
 
 ``sievert report annual --trust RXX --year 2024/25 [--activity counts.csv] [--out DIR]`` reads the
 reporting database (``REPORTING_DATABASE_URL``) and writes a folder: annual.json, annual.html,
 annual.pdf, one CSV per table, and charts as PNG and SVG. Activity CSV columns:
 ``site,modality,examinations`` for the period asked for.
+
+``sievert report rte-export --trust RXX --from 2025-01-01 --to 2025-12-31 [--out DIR]`` writes
+rte-export.json, rte-export-events.csv and rte-export-monthly.csv (``domain.rte_export``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 from pathlib import Path
 
 from sievert_reporting.adapters import charts, render
 from sievert_reporting.adapters.activity_store import activity_of, store_activity
-from sievert_reporting.adapters.read_model import annual_rows
+from sievert_reporting.adapters.read_model import annual_rows, rte_events
 from sievert_reporting.domain.activity import parse_csv
 from sievert_reporting.domain.annual import Period, annual_report, annual_view, parse_period
+from sievert_reporting.domain.rte_export import CodedEvent, export_tables, rte_export
+from sievert_reporting.domain.taxonomy import packaged
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.db import Connection, create_pool
 
@@ -32,6 +39,47 @@ def register_report(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     annual.add_argument("--activity", type=Path, help="CSV of site,modality,examinations for the period")
     annual.add_argument("--out", type=Path, help="output folder (default: annual-<trust>-<year>)")
     annual.set_defaults(func=run_annual)
+    export = inner.add_parser("rte-export", help="radiotherapy events for the national analysis")
+    export.add_argument("--trust", required=True)
+    export.add_argument("--from", dest="start", required=True, type=dt.date.fromisoformat, help="2025-01-01")
+    export.add_argument("--to", dest="end", required=True, type=dt.date.fromisoformat, help="2025-12-31")
+    export.add_argument("--out", type=Path, help="output folder (default: rte-export-<trust>-<from>-<to>)")
+    export.set_defaults(func=run_rte_export)
+
+
+def run_rte_export(args: argparse.Namespace) -> int:
+    if args.end < args.start:
+        print(f"sievert report rte-export: --to {args.end} is before --from {args.start}", file=sys.stderr)
+        return 2
+    out = args.out or Path(f"rte-export-{args.trust}-{args.start}-{args.end}")
+    events = asyncio.run(read_rte_events(ReportingSettings(), args.trust, args.start, args.end))
+    written = write_rte_export(args.trust, args.start, args.end, events, out)
+    print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+    return 0
+
+
+async def read_rte_events(
+    settings: ReportingSettings, trust: str, start: dt.date, end: dt.date
+) -> list[CodedEvent]:
+    pool = await create_pool(settings.database_url.get_secret_value(), max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            return await rte_events(conn, trust, start, end)
+    finally:
+        await pool.close()
+
+
+def write_rte_export(
+    trust: str, start: dt.date, end: dt.date, events: list[CodedEvent], out: Path
+) -> list[Path]:
+    """rte-export.json and one CSV per table (events, monthly) into ``out``."""
+    export = rte_export(trust, start, end, events, packaged())
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"rte-export.json": render.to_json(export)}
+    files |= {f"rte-export-{name}.csv": render.table_csv(t) for name, t in export_tables(export).items()}
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+    return [out / name for name in files]
 
 
 def run_annual(args: argparse.Namespace) -> int:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_reporting.domain.local_investigation import CloseOut
+from sievert_reporting.domain.taxonomy import ErrorCategoryInput, RadiotherapyEventInput
 from sievert_reporting.entrypoints.deps import Cases, Lead, OwnersDep, Reader
 from sievert_reporting.entrypoints.schemas import ROLE
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
@@ -38,6 +39,52 @@ class OwnerAssignment(BaseModel):
     )
 
 
+_Code = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ErrorCategoryBody(BaseModel):
+    """CQC's three tiers, as codes of the version in force on the discovery day (docs/reporting.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duty_holder: Annotated[str, _Code] = Field(description="Tier 1, e.g. 'referrer'.")
+    pathway_point: Annotated[str, _Code] = Field(description="Tier 2, e.g. 'incorrect_referral'.")
+    what_went_wrong: Annotated[str, _Code] | None = Field(
+        default=None, description="Tier 3, e.g. 'wrong_patient'."
+    )
+
+    def command(self) -> ErrorCategoryInput:
+        return ErrorCategoryInput(self.duty_holder, self.pathway_point, self.what_went_wrong)
+
+
+class RadiotherapyEventBody(BaseModel):
+    """The national radiotherapy event coding (radiotherapy incidents only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="Classification level; omit it where it follows from the incident (notifiable: 1, near miss: 4).",
+    )
+    process_subcodes: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+    failed_safety_barriers: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+    effective_safety_barriers: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+    causative_factors: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+    detection_methods: list[Annotated[str, _Code]] = Field(default_factory=list, max_length=20)
+
+    def command(self) -> RadiotherapyEventInput:
+        return RadiotherapyEventInput(
+            level=self.level,
+            process_subcodes=tuple(self.process_subcodes),
+            failed_safety_barriers=tuple(self.failed_safety_barriers),
+            effective_safety_barriers=tuple(self.effective_safety_barriers),
+            causative_factors=tuple(self.causative_factors),
+            detection_methods=tuple(self.detection_methods),
+        )
+
+
 class Close(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +100,8 @@ class Close(BaseModel):
     error_duty_holder: DutyHolder | None = None
     error_process_step: ProcessStep | None = None
     corrective_actions: list[str] = Field(default_factory=list, max_length=50)
+    error_category: ErrorCategoryBody | None = None
+    radiotherapy_event: RadiotherapyEventBody | None = None
     expected_version: int = Field(ge=0, description="The investigation's version as last read.")
 
 
@@ -93,7 +142,9 @@ async def assign_owner(
 async def close(
     incident_id: uuid.UUID, body: Close, caller: Lead, owners: OwnersDep, service: Cases
 ) -> JSONResponse:
-    """Close the investigation (``LocalInvestigationClosed``)."""
+    """Close the investigation (``LocalInvestigationClosed``), coded in CQC's error taxonomy and,
+    for a radiotherapy incident, the national radiotherapy event taxonomy (422 for a code the
+    version in force does not hold, or a level that is needed and missing)."""
     trust = await owners.writable("incidents", incident_id, caller)
     command = CloseOut(
         closed_on=body.closed_on,
@@ -104,6 +155,8 @@ async def close(
         error_duty_holder=body.error_duty_holder,
         error_process_step=body.error_process_step,
         corrective_actions=tuple(body.corrective_actions),
+        error_category=body.error_category.command() if body.error_category else None,
+        radiotherapy_event=body.radiotherapy_event.command() if body.radiotherapy_event else None,
     )
     view = await service.close_investigation(trust, incident_id, command, caller.subject)
     return JSONResponse({"incident_id": str(incident_id), **view})

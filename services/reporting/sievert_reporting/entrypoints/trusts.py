@@ -1,18 +1,23 @@
 """``/v1/trusts/{trust_id}/...``: what a trust's admin manages for the whole trust: activity counts
-(the annual report's rates per 1,000 examinations) and consent to see other trusts' shared themes."""
+(the annual report's rates per 1,000 examinations) and consent to see other trusts' shared themes;
+and the trust's radiotherapy events for the national analysis (``rte-export``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sievert_reporting.adapters.activity_store import activity_of, store_activity
-from sievert_reporting.adapters.read_model import sites_of_other_trusts
+from sievert_reporting.adapters.read_model import rte_events, sites_of_other_trusts
+from sievert_reporting.adapters.render import table_csv
 from sievert_reporting.domain.activity import ActivityCount, InvalidActivityCountsError, parse_csv, parse_rows
 from sievert_reporting.domain.annual import Period, parse_period
+from sievert_reporting.domain.rte_export import export_tables, rte_export
+from sievert_reporting.domain.taxonomy import packaged
 from sievert_reporting.entrypoints.deps import (
     Admin,
     Pool,
@@ -107,6 +112,37 @@ async def set_consent(trust_id: TrustPath, body: Consent, caller: Admin, service
     trust = trust_of_path(trust_id, caller)
     await service.set_consent(trust, body.consent)
     return JSONResponse({"trust": trust, "consent": body.consent})
+
+
+@router.get(
+    "/trusts/{trust_id}/rte-export",
+    responses={404: {}, 422: {}, 200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+async def rte_export_of(
+    trust_id: TrustPath,
+    caller: Reader,
+    start: Annotated[dt.date, Query(alias="from", description="First day of discovery (inclusive).")],
+    end: Annotated[dt.date, Query(alias="to", description="Last day of discovery (inclusive).")],
+    *,
+    pool: Pool,
+    format: Annotated[
+        Literal["json", "csv"], Query(description="json: events and monthly; csv: one table")
+    ] = "json",
+    table: Annotated[Literal["events", "monthly"], Query(description="The CSV's table.")] = "events",
+) -> Response:
+    """The trust's radiotherapy events coded in the national radiotherapy event taxonomy, and their
+    monthly aggregates per provider (level, process subcodes, failed safety barriers, causative
+    factors, method of detection), anonymised: no incident id, no day, no free text."""
+    trust = trust_of_path(trust_id, caller)
+    if end < start:
+        detail = f"'to' ({end}) is before 'from' ({start})"
+        raise UnprocessableError(detail, errors=[{"path": "query/to", "message": detail}])
+    async with pool.acquire() as conn:
+        events = await rte_events(conn, trust, start, end)
+    export = rte_export(trust, start, end, events, packaged())
+    if format == "csv":
+        return PlainTextResponse(table_csv(export_tables(export)[table]), media_type="text/csv")
+    return JSONResponse(export)
 
 
 def _period(year: str) -> Period:

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from sievert_reporting.adapters import case_store
-from sievert_reporting.domain import correspondence, local_investigation
+from sievert_reporting.domain import correspondence, local_investigation, taxonomy
 from sievert_reporting.domain.correspondence import AuthorityCorrespondence
 from sievert_reporting.domain.local_investigation import CloseOut, LocalInvestigation
 from sievert_reporting.domain.submissions import refuse_identifiers
+from sievert_reporting.domain.taxonomy import IncidentBasis
 from sievert_reporting.service_layer.own_events import OwnEventsService
 from sievert_shared.db import Connection
 from sievert_shared.envelope import Tenant
@@ -45,7 +46,7 @@ class CaseService(OwnEventsService):
         return await self._change_investigation(
             trust,
             incident_id,
-            lambda state, _discovered_on: local_investigation.assign_owner(
+            lambda state, _incident: local_investigation.assign_owner(
                 state,
                 owner_role=owner_role,
                 assigned_by_role=assigned_by_role,
@@ -69,8 +70,8 @@ class CaseService(OwnEventsService):
         return await self._change_investigation(
             trust,
             incident_id,
-            lambda state, discovered_on: local_investigation.close(
-                state, command, discovered_on=discovered_on, today=self._today()
+            lambda state, incident: local_investigation.close(
+                state, command, incident=incident, today=self._today(), taxonomies=taxonomy.packaged()
             ),
             actor,
         )
@@ -89,7 +90,7 @@ class CaseService(OwnEventsService):
         return await self._change_investigation(
             trust,
             incident_id,
-            lambda state, _discovered_on: local_investigation.reopen(
+            lambda state, _incident: local_investigation.reopen(
                 state,
                 reason=reason,
                 reopened_by_role=reopened_by_role,
@@ -103,16 +104,17 @@ class CaseService(OwnEventsService):
         self,
         trust: str,
         incident_id: uuid.UUID,
-        decide: Callable[[LocalInvestigation, dt.date], Event | None],
+        decide: Callable[[LocalInvestigation, IncidentBasis], Event | None],
         actor: str | None,
     ) -> dict[str, Any]:
         """One transaction for every change to the local investigation: the incident's row locked
-        (``incident_for_case``), the rule decided on the investigation as recorded and the day the
-        incident was discovered, its event emitted and applied, and the investigation as it now is."""
+        (``incident_basis``), the rule decided on the investigation as recorded and what its coding
+        depends on (the discovery day, modality, exposure kind, decision), its event emitted and
+        applied, and the investigation as it now is."""
         async with self.pool.acquire() as conn, conn.transaction():
-            site, discovered_on = await case_store.incident_for_case(conn, trust, incident_id)
+            site, incident = await case_store.incident_basis(conn, trust, incident_id)
             state, _ = await case_store.investigation(conn, incident_id)
-            event = decide(state, discovered_on)
+            event = decide(state, incident)
             await self._emit(conn, trust, site, incident_id, event, actor)
             return local_investigation.view((await case_store.investigation(conn, incident_id))[0])
 
