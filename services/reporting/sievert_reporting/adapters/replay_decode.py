@@ -103,6 +103,18 @@ def _facts_dates_in_order(self: Any) -> None:
         raise ValueError("must not be after discovered_on")
 
 
+def _without_none(facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts as ``model_dump(exclude_none=True)`` gives them, which drops ``None`` at every
+    depth: inside the employers' entries too (an employer without a trust code)."""
+    return {
+        k: [_without_none(item) if isinstance(item, dict) else item for item in v]
+        if isinstance(v, list)
+        else v
+        for k, v in facts.items()
+        if v is not None
+    }
+
+
 def _facts_in_order(self: Any) -> None:
     """The current facts' two checks: dates in order, and the employers' rule (one notifies)."""
     _facts_dates_in_order(self)
@@ -394,7 +406,7 @@ class FastDecoder:
                 facts.exposure_kind.value,
                 facts.discovered_on,
                 facts.occurred_on,
-                _encode({k: v for k, v in msgspec.to_builtins(facts).items() if v is not None}),
+                _encode(_without_none(msgspec.to_builtins(facts))),
             )
         return IncidentChange(
             env.event_id,
