@@ -41,6 +41,8 @@ from sievert_console.entrypoints.context import (
 )
 from sievert_shared.health import Check, health_router
 from sievert_shared.http import install_http_conventions
+from sievert_shared.metrics import ServiceMetrics, install_metrics
+from sievert_shared.tracing import HttpTracing
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_COOKIE = "sievert_console"
@@ -145,6 +147,8 @@ def create_app(console: ConsoleParts) -> FastAPI:
     )
     app.state.console = console
     install_http_conventions(app)  # correlation ids through to every service's logs
+    install_metrics(app, ServiceMetrics("console"))
+    app.add_middleware(HttpTracing, service="console")
     _install_page_errors(app)
     app.add_middleware(
         SessionMiddleware,
