@@ -351,8 +351,14 @@ def install_metrics(app: FastAPI, metrics: ServiceMetrics) -> None:
 def metrics_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/metrics", include_in_schema=False)
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    )
     async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus metrics of this process (docs/operability.md): counts by route template, event
+        type, topic and trust code, never an incident id or anything of a patient."""
         metrics: ServiceMetrics = request.app.state.metrics
         return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 

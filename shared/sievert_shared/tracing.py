@@ -312,6 +312,14 @@ class HttpTracing:
                     span.update_name(f"{method} {route}")
 
 
+async def propagate_trace(request: Any) -> None:
+    """httpx request hook: the current span's ``traceparent`` on an outgoing request (the console's
+    calls to the services), so the service's server span is its child."""
+    traceparent = current_traceparent()
+    if traceparent is not None and TRACEPARENT not in request.headers:
+        request.headers[TRACEPARENT] = traceparent
+
+
 def add_trace_ids(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: the current span's trace and span ids on every log line inside it."""
     if _provider is not None:

@@ -129,3 +129,14 @@ def test_tracing_is_off_unless_an_endpoint_is_configured() -> None:
     disabled = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"}
     assert tracing.configure_tracing("test", environ=disabled) is False
     assert not tracing.enabled()
+
+
+async def test_the_consoles_calls_carry_the_current_trace(spans: InMemorySpanExporter) -> None:
+    outside = httpx.Request("GET", "http://deadlines/v1/deadlines")
+    await tracing.propagate_trace(outside)
+    assert "traceparent" not in outside.headers
+    with tracing.tracer("console").start_as_current_span("GET /incidents/{incident_id}") as span:
+        inside = httpx.Request("GET", "http://deadlines/v1/deadlines")
+        await tracing.propagate_trace(inside)
+    context = span.get_span_context()
+    assert inside.headers["traceparent"] == f"00-{context.trace_id:032x}-{context.span_id:016x}-01"

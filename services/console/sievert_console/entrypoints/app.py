@@ -42,7 +42,7 @@ from sievert_console.entrypoints.context import (
 from sievert_shared.health import Check, health_router
 from sievert_shared.http import install_http_conventions
 from sievert_shared.metrics import ServiceMetrics, install_metrics
-from sievert_shared.tracing import HttpTracing
+from sievert_shared.tracing import HttpTracing, propagate_trace
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_COOKIE = "sievert_console"
@@ -81,7 +81,9 @@ def _lifespan(console: ConsoleParts) -> Callable[[FastAPI], contextlib.AbstractA
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = console.settings
         stop = asyncio.Event()
-        async with httpx.AsyncClient(timeout=settings.api_timeout_seconds) as http:
+        async with httpx.AsyncClient(
+            timeout=settings.api_timeout_seconds, event_hooks={"request": [propagate_trace]}
+        ) as http:
             console.apis = Apis.over(http, settings.services.model_dump())
             feed = None
             if settings.live_updates:
