@@ -139,4 +139,6 @@ async def test_the_consoles_calls_carry_the_current_trace(spans: InMemorySpanExp
         inside = httpx.Request("GET", "http://deadlines/v1/deadlines")
         await tracing.propagate_trace(inside)
     context = span.get_span_context()
-    assert inside.headers["traceparent"] == f"00-{context.trace_id:032x}-{context.span_id:016x}-01"
+    version, trace_id, parent_id, flags = inside.headers["traceparent"].split("-")
+    assert (version, trace_id, parent_id) == ("00", f"{context.trace_id:032x}", f"{context.span_id:016x}")
+    assert int(flags, 16) & 1  # sampled
