@@ -210,10 +210,11 @@ Section = TypeVar("Section", bound="_Section")
 
 
 class _Section:
-    """Metrics of one service only, registered in its registry once (``of``)."""
+    """Metrics of one service only, registered in its registry once: ``of`` makes the section on
+    first use (the service's bootstrap, so /metrics lists them from the start) and then returns it."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        raise NotImplementedError
+        """Each section registers its own metrics in ``registry``."""
 
     @classmethod
     def of(cls: type[Section], metrics: ServiceMetrics) -> Section:
