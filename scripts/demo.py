@@ -270,14 +270,15 @@ async def show_metrics(api: Api) -> None:
     say("\n== metrics: GET /metrics of each service (what Prometheus scrapes) ==")
     for name, base in api.url.items():
         text = (await api.http.get(f"{base}/metrics")).text
-        shown = [
-            line
-            for line in text.splitlines()
-            if line.startswith(DEMO_METRICS) and not line.endswith((" 0.0", " 0"))
-        ]
         say(f"  {name} ({base}/metrics): {len(text.splitlines())} lines, for example")
-        for line in shown[:6]:
-            say(f"    {line}")
+        for metric in DEMO_METRICS:  # two series of each, those that moved
+            moved = [
+                line
+                for line in text.splitlines()
+                if line.startswith((f"{metric} ", f"{metric}{{")) and "/readyz" not in line
+            ]
+            for line in [m for m in moved if not m.endswith(" 0.0")][:2]:
+                say(f"    {line}")
 
 
 async def post_samples(api: Api) -> dict[str, Posted]:
