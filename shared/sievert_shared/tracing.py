@@ -70,12 +70,15 @@ def provider_for(service: str, exporter: SpanExporter, *, batch: bool = True) ->
 
 def configure_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool:
     """Export by OTLP when an endpoint is configured; False (tracing off) otherwise."""
-    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if not endpoint or environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+    traces_endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    base_endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not (traces_endpoint or base_endpoint) or environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    use_provider(provider_for(service, OTLPSpanExporter()))
+    # As the specification says: the signal's own endpoint as given, the base one + /v1/traces.
+    endpoint = traces_endpoint or f"{str(base_endpoint).rstrip('/')}/v1/traces"
+    use_provider(provider_for(service, OTLPSpanExporter(endpoint=endpoint)))
     return True
 
 
@@ -83,6 +86,10 @@ def use_provider(provider: TracerProvider | None) -> None:
     """Turn tracing on with this provider (None: off). One per process, as the services run."""
     global _provider
     _provider = provider
+
+
+def current_provider() -> TracerProvider | None:
+    return _provider
 
 
 def enabled() -> bool:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import http.server
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -300,3 +302,34 @@ def _consumed(spans: list[ReadableSpan], scope: str) -> bool:
         s.kind is SpanKind.CONSUMER and s.instrumentation_scope and s.instrumentation_scope.name == scope
         for s in spans
     )
+
+
+def test_spans_are_exported_by_otlp_over_http_when_an_endpoint_is_set() -> None:
+    """The exporter really sends: a collector stand-in on loopback receives the spans as OTLP
+    protobuf at ``<endpoint>/v1/traces``."""
+    received: list[tuple[str, str]] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"]))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_port}"
+        assert tracing.configure_tracing("intake", {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+        with tracing.tracer("intake").start_as_current_span("exported"):
+            pass
+        provider = tracing.current_provider()
+        assert provider is not None and provider.force_flush(timeout_millis=10_000)
+        provider.shutdown()
+    finally:
+        tracing.use_provider(None)
+        server.shutdown()
+    assert received == [("/v1/traces", "application/x-protobuf")]
