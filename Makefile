@@ -31,6 +31,7 @@ lint: install
 	$(VENV)/mypy
 
 unit: install
+	@bash scripts/promtool.sh
 	$(PYTEST) tests/unit -q
 
 integration: up

@@ -246,10 +246,39 @@ async def run(services: dict[str, devstack.RunningService]) -> None:
         await close_local_investigation(api, incidents[CHEST.title])
         await withdrawal_requested(api, incidents[CT.title])
         await incomplete_then_complete(api, incidents[RADIOTHERAPY.title])
+        await show_metrics(api)
     say(
         "\nService logs (JSON, one line per event) are in "
         + str(next(iter(services.values())).log_path.parent)
     )
+
+
+#: What the demo shows of each service's /metrics (docs/operability.md lists them all).
+DEMO_METRICS = (
+    "sievert_http_requests_total",
+    "sievert_consumer_events_handled_total",
+    "sievert_outbox_published_events_total",
+    "sievert_timers_pending",
+    "sievert_deadline_windows_overdue",
+    "sievert_documents_drafted_total",
+    "sievert_documents_issued_total",
+)
+
+
+async def show_metrics(api: Api) -> None:
+    """What Prometheus scrapes: ``curl 127.0.0.1:800N/metrics``, a few of each service's series."""
+    say("\n== metrics: GET /metrics of each service (what Prometheus scrapes) ==")
+    for name, base in api.url.items():
+        text = (await api.http.get(f"{base}/metrics")).text
+        say(f"  {name} ({base}/metrics): {len(text.splitlines())} lines, for example")
+        for metric in DEMO_METRICS:  # two series of each, those that moved
+            moved = [
+                line
+                for line in text.splitlines()
+                if line.startswith((f"{metric} ", f"{metric}{{")) and "/readyz" not in line
+            ]
+            for line in [m for m in moved if not m.endswith(" 0.0")][:2]:
+                say(f"    {line}")
 
 
 async def post_samples(api: Api) -> dict[str, Posted]:

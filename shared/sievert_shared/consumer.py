@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, EventRegistry, UndecodableEventError, UnknownEventError
 from sievert_shared.kafka import new_consumer
 from sievert_shared.logging import get_logger
+from sievert_shared.metrics import ServiceMetrics
 from sievert_shared.settings import KafkaSettings
+from sievert_shared.tracing import consuming
 
 log = get_logger(__name__)
 
@@ -54,6 +57,8 @@ class _Applied:
     processed: int = 0
     duplicates: int = 0
     dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = field(default_factory=list)
+    applied_types: list[str] = field(default_factory=list)
+    duplicate_types: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,8 +80,10 @@ class IdempotentConsumer:
         handlers: Mapping[str, Handler],
         dead_letter_producer: AIOKafkaProducer,
         registry: EventRegistry = REGISTRY,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.name = name
+        self._metrics = metrics or ServiceMetrics(name.split(".")[0])
         self._pool = pool
         self._kafka = kafka
         self._topics = topics
@@ -99,8 +106,11 @@ class IdempotentConsumer:
                 if consumer.assignment():
                     self.assigned.set()
                 for tp, records in batches.items():
+                    started = time.perf_counter()
                     await self._process(tp, records)
                     await consumer.commit({tp: records[-1].offset + 1})
+                    self._metrics.batch_duration.labels(self.name).observe(time.perf_counter() - started)
+                await self._metrics.sample_lag(self.name, consumer)
         finally:
             await consumer.stop()
 
@@ -140,10 +150,12 @@ class IdempotentConsumer:
             try:
                 applied = await self._apply(tp, decoded, isolate=False)
             except _TRANSIENT:
+                self._metrics.retried(self.name, (d.envelope.event_type for d in decoded), "transient")
                 raise
             except Exception:
                 # Some event in the batch is poison. Redo the batch one savepoint per event, so
                 # only that event is dead-lettered and the others still take effect.
+                self._metrics.retried(self.name, (d.envelope.event_type for d in decoded), "poison_batch")
                 applied = await self._apply(tp, decoded, isolate=True)
         dead.extend(applied.dead)
         for record, reason in dead:
@@ -151,6 +163,8 @@ class IdempotentConsumer:
         self.stats.processed += applied.processed
         self.stats.duplicates += applied.duplicates
         self.stats.dead_lettered += len(dead)
+        self._metrics.handled(self.name, applied.applied_types)
+        self._metrics.duplicates(self.name, applied.duplicate_types)
 
     async def _apply(self, tp: TopicPartition, decoded: list[_Decoded], *, isolate: bool) -> _Applied:
         """One transaction for the batch: record every event id, apply the first-seen ones."""
@@ -175,6 +189,7 @@ class IdempotentConsumer:
                 env = item.envelope
                 if env.event_id not in first_seen:
                     applied.duplicates += 1
+                    applied.duplicate_types.append(env.event_type)
                     continue
                 first_seen.discard(env.event_id)  # the same event twice in one batch applies once
                 if bound[env.stream_id] != env.tenant.trust:
@@ -185,8 +200,13 @@ class IdempotentConsumer:
                     log.error("consumer.tenant_mismatch", consumer=self.name, event_id=str(env.event_id))
                     applied.dead.append((item.record, reason))
                     continue
-                with structlog.contextvars.bound_contextvars(
-                    correlation_id=env.correlation_id, event_id=str(env.event_id), event_type=env.event_type
+                with (
+                    structlog.contextvars.bound_contextvars(
+                        correlation_id=env.correlation_id,
+                        event_id=str(env.event_id),
+                        event_type=env.event_type,
+                    ),
+                    consuming(self._metrics.service, item.record.headers, tp.topic, env),
                 ):
                     if not isolate:
                         await self._handlers[env.event_type](conn, env, item.event)
@@ -201,6 +221,7 @@ class IdempotentConsumer:
                             applied.dead.append((item.record, f"{type(exc).__name__}: {exc}"))
                             continue
                     applied.processed += 1
+                    applied.applied_types.append(env.event_type)
                     log.info(
                         "consumer.event_applied",
                         consumer=self.name,
@@ -228,6 +249,7 @@ class IdempotentConsumer:
                 ("dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             ],
         )
+        self._metrics.dead_lettered(self.name, record)
 
 
 async def _bind_stream_tenants(conn: Connection, decoded: list[_Decoded]) -> dict[uuid.UUID, str]:

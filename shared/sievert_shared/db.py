@@ -14,6 +14,8 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from sievert_shared.tracing import watch_queries
+
 # A connection straight from asyncpg or one borrowed from a pool: code takes either.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -21,6 +23,7 @@ _MIGRATION_LOCK_KEY = 0x5EE7E27  # any constant: serialises migrations across re
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    watch_queries(conn)
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 

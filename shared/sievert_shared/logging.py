@@ -8,12 +8,15 @@ from typing import Any
 
 import structlog
 
+from sievert_shared.tracing import add_trace_ids
+
 
 def configure_logging(service: str, level: str = "info") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
     # uvicorn and aiokafka log through stdlib; route them through the same JSON renderer.
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

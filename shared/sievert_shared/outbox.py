@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,9 @@ from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event
 from sievert_shared.kafka import headers_for
 from sievert_shared.logging import get_logger
+from sievert_shared.metrics import ServiceMetrics
 from sievert_shared.topics import Topics
+from sievert_shared.tracing import PublishSpans, current_traceparent
 
 log = get_logger(__name__)
 
@@ -71,6 +74,7 @@ async def enqueue(conn: Connection, topics: Topics, envelopes: Sequence[EventEnv
     from sievert_shared.events import REGISTRY
 
     rows = []
+    trace_context = current_traceparent()  # the span that emits them, carried on by the relay
     for envelope in envelopes:
         model = REGISTRY.model_for(envelope.event_type, envelope.schema_version)
         rows.append(
@@ -79,10 +83,13 @@ async def enqueue(conn: Connection, topics: Topics, envelopes: Sequence[EventEnv
                 topic_of(model, topics),
                 envelope.key,
                 envelope.model_dump(mode="json"),
+                trace_context,
             )
         )
     await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, message_key, envelope) VALUES ($1, $2, $3, $4)", rows
+        """INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
+           VALUES ($1, $2, $3, $4, $5)""",
+        rows,
     )
 
 
@@ -200,7 +207,9 @@ class OutboxRelay:
         *,
         batch_size: int = 1000,
         poll_interval: float = 0.5,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or ServiceMetrics("outbox")
         self._pool = pool
         self._producer = producer
         self._batch_size = batch_size
@@ -240,31 +249,50 @@ class OutboxRelay:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_KEY):
                 return 0
             rows = await conn.fetch(
-                """SELECT position, topic, message_key, envelope FROM outbox
+                """SELECT position, topic, message_key, envelope, trace_context FROM outbox
                    WHERE published_at IS NULL ORDER BY position LIMIT $1""",
                 self._batch_size,
             )
             if not rows:
                 return 0
             pending = []
+            spans = PublishSpans(self._metrics.service)
             for row in rows:
                 envelope = row["envelope"]
+                traced = spans.start(row["topic"], envelope, row["trace_context"])
                 pending.append(
                     await self._producer.send(
                         row["topic"],
                         value=json.dumps(envelope, separators=(",", ":")).encode(),
                         key=bytes(row["message_key"]),
-                        headers=headers_for(envelope),
+                        headers=headers_for(envelope) + traced,
                     )
                 )
-            await asyncio.gather(*pending)
+            try:
+                await asyncio.gather(*pending)
+            finally:
+                spans.end()
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])",
                 [row["position"] for row in rows],
             )
         self.published_total += len(rows)
+        for topic, count in Counter(row["topic"] for row in rows).items():
+            self._metrics.outbox_published.labels(topic).inc(count)
         log.debug("outbox.published", count=len(rows))
         return len(rows)
 
 
-__all__ = ["Emission", "Emitter", "OutboxRelay", "build_envelope", "enqueue", "topic_of"]
+async def waiting_rows(pool: asyncpg.Pool) -> tuple[int, float]:
+    """Outbox rows not yet published, and the age in seconds of the oldest (0 when none waits)."""
+    async with pool.acquire(timeout=1) as conn:
+        row = await conn.fetchrow(
+            """SELECT count(*) AS waiting,
+                      coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age
+               FROM outbox WHERE published_at IS NULL"""
+        )
+    assert row is not None
+    return int(row["waiting"]), max(0.0, float(row["oldest_age"]))
+
+
+__all__ = ["Emission", "Emitter", "OutboxRelay", "build_envelope", "enqueue", "topic_of", "waiting_rows"]

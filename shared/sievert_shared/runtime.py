@@ -23,8 +23,10 @@ from sievert_shared.health import Check, health_router
 from sievert_shared.http import install_http_conventions
 from sievert_shared.kafka import ensure_topics, kafka_ready, new_producer
 from sievert_shared.logging import get_logger
-from sievert_shared.outbox import Emitter, OutboxRelay
+from sievert_shared.metrics import ServiceMetrics, install_metrics
+from sievert_shared.outbox import Emitter, OutboxRelay, waiting_rows
 from sievert_shared.settings import ServiceSettings
+from sievert_shared.tracing import HttpTracing
 
 log = get_logger(__name__)
 
@@ -84,6 +86,18 @@ class ServiceRuntime:
     _producer: AIOKafkaProducer | None = None
     running_consumers: list[IdempotentConsumer] = field(default_factory=list)
     outbox_relay: OutboxRelay | None = None
+    metrics: ServiceMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = ServiceMetrics(self.name)
+        self.metrics.on_scrape("readiness", lambda: self.metrics.readiness(self.readiness_checks().items()))
+        self.metrics.on_scrape("outbox", self._outbox_gauges)
+
+    async def _outbox_gauges(self) -> None:
+        if self._pool is not None:
+            waiting, oldest_age = await waiting_rows(self._pool)
+            self.metrics.outbox_waiting.set(waiting)
+            self.metrics.outbox_oldest_age.set(oldest_age)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -124,7 +138,7 @@ class ServiceRuntime:
             await _with_retries("kafka", producer.start)
             self._pool, self._producer = pool, producer
             if self.relay:
-                self.outbox_relay = OutboxRelay(pool, producer)
+                self.outbox_relay = OutboxRelay(pool, producer, metrics=self.metrics)
                 tasks.append(
                     asyncio.create_task(self._supervise("outbox-relay", self.outbox_relay.run, stop))
                 )
@@ -136,6 +150,7 @@ class ServiceRuntime:
                     topics=spec.topics(settings),
                     handlers=spec.handlers(self),
                     dead_letter_producer=producer,
+                    metrics=self.metrics,
                 )
                 self.running_consumers.append(consumer)
                 tasks.append(asyncio.create_task(self._supervise(consumer.name, consumer.run, stop)))
@@ -199,5 +214,7 @@ def service_app(runtime: ServiceRuntime, *, description: str) -> FastAPI:
     )
     app.state.runtime = runtime
     install_http_conventions(app)
+    install_metrics(app, runtime.metrics)
+    app.add_middleware(HttpTracing, service=runtime.name)
     app.include_router(health_router(runtime.readiness_checks))
     return app

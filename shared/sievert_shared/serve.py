@@ -7,11 +7,13 @@ from fastapi import FastAPI
 
 from sievert_shared.logging import configure_logging
 from sievert_shared.runtime import ServiceRuntime
+from sievert_shared.tracing import configure_tracing
 
 
 def serve(name: str, runtime: ServiceRuntime, app: FastAPI) -> None:
     settings = runtime.settings
     configure_logging(name, settings.log_level)
+    configure_tracing(name)  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     uvicorn.run(
         app,
         host=settings.http_host,

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import LocalInvestigationClosed
@@ -267,3 +268,52 @@ async def test_an_hl7_v2_adverse_event_over_mllp_is_classified_like_json(stack: 
     # the same facts as the JSON sample: 12 mSv against 1 mSv intended, CT, England (code 2.2)
     assert decision.payload["decision"]["codes"] == ["2.2"]
     assert decision.payload["decision"]["authority"] == "cqc"
+
+
+async def test_each_services_metrics_move_with_an_incident(stack: Stack) -> None:
+    """``curl :800N/metrics``, as Prometheus would, before and after one incident: each service's
+    counters move (other tests of this module post too, so the check is on the difference)."""
+    consumed = {
+        "classifier": ("classifier.incidents", "IncidentReported"),
+        "deadlines": ("deadlines.windows", "IncidentClassified"),
+        "reporting": ("reporting.incident-projection", "IncidentClassified"),
+    }
+
+    async def scrape(name: str) -> str:
+        answer = await stack.http.get(stack.url(name, "/metrics"))
+        assert answer.status_code == 200, (name, answer.text)
+        return answer.text
+
+    def handled(text: str, consumer: str, event_type: str) -> float:
+        return _sample(
+            text, "sievert_consumer_events_handled_total", consumer=consumer, event_type=event_type
+        )
+
+    before = {name: await scrape(name) for name in stack.services}
+    response = await stack.http.post(
+        stack.url("intake", "/v1/incidents"), json=ct_overexposure(discovered_on=TODAY)
+    )
+    assert response.status_code == 202, response.text
+
+    async def moved() -> None:
+        after = {name: await scrape(name) for name in ("intake", *consumed)}
+        posted = {"route": "/v1/incidents", "status": "202"}
+        assert _sample(after["intake"], "sievert_http_requests_total", **posted) == (
+            _sample(before["intake"], "sievert_http_requests_total", **posted) + 1
+        )
+        for name, (consumer, event_type) in consumed.items():
+            assert handled(after[name], consumer, event_type) > handled(before[name], consumer, event_type), (
+                name
+            )
+        assert _sample(after["deadlines"], "sievert_timers_pending") > 0
+
+    await eventually(moved, timeout=60)
+
+
+def _sample(exposition: str, name: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )

@@ -25,6 +25,7 @@ Writes that label the caller's own rows with another trust's site code are not l
 that trust is read or changed) but a gap, listed apart: see ``KNOWN_SITE_NAMING``.
 
 Public routes (no credentials): ``/healthz`` and ``/readyz`` (liveness and readiness probes),
+``/metrics`` (Prometheus; counts by route template, event type and trust code, never an id),
 ``/fhir/metadata`` (FHIR's CapabilityStatement must be readable before authenticating) and the
 API description (``/openapi.json``, ``/docs``, ``/docs/oauth2-redirect``, ``/redoc``): the shape
 of the API, which holds no tenant data (they are in the matrix too, so a leak there is caught).
@@ -96,6 +97,7 @@ ROLES = (Role.INTEGRATION, Role.RP_LEAD, Role.TRUST_ADMIN, Role.THEME_REVIEWER, 
 PUBLIC = {
     "/healthz",
     "/readyz",
+    "/metrics",
     "/fhir/metadata",
     "/openapi.json",
     "/docs",
@@ -279,7 +281,15 @@ def simple(service: str, method: str, path: str) -> None:
 
 
 for _service in SERVICES:
-    for _path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"):
+    for _path in (
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+    ):
         simple(_service, "GET", _path)
 simple("intake", "GET", "/fhir/metadata")
 

@@ -7,11 +7,13 @@ import uvicorn
 from sievert_console.bootstrap import build
 from sievert_console.settings import ConsoleSettings
 from sievert_shared.logging import configure_logging
+from sievert_shared.tracing import configure_tracing
 
 
 def main() -> None:
     settings = ConsoleSettings()
     configure_logging("console", settings.log_level)
+    configure_tracing("console")  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     uvicorn.run(
         build(settings),
         host=settings.http_host,

@@ -15,6 +15,7 @@ from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.settings import DeadlinesSettings
 from sievert_shared.auth import Authenticator
 from sievert_shared.clock import Clock, SystemClock
+from sievert_shared.metrics import TimerMetrics
 from sievert_shared.runtime import ConsumerSpec, LoopSpec, ServiceRuntime
 
 
@@ -52,6 +53,8 @@ def build(
         )
 
     runtime.loops.append(LoopSpec("timers", lambda _runtime: run_timers))
+    TimerMetrics.of(runtime.metrics)  # on /metrics from the start, before any timer fires
+    runtime.metrics.on_scrape("timers", service.timer_gauges)
     # AUTH_* settings, shared by every service.
     authenticator = Authenticator.from_settings(None, environment=settings.environment)
     return runtime, create_app(runtime, service, authenticator, tasks), service

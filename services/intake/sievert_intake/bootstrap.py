@@ -23,6 +23,7 @@ from sievert_intake.service_layer.intake import IntakeService
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.auth import Authenticator, Principal
 from sievert_shared.clock import Clock, SystemClock
+from sievert_shared.metrics import MllpMetrics
 from sievert_shared.runtime import ConsumerSpec, LoopSpec, ServiceRuntime
 
 MIGRATIONS = "sievert_intake.migrations"
@@ -113,17 +114,20 @@ def _mllp_listener(
     """Messages from every connection stored in shared commits (``GroupCommitter``), through the
     same command path as HTTP."""
     committer = GroupCommitter(components.intake, _pool_of(runtime))
+    metrics = MllpMetrics.of(runtime.metrics)
     handler = Hl7Handler(
         committer,
         components.clock,
         components.vault,
         components.facilities,
         clients=_mllp_clients(settings, auth),
+        metrics=metrics,
     )
     return MllpListener(
         handler.begin,
         handler.reject,
         on_stop=committer.aclose,
+        metrics=metrics,
         host=settings.mllp_host,
         port=port,
         limits=MllpLimits(

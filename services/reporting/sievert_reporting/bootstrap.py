@@ -19,6 +19,7 @@ from sievert_reporting.service_layer.submissions import ReportingService
 from sievert_reporting.service_layer.themes import ThemeService
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.clock import Clock, SystemClock
+from sievert_shared.metrics import DocumentMetrics
 from sievert_shared.runtime import ConsumerSpec, ServiceRuntime
 
 
@@ -42,6 +43,7 @@ def build(
     # Commands apply their own events with the bare projection (what a replay applies), and
     # announce on their own what dashboards must hear.
     own_events = OwnEvents(runtime, PROJECTION, consumer=processed_key(runtime.name))
+    DocumentMetrics.of(runtime.metrics)  # on /metrics from the start
     return runtime, create_app(
         runtime, ReportingService(own_events), ThemeService(own_events), CaseService(own_events)
     )

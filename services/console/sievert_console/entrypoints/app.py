@@ -42,6 +42,8 @@ from sievert_console.entrypoints.context import (
 )
 from sievert_shared.health import Check, health_router
 from sievert_shared.http import install_http_conventions
+from sievert_shared.metrics import ServiceMetrics, install_metrics
+from sievert_shared.tracing import HttpTracing, propagate_trace
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_COOKIE = "sievert_console"
@@ -81,7 +83,9 @@ def _lifespan(console: ConsoleParts) -> Callable[[FastAPI], contextlib.AbstractA
         settings = console.settings
         stop = asyncio.Event()
         async with httpx.AsyncClient(
-            timeout=settings.api_timeout_seconds, transport=console.transport
+            timeout=settings.api_timeout_seconds,
+            transport=console.transport,
+            event_hooks={"request": [propagate_trace]},
         ) as http:
             console.apis = Apis.over(http, settings.services.model_dump())
             feed = None
@@ -148,6 +152,8 @@ def create_app(console: ConsoleParts) -> FastAPI:
     )
     app.state.console = console
     install_http_conventions(app)  # correlation ids through to every service's logs
+    install_metrics(app, ServiceMetrics("console"))
+    app.add_middleware(HttpTracing, service="console")
     _install_page_errors(app)
     app.add_middleware(
         SessionMiddleware,

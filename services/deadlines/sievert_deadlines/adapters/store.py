@@ -217,6 +217,37 @@ async def next_fire_at(conn: Connection) -> dt.datetime | None:
     return value
 
 
+@dataclass(frozen=True)
+class TimerGauges:
+    pending: int
+    oldest_due_age: float
+    """Seconds the oldest timer that is due has waited; 0 when none is due."""
+    overdue: dict[tuple[str, str], int]
+    """Open windows past their due instant, by (trust, window)."""
+
+
+async def timer_gauges(conn: Connection, now: dt.datetime) -> TimerGauges:
+    """For a metrics scrape: two small aggregates (migration 0006 indexes the open windows)."""
+    timers = await conn.fetchrow(
+        """SELECT count(*) AS pending,
+                  coalesce(extract(epoch FROM $1 - min(fire_at) FILTER (WHERE fire_at <= $1)), 0)::float8
+                      AS oldest_due_age
+           FROM timers""",
+        now,
+    )
+    assert timers is not None
+    overdue = await conn.fetch(
+        """SELECT trust, window_kind, count(*) AS n FROM windows
+           WHERE status = 'open' AND due_at <= $1 GROUP BY trust, window_kind""",
+        now,
+    )
+    return TimerGauges(
+        pending=int(timers["pending"]),
+        oldest_due_age=max(0.0, float(timers["oldest_due_age"])),
+        overdue={(r["trust"], r["window_kind"]): int(r["n"]) for r in overdue},
+    )
+
+
 async def policies_for(conn: Connection, trusts: set[str]) -> dict[str, DeadlinePolicy]:
     rows = await conn.fetch(
         "SELECT trust, policy FROM trust_policies WHERE trust = ANY($1::text[])", list(trusts)

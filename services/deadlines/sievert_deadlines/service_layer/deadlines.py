@@ -56,6 +56,7 @@ from sievert_shared.events import (
     Window,
 )
 from sievert_shared.logging import get_logger
+from sievert_shared.metrics import TimerMetrics
 from sievert_shared.outbox import Emission
 from sievert_shared.runtime import RuntimeBound, ServiceRuntime
 
@@ -394,7 +395,25 @@ class DeadlinesService(RuntimeBound):
                     await self._notify(conn, e.stream_id, e.tenant, e.correlation_id, e.events, None)
             fired += len(timer_ids)
             self.fired_total += len(timer_ids)
+            self._observe_fired([t for timers in by_incident.values() for t in timers], now)
         return fired
+
+    def _observe_fired(self, timers: Sequence[PlannedTimer], now: dt.datetime) -> None:
+        """After the commit: each timer fired, and how long after its instant."""
+        metrics = TimerMetrics.of(self._runtime.metrics)
+        for timer in timers:
+            metrics.observe_fired(timer.kind.value, (now - timer.fire_at).total_seconds())
+
+    async def timer_gauges(self) -> None:
+        """Timers pending, the oldest due one's wait and the overdue windows, for a scrape."""
+        metrics = TimerMetrics.of(self._runtime.metrics)
+        async with self._pool.acquire(timeout=1) as conn:
+            gauges = await store.timer_gauges(conn, self._clock.now())
+        metrics.pending.set(gauges.pending)
+        metrics.oldest_due_age.set(gauges.oldest_due_age)
+        metrics.windows_overdue.clear()
+        for (trust, window), count in gauges.overdue.items():
+            metrics.windows_overdue.labels(trust, window).set(count)
 
     async def run_timers(
         self,

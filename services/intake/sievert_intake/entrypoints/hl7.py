@@ -41,6 +41,7 @@ from sievert_intake.service_layer.intake import Accepted
 from sievert_shared.auth import Principal
 from sievert_shared.clock import Clock
 from sievert_shared.logging import get_logger
+from sievert_shared.metrics import MllpMetrics
 
 log = get_logger(__name__)
 
@@ -59,6 +60,7 @@ class Hl7Handler:
         identity: IdentityPort,
         facilities: dict[str, Facility] | None = None,
         clients: Callable[[str], Principal | None] | None = None,
+        metrics: MllpMetrics | None = None,
     ) -> None:
         """``clients`` maps a sending facility (MSH-4) to its integration client; ``None`` is
         development mode, where every facility is accepted as itself."""
@@ -67,6 +69,7 @@ class Hl7Handler:
         self._clock = clock
         self._identity = identity
         self._facilities = facilities or {}
+        self._metrics = metrics
         # ACK control ids: SVT + 17 hex digits, a random prefix per handler and a counter (cheaper
         # than a UUID per ACK, and as unique within a process).
         self._ack_prefix = f"SVT{secrets.token_hex(5)[:9]}"
@@ -80,6 +83,8 @@ class Hl7Handler:
             now=self._clock.now().astimezone(dt.UTC),
             problems=list(problems or []),
         )
+        if self._metrics is not None:
+            self._metrics.acks.labels(code).inc()
         return text.encode("utf-8")
 
     def reject(self, problem: Hl7Problem, head: bytes = b"") -> bytes:

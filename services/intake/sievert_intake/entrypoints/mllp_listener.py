@@ -22,6 +22,7 @@ from enum import Enum
 
 from sievert_intake.domain.hl7_mapping import Hl7Problem
 from sievert_shared.logging import get_logger
+from sievert_shared.metrics import MllpMetrics
 
 log = get_logger(__name__)
 
@@ -88,6 +89,7 @@ class MllpListener:
         port: int,
         limits: MllpLimits | None = None,
         on_stop: Callable[[], Awaitable[None]] | None = None,
+        metrics: MllpMetrics | None = None,
     ) -> None:
         self._handle = handle
         self._reject = reject
@@ -95,6 +97,7 @@ class MllpListener:
         self._port = port
         self._limits = limits or MllpLimits()
         self._on_stop = on_stop
+        self._metrics = metrics
         self._connections: set[asyncio.Task[None]] = set()
         self.started = asyncio.Event()
         self.port: int | None = None
@@ -180,6 +183,8 @@ class MllpListener:
 
     async def _queue_answer(self, kind: Frame, data: bytes, answers: _Answers, window: _ReadAhead) -> None:
         """Start on a frame's answer, in arrival order, once the read-ahead window has room."""
+        if self._metrics is not None:
+            self._metrics.frames.labels(kind.value).inc()
         if kind is Frame.MESSAGE:
             await window.enter(len(data))
             answers.put_nowait((self._handle(data), len(data)))

@@ -49,6 +49,7 @@ from sievert_shared.events import (
     SubmissionIssued,
 )
 from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind, SubmissionStatusChanged
+from sievert_shared.metrics import DocumentMetrics
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class ReportingService(OwnEventsService):
                 particulars=particulars,
             )
             await self._emit(conn, incident, [event], actor)
+        DocumentMetrics.of(self._runtime.metrics).drafted.labels(kind.value).inc()
         return submission_id
 
     async def redraft(
@@ -194,6 +196,7 @@ class ReportingService(OwnEventsService):
             elif kind is SubmissionKind.INVESTIGATION_REPORT:
                 events.append(InvestigationReportSubmitted(**_submitted(issued)))
             await self._emit(conn, incident, events, actor)
+        DocumentMetrics.of(self._runtime.metrics).issued.labels(kind.value).inc()
 
     async def confirm_similar_incidents(
         self, trust: str, incident_id: uuid.UUID, *, summary: str, confirmed_by_role: str, actor: str | None
