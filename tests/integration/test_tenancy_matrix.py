@@ -827,13 +827,15 @@ def borrowed_key_cases(caller: Trust, other: Trust) -> list[Call]:
 
 #: The people the console signs in (an integration engine has no console).
 CONSOLE_ROLES = (Role.RP_LEAD, Role.TRUST_ADMIN, Role.THEME_REVIEWER, Role.AUDITOR)
-#: Answered to anyone: the sign-in form, the identity provider's redirects, health.
+#: Answered to anyone: the sign-in form, the identity provider's redirects, health, and the
+#: Prometheus scrape (counts by route template, never a trust's data).
 CONSOLE_PUBLIC = {
     ("GET", "/sign-in"),
     ("GET", "/auth/login"),
     ("GET", "/auth/callback"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
 }
 #: Routes that replace who the session is: a signed-in person sends them on a session of their
 #: own, for their own trust (development sign-in lets a person pick any listed trust by design;
@@ -882,7 +884,7 @@ def _query_of(t: Trust) -> uuid.UUID:
 INCIDENT = "/incidents/{t.incidents[0]}"
 for _path in ("/", "/queue", "/admin", "/admin/clients", "/admin/log", "/themes", "/themes/list", "/trends"):
     console_page(_path)
-for _path in ("/sign-in", "/auth/login", "/auth/callback", "/healthz", "/readyz", "/live"):
+for _path in ("/sign-in", "/auth/login", "/auth/callback", "/healthz", "/readyz", "/live", "/metrics"):
     console_page(_path)
 console_page("/queue/rows", site="{t.sites[0]}", show="all")
 for _suffix in ("", "/facts", "/decision", "/clocks", "/case", "/tasks", "/authority", "/report"):
