@@ -55,7 +55,10 @@ def incident_record(row: IncidentRow) -> tuple[Any, ...]:
     set). jsonb values are JSON text, as bytes."""
     facts, decision = row.facts, row.decision
     deadlines = _encode(
-        {w: {"due_at": d, "status": s, "stream_version": v} for w, (d, s, v) in row.deadlines.items()}
+        {
+            w: {"due_at": d, "status": s, "stream_version": v, **row.deadline_details.get(w, {})}
+            for w, (d, s, v) in row.deadlines.items()
+        }
     )
     return (
         row.incident_id,
@@ -81,7 +84,9 @@ def incident_record(row: IncidentRow) -> tuple[Any, ...]:
 
 
 #: A stored incident takes only what was applied since (``incident_record``'s parts) from ``b``;
-#: the guards ran before (``apply_change``), against the versions stored.
+#: the guards ran before (``apply_change``), against the versions stored. A window's entry is
+#: merged key by key: a met window keeps the day its clock counted from, which only its
+#: scheduling said.
 MERGE_SET = """
     nation = CASE WHEN b.facts IS NULL THEN i.nation ELSE b.nation END,
     modality = CASE WHEN b.facts IS NULL THEN i.modality ELSE b.modality END,
@@ -97,7 +102,9 @@ MERGE_SET = """
     csaue = CASE WHEN b.decision IS NULL THEN i.csaue ELSE b.csaue END,
     ruleset = CASE WHEN b.decision IS NULL THEN i.ruleset ELSE b.ruleset END,
     decision = COALESCE(b.decision, i.decision),
-    deadlines = i.deadlines || b.deadlines,
+    deadlines = i.deadlines || COALESCE(
+        (SELECT jsonb_object_agg(d.key, COALESCE(i.deadlines -> d.key, '{}'::jsonb) || d.value)
+         FROM jsonb_each(b.deadlines) d), '{}'::jsonb),
     updated_at = b.updated_at"""
 
 _ONE_ROW = """SELECT $1::uuid AS incident_id, $2::text AS trust, $3::text AS site, $4::text AS nation,
