@@ -14,6 +14,7 @@ import asyncpg
 import msgspec
 
 from sievert_reporting.adapters.case_store import CASE_STATUS, CASE_SUMMARY
+from sievert_reporting.domain.analysis import Clock
 from sievert_reporting.domain.annual import Period, Row
 from sievert_reporting.domain.incident_row import IncidentChange, IncidentRow
 from sievert_reporting.domain.submissions import IncidentState
@@ -336,6 +337,25 @@ async def annual_rows(conn: Connection, trust: str, period: Period) -> list[Row]
         period.end,
     )
     return [Row(**{**dict(r.items()), "codes": tuple(r["codes"])}) for r in records]
+
+
+async def analysis_clocks(conn: Connection, trust: str, period: Period) -> list[Clock]:
+    """The notification and report windows of the trust's incidents discovered in ``period``, as
+    their clocks' events left them (``DeadlinePart``'s timeliness, merged per window)."""
+    rows = await conn.fetch(
+        """SELECT i.incident_id, i.site, d.key AS window, d.value ->> 'status' AS status,
+                  (d.value ->> 'due_at')::timestamptz AS due_at,
+                  COALESCE((d.value ->> 'clock_from')::date, i.discovered_on) AS clock_from,
+                  (d.value ->> 'met_at')::timestamptz AS met_at, (d.value ->> 'days_late')::int AS days_late
+           FROM incidents i, jsonb_each(i.deadlines) d
+           WHERE i.trust = $1 AND i.discovered_on BETWEEN $2 AND $3
+             AND d.key IN ('notification', 'investigation_report')
+           ORDER BY i.discovered_on, i.incident_id, d.key""",
+        trust,
+        period.start,
+        period.end,
+    )
+    return [Clock(**{**dict(r.items()), "incident_id": str(r["incident_id"])}) for r in rows]
 
 
 async def deadline_windows(conn: Connection, trust: str) -> list[tuple[str, dt.datetime]]:

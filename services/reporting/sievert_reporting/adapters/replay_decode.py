@@ -404,7 +404,9 @@ class FastDecoder:
         )
 
 
-def _deadline_part(event_type: str, payload: Any, due_at: dt.datetime, met_at: dt.datetime | None) -> DeadlinePart:
+def _deadline_part(
+    event_type: str, payload: Any, due_at: dt.datetime, met_at: dt.datetime | None
+) -> DeadlinePart:
     """As ``incident_change`` reads a deadline event: its window, and the timeliness it states."""
     clock_from = None
     if event_type == "DeadlineScheduled":
@@ -424,7 +426,10 @@ def _parts_readable(model: type[Event]) -> bool:
     """The fields ``decode`` reads are there with the types it reads them as."""
     fields = model.model_fields
     if model.event_type in DEADLINE_STATUS:
-        stated = {"DeadlineScheduled": ("clock_from", "discovered_on"), "DeadlineMet": ("met_at", "days_late")}
+        stated = {
+            "DeadlineScheduled": ("clock_from", "discovered_on"),
+            "DeadlineMet": ("met_at", "days_late"),
+        }
         return {"window", "due_at", *stated.get(model.event_type, ())} <= set(fields)
     if model.event_type in DECISION_EVENTS:
         return (
