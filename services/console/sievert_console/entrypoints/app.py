@@ -31,6 +31,7 @@ from sievert_console.entrypoints import (
     queue,
     signin,
     themes,
+    trends,
 )
 from sievert_console.entrypoints.context import (
     ConsoleParts,
@@ -159,7 +160,7 @@ def create_app(console: ConsoleParts) -> FastAPI:
     app.include_router(health_router(lambda: _readiness(console)))
     routers = [signin.router, queue.router, incident.router, actions.router, case_actions.router]
     routers += [admin.router, admin.actions]
-    routers += [themes.router, themes.actions, live.router, pages.router]
+    routers += [themes.router, themes.actions, trends.router, live.router, pages.router]
     for router in routers:
         app.include_router(router)
     return app
