@@ -49,6 +49,8 @@ class Chart:
     labels: tuple[tuple[float, float, str], ...]  # x, y, text
     ticks: tuple[tuple[float, float, str], ...]  # x, y, text of the value axis
     axis: tuple[float, float, float, float]  # the value axis's line: x1, y1, x2, y2
+    #: the axes' titles: (x, y, text, rotated)
+    titles: tuple[tuple[float, float, str, bool], ...] = ()
 
 
 def _scale_max(values: Sequence[int]) -> int:
@@ -61,7 +63,7 @@ def monthly_columns(
     months: Sequence[str], series: Mapping[str, Sequence[int]], words: Mapping[str, str]
 ) -> Chart:
     """Stacked columns, one per month, classes bottom up."""
-    width, height, left, bottom, top = 640, 220, 40, 40, 10
+    width, height, left, bottom, top = 900, 250, 60, 50, 10
     plot_h = height - bottom - top
     totals = [sum(series[c][i] for c, _ in CLASSES) for i in range(len(months))]
     peak = _scale_max(totals)
@@ -86,20 +88,26 @@ def monthly_columns(
     ticks = tuple(
         (left - 6, height - bottom - plot_h * v / peak + 4, str(v)) for v in range(0, peak + 1, peak // 4)
     )
-    return Chart(width, height, tuple(segments), tuple(labels), ticks, (left, top, left, height - bottom))
+    titles = (
+        (left + (width - left) / 2, height - 6, "Month discovered", False),
+        (14, top + plot_h / 2, "Incidents", True),
+    )
+    return Chart(
+        width, height, tuple(segments), tuple(labels), ticks, (left, top, left, height - bottom), titles
+    )
 
 
 def category_bars(items: Sequence[Mapping[str, Any]], words: Mapping[str, str]) -> Chart:
     """Stacked horizontal bars, one per category (most first), classes left to right."""
-    row, label_w, width = 26, 250, 640
-    height = max(1, len(items)) * row + 30
+    row, label_w, width = 26, 330, 900
+    height = max(1, len(items)) * row + 50
     peak = _scale_max([int(i["incidents"]) for i in items])
     plot_w = width - label_w - 20
     segments, labels = [], []
     for n, item in enumerate(items):
         y, base = 5 + n * row, 0
         text = str(item["label"])
-        labels.append((label_w - 8, y + row / 2 + 4, text if len(text) <= 40 else text[:39] + "…"))
+        labels.append((label_w - 8, y + row / 2 + 4, text if len(text) <= 52 else text[:51] + "…"))
         for cls, colour in CLASSES:
             count = int(item[cls])
             if count:
@@ -115,6 +123,9 @@ def category_bars(items: Sequence[Mapping[str, Any]], words: Mapping[str, str]) 
                     )
                 )
             base += count
-    axis_y = height - 25
+    axis_y = height - 45
     ticks = tuple((label_w + plot_w * v / peak, axis_y + 16, str(v)) for v in range(0, peak + 1, peak // 4))
-    return Chart(width, height, tuple(segments), tuple(labels), ticks, (label_w, axis_y, width - 20, axis_y))
+    titles = ((label_w + plot_w / 2, height - 8, "Incidents", False),)
+    return Chart(
+        width, height, tuple(segments), tuple(labels), ticks, (label_w, axis_y, width - 20, axis_y), titles
+    )
