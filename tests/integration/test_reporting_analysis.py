@@ -57,7 +57,7 @@ async def analysis_of(rep: Reporting, year: str = "2024/25", **params: str) -> d
     return body
 
 
-async def test_monthly_trend_through_the_pipeline(reporting: Reporting) -> None:
+async def test_monthly_trend_through_the_pipeline(reporting: Reporting, tmp_path: Path) -> None:
     await reporting.incident(ct_facts(dt.date(2024, 4, 10)), site="RXX01")
     await reporting.incident(ct_facts(dt.date(2024, 4, 20), total_msv=1.1), site="RXX02")  # below the factor
     await reporting.incident(near_miss(dt.date(2024, 6, 2)), site="RXX01")
@@ -92,6 +92,11 @@ async def test_monthly_trend_through_the_pipeline(reporting: Reporting) -> None:
 
     empty = await analysis_of(reporting, "2018/19")  # nothing discovered: an analysis of nothing
     assert empty["totals"]["incidents"] == 0 and all(b["items"] == [] for b in empty["breakdowns"])
+    out = tmp_path / "empty"
+    await annual(reporting.settings, "RXX", parse_period("2018/19"), out, None)
+    assert json.loads((out / "annual.json").read_text())["totals"]["incidents"] == 0
+    assert "No incidents were discovered in 2018/19." in (out / "annual.html").read_text()
+    assert (out / "annual.pdf").read_bytes().startswith(b"%PDF")
     assert (await reporting.client.get(URL, params={"year": "2024-25"}, headers=LEAD)).status_code == 422
     auditor = await reporting.client.get(URL, params={"year": "2024/25"}, headers=person("RXX", Role.AUDITOR))
     assert auditor.status_code == 200
