@@ -300,7 +300,8 @@ def test_national_comparison_proportions_by_modality_group() -> None:
         pytest.param("2022/23", "2022/23", id="same-year"),
         pytest.param("2023/24", "2023/24", id="later-year"),
         pytest.param("2025/26", "2023/24", id="no-figures-yet-latest-earlier"),
-        pytest.param("2019/20", "2022/23", id="before-the-table-earliest"),
+        pytest.param("2021/22", "2021/22", id="earlier-year"),
+        pytest.param("2019/20", "2021/22", id="before-the-table-earliest"),
     ],
 )
 def test_national_comparison_names_the_year_it_used(year: str, used: str) -> None:

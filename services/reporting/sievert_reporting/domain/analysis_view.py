@@ -244,7 +244,15 @@ def _national(report: dict[str, Any], charts: Sequence[str]) -> Section:
             comparison["note"],
             f"Source: {comparison['source']} ({comparison['url']}); national figures table version "
             f"{comparison['table_version']}.",
-            "For context only, activity in England that year: " + "; ".join(comparison["context"]) + ".",
+            *(
+                (
+                    "For context only, activity in England that year: "
+                    + "; ".join(comparison["context"])
+                    + ".",
+                )
+                if comparison["context"]
+                else ()
+            ),
         ),
         tables=tuple(tables),
         images=_named(charts, "chart-national_comparison.png"),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sievert_shared.facts import Modality
 
 #: The table's version: bump it when a figure is added or corrected.
-VERSION = "2024-09"
+VERSION = "2024-09.2"
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,15 @@ TIER1_OF_DUTY_HOLDER = {
 }
 
 NATIONAL: tuple[NationalYear, ...] = (
+    NationalYear(
+        year="2021/22",
+        authority="CQC (England)",
+        source="CQC, IR(ME)R annual report 2021 to 2022 (published 9 November 2022), 'Key points'",
+        url="https://www.cqc.org.uk/irmer-annual-report-2021-2022",
+        notifications={"diagnostic_imaging": 366, "nuclear_medicine": 63, "radiotherapy": 182},
+        diagnostic_tier1={},
+        activity=(),
+    ),
     NationalYear(
         year="2022/23",
         authority="CQC (England)",
