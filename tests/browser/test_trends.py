@@ -114,7 +114,7 @@ async def test_the_trends_page_shows_the_trusts_analysis(
     saved = tmp_path / "monthly.csv"
     await download.save_as(saved)
     lines = saved.read_text().splitlines()
-    assert lines[0].startswith("Month,Notifiable incidents")
+    assert lines[0].startswith("Month,Notifiable,Not notifiable")
     assert "2021-05,1,0,0" in lines and "2021-06,0,1,1" in lines
 
     current = (await _options(page))[0]

@@ -82,7 +82,7 @@ async def test_monthly_trend_through_the_pipeline(reporting: Reporting, tmp_path
     csv = await reporting.client.get(URL, params={"year": "2024/25"}, headers={**LEAD, "Accept": "text/csv"})
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     lines = csv.text.splitlines()
-    assert lines[0].startswith("Month,Notifiable incidents") and lines[1].startswith("2024-04,1,1,0")
+    assert lines[0].startswith("Month,Notifiable,Not notifiable") and lines[1].startswith("2024-04,1,1,0")
     pdf = await reporting.client.get(URL, params={"year": "2024/25", "format": "pdf"}, headers=LEAD)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     unknown = await reporting.client.get(

@@ -163,6 +163,8 @@ def test_monthly_trend_an_empty_year_is_an_honest_empty_report() -> None:
     assert report["timeliness"]["windows"][0]["on_time_percent"] is None
     view = analysis_view(report)
     assert "No incidents were discovered in 2024/25." in view.sections[0].paragraphs
+    monthly = next(t for t in view.tables() if t.name == "monthly")
+    assert len(monthly.headers) == 1 + len(report["classes"]) and len(monthly.rows) == 12
 
 
 def _clock(window: str, status: str, clock_from: dt.date, **changes: Any) -> Clock:

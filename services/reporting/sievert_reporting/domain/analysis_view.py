@@ -11,7 +11,8 @@ from sievert_reporting.domain.labels import label
 from sievert_reporting.domain.view import DocumentView, Section, Table
 from sievert_shared.facts import Modality
 
-_CLASS_HEADERS = tuple(CLASSES.values())
+#: The classes as table headers: short, so a year or a count keeps its column on paper.
+_CLASS_HEADERS = ("Notifiable", "Not notifiable (or undecided)", "Near misses")
 
 
 def _modality_words(value: str) -> str:
