@@ -11,6 +11,7 @@ from sievert_console.domain.trends import (
     category_bars,
     financial_year,
     monthly_columns,
+    shared_scale,
     years_offered,
 )
 
@@ -59,3 +60,17 @@ def test_monthly_trend_bars_one_per_category_and_nothing_for_zero() -> None:
     assert [label[2] for label in chart.labels] == ["Computed tomography (CT)", "Radiography"]
     assert len(chart.segments) == 2  # a class with no incident draws no rectangle
     assert chart.segments[0].width == pytest.approx(3 * chart.segments[1].width)
+
+
+def test_monthly_trend_small_multiples_share_one_scale() -> None:
+    busy = {"notifiable": [8, 0], "not_notifiable": [0, 0], "near_miss": [0, 0]}
+    quiet = {"notifiable": [2, 0], "not_notifiable": [0, 0], "near_miss": [0, 0]}
+    scale = shared_scale([busy, quiet])
+    assert scale == 8
+    months = ["2024-04", "2024-05"]
+    charts = [
+        monthly_columns(months, s, WORDS, small=True, scale=scale, heading=n)
+        for n, s in (("A", busy), ("B", quiet))
+    ]
+    assert charts[0].segments[0].height == pytest.approx(4 * charts[1].segments[0].height)
+    assert ("A" in {t[2] for t in charts[0].titles}) and ("B" in {t[2] for t in charts[1].titles})

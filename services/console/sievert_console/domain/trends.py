@@ -59,14 +59,29 @@ def _scale_max(values: Sequence[int]) -> int:
     return step * 4
 
 
+def monthly_totals(series: Mapping[str, Sequence[int]]) -> list[int]:
+    return [sum(month) for month in zip(*(series[c] for c, _ in CLASSES), strict=True)]
+
+
+def shared_scale(every_series: Sequence[Mapping[str, Sequence[int]]]) -> int:
+    """The top of one value axis for several charts (small multiples compare on one scale)."""
+    return _scale_max([total for series in every_series for total in monthly_totals(series)])
+
+
 def monthly_columns(
-    months: Sequence[str], series: Mapping[str, Sequence[int]], words: Mapping[str, str]
+    months: Sequence[str],
+    series: Mapping[str, Sequence[int]],
+    words: Mapping[str, str],
+    *,
+    small: bool = False,
+    scale: int | None = None,
+    heading: str | None = None,
 ) -> Chart:
-    """Stacked columns, one per month, classes bottom up."""
-    width, height, left, bottom, top = 900, 250, 60, 50, 10
+    """Stacked columns, one per month, classes bottom up; ``small``: one of several side by side
+    (small multiples, labelled every third month), on the ``scale`` they share."""
+    width, height, left, bottom, top = (300, 210, 40, 40, 24) if small else (900, 250, 60, 50, 10)
     plot_h = height - bottom - top
-    totals = [sum(series[c][i] for c, _ in CLASSES) for i in range(len(months))]
-    peak = _scale_max(totals)
+    peak = scale or _scale_max(monthly_totals(series))
     slot = (width - left - 10) / max(len(months), 1)
     segments, labels = [], []
     for i, month in enumerate(months):
@@ -82,16 +97,18 @@ def monthly_columns(
                     )
                 )
             base += count
-        every = 1 if len(months) <= 12 else 6
+        every = 3 if small else 1 if len(months) <= 12 else 6
         if i % every == 0:
-            labels.append((left + i * slot + slot / 2, height - bottom + 14, month))
+            labels.append((left + i * slot + slot / 2, height - bottom + 14, month[2:] if small else month))
     ticks = tuple(
         (left - 6, height - bottom - plot_h * v / peak + 4, str(v)) for v in range(0, peak + 1, peak // 4)
     )
-    titles = (
+    titles: tuple[tuple[float, float, str, bool], ...] = (
         (left + (width - left) / 2, height - 6, "Month discovered", False),
         (14, top + plot_h / 2, "Incidents", True),
     )
+    if heading is not None:
+        titles = (*titles, (left + (width - left) / 2, 14, heading, False))
     return Chart(
         width, height, tuple(segments), tuple(labels), ticks, (left, top, left, height - bottom), titles
     )

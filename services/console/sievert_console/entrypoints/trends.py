@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from sievert_console.adapters.api import ApiProblem, ServiceDown
-from sievert_console.domain.trends import CLASSES, category_bars, monthly_columns, years_offered
+from sievert_console.domain.trends import CLASSES, category_bars, monthly_columns, shared_scale, years_offered
 from sievert_console.entrypoints.context import CallerDep, Parts, PersonDep, Section, render, section
 
 router = APIRouter(prefix="/trends")
@@ -23,6 +23,8 @@ Year = Annotated[str | None, Query(max_length=7, pattern=YEAR)]
 
 def _charts(analysis: dict[str, Any]) -> dict[str, Any]:
     words = {c["class"]: c["label"] for c in analysis["classes"]}
+    months = analysis["monthly"]["months"]
+    scale = shared_scale([site["series"] for site in analysis["sites_monthly"]])
     return {
         "words": words,
         "colours": dict(CLASSES),
@@ -31,6 +33,13 @@ def _charts(analysis: dict[str, Any]) -> dict[str, Any]:
             analysis["five_years"]["months"], analysis["five_years"]["series"], words
         ),
         "breakdowns": {b["dimension"]: category_bars(b["items"], words) for b in analysis["breakdowns"]},
+        "sites": [
+            (
+                site["site"],
+                monthly_columns(months, site["series"], words, small=True, scale=scale, heading=site["site"]),
+            )
+            for site in analysis["sites_monthly"]
+        ],
         "modality_words": {
             item["value"]: item["label"]
             for b in analysis["breakdowns"]
