@@ -97,7 +97,8 @@ async def test_monthly_trend_through_the_pipeline(reporting: Reporting, tmp_path
     assert json.loads((out / "annual.json").read_text())["totals"]["incidents"] == 0
     assert "No incidents were discovered in 2018/19." in (out / "annual.html").read_text()
     assert (out / "annual.pdf").read_bytes().startswith(b"%PDF")
-    assert (await reporting.client.get(URL, params={"year": "2024-25"}, headers=LEAD)).status_code == 422
+    for bad in ("2024-25", "0001/02", "0002"):  # not a year, or one without four years before it
+        assert (await reporting.client.get(URL, params={"year": bad}, headers=LEAD)).status_code == 422
     auditor = await reporting.client.get(URL, params={"year": "2024/25"}, headers=person("RXX", Role.AUDITOR))
     assert auditor.status_code == 200
     with reporting.required():

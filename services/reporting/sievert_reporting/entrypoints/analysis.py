@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from sievert_reporting.adapters import charts, render
+from sievert_reporting.domain.analysis import analysis_span
 from sievert_reporting.domain.analysis_view import analysis_view
 from sievert_reporting.domain.annual import Period, parse_period
 from sievert_reporting.entrypoints.deps import Pool, Reader, TrustPath, trust_of_path
@@ -49,8 +50,11 @@ class UnknownTableError(NotFoundError):
 
 
 def _period(year: str) -> Period:
+    """The year asked for, whose five years the calendar holds (year 1 has no year before it)."""
     try:
-        return parse_period(year)
+        period = parse_period(year)
+        analysis_span(period)
+        return period
     except ValueError as exc:
         raise UnprocessableError(str(exc), errors=[{"path": "query/year", "message": str(exc)}]) from exc
 

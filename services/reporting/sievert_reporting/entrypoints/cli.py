@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sievert_reporting.adapters import charts, render
 from sievert_reporting.adapters.activity_store import store_activity
 from sievert_reporting.domain.activity import parse_csv
+from sievert_reporting.domain.analysis import analysis_span
 from sievert_reporting.domain.analysis_view import analysis_view
 from sievert_reporting.domain.annual import Period, parse_period
 from sievert_reporting.service_layer.analysis import read_analysis
@@ -44,6 +45,7 @@ def register_report(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 def run_annual(args: argparse.Namespace) -> int:
     try:
         period = parse_period(args.year)
+        analysis_span(period)  # its five years must be in the calendar
     except ValueError as exc:
         print(f"sievert report annual: {exc}", file=sys.stderr)
         return 2
