@@ -41,7 +41,13 @@ def _report(site: str, discovered: dt.date, modality: str, kind: str, total: flo
         "patient_age_years": 40,
     }
     if total is not None:
-        facts |= {"intended_effective_dose_msv": 0.02, "total_effective_dose_msv": total}
+        # decided (not notifiable), so it has no provisional notification clock
+        facts |= {
+            "intended_effective_dose_msv": 0.02,
+            "total_effective_dose_msv": total,
+            "individuals_affected": 1,
+        }
+        facts |= {"equipment_fault": False, "clinically_significant": False}
     return {"trust": "RDEMO", "site": site, "facts": facts}
 
 
