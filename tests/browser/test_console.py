@@ -73,7 +73,7 @@ async def test_a_person_signs_in_as_a_role_of_a_trust(page: Page, console_stack:
     for path, title in (("/trends", "Trends"),):
         await page.click(f"nav >> text={title}")
         await expect(page).to_have_url(console_stack.url(path))
-        await expect(page.locator("h1")).to_contain_text(f"{title} not yet")
+        await expect(page.locator("h1")).to_have_text(title)
     await assert_accessible(page)
 
     await page.click("button:has-text('Sign out')")

@@ -110,6 +110,8 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
             and body["deadlines"]["notification"]["status"] == "met"
         )
         assert body["facts"]["total_effective_dose_msv"] == 15.0
+        # the met window keeps the day its scheduling counted from (the trend analysis's timeliness)
+        assert body["deadlines"]["notification"]["clock_from"] == "2025-06-02"
 
     await eventually(projected, timeout=60)
 

@@ -669,6 +669,16 @@ async def _rte_export(_w: World, t: Trust) -> list[Call]:
     ]
 
 
+@case("reporting", "GET", "/v1/trusts/{trust_id}/analysis")
+async def _analysis(_w: World, t: Trust) -> list[Call]:
+    # the year of the seeded incidents, so the answers name the trust's sites
+    path = f"/v1/trusts/{t.code}/analysis"
+    return [
+        Call("reporting", "GET", path, params={"year": "2025/26"}),
+        Call("reporting", "GET", path, params={"year": "2025/26", "format": "csv", "table": "by_site"}),
+    ]
+
+
 @case("reporting", "POST", "/v1/themes")
 async def _open_theme(_w: World, t: Trust) -> list[Call]:
     body = {

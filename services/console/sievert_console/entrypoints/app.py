@@ -32,6 +32,7 @@ from sievert_console.entrypoints import (
     report_actions,
     signin,
     themes,
+    trends,
 )
 from sievert_console.entrypoints.context import (
     ConsoleParts,
@@ -169,7 +170,7 @@ def create_app(console: ConsoleParts) -> FastAPI:
     routers = [signin.router, queue.router, incident.router, actions.router, case_actions.router]
     routers += [report_actions.router]
     routers += [admin.router, admin.actions]
-    routers += [themes.router, themes.actions, live.router, pages.router]
+    routers += [themes.router, themes.actions, trends.router, live.router, pages.router]
     for router in routers:
         app.include_router(router)
     return app

@@ -14,6 +14,7 @@ import asyncpg
 import msgspec
 
 from sievert_reporting.adapters.case_store import CASE_STATUS, CASE_SUMMARY, INVESTIGATION_CODING
+from sievert_reporting.domain.analysis import Clock
 from sievert_reporting.domain.annual import Period, Row
 from sievert_reporting.domain.incident_row import IncidentChange, IncidentRow
 from sievert_reporting.domain.rte_export import CodedEvent
@@ -57,7 +58,10 @@ def incident_record(row: IncidentRow) -> tuple[Any, ...]:
     set). jsonb values are JSON text, as bytes."""
     facts, decision = row.facts, row.decision
     deadlines = _encode(
-        {w: {"due_at": d, "status": s, "stream_version": v} for w, (d, s, v) in row.deadlines.items()}
+        {
+            w: {"due_at": d, "status": s, "stream_version": v, **row.deadline_details.get(w, {})}
+            for w, (d, s, v) in row.deadlines.items()
+        }
     )
     return (
         row.incident_id,
@@ -83,7 +87,9 @@ def incident_record(row: IncidentRow) -> tuple[Any, ...]:
 
 
 #: A stored incident takes only what was applied since (``incident_record``'s parts) from ``b``;
-#: the guards ran before (``apply_change``), against the versions stored.
+#: the guards ran before (``apply_change``), against the versions stored. A window's entry is
+#: merged key by key: a met window keeps the day its clock counted from, which only its
+#: scheduling said.
 MERGE_SET = """
     nation = CASE WHEN b.facts IS NULL THEN i.nation ELSE b.nation END,
     modality = CASE WHEN b.facts IS NULL THEN i.modality ELSE b.modality END,
@@ -99,7 +105,9 @@ MERGE_SET = """
     csaue = CASE WHEN b.decision IS NULL THEN i.csaue ELSE b.csaue END,
     ruleset = CASE WHEN b.decision IS NULL THEN i.ruleset ELSE b.ruleset END,
     decision = COALESCE(b.decision, i.decision),
-    deadlines = i.deadlines || b.deadlines,
+    deadlines = i.deadlines || COALESCE(
+        (SELECT jsonb_object_agg(d.key, COALESCE(i.deadlines -> d.key, '{}'::jsonb) || d.value)
+         FROM jsonb_each(b.deadlines) d), '{}'::jsonb),
     updated_at = b.updated_at"""
 
 _ONE_ROW = """SELECT $1::uuid AS incident_id, $2::text AS trust, $3::text AS site, $4::text AS nation,
@@ -361,6 +369,25 @@ async def rte_events(conn: Connection, trust: str, start: dt.date, end: dt.date)
         )
         for r in records
     ]
+
+
+async def analysis_clocks(conn: Connection, trust: str, period: Period) -> list[Clock]:
+    """The notification and report windows of the trust's incidents discovered in ``period``, as
+    their clocks' events left them (``DeadlinePart``'s timeliness, merged per window)."""
+    rows = await conn.fetch(
+        """SELECT i.incident_id, i.site, d.key AS window, d.value ->> 'status' AS status,
+                  (d.value ->> 'due_at')::timestamptz AS due_at,
+                  COALESCE((d.value ->> 'clock_from')::date, i.discovered_on) AS clock_from,
+                  (d.value ->> 'met_at')::timestamptz AS met_at, (d.value ->> 'days_late')::int AS days_late
+           FROM incidents i, jsonb_each(i.deadlines) d
+           WHERE i.trust = $1 AND i.discovered_on BETWEEN $2 AND $3
+             AND d.key IN ('notification', 'investigation_report')
+           ORDER BY i.discovered_on, i.incident_id, d.key""",
+        trust,
+        period.start,
+        period.end,
+    )
+    return [Clock(**{**dict(r.items()), "incident_id": str(r["incident_id"])}) for r in rows]
 
 
 async def deadline_windows(conn: Connection, trust: str) -> list[tuple[str, dt.datetime]]:

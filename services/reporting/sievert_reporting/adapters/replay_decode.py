@@ -371,6 +371,7 @@ class FastDecoder:
             return None  # an older version is upcast by the registry; a newer one is unknown
         payload = env.payload
         due_at: dt.datetime | None = None
+        met_at: dt.datetime | None = None
         try:
             _instant(env.occurred_at)
             recorded_at = _instant(env.recorded_at)
@@ -379,13 +380,15 @@ class FastDecoder:
                     parsed = _instant(value)
                     if name == "due_at":
                         due_at = parsed
+                    elif name == "met_at":
+                        met_at = parsed
         except ValueError:
             return None  # e.g. a 13th month, or hour 24: pydantic decides
         part: FactsPart | DecisionPart | DeadlinePart
         if event_type in DEADLINE_STATUS:
             if due_at is None:
                 return None
-            part = DeadlinePart(payload.window.value, due_at.isoformat(), DEADLINE_STATUS[event_type])
+            part = _deadline_part(event_type, payload, due_at, met_at)
         elif event_type in DECISION_EVENTS:
             decision = msgspec.to_builtins(payload.decision)
             decision["facts_version"] = payload.facts_version
@@ -420,11 +423,33 @@ class FastDecoder:
         )
 
 
+def _deadline_part(
+    event_type: str, payload: Any, due_at: dt.datetime, met_at: dt.datetime | None
+) -> DeadlinePart:
+    """As ``incident_change`` reads a deadline event: its window, and the timeliness it states."""
+    clock_from = None
+    if event_type == "DeadlineScheduled":
+        clock_from = (payload.clock_from or payload.discovered_on).isoformat()
+    met = event_type == "DeadlineMet"
+    return DeadlinePart(
+        payload.window.value,
+        due_at.isoformat(),
+        DEADLINE_STATUS[event_type],
+        clock_from=clock_from,
+        met_at=met_at.isoformat() if met and met_at is not None else None,
+        days_late=payload.days_late if met else None,
+    )
+
+
 def _parts_readable(model: type[Event]) -> bool:
     """The fields ``decode`` reads are there with the types it reads them as."""
     fields = model.model_fields
     if model.event_type in DEADLINE_STATUS:
-        return "window" in fields and "due_at" in fields
+        stated = {
+            "DeadlineScheduled": ("clock_from", "discovered_on"),
+            "DeadlineMet": ("met_at", "days_late"),
+        }
+        return {"window", "due_at", *stated.get(model.event_type, ())} <= set(fields)
     if model.event_type in DECISION_EVENTS:
         return (
             fields.get("decision") is not None

@@ -1,4 +1,6 @@
-"""Annual trend analysis for one trust: pure arithmetic over projected incident rows.
+"""The annual counts for one trust (totals, codes, rates, year on year, sites): pure arithmetic
+over projected incident rows. ``domain.analysis`` builds the whole trend analysis on them and
+``domain.analysis_view`` words it.
 
 The enforcing authorities report by financial year (April to March); a calendar year is also
 offered. Rates are per 1,000 examinations where the trust loaded its activity counts. A site
@@ -17,7 +19,6 @@ from statistics import median
 from typing import Any
 
 from sievert_reporting.domain.documents import split_code
-from sievert_reporting.domain.view import DocumentView, Section, Table
 
 
 @dataclass(frozen=True)
@@ -149,91 +150,3 @@ def annual_report(
         ],
         "sites": site_rows,
     }
-
-
-def annual_view(report: dict[str, Any], charts: Sequence[str] = ()) -> DocumentView:
-    def counts(name: str, caption: str, key: str) -> Table:
-        return Table(name, caption, (key, "incidents"), tuple((k, n) for k, n in report[name]))
-
-    totals = report["totals"]
-    return DocumentView(
-        title=f"Annual IR(ME)R incident trends - {report['trust']}",
-        subtitle=f"{report['period']['label']} ({report['period']['start']} to {report['period']['end']})",
-        sections=(
-            Section(
-                "Totals",
-                fields=(
-                    ("Incidents", str(totals["incidents"])),
-                    ("Notifiable", str(totals["notifiable"])),
-                    (f"Incidents in {report['previous_period']}", str(totals["previous_incidents"])),
-                    (
-                        "Change",
-                        "n/a" if totals["change_percent"] is None else f"{totals['change_percent']:+g}%",
-                    ),
-                ),
-                images=tuple(charts),
-            ),
-            Section(
-                "Counts",
-                tables=(
-                    counts("by_code", "By notification code (category)", "code"),
-                    counts("by_modality", "By modality", "modality"),
-                    counts("by_exposure_kind", "By exposure kind", "exposure_kind"),
-                    counts("by_duty_holder", "By duty holder (error taxonomy)", "duty_holder"),
-                    counts("by_process_step", "By process step (error taxonomy)", "process_step"),
-                ),
-            ),
-            Section(
-                "Rates per 1,000 examinations",
-                tables=(
-                    Table(
-                        "rates",
-                        "By modality, where activity counts were loaded",
-                        ("modality", "incidents", "examinations", "per_1000"),
-                        tuple(
-                            (r["modality"], r["incidents"], r["examinations"], r["per_1000"])
-                            for r in report["rates"]
-                        ),
-                    ),
-                ),
-            ),
-            Section(
-                "Year-on-year change",
-                tables=(
-                    Table(
-                        "year_on_year",
-                        f"{report['period']['label']} against {report['previous_period']}",
-                        ("modality", "this_year", "previous_year", "change_percent"),
-                        tuple(
-                            (r["modality"], r["this_year"], r["previous_year"], r["change_percent"])
-                            for r in report["year_on_year"]
-                        ),
-                    ),
-                ),
-            ),
-            Section(
-                "Reporting rates across sites",
-                paragraphs=(
-                    "A site reporting under half the trust's median rate is flagged: too few reports is itself a warning sign.",
-                ),
-                tables=(
-                    Table(
-                        "sites",
-                        "Sites",
-                        ("site", "incidents", "notifiable", "examinations", "per_1000", "low_reporting"),
-                        tuple(
-                            (
-                                s["site"],
-                                s["incidents"],
-                                s["notifiable"],
-                                s["examinations"],
-                                s["per_1000"],
-                                s["low_reporting"],
-                            )
-                            for s in report["sites"]
-                        ),
-                    ),
-                ),
-            ),
-        ),
-    )

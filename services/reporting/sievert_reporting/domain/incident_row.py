@@ -82,6 +82,16 @@ class DeadlinePart:
     window: str
     due_at: str  # isoformat
     status: str
+    #: what the clock's own events say of its timeliness: the day it counts from (scheduled),
+    #: when it was met and how many days late against the due that binds (met). None: not said.
+    clock_from: str | None = None  # isoformat
+    met_at: str | None = None  # isoformat
+    days_late: int | None = None
+
+    def details(self) -> dict[str, str | int]:
+        """The timeliness this event states, kept with the window until a later event restates it."""
+        named = (("clock_from", self.clock_from), ("met_at", self.met_at), ("days_late", self.days_late))
+        return {name: value for name, value in named if value is not None}
 
 
 @dataclass(slots=True)
@@ -118,6 +128,8 @@ class IncidentRow:
     decision: DecisionPart | None = None
     #: window -> (due_at, status, stream_version)
     deadlines: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    #: window -> its timeliness as the events applied since stored say it (merged, latest wins)
+    deadline_details: dict[str, dict[str, str | int]] = field(default_factory=dict)
     #: ``recorded_at`` of the last event applied (the row's ``updated_at``); None: nothing applied
     last_at: dt.datetime | None = None
 
@@ -125,6 +137,7 @@ class IncidentRow:
         """What was applied is stored now: keep only the versions, for the guards."""
         self.facts = self.decision = self.reported_at = self.last_at = None
         self.deadlines = {}
+        self.deadline_details = {}
 
 
 def apply_change(row: IncidentRow, change: IncidentChange) -> bool:
@@ -147,6 +160,8 @@ def apply_change(row: IncidentRow, change: IncidentChange) -> bool:
             return False
         row.deadline_versions[part.window] = change.stream_version
         row.deadlines[part.window] = (part.due_at, part.status, change.stream_version)
+        if details := part.details():
+            row.deadline_details[part.window] = {**row.deadline_details.get(part.window, {}), **details}
     row.last_at = change.recorded_at
     return True
 
@@ -177,7 +192,17 @@ def incident_change(envelope: EventEnvelope, event: Event) -> IncidentChange:
         )
     else:
         assert isinstance(event, DeadlineEvent), event.event_type
-        part = DeadlinePart(event.window.value, event.due_at.isoformat(), DEADLINE_STATUS[event.event_type])
+        part = DeadlinePart(
+            event.window.value,
+            event.due_at.isoformat(),
+            DEADLINE_STATUS[event.event_type],
+            # a window without its own day counts from discovery (the event's own reading)
+            clock_from=(event.clock_from or event.discovered_on).isoformat()
+            if isinstance(event, DeadlineScheduled)
+            else None,
+            met_at=event.met_at.isoformat() if isinstance(event, DeadlineMet) else None,
+            days_late=event.days_late if isinstance(event, DeadlineMet) else None,
+        )
     return IncidentChange(
         envelope.event_id,
         envelope.event_type,

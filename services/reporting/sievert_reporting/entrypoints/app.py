@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from sievert_reporting.domain.submissions import SubmissionExistsError
 from sievert_reporting.entrypoints import (
+    analysis,
     authority,
     incidents,
     local_investigation,
@@ -34,6 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     similar_incidents.router,
     submissions.router,
     trusts.router,
+    analysis.router,
     themes.router,
     shared_incidents.router,
 )

@@ -4,7 +4,9 @@ command, ``sievert replay reporting``).
 
 ``sievert report annual --trust RXX --year 2024/25 [--activity counts.csv] [--out DIR]`` reads the
 reporting database (``REPORTING_DATABASE_URL``) and writes a folder: annual.json, annual.html,
-annual.pdf, one CSV per table, and charts as PNG and SVG. Activity CSV columns:
+annual.pdf, one CSV per table, and charts as PNG and SVG: month by month and over five years,
+by code, modality, cause and site, rates per 1,000 examinations, timeliness and the national
+comparison (``domain.analysis``). Activity CSV columns:
 ``site,modality,examinations`` for the period asked for.
 
 ``sievert report rte-export --trust RXX --from 2025-01-01 --to 2025-12-31 [--out DIR]`` writes
@@ -18,16 +20,22 @@ import asyncio
 import datetime as dt
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sievert_reporting.adapters import charts, render
-from sievert_reporting.adapters.activity_store import activity_of, store_activity
-from sievert_reporting.adapters.read_model import annual_rows, rte_events
+from sievert_reporting.adapters.activity_store import store_activity
+from sievert_reporting.adapters.read_model import rte_events
 from sievert_reporting.domain.activity import parse_csv
-from sievert_reporting.domain.annual import Period, annual_report, annual_view, parse_period
+from sievert_reporting.domain.analysis import analysis_span
+from sievert_reporting.domain.analysis_view import analysis_view
+from sievert_reporting.domain.annual import Period, parse_period
 from sievert_reporting.domain.rte_export import CodedEvent, export_tables, rte_export
 from sievert_reporting.domain.taxonomy import packaged
+from sievert_reporting.service_layer.analysis import read_analysis
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.db import Connection, create_pool
+
+_LONDON = ZoneInfo("Europe/London")
 
 
 def register_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,6 +93,7 @@ def write_rte_export(
 def run_annual(args: argparse.Namespace) -> int:
     try:
         period = parse_period(args.year)
+        analysis_span(period)  # its five years must be in the calendar
     except ValueError as exc:
         print(f"sievert report annual: {exc}", file=sys.stderr)
         return 2
@@ -99,28 +108,32 @@ def _progress(step: int, total: int, what: str) -> None:
 
 
 async def annual(
-    settings: ReportingSettings, trust: str, period: Period, out: Path, activity_csv: Path | None
+    settings: ReportingSettings,
+    trust: str,
+    period: Period,
+    out: Path,
+    activity_csv: Path | None,
+    *,
+    as_of: dt.date | None = None,
 ) -> list[Path]:
+    """Writes the analysis of ``period`` into ``out``; ``as_of`` (default today, London): the day
+    overdue windows count their days to."""
+    today = as_of or dt.datetime.now(_LONDON).date()
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
     try:
         async with pool.acquire() as conn:
             if activity_csv is not None:
                 _progress(1, 5, f"loading activity counts from {activity_csv}")
                 await load_activity(conn, trust, period, activity_csv)
-            _progress(2, 5, f"reading incidents for {trust}, {period.label} and the year before")
-            rows = await annual_rows(conn, trust, period)
-            previous = await annual_rows(conn, trust, period.previous())
-            activity = {
-                (r["site"], r["modality"]): r["examinations"] for r in await activity_of(conn, trust, period)
-            }
+            _progress(2, 5, f"reading incidents for {trust}, {period.label} and the four years before")
+            report = await read_analysis(conn, trust, period, today)
     finally:
         await pool.close()
-    _progress(3, 5, f"analysing {len(rows)} incidents")
-    report = annual_report(trust, period, rows, previous, activity)
+    _progress(3, 5, f"analysed {report['totals']['incidents']} incidents")
     _progress(4, 5, "drawing charts")
-    images = charts.annual_charts(report, out)
+    images = charts.analysis_charts(report, out)
     _progress(5, 5, "writing JSON, HTML, PDF and CSV")
-    written = render.write_all(annual_view(report, images), report, out, "annual")
+    written = render.write_all(analysis_view(report, images), report, out, "annual")
     written += [out / n for n in images] + [out / n.replace(".png", ".svg") for n in images]
     return written
 
