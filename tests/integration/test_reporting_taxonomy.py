@@ -153,6 +153,20 @@ async def test_taxonomy_close_out_codes_reach_the_row_the_topic_and_the_rte_expo
     assert row["error_tier1_duty_holder"] == "operator" and row["rte_causative_factors"] == []
     assert (await coding_on_row(reporting, near_miss))["rte_level"] == 4
 
+    # the trend analysis breaks the year down by the coded tiers and levels, in their published words
+    analysed = await reporting.client.get(
+        "/v1/trusts/RXX/analysis", params={"year": "2025/26"}, headers=HEADERS
+    )
+    assert analysed.status_code == 200, analysed.text
+    breakdowns = {b["dimension"]: b for b in analysed.json()["breakdowns"]}
+    counted = {
+        name: {(i["label"], i["incidents"]) for i in breakdowns[name]["items"]}
+        for name in ("cqc_duty_holder", "cqc_what_went_wrong", "rte_level")
+    }
+    assert {("Referrer", 1), ("Operator", 1), ("not recorded", 2)} == counted["cqc_duty_holder"]
+    assert ("Wrong patient", 1) in counted["cqc_what_went_wrong"]
+    assert {("Level 1: Reportable radiation incident", 1), ("Level 4: Near miss", 1)} <= counted["rte_level"]
+
     # the event the deadlines service hears is v2, with the codes
     records = await read_topic(
         reporting.kafka.bootstrap_servers,

@@ -119,6 +119,25 @@ def test_monthly_trend_series_count_each_class_in_its_month() -> None:
             "Near miss (nobody was exposed)",
             id="exposure-kind",
         ),
+        pytest.param(
+            "cqc_duty_holder", {"cqc_duty_holder": "referrer"}, "referrer", "Referrer", id="taxonomy-tier-1"
+        ),
+        pytest.param(
+            "cqc_pathway_point",
+            {"cqc_pathway_point": "incorrect_referral"},
+            "incorrect_referral",
+            "Incorrect referral",
+            id="taxonomy-tier-2",
+        ),
+        pytest.param(
+            "cqc_what_went_wrong",
+            {"cqc_what_went_wrong": "wrong_patient"},
+            "wrong_patient",
+            "Wrong patient",
+            id="taxonomy-tier-3",
+        ),
+        pytest.param("cqc_duty_holder", {}, "not_recorded", "not recorded", id="taxonomy-not-coded"),
+        pytest.param("rte_level", {"rte_level": "4"}, "4", "Level 4: Near miss", id="taxonomy-rte-level"),
     ],
 )
 def test_monthly_trend_breakdowns_in_words(

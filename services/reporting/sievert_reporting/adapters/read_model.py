@@ -327,12 +327,18 @@ async def incidents_discovered(
 
 
 async def annual_rows(conn: Connection, trust: str, period: Period) -> list[Row]:
-    """The trust's incidents discovered in ``period``, with their findings' error categories."""
+    """The trust's incidents discovered in ``period``, with their findings' error categories and
+    their investigation's coding in the published taxonomies."""
     records = await conn.fetch(
         """SELECT i.site, i.modality, i.exposure_kind, i.codes, i.notifiable, i.discovered_on,
                   f.findings ->> 'error_duty_holder' AS duty_holder,
-                  f.findings ->> 'error_process_step' AS process_step
+                  f.findings ->> 'error_process_step' AS process_step,
+                  l.error_tier1_duty_holder AS cqc_duty_holder,
+                  l.error_tier2_pathway_point AS cqc_pathway_point,
+                  l.error_tier3_what_went_wrong AS cqc_what_went_wrong,
+                  l.rte_level::text AS rte_level
            FROM incidents i LEFT JOIN findings f USING (incident_id)
+                LEFT JOIN local_investigations l USING (incident_id)
            WHERE i.trust = $1 AND i.discovered_on BETWEEN $2 AND $3""",
         trust,
         period.start,

@@ -24,6 +24,7 @@ from sievert_reporting.domain import national
 from sievert_reporting.domain.annual import Period, Row, annual_report
 from sievert_reporting.domain.documents import split_code
 from sievert_reporting.domain.labels import CODE_CATEGORIES, COMPLEMENTARY, label
+from sievert_reporting.domain.taxonomy import cqc_label, packaged, rte_level_label
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
 from sievert_shared.facts import ExposureKind, Modality
 
@@ -103,6 +104,30 @@ DIMENSIONS: tuple[Dimension, ...] = (
         "Cause: process step (error taxonomy tier 2)",
         lambda r: _one(r.process_step),
         _enum_words(ProcessStep),
+    ),
+    Dimension(
+        "cqc_duty_holder",
+        "Error origin: duty holder (CQC error taxonomy tier 1)",
+        lambda r: _one(r.cqc_duty_holder),
+        lambda v: cqc_label(packaged(), 1, v),
+    ),
+    Dimension(
+        "cqc_pathway_point",
+        "Error origin: point in the pathway (CQC error taxonomy tier 2)",
+        lambda r: _one(r.cqc_pathway_point),
+        lambda v: cqc_label(packaged(), 2, v),
+    ),
+    Dimension(
+        "cqc_what_went_wrong",
+        "What went wrong (CQC error taxonomy tier 3)",
+        lambda r: _one(r.cqc_what_went_wrong),
+        lambda v: cqc_label(packaged(), 3, v),
+    ),
+    Dimension(
+        "rte_level",
+        "Radiotherapy event level (national RTE classification)",
+        lambda r: _one(r.rte_level),
+        lambda v: rte_level_label(packaged(), v),
     ),
 )
 

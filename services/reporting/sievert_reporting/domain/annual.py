@@ -68,6 +68,12 @@ class Row:
     discovered_on: dt.date
     duty_holder: str | None = None
     process_step: str | None = None
+    #: the close-out's coding in CQC's published three-tier error taxonomy (codes), and the
+    #: national radiotherapy event level (1-5, as text), when the investigation recorded them
+    cqc_duty_holder: str | None = None
+    cqc_pathway_point: str | None = None
+    cqc_what_went_wrong: str | None = None
+    rte_level: str | None = None
 
 
 def _count(values: Iterable[str | None]) -> list[tuple[str, int]]:

@@ -379,3 +379,28 @@ def level_label(taxonomies: Taxonomies, version: str, level: int) -> str:
         if taxonomy.version == version:
             return taxonomy.levels.get(level, str(level))
     return str(level)
+
+
+def cqc_label(taxonomies: Taxonomies, tier: Literal[1, 2, 3], code: str) -> str:
+    """The published words of a CQC error code of ``tier``, from the newest version that holds it
+    (the code itself if none does): a trend over years spans versions, and a code's words do not
+    change its meaning between them."""
+    for taxonomy in sorted(taxonomies.cqc, key=lambda t: t.valid_from or dt.date.min, reverse=True):
+        for code1, tier1 in taxonomy.tier1.items():
+            if tier == 1 and code1 == code:
+                return tier1.label
+            for code2, tier2 in tier1.tier2.items():
+                if tier == 2 and code2 == code:
+                    return tier2.label
+                if tier == 3 and code in tier2.tier3:
+                    return tier2.tier3[code]
+    return code
+
+
+def rte_level_label(taxonomies: Taxonomies, level: str) -> str:
+    """A radiotherapy event level (as text) with its published name, from the newest version."""
+    for taxonomy in sorted(taxonomies.rte, key=lambda t: t.valid_from or dt.date.min, reverse=True):
+        name = taxonomy.levels.get(int(level)) if level.isdigit() else None
+        if name:
+            return f"Level {level}: {name}"
+    return level
