@@ -536,6 +536,11 @@ async def _local_investigation(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/local-investigation")]
 
 
+@case("reporting", "GET", "/v1/incidents/{incident_id}/local-investigation/coding")
+async def _coding_choices(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/local-investigation/coding")]
+
+
 @case("reporting", "PUT", "/v1/incidents/{incident_id}/local-investigation/owner")
 async def _investigation_owner(_w: World, t: Trust) -> list[Call]:
     body = {"owner_role": "Medical physics expert", "assigned_by_role": "RPA"}
