@@ -246,6 +246,13 @@ class ReportingApi(ServiceApi):
         )
         return result
 
+    async def coding_choices(self, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        """What the close-out may be coded with: the taxonomies in force on the discovery day."""
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/incidents/{incident_id}/local-investigation/coding")
+        )
+        return result
+
     async def investigation_command(
         self, caller: Caller, incident_id: uuid.UUID, command: str, body: dict[str, Any]
     ) -> dict[str, Any]:
