@@ -890,6 +890,8 @@ console_page(
 )
 console_page("/themes/{theme_id}", "/themes/{t.theme}")
 console_page("/themes/{theme_id}/detail", "/themes/{t.theme}/detail")
+console_page("/shared-incidents")
+console_page("/shared-incidents/{incident_id}", "/shared-incidents/{t.incidents[0]}")
 
 _AT = "2025-06-05T09:00"
 for _route, _form in {

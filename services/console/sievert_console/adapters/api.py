@@ -337,6 +337,19 @@ class ReportingApi(ServiceApi):
         result: dict[str, Any] = await self.json(caller, "GET", "/v1/shared-themes")
         return result
 
+    async def shared_incidents(self, caller: Caller, trust: str) -> list[dict[str, Any]]:
+        """Other trusts' incidents naming ``trust`` among their employers: its part of each."""
+        answer: dict[str, Any] = await self.json(caller, "GET", f"/v1/trusts/{trust}/shared-incidents")
+        return list(answer.get("items") or [])
+
+    async def shared_incident(
+        self, caller: Caller, trust: str, incident_id: uuid.UUID
+    ) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/trusts/{trust}/shared-incidents/{incident_id}")
+        )
+        return result
+
     async def document_pdf(self, caller: Caller, submission_id: uuid.UUID) -> bytes | None:
         response = await found_or_none(
             self.request(caller, "GET", f"/v1/submissions/{submission_id}/document.pdf")

@@ -30,6 +30,7 @@ from sievert_console.entrypoints import (
     pages,
     queue,
     report_actions,
+    shared_incidents,
     signin,
     themes,
 )
@@ -163,7 +164,7 @@ def create_app(console: ConsoleParts) -> FastAPI:
     routers = [signin.router, queue.router, incident.router, actions.router, case_actions.router]
     routers += [report_actions.router]
     routers += [admin.router, admin.actions]
-    routers += [themes.router, themes.actions, live.router, pages.router]
+    routers += [themes.router, themes.actions, live.router, pages.router, shared_incidents.router]
     for router in routers:
         app.include_router(router)
     return app
