@@ -97,6 +97,7 @@ async def test_a_radiotherapy_close_out_is_coded_in_the_published_taxonomies(
     await expect(page.locator("#inv-findings")).to_have_value(findings_text)
     await expect(page.locator("#inv-error-category")).to_have_value(category)
     await assert_accessible(page)
+    await screenshot(page, "incident-close-out-form")
 
     await page.select_option("#inv-rte-level", "3")
     await page.click("button:has-text('Close the investigation')")
