@@ -254,3 +254,36 @@ async def test_taxonomy_close_out_codes_reach_the_row_the_topic_and_the_rte_expo
     assert sorted(json.loads(r)["rte_level"] or 0 for r in investigations) == [0, 1, 1, 3, 4]
     await replay(reporting.settings)
     assert_same_rows(live, await snapshot(url))
+
+
+async def test_taxonomy_coding_choices_follow_the_incident(
+    reporting: Reporting,  # noqa: F811
+) -> None:
+    """``GET …/local-investigation/coding``: the versions in force on the discovery day, the RTE
+    part only for radiotherapy, its level derived where the incident settles it; another trust's
+    incident is 404."""
+    notifiable = await reporting.incident(radiotherapy())
+    minor = await reporting.incident(radiotherapy(rt_course_dose_ratio=1.02, rt_max_fraction_dose_ratio=1.02))
+    ct = await reporting.incident(ct_facts(DISCOVERED), site="RXX02")
+    other_trust = await reporting.incident(radiotherapy(), trust="RYY", site="RYY01")
+
+    async def choices(incident: uuid.UUID) -> dict[str, Any]:
+        answer = await reporting.client.get(
+            f"/v1/incidents/{incident}/local-investigation/coding", headers=HEADERS
+        )
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    derived = (await choices(notifiable))["radiotherapy_event"]
+    assert derived["version"] == "tsrt-2008" and derived["derived_level"]["level"] == 1
+    asked = await choices(minor)
+    assert asked["discovered_on"] == DISCOVERED.isoformat()
+    assert asked["error_category"]["version"] == "2023/24"
+    assert asked["radiotherapy_event"]["derived_level"] is None
+    assert [lv["level"] for lv in asked["radiotherapy_event"]["levels"]] == [1, 2, 3, 4, 5]
+    assert (await choices(ct))["radiotherapy_event"] is None
+    hidden = await reporting.client.get(
+        f"/v1/incidents/{other_trust}/local-investigation/coding", headers=HEADERS
+    )
+    assert hidden.status_code == 404, hidden.text

@@ -546,6 +546,11 @@ async def _local_investigation(_w: World, t: Trust) -> list[Call]:
     return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/local-investigation")]
 
 
+@case("reporting", "GET", "/v1/incidents/{incident_id}/local-investigation/coding")
+async def _coding_choices(_w: World, t: Trust) -> list[Call]:
+    return [Call("reporting", "GET", f"/v1/incidents/{t.incidents[0]}/local-investigation/coding")]
+
+
 @case("reporting", "PUT", "/v1/incidents/{incident_id}/local-investigation/owner")
 async def _investigation_owner(_w: World, t: Trust) -> list[Call]:
     body = {"owner_role": "Medical physics expert", "assigned_by_role": "RPA"}
@@ -907,6 +912,8 @@ console_page(
 )
 console_page("/themes/{theme_id}", "/themes/{t.theme}")
 console_page("/themes/{theme_id}/detail", "/themes/{t.theme}/detail")
+console_page("/shared-incidents")
+console_page("/shared-incidents/{incident_id}", "/shared-incidents/{t.incidents[0]}")
 
 _AT = "2025-06-05T09:00"
 for _route, _form in {

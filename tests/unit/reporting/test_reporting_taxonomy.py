@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sievert_reporting.domain import local_investigation
+from sievert_reporting.domain import local_investigation, taxonomy
 from sievert_reporting.domain.local_investigation import CloseOut, LocalInvestigation
 from sievert_reporting.domain.taxonomy import (
     RADIOTHERAPY_MODALITIES,
@@ -389,3 +389,33 @@ def test_taxonomy_close_out_records_both_codings_and_a_repeat_is_no_second_event
     assert local_investigation.view(state)["radiotherapy_event"]["level_basis"] == "stated"
     repeat = dataclasses.replace(command, expected_version=1)
     assert local_investigation.close(state, repeat, incident=rt(), today=DAY, taxonomies=TAXONOMIES) is None
+
+
+@pytest.mark.parametrize(
+    ("incident", "cqc_version", "rte", "derived"),
+    [
+        pytest.param(rt(day=dt.date(2022, 5, 1)), "2021/22", True, None, id="rt-2022-asks-the-level"),
+        pytest.param(rt(notifiable=True), "2023/24", True, 1, id="rt-notifiable-derives-level-1"),
+        pytest.param(rt(kind=ExposureKind.NEAR_MISS), "2023/24", True, 4, id="rt-near-miss-derives-level-4"),
+        pytest.param(rt(modality=Modality.CT), "2023/24", False, None, id="ct-has-no-rte"),
+        pytest.param(rt(day=dt.date(2020, 1, 1)), None, True, None, id="before-any-cqc-version"),
+    ],
+)
+def test_taxonomy_choices_offer_the_versions_in_force_and_the_derived_level(
+    incident: IncidentBasis, cqc_version: str | None, rte: bool, derived: int | None
+) -> None:
+    offered = taxonomy.choices(TAXONOMIES, incident)
+    cqc = offered["error_category"]
+    assert (cqc["version"] if cqc else None) == cqc_version
+    if cqc is not None:
+        tier1 = TAXONOMIES.cqc_in_force(incident.discovered_on)
+        assert tier1 is not None
+        assert [d["code"] for d in cqc["duty_holders"]] == list(tier1.tier1)
+        first = cqc["duty_holders"][0]
+        assert [p["code"] for p in first["pathway_points"]] == list(tier1.tier1[first["code"]].tier2)
+    coding = offered["radiotherapy_event"]
+    assert (coding is not None) == rte
+    if coding is not None:
+        assert [level["level"] for level in coding["levels"]] == [1, 2, 3, 4, 5]
+        assert (coding["derived_level"] or {}).get("level") == derived
+        assert set(coding["code_lists"]) == set(taxonomy.RTE_CODE_LISTS)

@@ -246,6 +246,13 @@ class ReportingApi(ServiceApi):
         )
         return result
 
+    async def coding_choices(self, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        """What the close-out may be coded with: the taxonomies in force on the discovery day."""
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/incidents/{incident_id}/local-investigation/coding")
+        )
+        return result
+
     async def investigation_command(
         self, caller: Caller, incident_id: uuid.UUID, command: str, body: dict[str, Any]
     ) -> dict[str, Any]:
@@ -328,6 +335,19 @@ class ReportingApi(ServiceApi):
 
     async def shared_themes(self, caller: Caller) -> dict[str, Any]:
         result: dict[str, Any] = await self.json(caller, "GET", "/v1/shared-themes")
+        return result
+
+    async def shared_incidents(self, caller: Caller, trust: str) -> list[dict[str, Any]]:
+        """Other trusts' incidents naming ``trust`` among their employers: its part of each."""
+        answer: dict[str, Any] = await self.json(caller, "GET", f"/v1/trusts/{trust}/shared-incidents")
+        return list(answer.get("items") or [])
+
+    async def shared_incident(
+        self, caller: Caller, trust: str, incident_id: uuid.UUID
+    ) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await found_or_none(
+            self.json(caller, "GET", f"/v1/trusts/{trust}/shared-incidents/{incident_id}")
+        )
         return result
 
     async def document_pdf(self, caller: Caller, submission_id: uuid.UUID) -> bytes | None:

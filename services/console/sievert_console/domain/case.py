@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sievert_console.domain.coding import coding_body, recorded_category
 from sievert_console.domain.labels import CASE_STATUSES, CLOSURE_BASES, label
 
 
@@ -98,6 +99,11 @@ class Investigation:
     closed_on: dt.date | None
     closed_by_role: str | None
     history: tuple[Mapping[str, Any], ...]
+    #: CQC's tiers as recorded: ``duty_holder/pathway_point[/what_went_wrong]`` (None: not coded)
+    error_category: str | None = None
+    error_category_version: str | None = None
+    #: the RTE coding as recorded (reporting's ``radiotherapy_event``), None outside radiotherapy
+    radiotherapy_event: Mapping[str, Any] | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Investigation:
@@ -113,6 +119,9 @@ class Investigation:
             closed_on=_day(data.get("closed_on")),
             closed_by_role=data.get("closed_by_role"),
             history=tuple(data.get("history") or ()),
+            error_category=recorded_category(data.get("error_category")),
+            error_category_version=(data.get("error_category") or {}).get("taxonomy_version"),
+            radiotherapy_event=data.get("radiotherapy_event") or None,
         )
 
     @property
@@ -120,8 +129,11 @@ class Investigation:
         return self.status == "closed"
 
 
-def close_out_body(form: Mapping[str, str], closed_by_role: str) -> dict[str, Any]:
-    """The close-out form as reporting's ``POST …/local-investigation/close`` takes it. Values are
+def close_out_body(
+    form: Mapping[str, str], closed_by_role: str, code_lists: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any]:
+    """The close-out form as reporting's ``POST …/local-investigation/close`` takes it, with its
+    codings (``coding.coding_body``; ``code_lists``: each RTE list's ticked codes). Values are
     sent as typed (a blank findings, an impossible date): reporting names the field it refuses."""
     actions = [line.strip() for line in form.get("corrective_actions", "").splitlines() if line.strip()]
     body: dict[str, Any] = {
@@ -134,7 +146,7 @@ def close_out_body(form: Mapping[str, str], closed_by_role: str) -> dict[str, An
     for name in ("error_duty_holder", "error_process_step"):
         if form.get(name):
             body[name] = form[name]
-    return body
+    return {**body, **coding_body(form, code_lists or {})}
 
 
 def _version(form: Mapping[str, str]) -> int:

@@ -27,9 +27,9 @@ from sievert_console.entrypoints import (
     case_actions,
     incident,
     live,
-    pages,
     queue,
     report_actions,
+    shared_incidents,
     signin,
     themes,
     trends,
@@ -170,7 +170,13 @@ def create_app(console: ConsoleParts) -> FastAPI:
     routers = [signin.router, queue.router, incident.router, actions.router, case_actions.router]
     routers += [report_actions.router]
     routers += [admin.router, admin.actions]
-    routers += [themes.router, themes.actions, trends.router, live.router, pages.router]
+    routers += [
+        themes.router,
+        themes.actions,
+        trends.router,
+        live.router,
+        shared_incidents.router,
+    ]
     for router in routers:
         app.include_router(router)
     return app

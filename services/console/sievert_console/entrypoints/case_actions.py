@@ -19,6 +19,7 @@ from fastapi.responses import Response
 
 from sievert_console.adapters.api import ApiProblem, ServiceDown
 from sievert_console.domain.case import close_out_body, errors_by_field
+from sievert_console.domain.coding import CODING_FIELDS, RTE_LISTS, coding_errors
 from sievert_console.domain.tasks import Task, completion_body, completion_errors
 from sievert_console.entrypoints.actions import REFRESH, form_strings
 from sievert_console.entrypoints.context import CallerDep, CsrfChecked, Parts, render
@@ -26,7 +27,14 @@ from sievert_console.entrypoints.incident import case_context, tasks_context
 
 router = APIRouter(prefix="/incidents/{incident_id}", dependencies=[CsrfChecked])
 
-CLOSE_FIELDS = ("closed_on", "findings", "error_duty_holder", "error_process_step", "corrective_actions")
+CLOSE_FIELDS = (
+    "closed_on",
+    "findings",
+    "error_duty_holder",
+    "error_process_step",
+    "corrective_actions",
+    *CODING_FIELDS,
+)
 WITHDRAWAL_FIELDS = ("agreed_on", "authority_reference")
 
 
@@ -48,7 +56,7 @@ async def outcome_of(call: Awaitable[Any], done: str, fields: tuple[str, ...]) -
     except ServiceDown as exc:
         return {"problem": f"The {exc.service} service is not answering; nothing was recorded."}
     except ApiProblem as refused:
-        errors, general = errors_by_field(refused.errors, fields)
+        errors, general = errors_by_field(coding_errors(refused.errors), fields)
         outcome: dict[str, Any] = {"problem": refused.detail, "details": general, "errors": errors}
         if refused.status == 409:
             # someone else acted first: the card is re-read, so it shows what is recorded now
@@ -94,10 +102,14 @@ async def assign_owner(
 
 @router.post("/local-investigation/close")
 async def close(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
-    form = form_strings(await request.form())
+    submitted = await request.form()
+    form = form_strings(submitted)
+    lists = {name: [str(v) for v in submitted.getlist(f"rte_{name}")] for name in RTE_LISTS}
+    # what was ticked, kept beside the rest of what was typed if the close-out is refused
+    form.update({f"rte_{name}": " ".join(codes) for name, codes in lists.items()})
     outcome = await outcome_of(
         console.api().reporting.investigation_command(
-            caller, incident_id, "close", close_out_body(form, _role(form))
+            caller, incident_id, "close", close_out_body(form, _role(form), lists)
         ),
         "Closed. The local investigation's clock is met, and the case closes if nothing else is owed.",
         CLOSE_FIELDS,

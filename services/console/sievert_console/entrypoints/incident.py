@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from sievert_console.adapters.api import ApiProblem, Apis, Caller
 from sievert_console.domain.case import Case, Investigation
 from sievert_console.domain.clocks import Clock
+from sievert_console.domain.coding import CodingChoices
 from sievert_console.domain.facts_form import ordered_fields
 from sievert_console.domain.particulars import drafts_offered, fields_for, missing_items
 from sievert_console.domain.report import Correspondence, shown_findings
@@ -94,11 +95,24 @@ async def clocks_context(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> 
     return {"incident_id": incident_id, "clocks": await section(_clocks(apis, caller, incident_id))}
 
 
+async def _coding(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> CodingChoices | None:
+    answer = await apis.reporting.coding_choices(caller, incident_id)
+    return None if answer is None else CodingChoices.from_api(answer)
+
+
 async def case_context(apis: Apis, caller: Caller, incident_id: uuid.UUID, **state: Any) -> dict[str, Any]:
-    clocks, investigation = await sections(
-        _clocks(apis, caller, incident_id), _investigation(apis, caller, incident_id)
+    clocks, investigation, coding = await sections(
+        _clocks(apis, caller, incident_id),
+        _investigation(apis, caller, incident_id),
+        _coding(apis, caller, incident_id),
     )
-    return {"incident_id": incident_id, "clocks": clocks, "investigation": investigation, **state}
+    return {
+        "incident_id": incident_id,
+        "clocks": clocks,
+        "investigation": investigation,
+        "coding": coding.value if coding.ok else None,
+        **state,
+    }
 
 
 async def documents_context(apis: Apis, caller: Caller, incident_id: uuid.UUID) -> dict[str, Any]:
@@ -186,7 +200,17 @@ async def incident_page(
     request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep, person: PersonDep
 ) -> Response:
     apis = console.api()
-    facts, read_model, clocks, submissions, investigation, tasks, correspondence, report = await sections(
+    (
+        facts,
+        read_model,
+        clocks,
+        submissions,
+        investigation,
+        tasks,
+        correspondence,
+        report,
+        coding,
+    ) = await sections(
         apis.intake.incident(caller, incident_id),
         apis.reporting.incident(caller, incident_id),
         _clocks(apis, caller, incident_id),
@@ -195,6 +219,7 @@ async def incident_page(
         _tasks(apis, caller, incident_id),
         _correspondence(apis, caller, incident_id),
         _report(apis, caller, incident_id),
+        _coding(apis, caller, incident_id),
     )
     known = [s for s in (facts, read_model, clocks) if s.ok]
     if known and all(s.value is None for s in known):
@@ -207,6 +232,7 @@ async def incident_page(
         "clocks": clocks,
         "submissions": submissions,
         "investigation": investigation,
+        "coding": coding.value if coding.ok else None,
         "tasks": tasks,
         "correspondence": correspondence,
         "report": report,

@@ -12,6 +12,8 @@ from fastapi.templating import Jinja2Templates
 
 from sievert_console.domain import labels, tasks
 from sievert_console.domain.clocks import LONDON, format_day
+from sievert_console.domain.coding import RTE_LISTS
+from sievert_console.domain.employers import employers_of
 from sievert_console.domain.facts_form import FIELDS_BY_NAME
 from sievert_console.domain.live import incident_signal
 from sievert_console.domain.people import ACT_ON_TASKS, AMEND, DRAFT_AND_ISSUE, RECORD_SUBMISSION
@@ -59,6 +61,8 @@ def templates() -> Jinja2Templates:
         incident_signal=incident_signal,
         labels=labels,
         task_labels=tasks,
+        coding_lists=RTE_LISTS,
+        employers_of=employers_of,
         findings_fields=FINDINGS,
         epoch=time.time,
         urlencode=urlencode,

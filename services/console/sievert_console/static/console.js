@@ -4,12 +4,18 @@
      the form has been sent), from landing while a form of the section is being sent (its answer
      replaces the section; the section then fetches itself again, so no change is lost), from
      closing what the person opened, and from wiping the answer to their last action.
+   - never loses a change that arrives while the section is already fetching itself: htmx's
+     hx-sync queue would hold the second fetch on the element the first one's answer replaces
+     (outerHTML), and htmx drops a request whose element has left the page, so the section would
+     show what was read before the change. Such a change is remembered instead, and the section
+     fetches itself again once the answer in flight has been swapped in.
    Sections holding forms set hx-disinherit="hx-sync": a form must not queue behind the
    section's own refresh, which would replace the form and drop the queued submission. */
 (function () {
   "use strict";
 
   var sending = {}; // live section id -> forms of it being sent
+  var fetching = {}; // live section id -> its own refresh (a GET's xhr) in flight
   var missed = {}; // live section ids a change reached while they could not fetch themselves
 
   function liveState(state, text) {
@@ -51,9 +57,32 @@
     }
   }
 
+  // Once nothing of the section is in flight, a change it missed meanwhile is fetched.
+  function caughtUp(id) {
+    if (!sending[id] && !inFlight(id) && missed[id]) {
+      delete missed[id];
+      window.setTimeout(function () { fetchAgain(id); }, 50);
+    }
+  }
+
+  // A refresh whose answer is in (readyState 4 = done) no longer counts, even if its
+  // htmx:afterRequest never reached the document.
+  function inFlight(id) {
+    return Boolean(fetching[id] && fetching[id].readyState !== 4);
+  }
+
+  function isLiveSection(element) {
+    return element.tagName === "SECTION" && element.id && element.hasAttribute("hx-get");
+  }
+
   // Once sent, a form no longer holds back its section's refresh.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var element = event.detail.elt;
+    if (isLiveSection(element) && (event.detail.requestConfig || {}).verb === "get") {
+      fetching[element.id] = event.detail.xhr;
+      event.detail.xhr.sievertRefresh = element.id;
+      return;
+    }
     if (element.tagName === "FORM") {
       delete element.dataset.dirty;
       var id = liveSection(element);
@@ -64,19 +93,26 @@
     }
   });
 
+  // htmx:afterRequest comes once the answer is swapped in (from the element's nearest ancestor
+  // still on the page when the element itself was replaced).
   document.addEventListener("htmx:afterRequest", function (event) {
-    var id = event.detail.xhr && event.detail.xhr.sievertSection;
+    var xhr = event.detail.xhr || {};
+    var refreshed = xhr.sievertRefresh;
+    if (refreshed) {
+      if (fetching[refreshed] === xhr) {
+        delete fetching[refreshed];
+      }
+      caughtUp(refreshed);
+    }
+    var id = xhr.sievertSection;
     if (!id) {
       return;
     }
     sending[id] -= 1;
     if (sending[id] <= 0) {
       delete sending[id];
-      if (missed[id]) {
-        delete missed[id];
-        window.setTimeout(function () { fetchAgain(id); }, 50);
-      }
     }
+    caughtUp(id);
   });
 
   // A live refresh (a GET) of a section: it keeps open what the person opened (a <details> with
@@ -128,7 +164,7 @@
     if (event.detail.verb !== "get" || !element.querySelector) {
       return;
     }
-    if (element.id && sending[element.id]) {
+    if (element.id && (sending[element.id] || inFlight(element.id))) {
       event.preventDefault();
       missed[element.id] = true;
       return;

@@ -37,13 +37,16 @@ async def incident_for_case(conn: Connection, trust: str, incident_id: uuid.UUID
     return row["site"], row["discovered_on"]
 
 
-async def incident_basis(conn: Connection, trust: str, incident_id: uuid.UUID) -> tuple[str, IncidentBasis]:
+async def incident_basis(
+    conn: Connection, trust: str, incident_id: uuid.UUID, *, lock: bool = True
+) -> tuple[str, IncidentBasis]:
     """The trust's incident's site and what its investigation's coding depends on (its discovery
     day, modality, exposure kind and whether it is notifiable), its row locked as
-    ``incident_for_case`` locks it. 404 before its facts arrive."""
+    ``incident_for_case`` locks it unless only read (``lock=False``). 404 before its facts arrive."""
     row = await conn.fetchrow(
         """SELECT site, discovered_on, modality, exposure_kind, notifiable FROM incidents
-           WHERE incident_id = $1 AND trust = $2 AND facts IS NOT NULL FOR UPDATE""",
+           WHERE incident_id = $1 AND trust = $2 AND facts IS NOT NULL"""
+        + (" FOR UPDATE" if lock else ""),
         incident_id,
         trust,
     )

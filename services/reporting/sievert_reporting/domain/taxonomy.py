@@ -404,3 +404,56 @@ def rte_level_label(taxonomies: Taxonomies, level: str) -> str:
         if name:
             return f"Level {level}: {name}"
     return level
+
+
+# -- what a close-out may be coded with ---------------------------------------------------------------
+
+
+def _listed(codes: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"code": code, "label": label} for code, label in codes.items()]
+
+
+def _cqc_choices(version: CqcErrorTaxonomy) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "status": version.status,
+        "duty_holders": [
+            {
+                "code": code,
+                "label": one.label,
+                "pathway_points": [
+                    {"code": code2, "label": two.label, "what_went_wrong": _listed(two.tier3)}
+                    for code2, two in one.tier2.items()
+                ],
+            }
+            for code, one in version.tier1.items()
+        ],
+    }
+
+
+def _rte_choices(version: RadiotherapyEventTaxonomy, incident: IncidentBasis) -> dict[str, Any]:
+    derived = derive_level(incident)
+    return {
+        "version": version.version,
+        "status": version.status,
+        "levels": [{"level": level, "label": label} for level, label in sorted(version.levels.items())],
+        "derived_level": None
+        if derived is None
+        else {"level": derived.level, "basis": derived.basis, "why": derived.why},
+        "code_lists": {field: _listed(version.lists[name]) for field, name in RTE_CODE_LISTS.items()},
+    }
+
+
+def choices(taxonomies: Taxonomies, incident: IncidentBasis) -> dict[str, Any]:
+    """What a close-out of ``incident`` may be coded with, as a form offers it: CQC's tiers of the
+    version in force on its discovery day (None: no version is), and for a radiotherapy incident
+    the RTE version in force, its levels, the level derived from the incident (None: a person
+    states it) and each code list (empty where the data holds none yet); None outside radiotherapy."""
+    cqc = taxonomies.cqc_in_force(incident.discovered_on)
+    rte = taxonomies.rte_in_force(incident.discovered_on)
+    radiotherapy = incident.modality in RADIOTHERAPY_MODALITIES
+    return {
+        "discovered_on": incident.discovered_on.isoformat(),
+        "error_category": None if cqc is None else _cqc_choices(cqc),
+        "radiotherapy_event": _rte_choices(rte, incident) if radiotherapy and rte is not None else None,
+    }

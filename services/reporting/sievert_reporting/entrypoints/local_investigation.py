@@ -122,6 +122,18 @@ async def get_local_investigation(
     return JSONResponse(await service.investigation(incident_id))
 
 
+@router.get("/coding", responses={404: {}})
+async def get_coding_choices(
+    incident_id: uuid.UUID, caller: Reader, owners: OwnersDep, service: Cases
+) -> JSONResponse:
+    """What the close-out may be coded with: CQC's three tiers of the version in force on the
+    discovery day (``error_category``) and, for a radiotherapy incident, the radiotherapy event
+    taxonomy's version in force, its levels, the level derived from the incident (``null``: the
+    close-out states it) and its code lists (``radiotherapy_event``; ``null`` outside radiotherapy)."""
+    trust = await owners.readable("incidents", incident_id, caller)
+    return JSONResponse(await service.coding_choices(trust, incident_id))
+
+
 @router.put("/owner", responses=_CONFLICTS)
 async def assign_owner(
     incident_id: uuid.UUID, body: OwnerAssignment, caller: Lead, owners: OwnersDep, service: Cases

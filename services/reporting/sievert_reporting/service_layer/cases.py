@@ -123,6 +123,13 @@ class CaseService(OwnEventsService):
             state, _ = await case_store.investigation(conn, incident_id)
         return {"incident_id": str(incident_id), **local_investigation.view(state)}
 
+    async def coding_choices(self, trust: str, incident_id: uuid.UUID) -> dict[str, Any]:
+        """What the incident's close-out may be coded with: the taxonomies' versions in force on
+        its discovery day, and its radiotherapy event level where that follows from the incident."""
+        async with self.pool.acquire() as conn:
+            _, incident = await case_store.incident_basis(conn, trust, incident_id, lock=False)
+        return {"incident_id": str(incident_id), **taxonomy.choices(taxonomy.packaged(), incident)}
+
     # -- the authority's correspondence ------------------------------------------------------------
 
     async def record_query(
