@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from sievert_shared.door_dates import StrictDate
+
 __all__ = [
     "AnatomyError",
     "CareSetting",
@@ -190,13 +192,13 @@ class IncidentFacts(BaseModel):
     nation: Nation = Field(
         description="UK nation of the site: picks the enforcing authority and the age of a child."
     )
-    discovered_on: date = Field(
+    discovered_on: StrictDate = Field(
         description=(
             "Date the incident was discovered (ISO 8601). Picks the ruleset and starts the "
             "2-week notification and 12-week report clocks (line 219, 221)."
         )
     )
-    occurred_on: date | None = Field(
+    occurred_on: StrictDate | None = Field(
         default=None,
         description="Date the exposure happened (ISO 8601); not after discovered_on.",
     )

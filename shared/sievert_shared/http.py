@@ -135,7 +135,9 @@ def install_http_conventions(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
         extra: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {}
-        return problem(exc.status_code, _title(exc.status_code), detail, **extra)
+        response = problem(exc.status_code, _title(exc.status_code), detail, **extra)
+        response.headers.update(exc.headers or {})  # 405's Allow, 401's WWW-Authenticate
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,6 @@ is recorded already answers the same and emits nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sievert_reporting.domain.local_investigation import CloseOut
 from sievert_reporting.entrypoints.deps import Cases, Lead, OwnersDep, Reader
 from sievert_reporting.entrypoints.schemas import ROLE
+from sievert_shared.door_dates import EventDate
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
 
 router = APIRouter(prefix="/v1/incidents/{incident_id}/local-investigation")
@@ -41,7 +41,7 @@ class OwnerAssignment(BaseModel):
 class Close(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    closed_on: dt.date = Field(description="Not before the incident was discovered, nor after tomorrow.")
+    closed_on: EventDate = Field(description="Not before the incident was discovered, nor after tomorrow.")
     findings: str = Field(min_length=1, max_length=4000, description="What it found; anonymised.")
     closed_by_role: str = ROLE
     owner_role: str | None = Field(
