@@ -14,6 +14,8 @@ answers a method the document does not list, with ``Allow``.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,3 +129,21 @@ def _walk(dependant: Dependant) -> Iterator[Dependant]:
     for dep in dependant.dependencies:
         yield dep
         yield from _walk(dep)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path``: a 405's ``Allow`` lists them all, not only
+    those of the first route whose path matched (several routers may serve one path)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        if context.path_format and context.methods and _path_regex(context.path_format).fullmatch(path):
+            methods |= set(context.methods)
+    methods.discard("HEAD")  # implied by GET, and not in the document
+    return sorted(methods)
+
+
+@functools.cache
+def _path_regex(path_format: str) -> re.Pattern[str]:
+    return re.compile(
+        re.sub(r"\{[^}/]+\}", "[^/]+", re.escape(path_format).replace(r"\{", "{").replace(r"\}", "}"))
+    )

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
+import re
 import subprocess
 import sys
 import uuid
@@ -193,36 +193,26 @@ def _schemathesis(name: str, url: str, budget: Budget, work_dir: Path) -> Servic
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=work_dir)
     result = ServiceResult(name, exit_code=done.returncode, output=done.stdout + done.stderr)
-    _count(result, events)
+    _count(result, result.output)
     return result
 
 
-def _count(result: ServiceResult, events: Path) -> None:
-    """Cases, failures per check and 5xx answers from schemathesis' event stream."""
-    if not events.exists():
-        return
-    seen_failures: set[tuple[str, str]] = set()
-    for line in events.read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        for kind, body in event.items():
-            if kind == "ScenarioFinished":
-                recorder = body.get("recorder", {})
-                for case_id, interaction in (recorder.get("interactions") or {}).items():
-                    result.cases += 1
-                    status = ((interaction or {}).get("response") or {}).get("status_code")
-                    if isinstance(status, int) and status >= 500:
-                        result.server_errors += 1
-                    del case_id
-                for check_list in (recorder.get("checks") or {}).values():
-                    for check in check_list:
-                        if check.get("status") == "FAILURE":
-                            key = (check.get("name", "?"), check.get("case_id", ""))
-                            if key not in seen_failures:
-                                seen_failures.add(key)
-                                result.failures[key[0]] += 1
+_GENERATED = re.compile(r"^\s*(\d+) generated", re.MULTILINE)
+_FAILED_CHECK = re.compile(r"^\s*❌ (\S+) ([^:\n]+): (\d+)\s*$", re.MULTILINE)
+#: schemathesis' codes for a 5xx answer (ST102: to a request with an undeclared Content-Type).
+_SERVER_ERRORS = {"ST101", "ST102"}
+
+
+def _count(result: ServiceResult, output: str) -> None:
+    """Cases and failures per check from schemathesis' summary (``❌ <code> <check>: <n>``)."""
+    generated = _GENERATED.findall(output)
+    result.cases = int(generated[-1]) if generated else 0
+    for code, name, count in _FAILED_CHECK.findall(output):
+        label = f"{code} {name.strip()}"
+        if code in _SERVER_ERRORS:
+            result.server_errors += int(count)
+        else:
+            result.failures[label] += int(count)
 
 
 async def fuzz_mllp(port: int, frames: int, seed: int, timeout: float = 10.0) -> MllpResult:

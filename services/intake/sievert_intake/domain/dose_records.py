@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -88,7 +89,7 @@ class DoseRecordReport(BaseModel):
     pregnancy_declared_on: CalendarDate | None = Field(
         default=None, description="For a worker who declared a pregnancy: the date she declared it."
     )
-    correction: bool = Field(
+    correction: StrictBool = Field(
         default=False,
         description=(
             "This record corrects the records of the same person whose periods it overlaps: they are "

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from sievert_reporting.adapters.read_model import IncidentFilter, get_incident, list_incidents
 from sievert_reporting.entrypoints.deps import Lead, OwnersDep, Pool, Reader, Submissions
@@ -31,9 +31,9 @@ class FindingsBody(BaseModel):
     dose_assessment: str | None = Field(default=None, max_length=4000)
     root_causes: list[str] | None = Field(default=None, max_length=50)
     contributory_factors: list[str] | None = Field(default=None, max_length=50)
-    duty_of_candour_met: bool | None = None
+    duty_of_candour_met: StrictBool | None = None
     duty_of_candour_notes: str | None = Field(default=None, max_length=4000)
-    csaue_procedure_applied: bool | None = None
+    csaue_procedure_applied: StrictBool | None = None
     csaue_procedure_notes: str | None = Field(default=None, max_length=4000)
     learning: str | None = Field(default=None, max_length=4000)
     learning_shared_how: str | None = Field(default=None, max_length=4000)
