@@ -44,6 +44,7 @@ from sievert_intake.domain.inbound import (
     ProblemKind,
     Submission,
     derive_age,
+    implausible_dates,
     validate_amended,
     validate_new,
 )
@@ -238,6 +239,7 @@ class IntakeService:
         """A message whose reference names no incident yet: a new one (or ``FactsInvalidError``)."""
         submission = command.submission
         raw = dict(submission.facts)
+        _refuse_implausible_dates(raw, self._today())  # before an age is reckoned from them
         _derive_age(raw, submission)
         facts = validate_new(raw, self._today())
         envelope, patient = self._reported(
@@ -318,6 +320,7 @@ class IntakeService:
         if latest.tenant.trust != trust:  # pragma: no cover - references are per trust
             raise IncidentNotFoundError(incident_id)
         patch = dict(submission.facts)
+        _refuse_implausible_dates(patch, self._today())
         _derive_age(patch, submission, current)
         corrected, changed = validate_amended(current, patch, self._today())
         name, patient = self._patient_of_amendment(
@@ -607,6 +610,12 @@ def _message_answer(
         "created": created,
         "changed_fields": changed_fields or [],
     }
+
+
+def _refuse_implausible_dates(raw: dict[str, Any], today: dt.date) -> None:
+    problems = implausible_dates(raw, today)
+    if problems:
+        raise FactsInvalidError(problems)
 
 
 def _source_message_id(command: ReportIncident | RecordMessage) -> str | None:
