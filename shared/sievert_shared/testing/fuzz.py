@@ -50,12 +50,33 @@ VT, FS, CR = b"\x0b", b"\x1c", b"\r"
 
 @dataclass(frozen=True)
 class Budget:
-    """How much to generate: schemathesis' examples per operation and the MLLP frames."""
+    """How much to generate: schemathesis' examples per operation (``per_service`` overrides it
+    for a service with few operations, so each gets a like number of cases) and MLLP frames."""
 
     max_examples: int
     mllp_frames: int
     seed: int = 20260220
     request_timeout: float = 20.0
+    per_service: Mapping[str, int] = field(default_factory=dict)
+    #: schemathesis' phases: the long form runs them all (the coverage phase alone generates
+    #: hundreds of boundary cases per operation); the short form only the random fuzzing.
+    phases: tuple[str, ...] = ("examples", "coverage", "fuzzing", "stateful")
+
+    def examples(self, service: str) -> int:
+        return self.per_service.get(service, self.max_examples)
+
+
+#: The long form (``make fuzz``): at least 5,000 generated cases per service.
+LONG = Budget(
+    max_examples=150,
+    mllp_frames=2000,
+    per_service={"classifier": 1500, "deadlines": 200, "reporting": 100},
+)
+#: The short form in the test suite: about a minute.
+SHORT = Budget(max_examples=10, mllp_frames=100, phases=("fuzzing",))
+
+#: Log events that mean a request or message met an error nobody answered for.
+UNHANDLED = ("http.unhandled_error", "intake.hl7_failed", "Traceback")
 
 
 @dataclass
@@ -90,10 +111,17 @@ class FuzzReport:
     services: list[ServiceResult]
     mllp: MllpResult
     crashed: list[str]
+    #: service -> log lines of errors nobody answered for (a 500, an AR "send it again").
+    unhandled: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.crashed and self.mllp.ok and all(s.ok for s in self.services)
+        return (
+            not self.crashed
+            and not any(self.unhandled.values())
+            and self.mllp.ok
+            and all(s.ok for s in self.services)
+        )
 
     def lines(self) -> list[str]:
         out = []
@@ -108,6 +136,8 @@ class FuzzReport:
             f"{m.hangs} hangs, replies {dict(sorted(m.replies.items()))}"
         )
         out.append(f"crashed: {', '.join(self.crashed) or 'none'}")
+        counts = {name: len(lines) for name, lines in self.unhandled.items() if lines}
+        out.append(f"unhandled errors in the service logs: {counts or 'none'}")
         return out
 
 
@@ -160,7 +190,11 @@ def run(budget: Budget, work_dir: Path, environ: Mapping[str, str] | None = None
             results = [_schemathesis(name, svc.url, budget, work_dir) for name, svc in services.items()]
             mllp = asyncio.run(fuzz_mllp(mllp_port, budget.mllp_frames, budget.seed))
             crashed = [name for name, svc in services.items() if svc.process.poll() is not None]
-    return FuzzReport(results, mllp, crashed)
+            unhandled = {
+                name: [line for line in svc.log_lines() if any(mark in line for mark in UNHANDLED)]
+                for name, svc in services.items()
+            }
+    return FuzzReport(results, mllp, crashed, unhandled)
 
 
 def _schemathesis(name: str, url: str, budget: Budget, work_dir: Path) -> ServiceResult:
@@ -176,9 +210,11 @@ def _schemathesis(name: str, url: str, budget: Budget, work_dir: Path) -> Servic
         "--seed",
         str(budget.seed),
         "--max-examples",
-        str(budget.max_examples),
+        str(budget.examples(name)),
         "--workers",
         "1",
+        "--phases",
+        ",".join(budget.phases),
         "--continue-on-failure",
         "--suppress-health-check",
         "all",
@@ -251,9 +287,12 @@ async def fuzz_mllp(port: int, frames: int, seed: int, timeout: float = 10.0) ->
 
 
 def _ack_code(answer: bytes) -> str:
-    for segment in answer.split(CR):
+    """MSA-1 of an ACK, read with the separator its MSH uses (it echoes the message's)."""
+    text = answer.strip(VT + FS + CR)
+    separator = text[3:4] or b"|"
+    for segment in text.split(CR):
         if segment.startswith(b"MSA"):
-            parts = segment.split(b"|")
+            parts = segment.split(separator)
             return parts[1].decode(errors="replace") if len(parts) > 1 else "MSA?"
     return "other"
 
