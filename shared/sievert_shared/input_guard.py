@@ -113,16 +113,18 @@ def _request_line_problems(scope: Scope) -> list[tuple[str, str]]:
     return found
 
 
-def _is_json(headers: Headers) -> bool:
+def _is_json(headers: Headers, body: bytes) -> bool:
+    """Declared JSON, or a body that reads as JSON whatever it is labelled: some routes (FHIR's)
+    parse the body themselves, whatever its Content-Type."""
     media = headers.get("content-type", "").partition(";")[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
+    return media == "application/json" or media.endswith("+json") or body.lstrip()[:1] in (b"{", b"[")
 
 
 def body_problems(body: bytes, headers: Headers, max_depth: int) -> tuple[int, list[tuple[str, str]]]:
     """(status, problems) of a request body: 400 too deep, 422 unstorable characters; (0, []) fine."""
     if b"\x00" in body:
         return 422, [("body", "contains a NUL byte, which cannot be stored")]
-    if not _is_json(headers):
+    if not _is_json(headers, body):
         return 0, []
     if json_depth_exceeds(body, max_depth):
         return 400, [("body", f"JSON nested deeper than {max_depth} levels")]

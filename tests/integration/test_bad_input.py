@@ -84,8 +84,12 @@ async def test_nul_character_in_an_hl7_field_is_ae_naming_it(intake: RunningInta
 
 async def test_nesting_depth_over_the_limit_is_400_before_parsing(intake: RunningIntake) -> None:
     deep = "[" * 5000 + "]" * 5000
-    for path in ("/fhir", "/fhir/AdverseEvent", "/v1/incidents"):
-        content_type = "application/fhir+json" if path.startswith("/fhir") else "application/json"
+    for path, content_type in (
+        ("/fhir", "application/fhir+json"),
+        ("/fhir/AdverseEvent", "application/fhir+json"),
+        ("/fhir", "text/plain"),  # FHIR reads the body whatever its label
+        ("/v1/incidents", "application/json"),
+    ):
         answer = await intake.http.post(path, content=deep, headers={"content-type": content_type})
         assert answer.status_code == 400, path
         assert "nested deeper" in answer.json()["detail"]

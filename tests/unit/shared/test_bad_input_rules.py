@@ -69,8 +69,11 @@ def test_nesting_depth(body: bytes, exceeds: bool) -> None:
     assert json_depth_exceeds(body, 64) is exceeds
 
 
-def test_nesting_depth_over_the_limit_is_400() -> None:
-    status, found = body_problems(b"[" * 10_000, JSON, 64)
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/fhir+json", "text/plain", ""], ids=str
+)
+def test_nesting_depth_over_the_limit_is_400_whatever_the_label(content_type: str) -> None:
+    status, found = body_problems(b"[" * 10_000, Headers({"content-type": content_type}), 64)
     assert status == 400
     assert "nested deeper than 64" in found[0][1]
 

@@ -124,7 +124,7 @@ router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute, default
 async def _read_json(request: Request) -> Any:
     try:
         return json.loads(await request.body())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise FhirInvalid([FhirIssue(None, f"the body is not JSON: {exc}", "structure")]) from None
 
 
