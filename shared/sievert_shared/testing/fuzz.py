@@ -61,6 +61,11 @@ class Budget:
     #: schemathesis' phases: the long form runs them all (the coverage phase alone generates
     #: hundreds of boundary cases per operation); the short form only the random fuzzing.
     phases: tuple[str, ...] = ("examples", "coverage", "fuzzing", "stateful")
+    #: Cases each service must get: while fewer were generated, another round of the fuzzing
+    #: phase runs with the next seed (seed + 1, + 2…), so a run stays reproducible. A service
+    #: with few operations (the classifier has one that takes a body) needs several rounds.
+    min_cases: int = 0
+    max_rounds: int = 8
 
     def examples(self, service: str) -> int:
         return self.per_service.get(service, self.max_examples)
@@ -70,7 +75,8 @@ class Budget:
 LONG = Budget(
     max_examples=150,
     mllp_frames=2000,
-    per_service={"classifier": 1500, "deadlines": 200, "reporting": 100},
+    per_service={"classifier": 1000, "deadlines": 200, "reporting": 100},
+    min_cases=5000,
 )
 #: The short form in the test suite: about a minute.
 SHORT = Budget(max_examples=10, mllp_frames=100, phases=("fuzzing",))
@@ -87,6 +93,7 @@ class ServiceResult:
     server_errors: int = 0
     exit_code: int = 0
     output: str = ""
+    rounds: int = 1
 
     @property
     def ok(self) -> bool:
@@ -128,7 +135,8 @@ class FuzzReport:
         for s in self.services:
             failed = ", ".join(f"{k} {v}" for k, v in sorted(s.failures.items())) or "none"
             out.append(
-                f"{s.name}: {s.cases} generated cases, {s.server_errors} 5xx, conformance failures: {failed}"
+                f"{s.name}: {s.cases} generated cases ({s.rounds} rounds), {s.server_errors} 5xx, "
+                f"conformance failures: {failed}"
             )
         m = self.mllp
         out.append(
@@ -198,7 +206,25 @@ def run(budget: Budget, work_dir: Path, environ: Mapping[str, str] | None = None
 
 
 def _schemathesis(name: str, url: str, budget: Budget, work_dir: Path) -> ServiceResult:
-    events = work_dir / f"{name}.ndjson"
+    """The first round with every phase, then fuzzing rounds until ``budget.min_cases``."""
+    total = _round(name, url, budget, work_dir, budget.seed, budget.phases)
+    for offset in range(1, budget.max_rounds):
+        if total.cases >= budget.min_cases or not total.ok:
+            break
+        more = _round(name, url, budget, work_dir, budget.seed + offset, ("fuzzing",))
+        total.cases += more.cases
+        total.server_errors += more.server_errors
+        total.failures.update(more.failures)
+        total.exit_code = total.exit_code or more.exit_code
+        total.output += more.output
+        total.rounds += 1
+    return total
+
+
+def _round(
+    name: str, url: str, budget: Budget, work_dir: Path, seed: int, phases: tuple[str, ...]
+) -> ServiceResult:
+    events = work_dir / f"{name}-{seed}.ndjson"
     command = [
         sys.executable,
         "-m",
@@ -208,13 +234,13 @@ def _schemathesis(name: str, url: str, budget: Budget, work_dir: Path) -> Servic
         "--checks",
         ",".join(CHECKS),
         "--seed",
-        str(budget.seed),
+        str(seed),
         "--max-examples",
         str(budget.examples(name)),
         "--workers",
         "1",
         "--phases",
-        ",".join(budget.phases),
+        ",".join(phases),
         "--continue-on-failure",
         "--suppress-health-check",
         "all",
