@@ -314,12 +314,12 @@ async def fuzz_mllp(port: int, frames: int, seed: int, timeout: float = 10.0) ->
 
 def _ack_code(answer: bytes) -> str:
     """MSA-1 of an ACK, read with the separator its MSH uses (it echoes the message's)."""
-    text = answer.strip(VT + FS + CR)
-    separator = text[3:4] or b"|"
-    for segment in text.split(CR):
-        if segment.startswith(b"MSA"):
+    text = answer.strip(VT + FS + CR).decode("utf-8", errors="replace")
+    separator = text[3:4] or "|"  # one character, which may take more than one byte
+    for segment in text.split("\r"):
+        if segment.startswith("MSA"):
             parts = segment.split(separator)
-            return parts[1].decode(errors="replace") if len(parts) > 1 else "MSA?"
+            return parts[1] if len(parts) > 1 else "MSA?"
     return "other"
 
 
