@@ -19,6 +19,7 @@ from typing import Annotated, Any, NamedTuple, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import InitErrorDetails
 
+from sievert_shared.door_dates import StrictDate
 from sievert_shared.envelope import TrustId
 
 __all__ = [
@@ -325,13 +326,13 @@ class IncidentFacts(BaseModel):
     nation: Nation = Field(
         description="UK nation of the site: picks the enforcing authority and the age of a child."
     )
-    discovered_on: date = Field(
+    discovered_on: StrictDate = Field(
         description=(
             "Date the incident was discovered (ISO 8601). Picks the ruleset and starts the "
             "2-week notification and 12-week report clocks (line 219, 221)."
         )
     )
-    occurred_on: date | None = Field(
+    occurred_on: StrictDate | None = Field(
         default=None,
         description="Date the exposure happened (ISO 8601); not after discovered_on.",
     )

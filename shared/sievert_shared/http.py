@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sievert_shared.errors import ProblemError
 from sievert_shared.logging import get_logger
+from sievert_shared.openapi_answers import allowed_methods
 
 PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -132,10 +133,14 @@ def install_http_conventions(app: FastAPI) -> None:
         return problem_for(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
         extra: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {}
-        return problem(exc.status_code, _title(exc.status_code), detail, **extra)
+        response = problem(exc.status_code, _title(exc.status_code), detail, **extra)
+        response.headers.update(exc.headers or {})  # 405's Allow, 401's WWW-Authenticate
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -21,9 +21,11 @@ from sievert_shared.consumer import Handler, IdempotentConsumer
 from sievert_shared.db import create_pool, migrate, ping
 from sievert_shared.health import Check, health_router
 from sievert_shared.http import install_http_conventions
+from sievert_shared.input_guard import guard_input
 from sievert_shared.kafka import ensure_topics, kafka_ready, new_producer
 from sievert_shared.logging import get_logger
 from sievert_shared.metrics import ServiceMetrics, install_metrics
+from sievert_shared.openapi_answers import document_answers
 from sievert_shared.outbox import Emitter, OutboxRelay, waiting_rows
 from sievert_shared.settings import ServiceSettings
 from sievert_shared.tracing import HttpTracing
@@ -213,8 +215,10 @@ def service_app(runtime: ServiceRuntime, *, description: str) -> FastAPI:
         title=f"Sievert {runtime.name}", version="1", description=description, lifespan=runtime.lifespan
     )
     app.state.runtime = runtime
+    guard_input(app, runtime.settings)  # inside the correlation middleware: refusals carry the id
     install_http_conventions(app)
     install_metrics(app, runtime.metrics)
     app.add_middleware(HttpTracing, service=runtime.name)
+    document_answers(app)
     app.include_router(health_router(runtime.readiness_checks))
     return app

@@ -902,6 +902,9 @@ for _path in ("/", "/queue", "/admin", "/admin/clients", "/admin/log", "/themes"
 for _path in ("/sign-in", "/auth/login", "/auth/callback", "/healthz", "/readyz", "/live", "/metrics"):
     console_page(_path)
 console_page("/queue/rows", site="{t.sites[0]}", show="all")
+# the year of the seeded incidents, so the page and its CSV name the trust's own sites
+console_page("/trends", year="2025/26")
+console_page("/trends/{table}.csv", "/trends/by_site.csv", year="2025/26")
 for _suffix in ("", "/facts", "/decision", "/clocks", "/case", "/tasks", "/authority", "/report"):
     console_page(f"/incidents/{{incident_id}}{_suffix}", f"{INCIDENT}{_suffix}")
 for _suffix in ("/documents", "/audit", "/amend"):

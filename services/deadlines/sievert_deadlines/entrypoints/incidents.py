@@ -3,18 +3,18 @@ and an extension the enforcing authority agreed."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_deadlines.entrypoints.case_view import case_view
 from sievert_deadlines.entrypoints.deps import Actor, Reader, ServiceDep
 from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_shared.auth import Principal
+from sievert_shared.door_dates import CalendarDate, EventInstant
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events import InvestigationReportSubmitted, NotificationSubmitted
 
@@ -30,7 +30,7 @@ class SubmissionRecorded(BaseModel):
 
     kind: Literal["notification", "investigation_report"]
     authority: str = Field(min_length=2, max_length=16)
-    submitted_at: AwareDatetime
+    submitted_at: EventInstant
     submitted_by_role: str = Field(min_length=1, max_length=100, description="A role, never a name.")
     reference: str | None = Field(
         default=None,
@@ -53,7 +53,7 @@ class SubmissionRecorded(BaseModel):
 class ExtensionAgreed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    extended_to: dt.date = Field(description="The new last day in time (Europe/London).")
+    extended_to: CalendarDate = Field(description="The new last day in time (Europe/London).")
     agreed_by: str = Field(min_length=1, max_length=200, description="e.g. 'CQC inspector (IR(ME)R team)'.")
     reason: str = Field(min_length=1, max_length=1000)
 

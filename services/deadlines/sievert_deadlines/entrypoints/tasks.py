@@ -17,6 +17,7 @@ from sievert_deadlines.domain.tasks import Completion
 from sievert_deadlines.entrypoints.deps import Actor, TaskReader
 from sievert_deadlines.service_layer.tasks import NoTasksError, TasksService
 from sievert_shared.auth import Principal
+from sievert_shared.door_dates import EventDate
 from sievert_shared.events import TaskKind
 
 tasks_router = APIRouter(prefix="/v1")
@@ -50,9 +51,9 @@ class TaskCompletion(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     completed_by_role: str = _Role
-    completed_on: dt.date | None = Field(default=None, description="Today (Europe/London) if not given.")
+    completed_on: EventDate | None = Field(default=None, description="Today (Europe/London) if not given.")
     outcome: str = Field(min_length=1, max_length=4000, description="What was done, anonymised.")
-    steps: dict[str, dt.date] = Field(default_factory=dict, max_length=_STEPS)
+    steps: dict[str, EventDate] = Field(default_factory=dict, max_length=_STEPS)
     step_roles: dict[str, Annotated[str, _Role]] = Field(default_factory=dict, max_length=_STEPS)
     steps_not_taken: dict[str, Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
         default_factory=dict, max_length=_STEPS

@@ -3,7 +3,6 @@ notification that no longer meets the criteria (its report is then no longer due
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from fastapi import APIRouter
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sievert_deadlines.entrypoints.case_view import case_view
 from sievert_deadlines.entrypoints.deps import RpLead, ServiceDep
 from sievert_deadlines.entrypoints.incidents import visible_windows
+from sievert_shared.door_dates import EventDate
 
 withdrawal_router = APIRouter(prefix="/v1")
 
@@ -20,7 +20,7 @@ withdrawal_router = APIRouter(prefix="/v1")
 class WithdrawalAgreed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    agreed_on: dt.date = Field(description="The day the authority agreed, from its correspondence.")
+    agreed_on: EventDate = Field(description="The day the authority agreed, from its correspondence.")
     authority_reference: str = Field(
         min_length=1,
         max_length=64,

@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -29,6 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sievert_intake.domain.unit_errors import validated_beside_unit_errors
 from sievert_intake.domain.units import Dimension, UnitError, accepted_units, convert, parse_decimal
+from sievert_shared.door_dates import CalendarDate
 from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.errors import ConflictError
 from sievert_shared.events.doses import PersonalDoses, PersonCategory
@@ -79,15 +81,15 @@ class DoseRecordReport(BaseModel):
         description="The worker's (or member of the public's) dosimetry pseudonym: never a name or NHS number."
     )
     category: PersonCategory
-    period_start: dt.date = Field(description="First day the record covers (inclusive).")
-    period_end: dt.date = Field(description="Last day the record covers (inclusive).")
+    period_start: CalendarDate = Field(description="First day the record covers (inclusive).")
+    period_end: CalendarDate = Field(description="Last day the record covers (inclusive).")
     doses: PersonalDoses = Field(
         description='Doses in mSv, or each as {"value": v, "unit": u} with u one of Sv, mSv, uSv, nSv.'
     )
-    pregnancy_declared_on: dt.date | None = Field(
+    pregnancy_declared_on: CalendarDate | None = Field(
         default=None, description="For a worker who declared a pregnancy: the date she declared it."
     )
-    correction: bool = Field(
+    correction: StrictBool = Field(
         default=False,
         description=(
             "This record corrects the records of the same person whose periods it overlaps: they are "

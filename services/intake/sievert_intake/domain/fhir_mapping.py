@@ -167,11 +167,16 @@ class _Mapper:
 
 def map_adverse_event(body: dict[str, Any], facilities: dict[str, Facility] | None = None) -> FhirIncident:
     """A validated AdverseEvent whose Patient, Observations, Location and Organization are contained."""
-    resources: dict[str, tuple[dict[str, Any], str]] = {}
-    for i, resource in enumerate(body.get("contained") or []):
-        if resource.get("id"):
-            resources[f"#{resource['id']}"] = (resource, f"AdverseEvent.contained[{i}]")
-    return _map(_Mapper(resources), body, "AdverseEvent", None, facilities or {})
+    return _map(_Mapper(_contained(body, "AdverseEvent")), body, "AdverseEvent", None, facilities or {})
+
+
+def _contained(resource: dict[str, Any], path: str) -> dict[str, tuple[dict[str, Any], str]]:
+    """The resources contained in ``resource``, by their local reference (``#id``)."""
+    found: dict[str, tuple[dict[str, Any], str]] = {}
+    for i, inner in enumerate(resource.get("contained") or []):
+        if isinstance(inner, dict) and inner.get("id"):
+            found[f"#{inner['id']}"] = (inner, f"{path}.contained[{i}]")
+    return found
 
 
 def map_bundle(body: dict[str, Any], facilities: dict[str, Facility] | None = None) -> FhirIncident:
@@ -192,6 +197,8 @@ def map_bundle(body: dict[str, Any], facilities: dict[str, Facility] | None = No
         resources.setdefault(f"{path}#", (resource, path))  # unreferenced entries still count
         if resource.get("resourceType") == "AdverseEvent":
             events.append((resource, path))
+            # Its contained Location, Patient and Observations, as on POST /fhir/AdverseEvent.
+            resources.update(_contained(resource, path))
     if len(events) != 1:
         raise FhirInvalid(
             [

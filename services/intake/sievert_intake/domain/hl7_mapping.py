@@ -193,8 +193,14 @@ _CHARSETS = {"": None, "ASCII": "ascii", "8859/1": "latin-1", "UNICODE UTF-8": "
 
 
 def decode(frame: bytes) -> str:
-    """The message text, in the character set MSH-18 names (UTF-8, then Latin-1, when it is empty)."""
-    head = frame.split(b"\r", 1)[0].decode("latin-1")
+    """The message text, in the character set MSH-18 names (UTF-8, then Latin-1, when it is empty),
+    with its segments ending in CR: engines that end them with LF or CR LF are read alike (a
+    field cannot hold a bare line break; HL7 escapes it)."""
+    return _decoded(frame).replace("\r\n", "\r").replace("\n", "\r")
+
+
+def _decoded(frame: bytes) -> str:
+    head = re.split(rb"[\r\n]", frame, maxsplit=1)[0].decode("latin-1")
     charset = ""
     if head.startswith("MSH") and len(head) > 3:
         fields = head.split(head[3])
@@ -219,6 +225,49 @@ def decode(frame: bytes) -> str:
                 DATA_TYPE_ERROR,
             )
         ) from None
+
+
+def salvage_header(frame: bytes) -> Header | None:
+    """What can be read of MSH from a message refused before its header was checked, so the AR
+    still echoes its control id (MSA-2); None when there is no MSH to read."""
+    text = frame.decode("latin-1").lstrip("\r\n")
+    if not text.startswith("MSH") or len(text) < 4:
+        return None
+    separator = text[3]
+    fields = re.split(r"[\r\n]", text, maxsplit=1)[0].split(separator)
+    encoding = fields[1] if len(fields) > 1 and _valid_encoding(separator, fields[1]) else _DEFAULT_ENCODING
+    if not _valid_encoding(separator, encoding):
+        separator = "|"
+
+    def get(n: int) -> str:
+        value = fields[n - 1] if len(fields) >= n else ""
+        return value.split(encoding[1], 1)[0].split(encoding[0], 1)[0][:128]
+
+    return Header(separator, encoding, get(3), get(4), get(5), get(6), get(9), "", get(10), get(12))
+
+
+def unstorable_fields(text: str, header: Header) -> list[Hl7Problem]:
+    """A problem naming each field that holds a NUL character, which PostgreSQL cannot store:
+    refused (AE), not answered "send it again", which an engine would do for ever."""
+    problems = []
+    seen: dict[str, int] = {}
+    for segment in text.split("\r"):
+        if "\x00" not in segment:
+            seen[segment[:3]] = seen.get(segment[:3], 0) + 1
+            continue
+        name = segment[:3].replace("\x00", "?")
+        seen[name] = seen.get(name, 0) + 1
+        offset = 1 if name == "MSH" else 0  # MSH-1 is the separator itself
+        for index, value in enumerate(segment.split(header.field_separator)):
+            if "\x00" in value:
+                problems.append(
+                    Hl7Problem(
+                        Hl7Location(name, index + offset, seen[name]),
+                        "contains a NUL character, which cannot be stored; nothing was stored",
+                        DATA_TYPE_ERROR,
+                    )
+                )
+    return problems
 
 
 def _component_separator(fields: list[str]) -> str:

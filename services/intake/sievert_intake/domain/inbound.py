@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from sievert_intake.domain.identity import PatientIdentifiers
 from sievert_intake.domain.units import Dimension, FactUnitsError, UnitError, quantities_in_fact_units
+from sievert_shared.door_dates import implausible
 from sievert_shared.envelope import Tenant
 from sievert_shared.facts import IncidentFacts
 
@@ -195,24 +196,48 @@ class Submission:
     identifiers: PatientIdentifiers | None = field(default=None, repr=False)
 
 
-def validate_new(raw: dict[str, Any]) -> IncidentFacts:
-    """Complete facts for a new incident, or every problem at once."""
+#: The facts that are days something happened: bounded at the door (``implausible_dates``).
+EVENT_DATE_FACTS = ("discovered_on", "occurred_on")
+
+
+def implausible_dates(raw: dict[str, Any], today: dt.date) -> list[FactProblem]:
+    """A problem for each date in ``raw`` that cannot be the day an incident happened or was
+    discovered: before IR(ME)R 2017 came into force, or after tomorrow
+    (``sievert_shared.door_dates``). Dates that are not dates are the facts model's to refuse."""
+    problems = []
+    for name in EVENT_DATE_FACTS:
+        value = raw.get(name)
+        day = _as_date(value) if isinstance(value, dt.date | str) else None
+        why = implausible(day, today) if day is not None else None
+        if why:
+            problems.append(FactProblem(name, why, ProblemKind.VALUE))
+    return problems
+
+
+def validate_new(raw: dict[str, Any], today: dt.date | None = None) -> IncidentFacts:
+    """Complete facts for a new incident, or every problem at once. With ``today``, the dates
+    must also be plausible then (``implausible_dates``)."""
     missing = [
         FactProblem(name, "is required", ProblemKind.REQUIRED) for name in _REQUIRED if raw.get(name) is None
     ]
+    missing += implausible_dates(raw, today) if today is not None else []
     converted, unit_problems = in_fact_units(raw)
     try:
         facts = IncidentFacts.model_validate(converted)
     except ValidationError as exc:
         raise FactsInvalidError(_merge(missing + unit_problems, _problems(exc))) from exc
-    if unit_problems:
-        raise FactsInvalidError(unit_problems)
+    if missing or unit_problems:  # the facts model passed, but a date is implausible
+        raise FactsInvalidError(missing + unit_problems)
     return facts
 
 
-def validate_amended(current: IncidentFacts, patch: dict[str, Any]) -> tuple[IncidentFacts, list[str]]:
-    """The facts after a merge patch and the names that changed."""
+def validate_amended(
+    current: IncidentFacts, patch: dict[str, Any], today: dt.date | None = None
+) -> tuple[IncidentFacts, list[str]]:
+    """The facts after a merge patch and the names that changed; with ``today``, the dates the
+    patch gives must be plausible then."""
     converted, unit_problems = in_fact_units(patch)
+    unit_problems += implausible_dates(patch, today) if today is not None else []
     merged = current.model_dump(mode="json")
     merged.update(converted)
     try:

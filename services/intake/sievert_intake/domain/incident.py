@@ -20,7 +20,13 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sievert_intake.domain.identity import PatientIn
-from sievert_intake.domain.inbound import BirthAfterExposureError, age_at_exposure, in_fact_units
+from sievert_intake.domain.inbound import (
+    EVENT_DATE_FACTS,
+    BirthAfterExposureError,
+    age_at_exposure,
+    implausible_dates,
+    in_fact_units,
+)
 from sievert_intake.domain.unit_errors import validated_beside_unit_errors
 from sievert_shared.envelope import SiteId, Tenant, TrustId
 from sievert_shared.errors import UnprocessableError
@@ -131,19 +137,42 @@ class AmendmentInvalidError(UnprocessableError):
         self.errors = errors
 
 
+class ImplausibleDateError(UnprocessableError):
+    """A date that cannot be the day the incident happened or was discovered; ``errors`` names it."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(f"{len(errors)} field(s) are invalid; nothing was stored", errors=errors)
+
+
+def _date_errors(facts: dict[str, Any], today: dt.date) -> list[dict[str, str]]:
+    return [
+        {"path": f"body/facts/{p.fact}", "message": p.message, "type": "date_implausible"}
+        for p in implausible_dates(facts, today)
+    ]
+
+
+def refuse_implausible_dates(facts: IncidentFacts, today: dt.date) -> None:
+    """A report's dates must be plausible on ``today`` (``sievert_shared.door_dates``)."""
+    errors = _date_errors(facts.model_dump(include=set(EVENT_DATE_FACTS)), today)
+    if errors:
+        raise ImplausibleDateError(errors)
+
+
 def apply_amendment(
-    current: IncidentFacts, patch: dict[str, Any], *, trust: str | None = None
+    current: IncidentFacts, patch: dict[str, Any], today: dt.date | None = None, *, trust: str | None = None
 ) -> tuple[IncidentFacts, list[str]]:
     """The corrected facts and the names that changed; raises with every bad field's path.
     With the incident's ``trust``, employers the correction names must include it.
 
     A quantity may come as ``{"value": v, "unit": u}`` and is converted to its fact's unit; a unit
-    that cannot be is refused naming the units the fact accepts (docs/intake-mapping.md)."""
+    that cannot be is refused naming the units the fact accepts (docs/intake-mapping.md). With
+    ``today``, the dates the patch gives must be plausible then."""
     converted, unit_problems = in_fact_units(patch)
     errors = [
         {"path": f"body/facts/{p.fact}", "message": f"{p.fact}: {p.message}", "type": "unit"}
         for p in unit_problems
     ]
+    errors += _date_errors(patch, today) if today is not None else []
     merged = current.model_dump(mode="json")
     merged.update(converted)
     try:

@@ -107,13 +107,24 @@ class FhirRoute(APIRoute):
         return answer_in_fhir
 
 
-router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+def _outcomes(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """What the document says of these statuses: an OperationOutcome (``sievert_shared``'s
+    documentation adds problem+json beside it, which the shared plumbing answers)."""
+    outcome = {"content": {FHIR_JSON: {"schema": {"type": "object", "title": "OperationOutcome"}}}}
+    return {status: {**outcome, "description": "OperationOutcome"} for status in statuses}
+
+
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute, default_response_class=FhirResponse)
 
 
 async def _read_json(request: Request) -> Any:
     try:
         return json.loads(await request.body())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise FhirInvalid([FhirIssue(None, f"the body is not JSON: {exc}", "structure")]) from None
 
 
@@ -178,7 +189,11 @@ async def metadata(clock: ClockDep) -> JSONResponse:
     return _fhir(capability_statement(clock.now()))
 
 
-@router.post("/AdverseEvent", status_code=201, responses={200: {}, 400: {}, 409: {}, 422: {}})
+@router.post(
+    "/AdverseEvent",
+    status_code=201,
+    responses={200: {"content": {FHIR_JSON: {}}}, **_outcomes(400, 403, 409, 422)},
+)
 async def create_adverse_event(request: Request, receiver: ReceiverDep) -> JSONResponse:
     """An AdverseEvent with contained Patient, Observations, Location and Organization."""
     stored, _body = await receiver.receive(request, "AdverseEvent", map_adverse_event)
@@ -189,7 +204,7 @@ async def create_adverse_event(request: Request, receiver: ReceiverDep) -> JSONR
     )
 
 
-@router.post("", responses={400: {}, 409: {}, 422: {}})
+@router.post("", responses=_outcomes(400, 403, 409, 422))
 async def transaction(request: Request, receiver: ReceiverDep) -> JSONResponse:
     """A transaction Bundle: one AdverseEvent with the resources it refers to."""
     stored, body = await receiver.receive(request, "Bundle", map_bundle)
@@ -205,7 +220,7 @@ async def transaction(request: Request, receiver: ReceiverDep) -> JSONResponse:
     return _fhir({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
 
-@router.get("/AdverseEvent/{incident_id}", responses={404: {}})
+@router.get("/AdverseEvent/{incident_id}", responses=_outcomes(404))
 async def read_adverse_event(incident_id: str, caller: Reader, intake: IntakeDep) -> JSONResponse:
     try:
         found = uuid.UUID(incident_id)

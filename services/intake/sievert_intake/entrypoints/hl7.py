@@ -32,6 +32,8 @@ from sievert_intake.domain.hl7_mapping import (
     locate,
     map_message,
     read_header,
+    salvage_header,
+    unstorable_fields,
 )
 from sievert_intake.domain.identity import IdentityPort
 from sievert_intake.domain.inbound import FactsInvalidError
@@ -92,20 +94,23 @@ class Hl7Handler:
         header = None
         with contextlib.suppress(Exception):
             header = read_header(head.decode("latin-1"))
-        return self._ack("AR", header, [problem])
+        return self._ack("AR", header or salvage_header(head), [problem])
 
     def begin(self, message: bytes) -> bytes | Awaitable[bytes]:
         header: Header | None = None
         try:
             text = decode(message)
             header = read_header(text)
+            unstorable = unstorable_fields(text, header)
+            if unstorable:
+                raise Hl7ContentError(unstorable)
             caller = self._caller(header)
             mapped = map_message(text, header, self._facilities)
             if isinstance(mapped, Hl7Demographics):
                 return self._demographics(mapped, self._demographics_actor(caller, mapped, header))
             return self._stored(self._committer.submit(self._command(caller, mapped, header)), mapped, header)
         except Exception as exc:
-            return self._answer_failure(exc, header)
+            return self._answer_failure(exc, header or salvage_header(message))
 
     @staticmethod
     def _demographics_actor(caller: Principal | None, mapped: Hl7Demographics, header: Header) -> str:

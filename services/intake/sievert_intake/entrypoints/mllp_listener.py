@@ -231,6 +231,7 @@ class Deframer:
         self._head = b""
         self.frame_bytes = 0
         self._end_pending = False  # the last chunk ended on FS: is CR next?
+        self._truncation_answered = False  # since the last frame that ended
 
     def feed(self, chunk: bytes) -> list[tuple[Frame, bytes]]:
         done: list[tuple[Frame, bytes]] = []
@@ -258,9 +259,13 @@ class Deframer:
         end = chunk.find(_END_OF_DATA, position)
         restart = chunk.find(START_BLOCK, position)
         if restart >= 0 and (end < 0 or restart < end):
-            # A new frame started before this one ended: the sender lost its place.
+            # A new frame started before this one ended: the sender lost its place. One AR says
+            # so until a frame ends again: junk full of start blocks draws one answer, not one
+            # per start block.
             self._append(chunk[position:restart])
-            done.append((Frame.TRUNCATED, bytes(self._buffer[:_HEAD_BYTES]) or self._head))
+            if not self._truncation_answered:
+                done.append((Frame.TRUNCATED, bytes(self._buffer[:_HEAD_BYTES]) or self._head))
+                self._truncation_answered = True
             self.in_frame = False
             return restart
         piece = chunk[position : end if end >= 0 else len(chunk)]
@@ -287,6 +292,7 @@ class Deframer:
 
     def _end(self) -> tuple[Frame, bytes]:
         self.in_frame = False
+        self._truncation_answered = False
         finished = (Frame.OVERSIZED, self._head) if self._oversized else (Frame.MESSAGE, bytes(self._buffer))
         self._buffer.clear()
         return finished

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -43,10 +44,11 @@ from sievert_intake.domain.inbound import (
     ProblemKind,
     Submission,
     derive_age,
+    implausible_dates,
     validate_amended,
     validate_new,
 )
-from sievert_intake.domain.incident import apply_amendment
+from sievert_intake.domain.incident import apply_amendment, refuse_implausible_dates
 from sievert_intake.service_layer.errors import (
     DuplicateMessageConflictError,
     IdempotencyConflictError,
@@ -224,6 +226,7 @@ class IntakeService:
     def _report(self, command: ReportIncident) -> _Plan:
         """A JSON report; its facts already hold the age ``IncidentReport`` derived."""
         report = command.report
+        refuse_implausible_dates(report.facts, self._today())
         identifiers = report.patient.identifiers() if report.patient is not None else None
         envelope, patient = self._reported(
             report.tenant, report.facts, "json", report.source_message_id, identifiers, command.context
@@ -236,8 +239,9 @@ class IntakeService:
         """A message whose reference names no incident yet: a new one (or ``FactsInvalidError``)."""
         submission = command.submission
         raw = dict(submission.facts)
+        _refuse_implausible_dates(raw, self._today())  # before an age is reckoned from them
         _derive_age(raw, submission)
-        facts = validate_new(raw)
+        facts = validate_new(raw, self._today())
         envelope, patient = self._reported(
             submission.tenant,
             facts,
@@ -284,7 +288,7 @@ class IntakeService:
         if amendment.expected_version != latest.stream_version:
             raise VersionConflictError(incident_id, amendment.expected_version, latest.stream_version)
         corrected, changed = apply_amendment(
-            current_facts(history), amendment.facts, trust=latest.tenant.trust
+            current_facts(history), amendment.facts, self._today(), trust=latest.tenant.trust
         )
         event = IncidentFactsAmended(
             facts=corrected,
@@ -318,8 +322,9 @@ class IntakeService:
         if latest.tenant.trust != trust:  # pragma: no cover - references are per trust
             raise IncidentNotFoundError(incident_id)
         patch = dict(submission.facts)
+        _refuse_implausible_dates(patch, self._today())
         _derive_age(patch, submission, current)
-        corrected, changed = validate_amended(current, patch)
+        corrected, changed = validate_amended(current, patch, self._today())
         name, patient = self._patient_of_amendment(
             submission, incident_id, held or current_pseudonym(history)
         )
@@ -356,6 +361,9 @@ class IntakeService:
         # Without a number the patient cannot be told apart: keep the pseudonym they have.
         name = before if before and not stable(identifiers) else self._vault.pseudonym(trust, identifiers)
         return name, PatientRecord(trust, incident_id, name, identifiers)
+
+    def _today(self) -> dt.date:
+        return self._clock.now().date()
 
     def _envelope(
         self, event: Event, incident_id: uuid.UUID, version: int, tenant: Tenant, ctx: RequestContext
@@ -604,6 +612,12 @@ def _message_answer(
         "created": created,
         "changed_fields": changed_fields or [],
     }
+
+
+def _refuse_implausible_dates(raw: dict[str, Any], today: dt.date) -> None:
+    problems = implausible_dates(raw, today)
+    if problems:
+        raise FactsInvalidError(problems)
 
 
 def _source_message_id(command: ReportIncident | RecordMessage) -> str | None:

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import msgspec
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 from pydantic.types import AllowInfNan, Strict
 
@@ -42,6 +42,7 @@ from sievert_reporting.domain.incident_row import (
     IncidentChange,
 )
 from sievert_shared.decision import ClassificationDecision
+from sievert_shared.door_dates import only_date_text
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, EventRegistry
 from sievert_shared.facts import IncidentFacts, employer_problems
@@ -148,6 +149,8 @@ def _meta(tp: Any, metadata: Iterable[Any]) -> Any:
     for item in metadata:
         if isinstance(item, Strict | AllowInfNan):
             continue
+        if isinstance(item, BeforeValidator) and item.func is only_date_text:
+            continue  # msgspec reads a date only from YYYY-MM-DD text, never from a number
         if isinstance(item, annotated_types.Ge):
             kwargs["ge"] = item.ge
         elif isinstance(item, annotated_types.Gt):

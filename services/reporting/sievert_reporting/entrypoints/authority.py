@@ -7,7 +7,6 @@ recorded already answers the same and emits nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_reporting.entrypoints.deps import Cases, Lead, OwnersDep, Reader
 from sievert_reporting.entrypoints.schemas import ROLE
+from sievert_shared.door_dates import EventDate
 
 router = APIRouter(prefix="/v1/incidents/{incident_id}/authority")
 
@@ -27,7 +27,7 @@ _REFERENCE = r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$"
 class QueryReceived(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    received_on: dt.date
+    received_on: EventDate
     summary: str = Field(min_length=1, max_length=4000, description="What was asked; anonymised.")
     recorded_by_role: str = ROLE
 
@@ -35,7 +35,7 @@ class QueryReceived(BaseModel):
 class QueryAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answered_on: dt.date
+    answered_on: EventDate
     summary: str = Field(min_length=1, max_length=4000, description="What was answered; anonymised.")
     answered_by_role: str = ROLE
 
@@ -43,7 +43,7 @@ class QueryAnswer(BaseModel):
 class AuthorityClosure(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    closed_on: dt.date
+    closed_on: EventDate
     reference: str | None = Field(
         default=None,
         min_length=1,

@@ -3,17 +3,17 @@ correspondence and tasks), and the investigation's findings."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from sievert_reporting.adapters.read_model import IncidentFilter, get_incident, list_incidents
 from sievert_reporting.entrypoints.deps import Lead, OwnersDep, Pool, Reader, Submissions
 from sievert_reporting.entrypoints.schemas import ROLE
+from sievert_shared.door_dates import CalendarDate
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events import InvestigationFindingsRecorded
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
@@ -31,9 +31,9 @@ class FindingsBody(BaseModel):
     dose_assessment: str | None = Field(default=None, max_length=4000)
     root_causes: list[str] | None = Field(default=None, max_length=50)
     contributory_factors: list[str] | None = Field(default=None, max_length=50)
-    duty_of_candour_met: bool | None = None
+    duty_of_candour_met: StrictBool | None = None
     duty_of_candour_notes: str | None = Field(default=None, max_length=4000)
-    csaue_procedure_applied: bool | None = None
+    csaue_procedure_applied: StrictBool | None = None
     csaue_procedure_notes: str | None = Field(default=None, max_length=4000)
     learning: str | None = Field(default=None, max_length=4000)
     learning_shared_how: str | None = Field(default=None, max_length=4000)
@@ -50,8 +50,8 @@ async def incidents(
     authority: Annotated[str | None, Query(max_length=16)] = None,
     code: Annotated[str | None, Query(max_length=16, description="e.g. 2.2 or M2.1")] = None,
     modality: Annotated[str | None, Query(max_length=64)] = None,
-    discovered_from: dt.date | None = None,
-    discovered_to: dt.date | None = None,
+    discovered_from: CalendarDate | None = None,
+    discovered_to: CalendarDate | None = None,
     case_status: Annotated[
         Literal["open", "withdrawal_requested", "closed"] | None,
         Query(description="The case's status: open, withdrawal requested or closed."),

@@ -10,7 +10,6 @@ is recorded already answers the same and emits nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from sievert_reporting.domain.local_investigation import CloseOut
 from sievert_reporting.domain.taxonomy import ErrorCategoryInput, RadiotherapyEventInput
 from sievert_reporting.entrypoints.deps import Cases, Lead, OwnersDep, Reader
 from sievert_reporting.entrypoints.schemas import ROLE
+from sievert_shared.door_dates import EventDate
 from sievert_shared.events.reporting import DutyHolder, ProcessStep
 
 router = APIRouter(prefix="/v1/incidents/{incident_id}/local-investigation")
@@ -88,7 +88,7 @@ class RadiotherapyEventBody(BaseModel):
 class Close(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    closed_on: dt.date = Field(description="Not before the incident was discovered, nor after tomorrow.")
+    closed_on: EventDate = Field(description="Not before the incident was discovered, nor after tomorrow.")
     findings: str = Field(min_length=1, max_length=4000, description="What it found; anonymised.")
     closed_by_role: str = ROLE
     owner_role: str | None = Field(

@@ -17,13 +17,14 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sievert_reporting.adapters import render
 from sievert_reporting.domain.document_views import view_of
 from sievert_reporting.domain.view import DocumentView
 from sievert_reporting.entrypoints.deps import Lead, OwnersDep, Reader, Submissions, one_trust
 from sievert_reporting.entrypoints.schemas import ROLE
+from sievert_shared.door_dates import EventInstant
 from sievert_shared.errors import NotFoundError
 from sievert_shared.events.reporting import DocumentParticulars, SubmissionKind
 
@@ -63,7 +64,7 @@ class Acknowledgement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$")
-    acknowledged_at: AwareDatetime | None = None
+    acknowledged_at: EventInstant | None = None
 
 
 @router.post("/submissions", status_code=201, responses={404: {}, 409: {}, 422: {}})

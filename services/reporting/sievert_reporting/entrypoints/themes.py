@@ -3,7 +3,6 @@ consenting trusts shared of theirs."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from fastapi import APIRouter
@@ -25,6 +24,7 @@ from sievert_reporting.entrypoints.deps import (
 )
 from sievert_reporting.entrypoints.schemas import ROLE
 from sievert_shared.auth import Principal
+from sievert_shared.door_dates import EventDate
 
 router = APIRouter(prefix="/v1")
 
@@ -36,7 +36,7 @@ class ThemeOpen(BaseModel):
     title: str = Field(min_length=1, max_length=200, description="e.g. 'Hand-held dental units'.")
     description: str = Field(min_length=1, max_length=4000, description="Anonymised; no identifiers.")
     opened_by_role: str = ROLE
-    identified_on: dt.date | None = Field(
+    identified_on: EventDate | None = Field(
         default=None,
         description="The day the theme was identified (code M's windows run from it); default: today.",
     )

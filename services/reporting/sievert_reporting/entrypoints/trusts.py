@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from sievert_reporting.adapters.activity_store import activity_of, store_activity
 from sievert_reporting.adapters.read_model import rte_events, sites_of_other_trusts
@@ -50,7 +50,7 @@ class ActivityBody(BaseModel):
 class Consent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    consent: bool = Field(description="See (and so receive) other trusts' shared theme summaries.")
+    consent: StrictBool = Field(description="See (and so receive) other trusts' shared theme summaries.")
 
 
 class UnsupportedMediaTypeError(ProblemError):
