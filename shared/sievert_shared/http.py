@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sievert_shared.errors import ProblemError
 from sievert_shared.logging import get_logger
+from sievert_shared.unavailable import install_unavailable_handlers
 
 PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -136,6 +137,8 @@ def install_http_conventions(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         extra: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {}
         return problem(exc.status_code, _title(exc.status_code), detail, **extra)
+
+    install_unavailable_handlers(app)  # a dependency down: 503 with Retry-After, not 500
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -27,6 +27,7 @@ def new_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer
 
 
 def new_consumer(settings: KafkaSettings, *topics: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    instance = settings.group_instance_id
     return AIOKafkaConsumer(
         *topics,
         group_id=group_id,
@@ -35,6 +36,12 @@ def new_consumer(settings: KafkaSettings, *topics: str, group_id: str, client_id
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=500,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+        # A rebalance waits this long for the members to rejoin: a member that died mid-rebalance
+        # holds everyone up until then, so no longer than a session.
+        rebalance_timeout_ms=settings.consumer_session_timeout_ms,
+        group_instance_id=f"{instance}.{client_id}" if instance else None,
         **settings.client_kwargs(),
     )
 
