@@ -24,6 +24,8 @@ _DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,  # the connection was lost, refused or never made
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, cancelled
     asyncpg.TooManyConnectionsError,
+    # a connection whose server end was cut mid-conversation ("cannot switch to state …")
+    asyncpg.exceptions.InternalClientError,
 )
 _KAFKA_ERRORS: tuple[type[Exception], ...] = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
 _CONNECTION_ERRNOS = frozenset(
