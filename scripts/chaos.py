@@ -92,9 +92,20 @@ async def main() -> int:
         await delete_topics_with_prefix(KafkaSettings(bootstrap_servers=args.bootstrap), prefix)
     print(report.summary())
     if args.json:
-        body = dataclasses.asdict(report)
-        body["faults"] = [dataclasses.asdict(f) for f in report.faults]
-        args.json.write_text(json.dumps(body, indent=2, default=str))
+        body = {
+            "plan": dataclasses.asdict(plan),
+            "accepted_incidents": report.accepted_incidents,
+            "accepted_amendments": report.accepted_amendments,
+            "retried_requests": report.retried_requests,
+            "answers": {str(status): n for status, n in report.answers.items()},
+            "faults": [dataclasses.asdict(f) for f in report.faults],
+            "counts": report.counts,
+            "longest_stall": report.longest_stall,
+            "worst_stall": report.worst_stall,
+            "catch_up_seconds": report.catch_up_seconds,
+            "problems": report.problems,
+        }
+        args.json.write_text(json.dumps(body, indent=2))
     return 1 if report.problems else 0
 
 

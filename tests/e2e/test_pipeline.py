@@ -267,3 +267,28 @@ async def test_an_hl7_v2_adverse_event_over_mllp_is_classified_like_json(stack: 
     # the same facts as the JSON sample: 12 mSv against 1 mSv intended, CT, England (code 2.2)
     assert decision.payload["decision"]["codes"] == ["2.2"]
     assert decision.payload["decision"]["authority"] == "cqc"
+
+
+async def test_idempotent_amendment_retry_gets_the_stored_answer_not_a_version_conflict(stack: Stack) -> None:
+    """An engine that lost the answer to an amendment (a timeout, a 503, a replica killed after
+    the commit) sends it again with the same Idempotency-Key and body: the key is answered before
+    the version check, so it gets the first answer, not 409, and the facts change once."""
+    created = await stack.http.post(
+        stack.url("intake", "/v1/incidents"), json=ct_overexposure(discovered_on=TODAY)
+    )
+    incident = created.json()["incident_id"]
+    url = stack.url("intake", f"/v1/incidents/{incident}/amendments")
+    amendment = {"expected_version": 1, "facts": {"individuals_affected": 1}, "reason": "count confirmed"}
+    key = {"Idempotency-Key": f"amend-{uuid.uuid4()}"}
+
+    first = await stack.http.post(url, json=amendment, headers=key)
+    retried = await stack.http.post(url, json=amendment, headers=key)
+    other_body = await stack.http.post(url, json={**amendment, "reason": "another"}, headers=key)
+    unkeyed = await stack.http.post(url, json=amendment)  # without the key: version 1 is gone
+
+    assert first.status_code == 202, first.text
+    assert (retried.status_code, retried.json()) == (202, first.json())
+    assert other_body.status_code == 409
+    assert unkeyed.status_code == 409
+    history = (await stack.http.get(stack.url("intake", f"/v1/incidents/{incident}"))).json()["history"]
+    assert [h["event_type"] for h in history] == ["IncidentReported", "IncidentFactsAmended"]

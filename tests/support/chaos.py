@@ -69,10 +69,11 @@ class ChaosPlan:
 
 @dataclass
 class Fault:
-    at: float
+    at: float  # seconds into the load
     kind: str  # kill, pause, postgres, kafka
     target: str
-    ended: float = 0.0
+    ended: float = 0.0  # restarted (kill), resumed (pause), back (postgres, kafka)
+    ready_after: float | None = None  # seconds from ended to /readyz 200 (kill, pause)
 
 
 @dataclass
@@ -86,22 +87,36 @@ class ChaosReport:
     counts: dict[str, int] = field(default_factory=dict)
     longest_stall: dict[str, float] = field(default_factory=dict)
     catch_up_seconds: float = float("nan")
+    worst_stall: dict[str, str] = field(default_factory=dict)  # where and when (s into the load)
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         kinds = Counter(f.kind for f in self.faults)
+        ready = [f.ready_after for f in self.faults if f.ready_after is not None]
         lines = [
             f"load: {self.accepted_incidents} incidents, {self.accepted_amendments} amendments accepted "
             f"over {self.plan.seconds:.0f} s ({self.retried_requests} requests retried; answers "
             f"{dict(sorted(self.answers.items()))})",
             "faults: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())),
+            f"a restarted or resumed replica ready (/readyz 200) after: median {_median(ready):.1f} s, "
+            f"longest {max(ready, default=float('nan')):.1f} s",
             "counts: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()),
             "longest stall of a partition with work waiting: "
             + ", ".join(f"{k} {v:.1f} s" for k, v in self.longest_stall.items()),
+            "  (partition, began s into the load: "
+            + ", ".join(f"{k} {v}" for k, v in self.worst_stall.items())
+            + "; faults at "
+            + ", ".join(f"{f.at:.0f} s {f.kind} {f.target}" for f in sorted(self.faults, key=lambda f: f.at))
+            + ")",
             f"caught up {self.catch_up_seconds:.1f} s after the last fault and the end of the load",
             "problems: " + ("none" if not self.problems else "\n  - " + "\n  - ".join(self.problems)),
         ]
         return "\n".join(lines)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else float("nan")
 
 
 # -- processes ----------------------------------------------------------------------------------
@@ -116,6 +131,7 @@ class Replica:
     log_dir: Path
     running: devstack.RunningService | None = None
     paused: bool = False
+    ready: bool = False  # answered /readyz 200 since it last (re)started or resumed
 
     @property
     def name(self) -> str:
@@ -126,7 +142,21 @@ class Replica:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.ready = False
         self.running = devstack.start(self.service, self.env, self.port, self.log_dir)
+
+    async def wait_ready(self, timeout: float = 180.0) -> float:
+        """Poll /readyz until 200: its database and Kafka answer and its consumers own their
+        partitions and have caught up. Returns the seconds it took."""
+        began = time.monotonic()
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() - began < timeout and self.alive():
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        self.ready = True
+                        break
+                await asyncio.sleep(0.25)
+        return time.monotonic() - began
 
     def alive(self) -> bool:
         return self.running is not None and self.running.process.poll() is None
@@ -212,6 +242,8 @@ class ProgressMonitor:
         self.at_zero_since: float | None = None
         self.measuring = True
         self._partitions: dict[str, list[TopicPartition]] = {}
+        self.started = time.monotonic()
+        self.worst: dict[str, tuple[float, str]] = {}  # group -> (stall began, s after start; partition)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._partitions = {
@@ -250,8 +282,9 @@ class ProgressMonitor:
                     self._since[key] = now
                 self._last[key] = done
                 since = self._since.get(key)
-                if since is not None and self.measuring:
-                    self.longest[name] = max(self.longest[name], now - since)
+                if since is not None and self.measuring and now - since > self.longest[name]:
+                    self.longest[name] = now - since
+                    self.worst[name] = (since - self.started, f"{tp.topic.rsplit('.', 2)[-2]}/{tp.partition}")
             self.lag[name] = lag
             total += lag
         if total == 0:
@@ -276,6 +309,7 @@ class Load:
         self.amended: set[str] = set()
         self._http = httpx.AsyncClient(timeout=10)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._avoid_until: dict[str, float] = {}
 
     async def run(self) -> None:
         today = dt.datetime.now(dt.UTC).date()
@@ -328,13 +362,20 @@ class Load:
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         key = str(uuid.uuid4())
         for attempt in range(60):
-            live = [r for r in self._intakes if r.alive() and not r.paused] or self._intakes
+            now = time.monotonic()
+            live = [
+                r
+                for r in self._intakes
+                if r.alive() and not r.paused and self._avoid_until.get(r.name, 0.0) <= now
+            ] or self._intakes
             replica = live[attempt % len(live)] if attempt else self._rng.choice(live)
             try:
                 response = await self._http.post(
                     f"{replica.url}{path}", json=body, headers={"Idempotency-Key": key}
                 )
             except httpx.HTTPError:
+                # as a load balancer would: leave a replica that did not answer alone for a moment
+                self._avoid_until[replica.name] = time.monotonic() + 2.0
                 self._report.retried_requests += 1
                 await asyncio.sleep(0.2)
                 continue
@@ -387,8 +428,9 @@ async def run_faults(
 
 
 def _whole_services(replicas: list[Replica]) -> list[Replica]:
-    """Replicas whose every peer is up: a fault takes at most one replica of a service down."""
-    down = {r.service for r in replicas if not r.alive() or r.paused}
+    """Replicas whose every peer is up and ready: a fault takes at most one replica of a service
+    down, so a stall measures recovery, not an outage of the whole service."""
+    down = {r.service for r in replicas if not r.alive() or r.paused or not r.ready}
     return [r for r in replicas if r.service not in down]
 
 
@@ -401,10 +443,12 @@ async def _kill_and_restart(
     victim = rng.choice(candidates)
     fault = Fault(time.monotonic() - t0, "kill", victim.name)
     report.faults.append(fault)
+    victim.ready = False
     victim.kill()
     await asyncio.sleep(rng.uniform(0.2, 2.0))
     victim.start()
     fault.ended = time.monotonic() - t0
+    fault.ready_after = await victim.wait_ready()
 
 
 async def _pause(
@@ -417,6 +461,7 @@ async def _pause(
     fault = Fault(time.monotonic() - t0, "pause", victim.name)
     report.faults.append(fault)
     victim.paused = True
+    victim.ready = False
     victim.signal(signal.SIGSTOP)
     try:
         await asyncio.sleep(plan.pause_seconds)
@@ -424,6 +469,7 @@ async def _pause(
         victim.signal(signal.SIGCONT)
         victim.paused = False
     fault.ended = time.monotonic() - t0
+    fault.ready_after = await victim.wait_ready()
 
 
 async def _restart_dependency(kind: str, command: str, report: ChaosReport, t0: float) -> None:
@@ -671,7 +717,9 @@ async def run_chaos(
     try:
         for replica in replicas:
             replica.start()
-        await asyncio.to_thread(devstack.wait_ready, [r.running for r in replicas if r.running], timeout=180)
+        await asyncio.gather(*(r.wait_ready() for r in replicas))
+        if not all(r.ready for r in replicas):
+            raise RuntimeError(f"not ready: {[r.name for r in replicas if not r.ready]}")
         progress(f"{len(replicas)} replicas ready; load for {plan.seconds:.0f} s with faults")
         monitor_task = asyncio.create_task(monitor.run(stop_monitor))
         load = Load(replicas, plan, report, rng)
@@ -691,6 +739,10 @@ async def run_chaos(
             # every group at its partitions' ends and every outbox published
             report.catch_up_seconds = max(0.0, time.monotonic() - quiet_from)
         report.longest_stall = dict(monitor.longest)
+        report.worst_stall = {
+            name: f"{topic} from {at - (started - monitor.started):.1f} s"
+            for name, (at, topic) in monitor.worst.items()
+        }
         stop_monitor.set()
         await monitor_task
         for replica in replicas:
