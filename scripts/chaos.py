@@ -9,7 +9,7 @@ once per version, every window opened once, every reminder fired once and never 
 was lost or reordered per incident and nothing was dead-lettered; and prints the counts, the
 longest stall and the time to catch up after the last fault (tests/support/chaos.py).
 
-    .venv/bin/python scripts/chaos.py [--seconds 300] [--rate 10] [--kills 110] [--pauses 4]
+    .venv/bin/python scripts/chaos.py [--seconds 480] [--rate 5] [--kills 110] [--pauses 4]
         [--restart-dependencies] [--static-membership] [--log-dir DIR] [--json PATH]
 
 ``--restart-dependencies`` restarts the servers of the stack it runs against
@@ -43,8 +43,8 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=300)
-    parser.add_argument("--rate", type=float, default=10, help="incidents per second")
+    parser.add_argument("--seconds", type=float, default=480)
+    parser.add_argument("--rate", type=float, default=5, help="incidents per second")
     parser.add_argument("--kills", type=int, default=110)
     parser.add_argument("--pauses", type=int, default=4)
     parser.add_argument("--restart-dependencies", action="store_true")

@@ -189,7 +189,11 @@ class IdempotentConsumer:
                 end = consumer.highwater(tp)
             if end is None:
                 raise ConsumerNotReadyError(f"{self.name}: {tp.topic}/{tp.partition} not fetched yet")
-            lag += max(0, end - await consumer.position(tp))
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # taken away by a rebalance since we looked
+                continue
+            lag += max(0, end - position)
         if lag > max_lag:
             raise ConsumerNotReadyError(f"{self.name}: {lag} events behind (at most {max_lag})")
 

@@ -434,16 +434,28 @@ def _whole_services(replicas: list[Replica]) -> list[Replica]:
     return [r for r in replicas if r.service not in down]
 
 
+async def _victim(replicas: list[Replica], rng: random.Random) -> Replica | None:
+    """A random replica whose service is whole, waiting a while for one (a restarted replica
+    takes seconds to be ready again on a busy machine)."""
+    for _ in range(240):
+        candidates = _whole_services(replicas)
+        if candidates:
+            victim = rng.choice(candidates)
+            victim.ready = False  # taken: no other fault picks its service meanwhile
+            return victim
+        await asyncio.sleep(0.25)
+    return None
+
+
 async def _kill_and_restart(
     replicas: list[Replica], report: ChaosReport, rng: random.Random, t0: float
 ) -> None:
-    candidates = _whole_services(replicas)
-    if not candidates:
+    victim = await _victim(replicas, rng)
+    if victim is None:
+        report.problems.append("a kill found no service with both replicas ready within 60 s")
         return
-    victim = rng.choice(candidates)
     fault = Fault(time.monotonic() - t0, "kill", victim.name)
     report.faults.append(fault)
-    victim.ready = False
     victim.kill()
     await asyncio.sleep(rng.uniform(0.2, 2.0))
     victim.start()
@@ -454,14 +466,13 @@ async def _kill_and_restart(
 async def _pause(
     replicas: list[Replica], plan: ChaosPlan, report: ChaosReport, rng: random.Random, t0: float
 ) -> None:
-    candidates = _whole_services(replicas)
-    if not candidates:
+    victim = await _victim(replicas, rng)
+    if victim is None:
+        report.problems.append("a pause found no service with both replicas ready within 60 s")
         return
-    victim = rng.choice(candidates)
     fault = Fault(time.monotonic() - t0, "pause", victim.name)
     report.faults.append(fault)
     victim.paused = True
-    victim.ready = False
     victim.signal(signal.SIGSTOP)
     try:
         await asyncio.sleep(plan.pause_seconds)
