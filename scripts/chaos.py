@@ -104,6 +104,7 @@ async def main() -> int:
             "worst_stall": report.worst_stall,
             "catch_up_seconds": report.catch_up_seconds,
             "problems": report.problems,
+            "notes": report.notes,
         }
         args.json.write_text(json.dumps(body, indent=2))
     return 1 if report.problems else 0

@@ -88,7 +88,8 @@ class ChaosReport:
     longest_stall: dict[str, float] = field(default_factory=dict)
     catch_up_seconds: float = float("nan")
     worst_stall: dict[str, str] = field(default_factory=dict)  # where and when (s into the load)
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what the run found wrong
+    notes: list[str] = field(default_factory=list)  # what did not go to plan, not a failure
 
     def summary(self) -> str:
         kinds = Counter(f.kind for f in self.faults)
@@ -109,6 +110,8 @@ class ChaosReport:
             + ", ".join(f"{f.at:.0f} s {f.kind} {f.target}" for f in sorted(self.faults, key=lambda f: f.at))
             + ")",
             f"caught up {self.catch_up_seconds:.1f} s after the last fault and the end of the load",
+            "notes: "
+            + ("none" if not self.notes else "; ".join(f"{n} x {k}" for k, n in Counter(self.notes).items())),
             "problems: " + ("none" if not self.problems else "\n  - " + "\n  - ".join(self.problems)),
         ]
         return "\n".join(lines)
@@ -452,7 +455,7 @@ async def _kill_and_restart(
 ) -> None:
     victim = await _victim(replicas, rng)
     if victim is None:
-        report.problems.append("a kill found no service with both replicas ready within 60 s")
+        report.notes.append("a kill found no service with both replicas ready within 60 s: skipped")
         return
     fault = Fault(time.monotonic() - t0, "kill", victim.name)
     report.faults.append(fault)
@@ -468,7 +471,7 @@ async def _pause(
 ) -> None:
     victim = await _victim(replicas, rng)
     if victim is None:
-        report.problems.append("a pause found no service with both replicas ready within 60 s")
+        report.notes.append("a pause found no service with both replicas ready within 60 s: skipped")
         return
     fault = Fault(time.monotonic() - t0, "pause", victim.name)
     report.faults.append(fault)
