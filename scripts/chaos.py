@@ -74,8 +74,9 @@ async def main() -> int:
         rate=args.rate,
         kills=args.kills,
         pauses=args.pauses,
-        restart_postgres=args.restart_postgres if args.restart_dependencies else None,
-        restart_kafka=args.restart_kafka if args.restart_dependencies else None,
+        # an empty command leaves that server alone (e.g. a cluster's broker restarted, not PostgreSQL)
+        restart_postgres=(args.restart_postgres or None) if args.restart_dependencies else None,
+        restart_kafka=(args.restart_kafka or None) if args.restart_dependencies else None,
         static_membership=args.static_membership,
         seed=args.seed,
         settle_timeout=300,
