@@ -5,7 +5,7 @@ VENV := .venv/bin
 STACK_ENV := eval "$$(bash scripts/stack.sh env)"
 PYTEST := $(VENV)/pytest -p no:cacheprovider
 
-.PHONY: install up down status demo console unit integration e2e browser lint test bench fuzz
+.PHONY: install up down status demo console unit integration e2e browser lint test bench fuzz chaos
 
 install:
 	@bash scripts/bootstrap.sh
@@ -53,3 +53,8 @@ fuzz: up
 
 bench: up
 	$(STACK_ENV) && $(VENV)/python bench/run_all.py
+
+# The long pipeline fault run (docs/reliability.md); e.g. CHAOS_ARGS="--restart-dependencies" on a
+# stack nobody else is using.
+chaos: up
+	$(STACK_ENV) && $(VENV)/python scripts/chaos.py $(CHAOS_ARGS)

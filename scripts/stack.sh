@@ -9,6 +9,13 @@
 #   scripts/stack.sh status   one line per component; exit 0 if both ready, 3 if not
 #   scripts/stack.sh env      `export` lines for the services and tests:
 #                             eval "$(scripts/stack.sh env)"
+#   scripts/stack.sh restart postgres|kafka
+#                             stop and start one server (the fault runs' dependency
+#                             restarts: never while others use the stack)
+#   scripts/stack.sh cluster up|down|status|env|restart N
+#                             a separate 3-broker KRaft cluster (replication factor 3,
+#                             min.insync.replicas 2) on ports 59192/59292/59392, data in
+#                             .stack/cluster: for fault runs that stop a broker
 #
 # Ports: PostgreSQL 127.0.0.1:55432 (plaintext or TLS, the client chooses),
 #        Kafka 127.0.0.1:59092 (plaintext), 59094 (SASL_SSL, PLAIN), controller 59093.
@@ -716,7 +723,173 @@ kafka_status() {
 }
 
 # ---------------------------------------------------------------------------
+# A 3-broker cluster (KRaft, each node broker and controller), apart from the
+# single-node stack: its own ports and data, so a fault run can stop a broker
+# while the rest of the stack's users carry on.
+
+CLUSTER_DIR="$STACK_DIR/cluster"
+CLUSTER_NODES=(1 2 3)
+cluster_port() { printf '%d' $((59092 + 100 * $1)); }            # 59192, 59292, 59392
+cluster_controller_port() { printf '%d' $((59093 + 100 * $1)); } # 59193, 59293, 59393
+cluster_bootstrap() {
+	local n list=()
+	for n in "${CLUSTER_NODES[@]}"; do list+=("$HOST:$(cluster_port "$n")"); done
+	(
+		IFS=,
+		printf '%s' "${list[*]}"
+	)
+}
+
+cluster_render_conf() {
+	local node=$1 n voters=()
+	for n in "${CLUSTER_NODES[@]}"; do voters+=("$n@$HOST:$(cluster_controller_port "$n")"); done
+	cat <<CONF
+# written by scripts/stack.sh cluster up
+process.roles=broker,controller
+node.id=$node
+controller.quorum.voters=$(
+		IFS=,
+		printf '%s' "${voters[*]}"
+	)
+listeners=PLAINTEXT://$HOST:$(cluster_port "$node"),CONTROLLER://$HOST:$(cluster_controller_port "$node")
+advertised.listeners=PLAINTEXT://$HOST:$(cluster_port "$node")
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$CLUSTER_DIR/node-$node/data
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+auto.create.topics.enable=true
+num.partitions=3
+delete.topic.enable=true
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=2
+log.retention.hours=24
+log.segment.bytes=67108864
+CONF
+}
+
+cluster_pid() {
+	local pidfile="$CLUSTER_DIR/node-$1/kafka.pid" pid
+	[[ -r $pidfile ]] || return 1
+	pid=$(<"$pidfile")
+	pid_alive "$pid" || return 1
+	printf '%s' "$pid"
+}
+
+cluster_start_node() {
+	local node=$1 dir="$CLUSTER_DIR/node-$1" heap=()
+	read -ra heap <<<"${KAFKA_CLUSTER_HEAP_OPTS:--Xms256m -Xmx512m}"
+	mkdir -p "$dir/logs"
+	rm -f "$dir/kafka.pid"
+	wait_port_free "$(cluster_port "$node")" "kafka node $node"
+	wait_port_free "$(cluster_controller_port "$node")" "kafka node $node"
+	# shellcheck disable=SC2016 # $$, $1 and $@ are the inner shell's
+	(cd "$REPO_ROOT" && setsid -f bash -c 'echo $$ >"$1"; shift; exec java "$@"' bash "$dir/kafka.pid" \
+		"${heap[@]}" -server -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+		-Dkafka.logs.dir="$dir/logs" -Dlog4j.configuration="file:$LOCAL_DEPLOY/kafka/log4j.properties" \
+		-cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" </dev/null >>"$dir/logs/kafka.out" 2>&1 9>&-)
+	local deadline=$(($(now_us) + 5000000))
+	until [[ -s $dir/kafka.pid ]]; do
+		(($(now_us) < deadline)) || die "kafka node $node: the JVM did not start (see $dir/logs/kafka.out)"
+		sleep 0.05
+	done
+}
+
+cluster_wait_ready() {
+	local node=$1 rc=0
+	"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$(cluster_port "$node")" \
+		--timeout "$READY_TIMEOUT" --pid "$(<"$CLUSTER_DIR/node-$node/kafka.pid")" || rc=$?
+	((rc == 0)) || {
+		tail_log "$CLUSTER_DIR/node-$node/logs/server.log"
+		die "kafka node $node: not ready (probe exit $rc)"
+	}
+}
+
+cluster_stop_node() {
+	local node=$1 pid deadline
+	pid=$(cluster_pid "$node") || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	deadline=$(($(now_us) + 60000000))
+	while pid_alive "$pid"; do
+		if (($(now_us) > deadline)); then kill -KILL "$pid" 2>/dev/null || true; fi
+		sleep 0.1
+	done
+	rm -f "$CLUSTER_DIR/node-$node/kafka.pid"
+}
+
+cluster_up() {
+	local t0 node id idfile="$CLUSTER_DIR/cluster.id"
+	t0=$(now_us)
+	kafka_libs
+	kafka_ensure_tools
+	mkdir -p "$CLUSTER_DIR"
+	[[ -s $idfile ]] && id=$(<"$idfile") || id=""
+	while [[ -z $id || $id == -* ]]; do
+		id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	done
+	printf '%s\n' "$id" >"$idfile"
+	for node in "${CLUSTER_NODES[@]}"; do
+		mkdir -p "$CLUSTER_DIR/node-$node/data" "$CLUSTER_DIR/node-$node/logs"
+		cluster_render_conf "$node" >"$CLUSTER_DIR/node-$node/server.properties"
+		if [[ ! -f $CLUSTER_DIR/node-$node/data/meta.properties ]]; then
+			java -Xmx256m -cp "$KAFKA_LIBS/*" -Dlog4j.configuration="file:$LOCAL_DEPLOY/kafka/tools-log4j.properties" \
+				kafka.tools.StorageTool format --cluster-id "$id" --config "$CLUSTER_DIR/node-$node/server.properties" \
+				--ignore-formatted >"$CLUSTER_DIR/node-$node/logs/format.log" 2>&1 ||
+				die "kafka node $node: formatting failed (see $CLUSTER_DIR/node-$node/logs/format.log)"
+		fi
+	done
+	for node in "${CLUSTER_NODES[@]}"; do
+		cluster_pid "$node" >/dev/null || cluster_start_node "$node"
+	done
+	for node in "${CLUSTER_NODES[@]}"; do cluster_wait_ready "$node"; done
+	say "cluster: 3 brokers ready on $(cluster_bootstrap) in $(since "$t0")s"
+}
+
+cluster_cmd() {
+	local node
+	case "${1:-}" in
+	up) cluster_up ;;
+	down) for node in "${CLUSTER_NODES[@]}"; do cluster_stop_node "$node"; done && say "cluster: stopped" ;;
+	status)
+		local rc=0
+		for node in "${CLUSTER_NODES[@]}"; do
+			if cluster_pid "$node" >/dev/null; then say "kafka node $node: running ($HOST:$(cluster_port "$node"))"; else
+				say "kafka node $node: stopped" && rc=3
+			fi
+		done
+		return "$rc"
+		;;
+	env)
+		printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$(cluster_bootstrap)"
+		printf 'export KAFKA_TOPIC_REPLICATION_FACTOR=3\n'
+		;;
+	restart)
+		[[ ${2:-} =~ ^[123]$ ]] || die "cluster restart takes a node number: 1, 2 or 3"
+		cluster_stop_node "$2"
+		cluster_start_node "$2"
+		cluster_wait_ready "$2"
+		say "kafka node $2: restarted"
+		;;
+	*) die "cluster: up, down, status, env or restart N" ;;
+	esac
+}
+
+# ---------------------------------------------------------------------------
 # commands
+
+cmd_restart() {
+	lock_stack
+	case "${1:-}" in
+	postgres) pg_down && pg_up ;;
+	kafka) kafka_down && kafka_up ;;
+	*) die "restart postgres or restart kafka" ;;
+	esac
+}
 
 lock_stack() {
 	mkdir -p "$STACK_DIR"
@@ -772,6 +945,8 @@ main() {
 	down) cmd_down ;;
 	status) cmd_status ;;
 	env) cmd_env ;;
+	restart) cmd_restart "${2:-}" ;;
+	cluster) cluster_cmd "${2:-}" "${3:-}" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage >&2

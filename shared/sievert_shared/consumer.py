@@ -15,6 +15,7 @@ without reaching the handler. Producers already refuse such events; this is the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -23,14 +24,21 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, EventRegistry, UndecodableEventError, UnknownEventError
 from sievert_shared.kafka import new_consumer
-from sievert_shared.logging import get_logger
+from sievert_shared.logging import Throttle, get_logger, logged_after_commit
 from sievert_shared.metrics import ServiceMetrics
 from sievert_shared.settings import KafkaSettings
 from sievert_shared.tracing import consuming
@@ -43,6 +51,18 @@ Handler = Callable[[Connection, EventEnvelope, Event], Awaitable[None]]
 # Failures of the infrastructure itself are retried by restarting the batch; everything else a
 # handler raises is a poison message and is dead-lettered so one bad event cannot stall a topic.
 _TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncio.TimeoutError)
+# A batch that failed on these is read again by the same consumer after a pause: leaving and
+# rejoining the group instead would stall every member while the group rebalances.
+_RETRY_IN_PLACE = (
+    *_TRANSIENT,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+    KafkaError,
+)
+
+
+class ConsumerNotReadyError(Exception):
+    """Why a consumer is not ready: not a member of its group yet, or too far behind."""
 
 
 @dataclass
@@ -92,27 +112,100 @@ class IdempotentConsumer:
         self._registry = registry
         self.stats = ConsumerStats()
         self.assigned = asyncio.Event()
+        self._joined = False  # set by the group on every assignment, an empty one included
+        self._consumer: AIOKafkaConsumer | None = None
+        self._throttle = Throttle()
 
     @property
     def group_id(self) -> str:
         return f"{self._kafka.topic_prefix}.{self.name}"
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = new_consumer(self._kafka, *self._topics, group_id=self.group_id, client_id=self.name)
+        consumer = new_consumer(self._kafka, group_id=self.group_id, client_id=self.name)
+        consumer.subscribe(self._topics, listener=_Membership(self))
         await consumer.start()
+        self._consumer = consumer
+        pause = _Backoff()
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
                 if consumer.assignment():
                     self.assigned.set()
-                for tp, records in batches.items():
-                    started = time.perf_counter()
-                    await self._process(tp, records)
-                    await consumer.commit({tp: records[-1].offset + 1})
-                    self._metrics.batch_duration.labels(self.name).observe(time.perf_counter() - started)
+                try:
+                    await self._process_batches(consumer, batches)
+                except _RETRY_IN_PLACE as exc:
+                    self._rewind(consumer, batches)
+                    self._log_unavailable(exc, pause.delay)
+                    await pause.wait(stop)
+                    continue
+                pause.reset()
                 await self._metrics.sample_lag(self.name, consumer)
         finally:
+            self._consumer = None
+            self._joined = False
             await consumer.stop()
+
+    async def _process_batches(
+        self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        for tp, records in batches.items():
+            started = time.perf_counter()
+            await self._process(tp, records)
+            await self._commit(consumer, tp, records[-1].offset + 1)
+            records.clear()  # done: a retry of the rest must not rewind this partition
+            self._metrics.batch_duration.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        """Commit after the effects are stored. A commit refused because the group moved the
+        partition on is harmless: its next owner reads from the last committed offset and finds
+        these event ids already recorded."""
+        try:
+            await consumer.commit({tp: offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.info(
+                "consumer.commit_skipped", consumer=self.name, partition=str(tp), reason=type(exc).__name__
+            )
+
+    def _rewind(
+        self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Read the unfinished partitions of a failed batch again from their first record."""
+        owned = consumer.assignment()
+        for tp, records in batches.items():
+            if records and tp in owned:
+                consumer.seek(tp, records[0].offset)
+
+    def _log_unavailable(self, exc: BaseException, retry_in: float) -> None:
+        allowed, held_back = self._throttle.allow(type(exc).__name__)
+        if allowed:
+            log.warning(
+                "consumer.dependency_unavailable",
+                consumer=self.name,
+                error=f"{type(exc).__name__}: {exc}",
+                retry_in=retry_in,
+                similar_lines_held_back=held_back,
+            )
+
+    async def readiness(self, max_lag: int) -> None:
+        """Raises ``ConsumerNotReadyError`` unless the group has given this consumer its share
+        (possibly none) and it is at most ``max_lag`` events behind the partitions it owns."""
+        consumer = self._consumer
+        if consumer is None or not self._joined:
+            raise ConsumerNotReadyError(f"{self.name}: not yet a member of its group")
+        lag = 0
+        for tp in consumer.assignment():
+            end = consumer.last_stable_offset(tp)
+            if end is None:
+                end = consumer.highwater(tp)
+            if end is None:
+                raise ConsumerNotReadyError(f"{self.name}: {tp.topic}/{tp.partition} not fetched yet")
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # taken away by a rebalance since we looked
+                continue
+            lag += max(0, end - position)
+        if lag > max_lag:
+            raise ConsumerNotReadyError(f"{self.name}: {lag} events behind (at most {max_lag})")
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded | str | None:
         """The decoded event, a dead-letter reason, or None for a type this consumer ignores."""
@@ -148,15 +241,19 @@ class IdempotentConsumer:
         applied = _Applied()
         if decoded:
             try:
-                applied = await self._apply(tp, decoded, isolate=False)
-            except _TRANSIENT:
+                # Lines about effects are written once the transaction has committed: a kill or a
+                # rollback must not leave lines for work that did not happen.
+                with logged_after_commit():
+                    applied = await self._apply(tp, decoded, isolate=False)
+            except _RETRY_IN_PLACE:
                 self._metrics.retried(self.name, (d.envelope.event_type for d in decoded), "transient")
                 raise
             except Exception:
                 # Some event in the batch is poison. Redo the batch one savepoint per event, so
                 # only that event is dead-lettered and the others still take effect.
                 self._metrics.retried(self.name, (d.envelope.event_type for d in decoded), "poison_batch")
-                applied = await self._apply(tp, decoded, isolate=True)
+                with logged_after_commit():
+                    applied = await self._apply(tp, decoded, isolate=True)
         dead.extend(applied.dead)
         for record, reason in dead:
             await self._dead_letter(record, reason)
@@ -250,6 +347,37 @@ class IdempotentConsumer:
             ],
         )
         self._metrics.dead_lettered(self.name, record)
+
+
+class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells the consumer when the group has given it its share, so readiness can say so."""
+
+    def __init__(self, owner: IdempotentConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._owner._joined = True
+        log.info("consumer.assigned", consumer=self._owner.name, partitions=len(assigned))
+
+
+class _Backoff:
+    """Capped exponential pause between retries of a batch whose dependency is down."""
+
+    def __init__(self, first: float = 0.25, most: float = 5.0) -> None:
+        self._first = first
+        self._most = most
+        self.delay = first
+
+    def reset(self) -> None:
+        self.delay = self._first
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=self.delay)
+        self.delay = min(self.delay * 2, self._most)
 
 
 async def _bind_stream_tenants(conn: Connection, decoded: list[_Decoded]) -> dict[uuid.UUID, str]:

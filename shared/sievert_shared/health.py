@@ -26,8 +26,12 @@ def health_router(checks: Callable[[], Mapping[str, Check]]) -> APIRouter:
                 await asyncio.wait_for(check(), timeout=3)
                 results[name] = "ok"
             except Exception as exc:  # readiness reports every failure, whatever its kind
-                results[name] = f"unavailable: {type(exc).__name__}"
+                results[name] = f"unavailable: {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
         ready = bool(results) and all(v == "ok" for v in results.values())
-        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+        if ready:
+            return JSONResponse({"ready": True, "checks": results})
+        return JSONResponse(
+            {"ready": False, "checks": results}, status_code=503, headers={"Retry-After": "5"}
+        )
 
     return router

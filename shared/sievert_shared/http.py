@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sievert_shared.errors import ProblemError
 from sievert_shared.logging import get_logger
 from sievert_shared.openapi_answers import allowed_methods
+from sievert_shared.unavailable import install_unavailable_handlers
 
 PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -141,6 +142,8 @@ def install_http_conventions(app: FastAPI) -> None:
         if exc.status_code == 405:
             response.headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         return response
+
+    install_unavailable_handlers(app)  # a dependency down: 503 with Retry-After, not 500
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

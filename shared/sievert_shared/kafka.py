@@ -27,6 +27,7 @@ def new_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer
 
 
 def new_consumer(settings: KafkaSettings, *topics: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    instance = settings.group_instance_id
     return AIOKafkaConsumer(
         *topics,
         group_id=group_id,
@@ -35,6 +36,17 @@ def new_consumer(settings: KafkaSettings, *topics: str, group_id: str, client_id
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=500,
+        # aiokafka hands out one partition's fetched records until they are used up before the
+        # next partition's: with 1 MiB per partition (its default) and a backlog on twenty
+        # partitions, the last one waited minutes (a fault run measured 238 s). 64 KiB (about a
+        # hundred events) keeps every partition moving.
+        max_partition_fetch_bytes=64 * 1024,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+        # A rebalance waits this long for the members to rejoin: a member that died mid-rebalance
+        # holds everyone up until then, so no longer than a session.
+        rebalance_timeout_ms=settings.consumer_session_timeout_ms,
+        group_instance_id=f"{instance}.{client_id}" if instance else None,
         **settings.client_kwargs(),
     )
 

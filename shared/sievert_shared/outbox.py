@@ -7,11 +7,12 @@ publish and marking re-publishes, which consumers absorb because they deduplicat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -221,28 +222,30 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = await self._pool.acquire()
-        try:
+        async with self._pool.acquire() as listener:
             await listener.add_listener("outbox", self._on_notify)
-            while not stop.is_set():
-                published = await self.publish_batch()
-                if published == self._batch_size:
-                    continue  # more are waiting
-                self._wake.clear()
-                stop_wait = asyncio.ensure_future(stop.wait())
-                wake_wait = asyncio.ensure_future(self._wake.wait())
-                try:
-                    await asyncio.wait(
-                        {stop_wait, wake_wait},
-                        timeout=self._poll_interval,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    stop_wait.cancel()
-                    wake_wait.cancel()
-        finally:
-            await listener.remove_listener("outbox", self._on_notify)
-            await self._pool.release(listener)
+            try:
+                await self._publish_until(stop)
+            finally:
+                await _remove_listener(listener, self._on_notify)
+
+    async def _publish_until(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            published = await self.publish_batch()
+            if published == self._batch_size:
+                continue  # more are waiting
+            self._wake.clear()
+            stop_wait = asyncio.ensure_future(stop.wait())
+            wake_wait = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait(
+                    {stop_wait, wake_wait},
+                    timeout=self._poll_interval,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                stop_wait.cancel()
+                wake_wait.cancel()
 
     async def publish_batch(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -293,6 +296,20 @@ async def waiting_rows(pool: asyncpg.Pool) -> tuple[int, float]:
         )
     assert row is not None
     return int(row["waiting"]), max(0.0, float(row["oldest_age"]))
+
+
+async def _remove_listener(listener: Connection, callback: Callable[..., None]) -> None:
+    """Stop listening before the connection goes back to the pool (its reset keeps session
+    state). A connection that died under us (PostgreSQL restarted) has nothing to remove, and the
+    pool discards it on release; removing from it would raise and hide why the relay stopped."""
+    try:
+        if not listener.is_closed():
+            await listener.remove_listener("outbox", callback)
+    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+        # a half-dead connection (or one the pool took back at shutdown): never reuse it with a
+        # stale listener on it
+        with contextlib.suppress(asyncpg.InterfaceError):
+            listener.terminate()
 
 
 __all__ = ["Emission", "Emitter", "OutboxRelay", "build_envelope", "enqueue", "topic_of", "waiting_rows"]

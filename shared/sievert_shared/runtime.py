@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from sievert_shared.openapi_answers import document_answers
 from sievert_shared.outbox import Emitter, OutboxRelay, waiting_rows
 from sievert_shared.settings import ServiceSettings
 from sievert_shared.tracing import HttpTracing
+from sievert_shared.unavailable import unavailable_dependency
 
 log = get_logger(__name__)
 
@@ -121,7 +123,12 @@ class ServiceRuntime:
         if self._pool is None or self._producer is None:
             return {}
         pool, producer = self._pool, self._producer
-        return {"postgres": lambda: ping(pool), "kafka": lambda: kafka_ready(producer)}
+        checks: dict[str, Check] = {"postgres": lambda: ping(pool), "kafka": lambda: kafka_ready(producer)}
+        max_lag = self.settings.ready_max_consumer_lag
+        for consumer in self.running_consumers:
+            # ready to take traffic once the group has given it its partitions and it has caught up
+            checks[f"consumer {consumer.name}"] = functools.partial(consumer.readiness, max_lag)
+        return checks
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
@@ -166,6 +173,8 @@ class ServiceRuntime:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(task), timeout=10)
                 task.cancel()
+            # Let the cancelled loops run their cleanup before the pool closes under them.
+            await asyncio.gather(*tasks, return_exceptions=True)
             if producer is not None:
                 await producer.stop()
             await pool.close()
@@ -175,14 +184,23 @@ class ServiceRuntime:
     async def _supervise(self, what: str, run: Loop, stop: asyncio.Event) -> None:
         """Keep a background loop alive through transient failures, with capped backoff."""
         delay = 0.5
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            started = loop.time()
             try:
                 await run(stop)
                 delay = 0.5
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("service.loop_failed", loop=what, retry_in=delay)
+            except Exception as exc:
+                if loop.time() - started > 30:
+                    delay = 0.5  # it ran a good while: a new failure, not the same one again
+                if unavailable_dependency(exc) is not None:
+                    log.warning(
+                        "service.loop_failed", loop=what, retry_in=delay, error=f"{type(exc).__name__}: {exc}"
+                    )
+                else:
+                    log.exception("service.loop_failed", loop=what, retry_in=delay)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 delay = min(delay * 2, 10.0)

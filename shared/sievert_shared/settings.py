@@ -32,6 +32,19 @@ class KafkaSettings(BaseSettings):
         ge=1,
         description="Replication of topics Sievert creates: 3 on a real multi-broker cluster.",
     )
+    # How fast a consumer group notices a member that died without leaving (SIGKILL, a lost node):
+    # its partitions wait for the session to time out. 6 s is the broker's default minimum
+    # (group.min.session.timeout.ms); docs/reliability.md has the measurements.
+    consumer_session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
+    consumer_heartbeat_interval_ms: int = Field(default=1000, ge=100, le=100_000)
+    group_instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Static group membership (KIP-345): a name stable across restarts and unique per "
+        "replica (e.g. the pod's name). A restarted replica then takes its partitions back at once, "
+        "without a rebalance; a replica that stays down still loses them after the session timeout.",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
@@ -75,6 +88,12 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ready_max_consumer_lag: int = Field(
+        default=1000,
+        ge=0,
+        description="/readyz answers ready once each consumer has joined its group and is at most "
+        "this many events behind the partitions it owns.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     transport_plaintext_allowed: bool = Field(
         default=False,

@@ -317,3 +317,28 @@ def _sample(exposition: str, name: str, **labels: str) -> float:
         for sample in family.samples
         if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
     )
+
+
+async def test_idempotent_amendment_retry_gets_the_stored_answer_not_a_version_conflict(stack: Stack) -> None:
+    """An engine that lost the answer to an amendment (a timeout, a 503, a replica killed after
+    the commit) sends it again with the same Idempotency-Key and body: the key is answered before
+    the version check, so it gets the first answer, not 409, and the facts change once."""
+    created = await stack.http.post(
+        stack.url("intake", "/v1/incidents"), json=ct_overexposure(discovered_on=TODAY)
+    )
+    incident = created.json()["incident_id"]
+    url = stack.url("intake", f"/v1/incidents/{incident}/amendments")
+    amendment = {"expected_version": 1, "facts": {"individuals_affected": 1}, "reason": "count confirmed"}
+    key = {"Idempotency-Key": f"amend-{uuid.uuid4()}"}
+
+    first = await stack.http.post(url, json=amendment, headers=key)
+    retried = await stack.http.post(url, json=amendment, headers=key)
+    other_body = await stack.http.post(url, json={**amendment, "reason": "another"}, headers=key)
+    unkeyed = await stack.http.post(url, json=amendment)  # without the key: version 1 is gone
+
+    assert first.status_code == 202, first.text
+    assert (retried.status_code, retried.json()) == (202, first.json())
+    assert other_body.status_code == 409
+    assert unkeyed.status_code == 409
+    history = (await stack.http.get(stack.url("intake", f"/v1/incidents/{incident}"))).json()["history"]
+    assert [h["event_type"] for h in history] == ["IncidentReported", "IncidentFactsAmended"]

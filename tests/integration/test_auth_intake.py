@@ -8,6 +8,7 @@ import pytest
 from sievert_shared.auth import Role
 from tests.fixtures.intake_support import RunningIntake, intake_requiring_auth
 from tests.support.auth import LocalIssuer, api_key, required_auth
+from tests.support.kafka import eventually
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.integration
@@ -27,7 +28,11 @@ intake = intake_requiring_auth(ISSUER, [ENGINE_A, ENGINE_B])
 async def test_every_route_but_health_demands_credentials(intake: RunningIntake) -> None:
     c = intake.http
     assert (await c.get("/healthz")).status_code == 200
-    assert (await c.get("/readyz")).status_code == 200
+
+    async def ready() -> None:  # once its consumer's group has given it its partitions
+        assert (await c.get("/readyz")).status_code == 200
+
+    await eventually(ready)
     unauthenticated = [
         await c.post("/v1/incidents", json=ct_overexposure("RAA", "RAA01")),
         await c.get("/v1/incidents/00000000-0000-0000-0000-000000000001"),

@@ -14,7 +14,7 @@ from sievert_intake.bootstrap import build
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.settings import KafkaSettings
 from tests.support.infra import Infra
-from tests.support.kafka import envelopes, read_topic
+from tests.support.kafka import envelopes, eventually, read_topic
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.integration
@@ -158,9 +158,14 @@ async def test_unknown_incidents_are_404(intake: Intake) -> None:
 
 
 async def test_ready_when_postgres_and_kafka_answer(intake: Intake) -> None:
+    # ready once its consumer's group has given it its partitions, too: polled, not assumed at start
+    await eventually(lambda: _ready(intake.client))
     response = await intake.client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"ready": True, "checks": {"postgres": "ok", "kafka": "ok"}}
+    assert response.json() == {
+        "ready": True,
+        "checks": {"postgres": "ok", "kafka": "ok", "consumer intake.retention": "ok"},
+    }
     assert (await intake.client.get("/healthz")).status_code == 200
 
 
@@ -186,3 +191,7 @@ async def test_an_oversized_body_is_refused_before_it_is_parsed(intake: Intake) 
         assert response.status_code == 413
         assert response.headers["content-type"] == "application/problem+json"
     assert await intake.stored_events() == 0
+
+
+async def _ready(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/readyz")).status_code == 200

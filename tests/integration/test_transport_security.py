@@ -29,7 +29,7 @@ from sievert_intake.bootstrap import build as build_intake
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.settings import KafkaSettings
 from tests.support.infra import Infra
-from tests.support.kafka import envelopes, read_topic
+from tests.support.kafka import envelopes, eventually, read_topic
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,11 @@ async def test_an_incident_is_stored_published_and_classified_over_tls_only(
     async with intake_runtime.lifespan(intake_app), classifier_runtime.lifespan(classifier_app):
         transport = httpx.ASGITransport(app=intake_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            assert (await client.get("/readyz")).status_code == 200
+
+            async def ready() -> None:  # once its consumer's group has given it its partitions
+                assert (await client.get("/readyz")).status_code == 200
+
+            await eventually(ready)
             response = await client.post("/v1/incidents", json=ct_overexposure())
             assert response.status_code == 202, response.text
             incident_id = response.json()["incident_id"]
