@@ -25,6 +25,7 @@ from tests.fixtures.intake_support import (
     with_control_id,
 )
 from tests.support.infra import Infra
+from tests.support.kafka import eventually
 from tests.support.samples import ct_overexposure
 
 pytestmark = pytest.mark.integration
@@ -228,4 +229,9 @@ async def test_every_door_answers_and_the_service_stays_ready(intake: RunningInt
     finally:
         await peer.close()
     assert ack.code == "AA"
-    assert (await intake.http.get("/readyz")).status_code == 200
+
+    async def ready() -> None:
+        # ready once its consumer's group has given it its partitions: polled, not assumed at start
+        assert (await intake.http.get("/readyz")).status_code == 200
+
+    await eventually(ready)
