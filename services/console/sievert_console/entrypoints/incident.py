@@ -9,6 +9,7 @@ fragment. A fragment whose service is down says so; the others still render.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,9 @@ from sievert_console.entrypoints.context import (
     section,
     sections,
 )
+
+#: What a card reads: the APIs, the person's credentials and the incident.
+CardContext = Callable[[Apis, Caller, uuid.UUID], Awaitable[dict[str, Any]]]
 
 router = APIRouter(prefix="/incidents/{incident_id}")
 
@@ -242,69 +246,32 @@ async def incident_page(
     return render(request, "incident.html", context)
 
 
-@router.get("/facts")
-async def facts_fragment(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
-    return render(
-        request, "fragments/incident_facts.html", await facts_context(console.api(), caller, incident_id)
-    )
+#: The incident page's cards that the page refetches one at a time when their events arrive:
+#: each is ``GET …/{name}``, read by its context function and drawn by
+#: ``fragments/incident_{name}.html``.
+CARDS: tuple[tuple[str, CardContext], ...] = (
+    ("facts", facts_context),
+    ("decision", decision_context),
+    ("clocks", clocks_context),
+    ("case", case_context),
+    ("tasks", tasks_context),
+    ("authority", authority_context),
+    ("report", report_context),
+    ("documents", documents_context),
+)
 
 
-@router.get("/decision")
-async def decision_fragment(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
-    context = await decision_context(console.api(), caller, incident_id)
-    return render(request, "fragments/incident_decision.html", context)
+def _card_route(name: str, context_of: CardContext) -> None:
+    async def card(request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep) -> Response:
+        context = await context_of(console.api(), caller, incident_id)
+        return render(request, f"fragments/incident_{name}.html", context)
+
+    card.__name__ = f"{name}_fragment"
+    router.add_api_route(f"/{name}", card, methods=["GET"])
 
 
-@router.get("/clocks")
-async def clocks_fragment(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
-    context = await clocks_context(console.api(), caller, incident_id)
-    return render(request, "fragments/incident_clocks.html", context)
-
-
-@router.get("/case")
-async def case_fragment(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
-    context = await case_context(console.api(), caller, incident_id)
-    return render(request, "fragments/incident_case.html", context)
-
-
-@router.get("/tasks")
-async def tasks_fragment(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
-    context = await tasks_context(console.api(), caller, incident_id)
-    return render(request, "fragments/incident_tasks.html", context)
-
-
-@router.get("/authority")
-async def authority_fragment(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
-    context = await authority_context(console.api(), caller, incident_id)
-    return render(request, "fragments/incident_authority.html", context)
-
-
-@router.get("/report")
-async def report_fragment(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
-    context = await report_context(console.api(), caller, incident_id)
-    return render(request, "fragments/incident_report.html", context)
-
-
-@router.get("/documents")
-async def documents_fragment(
-    request: Request, incident_id: uuid.UUID, console: Parts, caller: CallerDep
-) -> Response:
-    context = await documents_context(console.api(), caller, incident_id)
-    return render(request, "fragments/incident_documents.html", context)
+for _name, _context_of in CARDS:
+    _card_route(_name, _context_of)
 
 
 @router.get("/audit")
