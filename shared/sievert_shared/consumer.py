@@ -113,6 +113,9 @@ class IdempotentConsumer:
         self.stats = ConsumerStats()
         self.assigned = asyncio.Event()
         self._joined = False  # set by the group on every assignment, an empty one included
+        #: the next offset to apply per owned partition, as this consumer last committed it:
+        #: readiness counts lag from what is applied, not from what was fetched into memory
+        self._applied_up_to: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._throttle = Throttle()
 
@@ -161,6 +164,7 @@ class IdempotentConsumer:
         these event ids already recorded."""
         try:
             await consumer.commit({tp: offset})
+            self._applied_up_to[tp] = offset
         except (CommitFailedError, IllegalStateError) as exc:
             log.info(
                 "consumer.commit_skipped", consumer=self.name, partition=str(tp), reason=type(exc).__name__
@@ -200,10 +204,14 @@ class IdempotentConsumer:
             if end is None:
                 raise ConsumerNotReadyError(f"{self.name}: {tp.topic}/{tp.partition} not fetched yet")
             try:
-                position = await consumer.position(tp)
+                applied = self._applied_up_to.get(tp)
+                if applied is None:  # nothing applied since the group gave it: where it stood then
+                    applied = await consumer.committed(tp)
+                if applied is None:  # never committed by the group: where the consumer starts
+                    applied = await consumer.position(tp)
             except IllegalStateError:  # taken away by a rebalance since we looked
                 continue
-            lag += max(0, end - position)
+            lag += max(0, end - applied)
         if lag > max_lag:
             raise ConsumerNotReadyError(f"{self.name}: {lag} events behind (at most {max_lag})")
 
@@ -356,7 +364,8 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        return None
+        for tp in revoked:
+            self._owner._applied_up_to.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._owner._joined = True

@@ -155,6 +155,13 @@ class Claimed:
     correlation_id: str
 
 
+#: A claim reads this many times its batch of due incidents and locks the first ``limit`` that no
+#: other replica holds: two replicas reading the same earliest timers would otherwise find the same
+#: few incidents, and the one that finds them all taken would stop until its next poll while work
+#: is still due.
+CANDIDATES_PER_CLAIM = 4
+
+
 async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) -> list[Claimed]:
     """Incidents with a due timer, with their aggregates, locked so another replica skips them.
 
@@ -162,7 +169,9 @@ async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) ->
     so a firing and a classification of one incident never deadlock.
     """
     candidates = await conn.fetch(
-        "SELECT incident_id FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2", now, limit
+        "SELECT incident_id FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2",
+        now,
+        limit * CANDIDATES_PER_CLAIM,
     )
     ids = list(dict.fromkeys(r["incident_id"] for r in candidates))
     if not ids:
@@ -170,8 +179,10 @@ async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) ->
     locked = await conn.fetch(
         """SELECT trust, site, correlation_id, state::text AS state FROM incident_deadlines
            WHERE incident_id = ANY($1::uuid[])
+           ORDER BY array_position($1::uuid[], incident_id) LIMIT $2
            FOR UPDATE SKIP LOCKED""",
         ids,
+        limit,
     )
     return [
         Claimed(
