@@ -262,12 +262,11 @@ class IdempotentConsumer:
                 self._metrics.retried(self.name, (d.envelope.event_type for d in decoded), "poison_batch")
                 with logged_after_commit():
                     applied = await self._apply(tp, decoded, isolate=True)
-        dead.extend(applied.dead)
-        for record, reason in dead:
+        for record, reason in dead:  # never decoded, so never recorded: a retry reads them again
             await self._dead_letter(record, reason)
         self.stats.processed += applied.processed
         self.stats.duplicates += applied.duplicates
-        self.stats.dead_lettered += len(dead)
+        self.stats.dead_lettered += len(dead) + len(applied.dead)
         self._metrics.handled(self.name, applied.applied_types)
         self._metrics.duplicates(self.name, applied.duplicate_types)
 
@@ -333,6 +332,12 @@ class IdempotentConsumer:
                         incident_id=str(env.stream_id),
                         offset=item.record.offset,
                     )
+            # These events are recorded as processed in this transaction, so they reach the
+            # dead-letter topic before it commits: a send that fails rolls the batch back to be
+            # read again, where after the commit its retry would find them "already processed"
+            # and they would be lost. A commit that fails after the send dead-letters them twice.
+            for record, reason in applied.dead:
+                await self._dead_letter(record, reason)
         return applied
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
 from sievert_shared.consumer import IdempotentConsumer
 from sievert_shared.db import Connection, create_pool, migrate
@@ -101,18 +103,33 @@ async def record_effect(conn: Connection, envelope: EventEnvelope, event: Event)
     )
 
 
+class RefusesFirstSends:
+    """A real producer that fails its first ``failures`` sends, as a broker that is down would."""
+
+    def __init__(self, producer: AIOKafkaProducer, failures: int) -> None:
+        self._producer = producer
+        self.failures_left = failures
+
+    async def send_and_wait(self, topic: str, **message: Any) -> Any:
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise KafkaConnectionError("the dead-letter topic's broker is down")
+        return await self._producer.send_and_wait(topic, **message)
+
+
 async def run_consumer_until(
-    pool: asyncpg.Pool, kafka: KafkaSettings, *, handled: int, dead: int = 0
+    pool: asyncpg.Pool, kafka: KafkaSettings, *, handled: int, dead: int = 0, dead_letter_failures: int = 0
 ) -> IdempotentConsumer:
     producer = new_producer(kafka, client_id="dlq")
     await producer.start()
+    dead_letters = RefusesFirstSends(producer, dead_letter_failures)
     consumer = IdempotentConsumer(
         "effects",
         pool=pool,
         kafka=kafka,
         topics=[kafka.topics.submissions],
         handlers={NotificationSubmitted.event_type: record_effect},
-        dead_letter_producer=producer,
+        dead_letter_producer=dead_letters,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
@@ -220,6 +237,29 @@ async def test_a_rejected_event_is_dead_lettered_and_the_rest_of_its_batch_takes
     assert consumer.stats.processed == 3
     assert consumer.stats.dead_lettered == 1
     assert await pool.fetchval("SELECT count(*) FROM effects") == 3
+    (dead,) = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 1)
+    assert dict(dead.headers)["dlq_reason"] == b"UnknownAuthorityError: no such enforcing authority"
+
+
+async def test_a_rejected_event_is_dead_lettered_even_when_the_first_send_fails(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    """The rejected event is recorded as processed with its batch: if its dead-letter send fails
+    after that commit, the retry would find it processed and it would be lost. The send happens
+    before the commit, so the failure rolls the batch back and the retry sends it."""
+    good = await write_to_outbox(pool, kafka, 2)
+    (bad,) = await write_to_outbox(pool, kafka, 1, authority="NOBODY")
+    same_partition = good[0].key
+    await produce(
+        kafka.bootstrap_servers,
+        kafka.topics.submissions,
+        [(same_partition, e.to_json_bytes()) for e in [good[0], bad, good[1]]],
+    )
+
+    consumer = await run_consumer_until(pool, kafka, handled=2, dead=1, dead_letter_failures=1)
+
+    assert consumer.stats.processed == 2
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 2
     (dead,) = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 1)
     assert dict(dead.headers)["dlq_reason"] == b"UnknownAuthorityError: no such enforcing authority"
 
