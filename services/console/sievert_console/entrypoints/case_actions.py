@@ -11,7 +11,7 @@ fetch themselves again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,7 +23,12 @@ from sievert_console.domain.coding import CODING_FIELDS, RTE_LISTS, coding_error
 from sievert_console.domain.tasks import Task, completion_body, completion_errors
 from sievert_console.entrypoints.actions import REFRESH, form_strings
 from sievert_console.entrypoints.context import CallerDep, CsrfChecked, Parts, render
-from sievert_console.entrypoints.incident import case_context, tasks_context
+from sievert_console.entrypoints.incident import (
+    authority_context,
+    case_context,
+    report_context,
+    tasks_context,
+)
 
 router = APIRouter(prefix="/incidents/{incident_id}", dependencies=[CsrfChecked])
 
@@ -65,6 +70,36 @@ async def outcome_of(call: Awaitable[Any], done: str, fields: tuple[str, ...]) -
     return {"message": done}
 
 
+#: The cards a person acts on, by name (``fragments/incident_{name}.html``), with what they read.
+ACTION_CARDS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
+    "case": case_context,
+    "tasks": tasks_context,
+    "authority": authority_context,
+    "report": report_context,
+}
+
+
+async def card_after(
+    request: Request,
+    console: Parts,
+    caller: CallerDep,
+    incident_id: uuid.UUID,
+    card: str,
+    outcome: dict[str, Any],
+) -> Response:
+    """The card re-read after an action, with its outcome; a recorded change also tells the page,
+    so the other cards refetch."""
+    context = await ACTION_CARDS[card](console.api(), caller, incident_id, outcome=outcome)
+    headers = REFRESH if "message" in outcome else None
+    return render(request, f"fragments/incident_{card}.html", context, headers=headers)
+
+
+def outcome_shown(outcome: dict[str, Any], form: str, typed: dict[str, str], **more: Any) -> dict[str, Any]:
+    """The outcome as a card shows it: what was typed is kept unless it was recorded."""
+    done = "message" in outcome
+    return {**outcome, "form": form, **({} if done else {"typed": typed}), **more}
+
+
 async def _card(
     request: Request,
     console: Parts,
@@ -75,11 +110,10 @@ async def _card(
     outcome: dict[str, Any],
     typed: dict[str, str],
 ) -> Response:
-    """The case card after an action: what was typed is kept unless it was recorded."""
-    done = "message" in outcome
-    shown = {**outcome, "form": form, **({} if done else {"typed": typed})}
-    context = await case_context(console.api(), caller, incident_id, outcome=shown)
-    return render(request, "fragments/incident_case.html", context, headers=REFRESH if done else None)
+    """The case card after an action."""
+    return await card_after(
+        request, console, caller, incident_id, "case", outcome_shown(outcome, form, typed)
+    )
 
 
 @router.post("/local-investigation/owner")
@@ -155,9 +189,7 @@ async def agree_withdrawal(
 async def _task_card(
     request: Request, console: Parts, caller: CallerDep, incident_id: uuid.UUID, *, outcome: dict[str, Any]
 ) -> Response:
-    context = await tasks_context(console.api(), caller, incident_id, outcome=outcome)
-    done = "message" in outcome
-    return render(request, "fragments/incident_tasks.html", context, headers=REFRESH if done else None)
+    return await card_after(request, console, caller, incident_id, "tasks", outcome)
 
 
 async def _task_outcome(call: Awaitable[Any], done: str) -> dict[str, Any]:

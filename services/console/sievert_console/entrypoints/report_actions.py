@@ -17,10 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from sievert_console.domain.report import FINDING_NAMES, findings_body
-from sievert_console.entrypoints.actions import REFRESH, form_strings
-from sievert_console.entrypoints.case_actions import outcome_of
-from sievert_console.entrypoints.context import CallerDep, CsrfChecked, Parts, render
-from sievert_console.entrypoints.incident import authority_context, report_context
+from sievert_console.entrypoints.actions import form_strings
+from sievert_console.entrypoints.case_actions import card_after, outcome_of, outcome_shown
+from sievert_console.entrypoints.context import CallerDep, CsrfChecked, Parts
 
 router = APIRouter(prefix="/incidents/{incident_id}", dependencies=[CsrfChecked])
 
@@ -31,20 +30,6 @@ CLOSURE_FIELDS = ("closed_on", "reference")
 
 def _role(form: dict[str, str]) -> str:
     return form.get("by_role", "").strip() or "Radiation protection lead"
-
-
-def _shown(outcome: dict[str, Any], form: str, typed: dict[str, str], **more: Any) -> dict[str, Any]:
-    """The outcome as the card shows it: what was typed is kept unless it was recorded."""
-    done = "message" in outcome
-    return {**outcome, "form": form, **({} if done else {"typed": typed}), **more}
-
-
-async def _authority_card(
-    request: Request, console: Parts, caller: CallerDep, incident_id: uuid.UUID, outcome: dict[str, Any]
-) -> Response:
-    context = await authority_context(console.api(), caller, incident_id, outcome=outcome)
-    headers = REFRESH if "message" in outcome else None
-    return render(request, "fragments/incident_authority.html", context, headers=headers)
 
 
 @router.post("/authority/queries")
@@ -62,8 +47,8 @@ async def record_query(
         "Query recorded. Record the trust's answer once it is sent.",
         QUERY_FIELDS,
     )
-    shown = _shown(outcome, "query", form)
-    return await _authority_card(request, console, caller, incident_id, shown)
+    shown = outcome_shown(outcome, "query", form)
+    return await card_after(request, console, caller, incident_id, "authority", shown)
 
 
 @router.post("/authority/queries/{query_id}/answer")
@@ -81,8 +66,8 @@ async def answer_query(
         "Answer recorded.",
         ANSWER_FIELDS,
     )
-    shown = _shown(outcome, "answer", form, query=str(query_id))
-    return await _authority_card(request, console, caller, incident_id, shown)
+    shown = outcome_shown(outcome, "answer", form, query=str(query_id))
+    return await card_after(request, console, caller, incident_id, "authority", shown)
 
 
 @router.post("/authority/closure")
@@ -100,16 +85,8 @@ async def record_closure(
         "Recorded: the authority closed the notification. The case closes once nothing else is owed.",
         CLOSURE_FIELDS,
     )
-    shown = _shown(outcome, "closure", form)
-    return await _authority_card(request, console, caller, incident_id, shown)
-
-
-async def _report_card(
-    request: Request, console: Parts, caller: CallerDep, incident_id: uuid.UUID, outcome: dict[str, Any]
-) -> Response:
-    context = await report_context(console.api(), caller, incident_id, outcome=outcome)
-    headers = REFRESH if "message" in outcome else None
-    return render(request, "fragments/incident_report.html", context, headers=headers)
+    shown = outcome_shown(outcome, "closure", form)
+    return await card_after(request, console, caller, incident_id, "authority", shown)
 
 
 @router.post("/findings")
@@ -126,8 +103,8 @@ async def record_findings(
             "Findings recorded. What the report still lacks is listed above.",
             FINDING_NAMES,
         )
-    shown = _shown(outcome, "findings", form)
-    return await _report_card(request, console, caller, incident_id, shown)
+    shown = outcome_shown(outcome, "findings", form)
+    return await card_after(request, console, caller, incident_id, "report", shown)
 
 
 @router.post("/similar-incidents/confirm")
@@ -142,5 +119,5 @@ async def confirm_similar_incidents(
         "Confirmed: the report states these similar incidents.",
         ("summary",),
     )
-    shown = _shown(outcome, "similar", form)
-    return await _report_card(request, console, caller, incident_id, shown)
+    shown = outcome_shown(outcome, "similar", form)
+    return await card_after(request, console, caller, incident_id, "report", shown)
