@@ -34,11 +34,38 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     ``finally``, the relay removes its listener, and asyncpg still rolls back open transactions."""
 
 
-async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=max_size, init=_init_connection, reset=_keep_session
+class BoundedWaitPool(asyncpg.Pool):
+    """A pool whose borrowers wait at most ``acquire_timeout`` seconds for a connection.
+
+    asyncpg waits for ever by default. When every connection is held (a slow query, a database
+    that stalls without refusing), requests would queue until their clients gave up, and the
+    client sees a timeout it cannot tell from a fault of its own. Bounded, the wait ends in
+    ``TimeoutError``, which HTTP answers as 503 with Retry-After and consumers retry in place.
+    """
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def create_pool(dsn: str, *, max_size: int = 10, acquire_timeout: float | None = None) -> asyncpg.Pool:
+    """The pool every service uses; ``acquire_timeout`` bounds the wait for a free connection
+    (None: wait for ever, which one-off commands such as migrations and replay want)."""
+    pool = BoundedWaitPool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        init=_init_connection,
+        reset=_keep_session,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
     )
-    assert pool is not None
+    pool.acquire_timeout = acquire_timeout
+    await pool
     return pool
 
 

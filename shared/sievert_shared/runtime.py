@@ -134,7 +134,9 @@ class ServiceRuntime:
     async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
         settings = self.settings
         pool = await create_pool(
-            settings.database_url.get_secret_value(), max_size=settings.database_pool_max
+            settings.database_url.get_secret_value(),
+            max_size=settings.database_pool_max,
+            acquire_timeout=settings.database_acquire_timeout_seconds,
         )
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []

@@ -85,6 +85,12 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: SecretStr = Field(description="postgresql:// URL of this service's own database.")
     database_pool_max: int = Field(default=10, ge=1)
+    database_acquire_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a request or consumer waits for a free database connection before "
+        "it is answered 503 with Retry-After (a consumer retries the batch in place).",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

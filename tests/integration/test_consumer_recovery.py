@@ -127,6 +127,57 @@ async def test_dependency_down_503_with_retry_after_then_serves_again(
             await eventually(serves_again, timeout=30)
 
 
+async def test_dependency_down_503_when_every_pooled_connection_is_held(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> None:
+    """A database that accepts connections but has none free (slow queries hold them all) is an
+    outage to the caller too: after the bounded wait it gets 503 with Retry-After, not a request
+    that hangs until its own client gives up."""
+    url: str = await make_database("held503")
+    kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
+    settings = IntakeSettings(
+        database_url=url,
+        kafka=kafka,
+        environment="test",
+        database_pool_max=3,
+        database_acquire_timeout_seconds=0.5,
+    )
+    runtime, app = build_intake(settings)
+    route = f"/v1/incidents/{uuid.uuid4()}"
+    async with runtime.lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            assert (await client.get(route)).status_code == 404
+            pool = runtime.pool
+            held: list[Any] = []
+
+            async def hold_every_connection() -> None:
+                # Always first in line: a connection the relay gives back (its loop fails on the
+                # same bounded wait and retries) comes here, never to the request under test.
+                while True:
+                    held.append(await pool.acquire(timeout=60))
+
+            holder = asyncio.create_task(hold_every_connection())
+            try:
+                await eventually(lambda: _assert_all_held(pool, held), timeout=10)
+                started = asyncio.get_running_loop().time()
+                answer = await client.get(route)
+                waited = asyncio.get_running_loop().time() - started
+                assert answer.status_code == 503, answer.text
+                assert answer.headers["Retry-After"].isdigit()
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert waited < 5, f"the request waited {waited:.1f} s for a connection"
+            finally:
+                holder.cancel()
+                for conn in held:
+                    await pool.release(conn)
+            assert (await client.get(route)).status_code == 404
+
+
+async def _assert_all_held(pool: asyncpg.Pool, held: list[Any]) -> None:
+    assert len(held) == pool.get_max_size(), f"{len(held)} of {pool.get_max_size()} connections held"
+
+
 # -- readiness waits for the group's assignment and the lag bound -------------------------------
 
 
