@@ -73,6 +73,26 @@ def benches() -> list[Bench]:
             300,
         )
     )
+    found.append(
+        Bench(
+            "peers",
+            "bench_peers.py",
+            [],
+            [
+                "--streams",
+                "1000",
+                "--events-per-stream",
+                "1",
+                "--timer-rate",
+                "2000",
+                "--timer-seconds",
+                "1",
+                "--cap",
+                "10",
+            ],
+            240,
+        )
+    )
     found.append(Bench("mllp", "bench_mllp.py", [], ["--messages", "1000"], 150, takes_json=False))
     found.append(Bench("replay", "bench_replay.py", [], ["--events", "100000"], 240))
     if (BENCH / "bench_classifier.py").exists():  # another engineer's; run as it is, output as it is
