@@ -183,6 +183,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
             state["done"], state["total"] = done, total
 
         _reset_peak_rss()
+        rss_start = _rss_mb("VmRSS:")
         load_before = _loadavg()
         cpu_before = time.process_time()
         started = time.perf_counter()
@@ -201,7 +202,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
             ticking.cancel()
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_before
-        peak_mb = _peak_rss_mb()
+        peak_mb = _rss_mb("VmHWM:")
         rate = count / elapsed
         cpu_ms = cpu * 1000 / max(count, 1)
         conn = await asyncpg.connect(space.database_urls["reporting"])
@@ -217,7 +218,8 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
         # PostgreSQL, Kafka and anything else on the machine share its cores with the replay
         say(
             f"replay process cpu: {cpu:.1f}s ({cpu_ms:.3f} ms/event); peak RSS {peak_mb:,.0f} MB"
-            f" (goal <= {RSS_TARGET_MB}, REPORTING_REPLAY_MEMORY_MB={args.memory_mb});"
+            f" (goal <= {RSS_TARGET_MB}, REPORTING_REPLAY_MEMORY_MB={args.memory_mb}; {rss_start:,.0f} MB"
+            " resident before the replay);"
             f" load average before {load_before}, after {_loadavg()}"
         )
         ok = rate >= TARGET and complete == incidents
@@ -256,9 +258,10 @@ def _reset_peak_rss() -> None:
         say("  (peak RSS could not be reset: it includes generating the log)")
 
 
-def _peak_rss_mb() -> float:
+def _rss_mb(field: str) -> float:
+    """``VmRSS:`` (now) or ``VmHWM:`` (the peak since the reset) of this process, in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
 
