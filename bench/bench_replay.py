@@ -16,7 +16,7 @@ minutes a full bench may take on the shared 2-core machine, most of it generatin
 Peak RSS is the replay's: the process's high-water mark is reset (``/proc/self/clear_refs``) once
 the log is generated, and read (``VmHWM``) after the replay. CPU is the process's, per event.
 
-    .venv/bin/python bench/bench_replay.py [--events 500000] [--memory-mb 256] [--json PATH]
+    .venv/bin/python bench/bench_replay.py [--events 500000] [--memory-mb 128] [--json PATH]
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument(
-        "--memory-mb", type=int, default=256, help="REPORTING_REPLAY_MEMORY_MB for the replay (default 256)"
+        "--memory-mb", type=int, default=128, help="REPORTING_REPLAY_MEMORY_MB for the replay (default 128)"
     )
     parser.add_argument("--json", help="write the figures here for run_all")
     return parser.parse_args(argv)

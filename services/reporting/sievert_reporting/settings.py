@@ -13,7 +13,7 @@ class ReportingSettings(ServiceSettings):
 
     http_port: int = Field(default=8003, ge=0, le=65535)
     replay_memory_mb: int = Field(
-        default=256,
+        default=128,
         ge=1,
         description="`sievert replay reporting`: memory for what the replay holds at once (the "
         "incidents folded but not written yet, and one fetch from Kafka). Smaller is slower (more "

@@ -206,11 +206,12 @@ class Budget:
 
 
 def memory_budget(memory_mb: int) -> Budget:
-    """Half of ``memory_mb`` for the incidents folded, a quarter for a fetch (the records fetched,
-    then decoded, live together for a moment); the rest is the interpreter, the event ids seen and
-    the versions kept for the guards, which grow with the log (a few hundred bytes per incident)."""
+    """Half of ``memory_mb`` for the incidents folded, an eighth for a fetch (aiokafka holds the
+    next fetch while this one's records and what they decode to are alive: two to three times its
+    bytes); the rest is the interpreter, the event ids seen and the versions kept for the guards,
+    which grow with the log (a few hundred bytes per incident)."""
     memory = memory_mb * 1024 * 1024
-    fetch = max(1024 * 1024, min(FETCH_BYTES, memory // 4))
+    fetch = max(1024 * 1024, min(FETCH_BYTES, memory // 8))
     return Budget(max(1, memory // 2 // ROW_BYTES), fetch, min(PARTITION_FETCH_BYTES, fetch))
 
 
