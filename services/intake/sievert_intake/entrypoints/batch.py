@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from sievert_intake.domain.batch import BatchRefusedError, Line, split_lines
 from sievert_intake.domain.commands import ReportIncident, RequestContext
-from sievert_intake.domain.incident import IncidentReport, request_hash
+from sievert_intake.domain.incident import IncidentReport, parsed_hash
 from sievert_intake.entrypoints.deps import (
     BatchLimitsDep,
     CorrelationIdDep,
@@ -130,7 +130,7 @@ async def report_batch(
             correlation_id=correlation_id,
             actor=caller.subject,
             idempotency_key=None if key is None else f"{key}#{line.number}",
-            request_hash=request_hash(line.raw),
+            request_hash=parsed_hash(line.value),
         )
         commands.append(ReportIncident(report, context))
         numbers.append(line.number)
