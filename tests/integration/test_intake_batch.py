@@ -179,3 +179,25 @@ async def test_batch_empty_too_many_lines_and_too_large_are_refused_whole(intake
     )
     assert single.status_code == 413
     assert await intake.count("SELECT count(*) FROM events") == 0
+
+
+async def test_batch_in_small_chunks_a_chunk_that_meets_a_stored_line_sinks_none_of_the_others(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> None:
+    async with running_intake(infra, topic_prefix, make_database, batch_chunk_lines=2) as running:
+        running.app.state.authenticator = required_auth(ISSUER, [ENGINE])
+        first = await post(running, ndjson(report(3)), key=None)
+        invalid = report(5)
+        invalid["facts"]["modality"] = "x-ray-vision"
+        # Chunks of two: [1, 2], [3 (stored before: the chunk's statement fails), 4], [6, 7].
+        body = ndjson(report(1), report(2), report(3), report(4), invalid, report(6), report(7))
+
+        response = await post(running, body, key=None)
+        events = await running.count("SELECT count(*) FROM events")
+        outbox = await running.count("SELECT count(*) FROM outbox")
+
+    assert response.status_code == 200, response.text
+    statuses = {a["line"]: a["status"] for a in response.json()["lines"]}
+    assert statuses == {1: 202, 2: 202, 3: 200, 4: 202, 5: 422, 6: 202, 7: 202}
+    assert response.json()["lines"][2]["incident_id"] == first.json()["lines"][0]["incident_id"]
+    assert (events, outbox) == (6, 6)  # line 3 once, before; 1, 2, 4, 6, 7 now
