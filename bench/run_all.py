@@ -52,8 +52,8 @@ def benches() -> list[Bench]:
             "intake",
             "bench_intake.py",
             [],
-            ["--requests", "1000", "--warmup", "200", "--ceiling", "500"],
-            150,
+            ["--requests", "1000", "--warmup", "200", "--ceiling", "500", "--batch-files", "2"],
+            210,
         ),
         Bench(
             "e2e",
