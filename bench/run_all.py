@@ -58,7 +58,7 @@ def benches() -> list[Bench]:
         Bench(
             "e2e",
             "bench_e2e_latency.py",
-            ["--rate", "100", "500"],
+            ["--rate", "100", "500", "--drain-timeout", "15"],
             [
                 "--rate",
                 "100",
