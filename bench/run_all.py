@@ -70,7 +70,7 @@ def benches() -> list[Bench]:
                 "--idle",
                 "2",
                 "--drain-timeout",
-                "15",
+                "5",
             ],
             240,
         ),
