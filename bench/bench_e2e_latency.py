@@ -255,6 +255,19 @@ def _pipeline_total(values: dict[str, float]) -> float:
     return sum(values.get(k, 0.0) for k in PIPELINE)
 
 
+def stage_counts(seen: Tracker, start: float, end: float) -> dict[str, float]:
+    """Incidents each service finished between ``start`` and ``end`` (perf_counter seconds),
+    any run's: intake's relayed IncidentReported, the classifier's decision, deadlines' first
+    window, reporting's row."""
+    marks = {
+        "intake": seen.reported,
+        "classifier": seen.classified,
+        "deadlines": seen.scheduled_windows,
+        "reporting": seen.reported_row,
+    }
+    return {name: sum(1 for t in stamps.values() if start <= t <= end) for name, stamps in marks.items()}
+
+
 async def complete_rows(conn: asyncpg.Connection, expected: int, *, timeout: float) -> int:
     """Rows of reporting's read model with a decision and windows, once there are ``expected``
     of them or ``timeout`` has passed (polled)."""
@@ -354,6 +367,11 @@ async def measure_rate(
     # pipeline's processes spent over the run, the drain to the reporting rows included.
     cost = CpuMeter.per_event(cpu_before, cpu_after, len(opened_ids))
     pipeline_cost = _pipeline_total(cost)
+    # Behind its load, a service's cost per incident it actually handled in the run says more
+    # than one charged to the few incidents that made it all the way through.
+    handled = stage_counts(seen, cpu_before[0], cpu_after[0])
+    ticks_ms = CpuMeter.per_event(cpu_before, cpu_after, 1)
+    stage_cost = {k: ticks_ms.get(k, math.nan) / n if n else math.nan for k, n in handled.items()}
 
     sends = sorted(seen.sent[c] for c in ids)
     achieved = (len(sends) - 1) / (sends[-1] - sends[0]) if len(sends) > 1 else math.nan
@@ -389,6 +407,8 @@ async def measure_rate(
         "cpu_percent": cpu,
         "cpu_ms_per_event": cost,
         "cpu_ms_per_incident_pipeline": pipeline_cost,
+        "handled_in_run": handled,
+        "cpu_ms_per_incident_handled": stage_cost,
     }
     say(
         f"  sent {len(ids):,} at {achieved:,.0f}/s (sender lag p99 {lag_p99 * 1000:.1f} ms), "
@@ -410,6 +430,10 @@ async def measure_rate(
     say(
         f"  cpu ms per incident, whole pipeline (services + postgres + kafka): {pipeline_cost:.2f} "
         f"({verdict(cost_ok)} <= {TARGET_CPU_MS_PER_INCIDENT} ms)"
+    )
+    say(
+        "  cpu ms per incident each service handled in the run: "
+        + ", ".join(f"{k} {stage_cost[k]:.2f} ({handled[k]:,.0f})" for k in SERVICES)
     )
     if seen.first_error:
         say(f"  first error: {seen.first_error}")
@@ -440,6 +464,12 @@ async def measure_rate(
         ],
         ["  intake / classifier / deadlines / reporting", _slash(cost, SERVICES), "", ""],
         ["  postgres / kafka (bench, not counted)", _slash(cost, ("postgres", "kafka", "bench")), "", ""],
+        [
+            "  per incident each service handled in the run: intake/classifier/deadlines/reporting",
+            _slash(stage_cost, SERVICES) + " (" + _slash(handled, SERVICES, "{:,.0f}") + " handled)",
+            "",
+            "",
+        ],
         [
             "  cpu % of a core: intake/classifier/deadlines/reporting/postgres/kafka/bench/other",
             _slash(cpu, (*PIPELINE, "bench", "other"), "{:.0f}"),
