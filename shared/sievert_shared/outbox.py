@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from pydantic_core import to_json
 
 from sievert_shared.clock import Clock
 from sievert_shared.db import Connection
@@ -71,30 +71,31 @@ def topic_of(event: Event | type[Event], topics: Topics) -> str:
 
 
 async def enqueue(conn: Connection, topics: Topics, envelopes: Sequence[EventEnvelope]) -> None:
-    """Add envelopes to the outbox inside the caller's transaction."""
+    """Add envelopes to the outbox inside the caller's transaction.
+
+    One statement for any number of envelopes, each serialised once by pydantic straight to JSON
+    text that PostgreSQL parses into jsonb: ``executemany`` with a dict per row cost a
+    ``model_dump``, a ``json.dumps`` and a bind per row. Rows take their positions in the order
+    given (``WITH ORDINALITY``), which is the order the relay publishes them in."""
     from sievert_shared.events import REGISTRY
 
-    rows = []
-    trace_context = current_traceparent()  # the span that emits them, carried on by the relay
-    for envelope in envelopes:
-        model = REGISTRY.model_for(envelope.event_type, envelope.schema_version)
-        rows.append(
-            (
-                envelope.event_id,
-                topic_of(model, topics),
-                envelope.key,
-                envelope.model_dump(mode="json"),
-                trace_context,
-            )
-        )
-    if not rows:
+    if not envelopes:
         return
-    # One statement for the whole batch: executemany runs one INSERT (and one statement trigger)
-    # per row, which a timer firing of hundreds of events paid row by row.
+    trace_context = current_traceparent()  # the span that emits them, carried on by the relay
     await conn.execute(
         """INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[], $5::text[])""",
-        *(list(column) for column in zip(*rows, strict=True)),
+           SELECT event_id, topic, message_key, envelope::jsonb, $5
+           FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY
+                AS batch (event_id, topic, message_key, envelope, ord)
+           ORDER BY ord""",
+        [envelope.event_id for envelope in envelopes],
+        [
+            topic_of(REGISTRY.model_for(envelope.event_type, envelope.schema_version), topics)
+            for envelope in envelopes
+        ],
+        [envelope.key for envelope in envelopes],
+        [envelope.model_dump_json() for envelope in envelopes],
+        trace_context,
     )
 
 
@@ -130,20 +131,15 @@ class Emitter:
     ) -> list[EventEnvelope]:
         if not events:
             return []
-        last = await conn.fetchval(
-            """INSERT INTO emitted_stream_versions AS s (stream_id, version) VALUES ($1, $2)
-               ON CONFLICT (stream_id) DO UPDATE SET version = s.version + $2
-               RETURNING version""",
-            stream_id,
-            len(events),
-        )
-        first = last - len(events) + 1
         now = self.clock.now()
-        envelopes = [
+        # Built before the version is known (1 stands in for it), serialised once, and numbered
+        # by the same statement that takes the versions: one round trip per emission instead
+        # of a version upsert and then an outbox insert.
+        drafts = [
             build_envelope(
                 event,
                 stream_id=stream_id,
-                stream_version=first + i,
+                stream_version=1,
                 tenant=tenant,
                 correlation_id=correlation_id,
                 producer=self.producer_name,
@@ -151,10 +147,34 @@ class Emitter:
                 causation_id=causation_id,
                 actor=actor,
             )
-            for i, event in enumerate(events)
+            for event in events
         ]
-        await enqueue(conn, self.topics, envelopes)
-        return envelopes
+        first = await conn.fetchval(
+            """WITH version AS (
+                   INSERT INTO emitted_stream_versions AS s (stream_id, version) VALUES ($1, $2)
+                   ON CONFLICT (stream_id) DO UPDATE SET version = s.version + $2
+                   RETURNING version - $2 + 1 AS first
+               ), queued AS (
+                   INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
+                   SELECT batch.event_id, batch.topic, $3,
+                          jsonb_set(batch.envelope::jsonb, '{stream_version}',
+                                    to_jsonb(version.first + batch.ord - 1)),
+                          $4
+                   FROM version,
+                        unnest($5::uuid[], $6::text[], $7::text[]) WITH ORDINALITY
+                            AS batch (event_id, topic, envelope, ord)
+                   ORDER BY batch.ord
+               )
+               SELECT first FROM version""",
+            stream_id,
+            len(events),
+            drafts[0].key,
+            current_traceparent(),
+            [draft.event_id for draft in drafts],
+            [topic_of(event, self.topics) for event in events],
+            [draft.model_dump_json() for draft in drafts],
+        )
+        return [draft.model_copy(update={"stream_version": first + i}) for i, draft in enumerate(drafts)]
 
     async def emit_many(self, conn: Connection, emissions: Sequence[Emission]) -> list[EventEnvelope]:
         """``emit`` for many streams in two statements: one version upsert, one outbox insert.
@@ -270,7 +290,8 @@ class OutboxRelay:
                 pending.append(
                     await self._producer.send(
                         row["topic"],
-                        value=json.dumps(envelope, separators=(",", ":")).encode(),
+                        # compact JSON as json.dumps(separators=(",", ":")) wrote it, in Rust
+                        value=to_json(envelope),
                         key=bytes(row["message_key"]),
                         headers=headers_for(envelope) + traced,
                     )

@@ -307,3 +307,55 @@ async def test_an_event_naming_another_trust_for_a_bound_stream_is_dead_lettered
         .startswith(f"tenant mismatch: stream {stream} belongs to trust RXX")
         for r in dead
     )
+
+
+async def test_a_batch_of_emissions_is_numbered_per_stream_and_published_in_order_once(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    """Several events per emission, two streams interleaved in one transaction: each stream's
+    versions run on from where it stood, the outbox holds what ``emit`` returned, and one relay
+    batch publishes every row once, each stream's events in their order."""
+    emitter = Emitter("test", kafka.topics, FakeClock(NOW))
+    first, second = uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        emitted = await emitter.emit(
+            conn,
+            [submitted("A1"), submitted("A2"), submitted("A3")],
+            stream_id=first,
+            tenant=TENANT,
+            correlation_id="c-1",
+        )
+        emitted += await emitter.emit(
+            conn, [submitted("B1"), submitted("B2")], stream_id=second, tenant=TENANT, correlation_id="c-2"
+        )
+        emitted += await emitter.emit(
+            conn, [submitted("A4"), submitted("A5")], stream_id=first, tenant=TENANT, correlation_id="c-1"
+        )
+    assert [(e.stream_id, e.stream_version) for e in emitted] == [
+        *((first, v) for v in (1, 2, 3)),
+        *((second, v) for v in (1, 2)),
+        *((first, v) for v in (4, 5)),
+    ]
+    stored = [
+        EventEnvelope.model_validate(row["envelope"])
+        for row in await pool.fetch("SELECT envelope FROM outbox ORDER BY position")
+    ]
+    assert stored == emitted
+
+    producer = new_producer(kafka, client_id="relay-batch-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(pool, producer)
+        assert await relay.publish_batch() == len(emitted)
+        assert await relay.publish_batch() == 0
+    finally:
+        await producer.stop()
+
+    records = await read_topic(
+        kafka.bootstrap_servers, kafka.topics.submissions, until=lambda r: len(r) >= len(emitted)
+    )
+    published = envelopes(records)
+    assert sorted(e.event_id for e in published) == sorted(e.event_id for e in emitted)  # each once
+    for stream in (first, second):
+        in_order = [e for e in emitted if e.stream_id == stream]
+        assert [e for e in published if e.stream_id == stream] == in_order
