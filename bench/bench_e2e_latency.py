@@ -1,17 +1,29 @@
-"""End-to-end latency: POST /v1/incidents to the IncidentClassified event on its topic.
+"""End-to-end: POST /v1/incidents to the incident's open windows and its reporting row, with
+the CPU each process spent per incident.
 
-Intake and the classifier run as processes on databases and a topic prefix of their own. The
-bench offers a fixed rate open-loop (each POST is scheduled by the clock, never by the previous
-answer), stamps each with an ``X-Correlation-ID`` that every service copies into the envelope
-and the Kafka headers, and reads both topics with a consumer in this process. Latency is (the
-time the record is read here) - (the time the POST was written to the socket), matched by
-correlation id, so it includes intake's commit, its outbox relay, the classifier's consumer,
-its transaction and its relay: the whole path a report takes to a decision.
+All four services (intake, classifier, deadlines, reporting) run as processes on databases and
+a topic prefix of their own. The bench offers a fixed rate open-loop (each POST is scheduled by
+the clock, never by the previous answer), stamps each with an ``X-Correlation-ID`` that every
+service copies into the envelope and the Kafka headers, and reads the topics with a consumer in
+this process, matching records by that header without decoding them. Latency is (the time the
+record is read here) - (the time the POST was written to the socket):
 
-Before measuring, one probe incident must come out classified (the classifier's consumer group
-has joined), then a short warm-up at the offered rate is discarded.
+- IncidentClassified: intake's commit and relay, the classifier's consumer, transaction and relay;
+- DeadlineScheduled: then deadlines' consumer, its transaction and relay (the open windows);
+- DeadlineCountsChanged on the dashboard topic: reporting emits it in the transaction that
+  projects a deadline event into the incident's row, so its arrival marks the reporting row.
 
-    .venv/bin/python bench/bench_e2e_latency.py [--rate 100 500] [--seconds 20] [--warmup 3] [--json PATH]
+After the measured incidents have all arrived (or the drain timeout passed), the rows of
+reporting's read model with a decision and windows are counted, and each process's CPU time
+over the run is divided by the incidents carried through: CPU milliseconds per incident, per
+service, for PostgreSQL and Kafka, and for the whole pipeline (not the load generator).
+
+Before measuring, one probe incident must reach its reporting row (every consumer group has
+joined); then the pipeline's CPU with no load is measured, and a short warm-up at the offered
+rate is discarded.
+
+    .venv/bin/python bench/bench_e2e_latency.py [--rate 100 500] [--seconds 20] [--warmup 3]
+        [--idle 5] [--json PATH]
 """
 
 from __future__ import annotations
@@ -60,6 +72,11 @@ from sievert_shared.testing import devstack
 from sievert_shared.topics import Topics
 
 TARGET_P99_MS = 250.0
+TARGET_CPU_MS_PER_INCIDENT = 1.5  # the whole pipeline: four services, PostgreSQL and Kafka
+SERVICES = ("intake", "classifier", "deadlines", "reporting")
+PIPELINE = (*SERVICES, "postgres", "kafka")  # what an incident costs; the bench is the client
+# A reporting row is whole once the decision and the windows are projected into it.
+COMPLETE_ROWS = "SELECT count(*) FROM incidents WHERE decision IS NOT NULL AND deadlines <> '{}'::jsonb"
 MAX_CONNECTIONS = 2000  # open loop: a stalled service shows as latency, not as unbounded sockets
 
 
@@ -131,12 +148,16 @@ class Tracker:
     status: dict[str, int] = field(default_factory=dict)
     reported: dict[str, float] = field(default_factory=dict)
     classified: dict[str, float] = field(default_factory=dict)
+    scheduled_windows: dict[str, float] = field(default_factory=dict)  # first DeadlineScheduled
+    windows: dict[str, int] = field(default_factory=dict)  # DeadlineScheduled records read
+    reported_row: dict[str, float] = field(default_factory=dict)  # first DeadlineCountsChanged
     first_error: str | None = None
 
 
 async def follow(consumer: AIOKafkaConsumer, topics: Topics, seen: Tracker, stop: asyncio.Event) -> None:
-    """Stamp the read time of each IncidentReported and IncidentClassified, by correlation id.
-    The headers carry both the id and the event type, so nothing is decoded."""
+    """Stamp the read time of each IncidentReported, IncidentClassified, DeadlineScheduled and
+    DeadlineCountsChanged, by correlation id. The headers carry both the id and the event
+    type, so nothing is decoded."""
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=100)
         now = time.perf_counter()
@@ -144,10 +165,16 @@ async def follow(consumer: AIOKafkaConsumer, topics: Topics, seen: Tracker, stop
             for record in records:
                 headers = dict(record.headers)
                 cid = headers.get("correlation_id", b"").decode()
+                kind = headers.get("event_type")
                 if record.topic == topics.incidents:
                     seen.reported.setdefault(cid, now)
-                elif headers.get("event_type") == b"IncidentClassified":
+                elif kind == b"IncidentClassified":
                     seen.classified.setdefault(cid, now)
+                elif kind == b"DeadlineScheduled":
+                    seen.scheduled_windows.setdefault(cid, now)
+                    seen.windows[cid] = seen.windows.get(cid, 0) + 1
+                elif kind == b"DeadlineCountsChanged":
+                    seen.reported_row.setdefault(cid, now)
 
 
 async def offer(
@@ -176,9 +203,12 @@ async def offer(
     def progress() -> str:
         elapsed = time.perf_counter() - started
         done = sum(1 for c in ids if c in seen.classified)
+        windows = sum(1 for c in ids if c in seen.scheduled_windows)
+        rows = sum(1 for c in ids if c in seen.reported_row)
         return (
             f"  {label}: {elapsed:4.1f}s, {len(pending)} in flight, "
-            f"{sum(1 for c in ids if c in seen.answered):,} answered, {done:,} classified"
+            f"{sum(1 for c in ids if c in seen.answered):,} answered, {done:,} classified, "
+            f"{windows:,} windows open, {rows:,} reporting rows"
         )
 
     progress_task = asyncio.create_task(ticker(5.0, progress))
@@ -217,12 +247,83 @@ def _lat_line(name: str, lat: dict[str, float]) -> str:
     return f"{name}: p50 {lat['p50']:.1f} / p95 {lat['p95']:.1f} / p99 {lat['p99']:.1f} / max {lat['max']:.1f} ms"
 
 
+def _slash(values: dict[str, float], keys: Sequence[str], fmt: str = "{:.2f}") -> str:
+    return " / ".join(fmt.format(values.get(k, math.nan)) for k in keys)
+
+
+def _pipeline_total(values: dict[str, float]) -> float:
+    return sum(values.get(k, 0.0) for k in PIPELINE)
+
+
+def stage_counts(seen: Tracker, start: float, end: float) -> dict[str, float]:
+    """Incidents each service finished between ``start`` and ``end`` (perf_counter seconds),
+    any run's: intake's relayed IncidentReported, the classifier's decision, deadlines' first
+    window, reporting's row."""
+    marks = {
+        "intake": seen.reported,
+        "classifier": seen.classified,
+        "deadlines": seen.scheduled_windows,
+        "reporting": seen.reported_row,
+    }
+    return {name: sum(1 for t in stamps.values() if start <= t <= end) for name, stamps in marks.items()}
+
+
+async def complete_rows(conn: asyncpg.Connection, expected: int, *, timeout: float) -> int:
+    """Rows of reporting's read model with a decision and windows, once there are ``expected``
+    of them or ``timeout`` has passed (polled)."""
+    started = time.perf_counter()
+    while True:
+        rows = int(await conn.fetchval(COMPLETE_ROWS))
+        if rows >= expected or time.perf_counter() - started > timeout:
+            return rows
+        await asyncio.sleep(0.2)  # a poll interval
+
+
+@dataclass
+class Probes:
+    """The connections the bench reads the pipeline's state through."""
+
+    postgres: PostgresPids
+    monitor: asyncpg.Connection  # any of our databases: to list PostgreSQL's pids
+    reporting: asyncpg.Connection
+
+
+async def measure_idle(
+    meter: CpuMeter, probes: Probes, seconds: float
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """CPU the pipeline spends with no load, per second: consumers' polls, relays' and timers'
+    loops, Kafka's own work. At a low rate this fixed cost is spread over few incidents."""
+    say(f"idle: {seconds:g}s with no load")
+    await probes.postgres.refresh(probes.monitor)
+    before = meter.sample()
+    await asyncio.sleep(seconds)  # the measured interval itself, not a wait for anything
+    await probes.postgres.refresh(probes.monitor)
+    after = meter.sample()
+    elapsed = after[0] - before[0]
+    per_second = {k: v / elapsed for k, v in CpuMeter.per_event(before, after, 1).items()}
+    total = _pipeline_total(per_second)
+    say(
+        "  cpu ms per second: "
+        + ", ".join(f"{k} {per_second.get(k, math.nan):.1f}" for k in PIPELINE)
+        + f" = {total:.1f} ms/s ({total / 10:.1f}% of a core)"
+    )
+    rows = [
+        [
+            "pipeline cpu with no load, ms per second (intake/classifier/deadlines/reporting/postgres/kafka)",
+            _slash(per_second, PIPELINE, "{:.1f}") + f" = {total:.1f}",
+            "",
+            "",
+        ]
+    ]
+    return {"seconds": elapsed, "cpu_ms_per_second": per_second, "pipeline_ms_per_second": total}, rows
+
+
 async def measure_rate(
     pool: ConnectionPool,
     host: str,
     seen: Tracker,
     meter: CpuMeter,
-    postgres: tuple[PostgresPids, asyncpg.Connection],
+    probes: Probes,
     rate: float,
     args: argparse.Namespace,
 ) -> tuple[dict[str, Any], list[list[str]]]:
@@ -233,13 +334,13 @@ async def measure_rate(
         )
         with contextlib.suppress(TimeoutError):
             await wait_until(
-                lambda: all(c in seen.classified for c in warm if seen.status.get(c) == 202),
-                timeout=args.drain_timeout,
-                what="warm-up classifications",
+                lambda: all(c in seen.reported_row for c in warm if seen.status.get(c) == 202),
+                timeout=min(args.drain_timeout, 10.0),
+                what="warm-up reporting rows",
             )
 
     say(f"{rate:g}/s: measuring, open loop for {args.seconds:g}s")
-    await postgres[0].refresh(postgres[1])
+    await probes.postgres.refresh(probes.monitor)
     cpu_before = meter.sample()
     ids = await offer(
         pool, host, seen, rate=rate, seconds=args.seconds, label=f"{rate:g}/s", tag=f"run{rate:g}"
@@ -247,17 +348,30 @@ async def measure_rate(
     accepted = [c for c in ids if seen.status.get(c) == 202]
     try:
         await wait_until(
-            lambda: all(c in seen.classified for c in accepted),
+            lambda: all(c in seen.reported_row and c in seen.scheduled_windows for c in accepted),
             timeout=args.drain_timeout,
-            what="classifications of the measured incidents",
+            what="windows and reporting rows of the measured incidents",
         )
     except TimeoutError as exc:
         say(f"  {exc}")
-    await postgres[0].refresh(postgres[1])  # backends the pools opened meanwhile count from zero
+    # Every incident accepted so far, the probe and the warm-ups included, should have its row.
+    expected_rows = sum(1 for status in seen.status.values() if status == 202)
+    rows_complete = await complete_rows(probes.reporting, expected_rows, timeout=5.0)
+    await probes.postgres.refresh(probes.monitor)  # backends the pools opened meanwhile count from zero
     cpu_after = meter.sample()
     cpu = CpuMeter.usage(cpu_before, cpu_after)
     classified_ids = [c for c in accepted if c in seen.classified]
-    cost = CpuMeter.per_event(cpu_before, cpu_after, len(classified_ids))
+    opened_ids = [c for c in accepted if c in seen.scheduled_windows]
+    row_ids = [c for c in accepted if c in seen.reported_row]
+    # An incident is carried through once its windows are open; its cost is everything the
+    # pipeline's processes spent over the run, the drain to the reporting rows included.
+    cost = CpuMeter.per_event(cpu_before, cpu_after, len(opened_ids))
+    pipeline_cost = _pipeline_total(cost)
+    # Behind its load, a service's cost per incident it actually handled in the run says more
+    # than one charged to the few incidents that made it all the way through.
+    handled = stage_counts(seen, cpu_before[0], cpu_after[0])
+    ticks_ms = CpuMeter.per_event(cpu_before, cpu_after, 1)
+    stage_cost = {k: ticks_ms.get(k, math.nan) / n if n else math.nan for k, n in handled.items()}
 
     sends = sorted(seen.sent[c] for c in ids)
     achieved = (len(sends) - 1) / (sends[-1] - sends[0]) if len(sends) > 1 else math.nan
@@ -265,9 +379,13 @@ async def measure_rate(
     http = latency_ms([seen.answered[c] - seen.sent[c] for c in accepted])
     reported = latency_ms([seen.reported[c] - seen.sent[c] for c in accepted if c in seen.reported])
     classified = latency_ms([seen.classified[c] - seen.sent[c] for c in classified_ids])
-    missing = len(accepted) - len(classified_ids)
+    windows = latency_ms([seen.scheduled_windows[c] - seen.sent[c] for c in opened_ids])
+    row = latency_ms([seen.reported_row[c] - seen.sent[c] for c in row_ids])
+    windows_each = sum(seen.windows[c] for c in opened_ids) / len(opened_ids) if opened_ids else math.nan
+    missing = len(accepted) - len(opened_ids)
     errors = len(ids) - len(accepted)
-    ok = classified["p99"] <= TARGET_P99_MS and missing == 0 and errors == 0
+    ok = windows["p99"] <= TARGET_P99_MS and missing == 0 and errors == 0
+    cost_ok = pipeline_cost <= TARGET_CPU_MS_PER_INCIDENT and missing == 0
     figures = {
         "offered_rate": rate,
         "achieved_rate": achieved,
@@ -276,58 +394,85 @@ async def measure_rate(
         "accepted": len(accepted),
         "errors": errors,
         "missing": missing,
+        "not_classified": len(accepted) - len(classified_ids),
+        "windows_per_incident": windows_each,
+        "reporting_rows_complete": rows_complete,
+        "reporting_rows_expected": expected_rows,
         "sender_lag_ms": {"p99": lag_p99 * 1000, "max": lag_max * 1000},
         "http_ms": http,
         "reported_ms": reported,
         "classified_ms": classified,
+        "deadline_scheduled_ms": windows,
+        "reporting_row_ms": row,
         "cpu_percent": cpu,
         "cpu_ms_per_event": cost,
+        "cpu_ms_per_incident_pipeline": pipeline_cost,
+        "handled_in_run": handled,
+        "cpu_ms_per_incident_handled": stage_cost,
     }
     say(
         f"  sent {len(ids):,} at {achieved:,.0f}/s (sender lag p99 {lag_p99 * 1000:.1f} ms), "
-        f"{len(accepted):,} accepted, {errors} errors, {missing} not classified"
+        f"{len(accepted):,} accepted, {errors} errors, {len(accepted) - len(classified_ids)} not classified, "
+        f"{missing} without windows ({windows_each:.1f} windows each), "
+        f"reporting rows {rows_complete:,} of {expected_rows:,}"
     )
     say("  " + _lat_line("POST -> 202 answer", http))
     say("  " + _lat_line("POST -> IncidentReported read", reported))
+    say("  " + _lat_line("POST -> IncidentClassified read", classified))
     say(
         "  "
-        + _lat_line("POST -> IncidentClassified read", classified)
+        + _lat_line("POST -> DeadlineScheduled read", windows)
         + f" ({verdict(ok)} p99 <= {TARGET_P99_MS:.0f} ms)"
     )
+    say("  " + _lat_line("POST -> reporting row (DeadlineCountsChanged read)", row))
     say(f"  {describe_cpu(cpu)}")
     say(f"  {describe_per_event(cost)}")
+    say(
+        f"  cpu ms per incident, whole pipeline (services + postgres + kafka): {pipeline_cost:.2f} "
+        f"({verdict(cost_ok)} <= {TARGET_CPU_MS_PER_INCIDENT} ms)"
+    )
+    say(
+        "  cpu ms per incident each service handled in the run: "
+        + ", ".join(f"{k} {stage_cost[k]:.2f} ({handled[k]:,.0f})" for k in SERVICES)
+    )
     if seen.first_error:
         say(f"  first error: {seen.first_error}")
     rows = [
         [
-            f"POST -> IncidentClassified p50/p95/p99/max at {rate:g}/s",
-            _lat_cell(classified),
+            f"POST -> DeadlineScheduled p50/p95/p99/max at {rate:g}/s",
+            _lat_cell(windows),
             f"p99 <= {TARGET_P99_MS:.0f} ms",
             verdict(ok),
         ],
+        ["  POST -> IncidentClassified", _lat_cell(classified), "", ""],
+        ["  POST -> reporting row (DeadlineCountsChanged)", _lat_cell(row), "", ""],
         ["  POST -> IncidentReported read (intake + its relay)", _lat_cell(reported), "", ""],
         ["  POST -> 202 answer", _lat_cell(http), "", ""],
         [
-            "  achieved send rate / accepted / errors / not classified",
-            f"{achieved:,.0f}/s / {len(accepted):,} / {errors} / {missing}",
+            "  achieved send rate / accepted / errors / without windows / reporting rows",
+            f"{achieved:,.0f}/s / {len(accepted):,} / {errors} / {missing} / "
+            f"{rows_complete:,} of {expected_rows:,}",
             "",
             "",
         ],
         [
-            "  cpu % of a core: intake/classifier/postgres/kafka/bench/other",
-            " / ".join(
-                f"{cpu.get(k, math.nan):.0f}"
-                for k in ("intake", "classifier", "postgres", "kafka", "bench", "other")
-            ),
+            f"cpu ms per incident, whole pipeline, at {rate:g}/s",
+            # Work spent on incidents still in flight is charged to those carried through.
+            f"{pipeline_cost:.2f}" + (f" (overstated: {missing:,} still in flight)" if missing else ""),
+            f"<= {TARGET_CPU_MS_PER_INCIDENT} ms",
+            verdict(cost_ok),
+        ],
+        ["  intake / classifier / deadlines / reporting", _slash(cost, SERVICES), "", ""],
+        ["  postgres / kafka (bench, not counted)", _slash(cost, ("postgres", "kafka", "bench")), "", ""],
+        [
+            "  per incident each service handled in the run: intake/classifier/deadlines/reporting",
+            _slash(stage_cost, SERVICES) + " (" + _slash(handled, SERVICES, "{:,.0f}") + " handled)",
             "",
             "",
         ],
         [
-            "  cpu ms per incident: intake/classifier/postgres/kafka/bench",
-            " / ".join(
-                f"{cost.get(k, math.nan):.2f}" for k in ("intake", "classifier", "postgres", "kafka", "bench")
-            )
-            + f" = {sum(cost.values()):.1f}",
+            "  cpu % of a core: intake/classifier/deadlines/reporting/postgres/kafka/bench/other",
+            _slash(cpu, (*PIPELINE, "bench", "other"), "{:.0f}"),
             "",
             "",
         ],
@@ -347,14 +492,17 @@ async def measure(
     seen = Tracker()
     stop = asyncio.Event()
     postgres = PostgresPids(list(where.database_urls.values()))
-    meter = CpuMeter(
-        {"intake": service_pids(services, "intake"), "classifier": service_pids(services, "classifier")},
-        postgres=postgres,
+    meter = CpuMeter({name: service_pids(services, name) for name in SERVICES}, postgres=postgres)
+    probes = Probes(
+        postgres,
+        await asyncpg.connect(where.database_urls["intake"]),
+        await asyncpg.connect(where.database_urls["reporting"]),
     )
-    monitor = await asyncpg.connect(where.database_urls["intake"])
     consumer = AIOKafkaConsumer(
         topics.incidents,
         topics.classifications,
+        topics.deadlines,
+        topics.dashboard,
         bootstrap_servers=infra.kafka_bootstrap,
         group_id=None,  # every partition, no group to join
         enable_auto_commit=False,
@@ -368,24 +516,27 @@ async def measure(
     rows: list[list[str]] = []
     try:
         await pool.warm(32)
-        say("probe: one incident through intake and the classifier (its consumer group has joined)")
+        say("probe: one incident through all four services (every consumer group has joined)")
         probe = f"probe-{uuid.uuid4().hex[:8]}"
         await offer(pool, host, seen, rate=1, seconds=1, label="probe", tag=probe)
         ready_after = await wait_until(
-            lambda: f"{probe}-0" in seen.classified, timeout=90, what="the probe's IncidentClassified"
+            lambda: f"{probe}-0" in seen.reported_row, timeout=90, what="the probe's reporting row"
         )
-        say(f"  classified {ready_after:.2f}s after its 202")
+        say(f"  reporting row {ready_after:.2f}s after its 202")
+        if args.idle > 0:
+            figures["idle"], idle_rows = await measure_idle(meter, probes, args.idle)
         for rate in args.rate:
-            rate_figures, rate_rows = await measure_rate(
-                pool, host, seen, meter, (postgres, monitor), rate, args
-            )
+            rate_figures, rate_rows = await measure_rate(pool, host, seen, meter, probes, rate, args)
             figures["rates"].append(rate_figures)
             rows += rate_rows
+        if args.idle > 0:
+            rows += idle_rows
     finally:
         stop.set()
         await following
         await consumer.stop()
-        await monitor.close()
+        await probes.monitor.close()
+        await probes.reporting.close()
         pool.close()
     figures["connections_opened"] = pool.opened
     return figures, rows
@@ -398,13 +549,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, default=20, help="measured duration of each rate")
     parser.add_argument("--warmup", type=float, default=3, help="discarded seconds at the rate first")
+    parser.add_argument(
+        "--idle", type=float, default=5, help="seconds of no load to measure the idle cost (0: skip)"
+    )
     parser.add_argument("--drain-timeout", type=float, default=30, help="wait this long for stragglers")
     parser.add_argument(
         "--service-env",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra environment for both services",
+        help="extra environment for every service",
     )
     parser.add_argument("--json", help="write the figures here for run_all")
     return parser.parse_args(argv)
@@ -415,11 +569,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     interrupt_on_sigterm()
     infra = Infra.from_env()
     extra_env = dict(item.split("=", 1) for item in args.service_env)
-    with scratch(infra, ["intake", "classifier"]) as where:
-        say(
-            f"e2e latency bench: intake + classifier, databases bench_*_{where.run_id}, topics {where.prefix}.*"
-        )
-        with services_running(infra, where, {"intake": 1, "classifier": 1}, extra_env=extra_env) as services:
+    with scratch(infra, SERVICES) as where:
+        say(f"e2e bench: {', '.join(SERVICES)}, databases bench_*_{where.run_id}, topics {where.prefix}.*")
+        with services_running(infra, where, dict.fromkeys(SERVICES, 1), extra_env=extra_env) as services:
             figures, rows = run(measure(services, infra, where, args))
     write_json(args.json, "e2e", figures, rows)
 

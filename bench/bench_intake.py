@@ -13,8 +13,14 @@ it uses a few per cent of a core where httpx would compete with the service for 
 This module also holds the helpers the other benchmarks share: scratch databases and topics,
 service processes, the HTTP client, percentiles and a CPU meter.
 
+Bulk intake is measured last: ``--batch-files`` NDJSON files of ``--batch-lines`` reports each,
+posted to ``POST /v1/incidents:batch`` by ``--batch-clients`` clients (after one warm-up file);
+every line must come back 202, and the figure is again committed events per second, with the
+CPU each event cost.
+
     .venv/bin/python bench/bench_intake.py [--requests 5000] [--warmup 500] [--concurrency 32 64]
         [--replicas 1] [--idempotency-key] [--service-env INTAKE_DATABASE_POOL_MAX=20] [--json PATH]
+        [--batch-lines 5000] [--batch-files 6] [--batch-clients 2]
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sievert_shared.testing import devstack
 
 TARGET_EVENTS_PER_SECOND = 3000
+#: Bulk intake (POST /v1/incidents:batch): committed events per second from NDJSON files.
+TARGET_BULK_EVENTS_PER_SECOND = 30_000
 T = TypeVar("T")
 
 
@@ -665,10 +673,115 @@ async def measure(
             ]
             if errors:
                 rows.append([f"  errors, {label}", f"{errors:,} (first: {load.first_error})", "0", "FAIL"])
+        if args.batch_files:
+            bulk, bulk_rows = await measure_bulk(targets, conn, meter, postgres, args)
+            figures["bulk"] = bulk
+            rows += bulk_rows
     finally:
         await conn.close()
     best = max((lvl["committed_per_second"] for lvl in figures["levels"]), default=0.0)
     figures["best_committed_per_second"] = best
+    return figures, rows
+
+
+def ndjson_file(lines: int) -> Callable[[int, str], bytes]:
+    """A request maker for ``closed_loop``: each call a new NDJSON file of ``lines`` reports
+    (a file key of its own: each line is stored with its answer, as an engine's would be)."""
+
+    def make(n: int, host: str) -> bytes:
+        body = b"\n".join(incident_body() for _ in range(lines)) + b"\n"
+        head = [
+            "POST /v1/incidents:batch HTTP/1.1",
+            f"Host: {host}",
+            "Content-Type: application/x-ndjson",
+            f"Content-Length: {len(body)}",
+            f"X-Correlation-ID: bench-intake-bulk-{n}",
+            f"Idempotency-Key: bench-bulk-{uuid.uuid4()}",
+        ]
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+    return make
+
+
+async def measure_bulk(
+    targets: Sequence[tuple[str, int]],
+    conn: asyncpg.Connection,
+    meter: CpuMeter,
+    postgres: PostgresPids,
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """Committed events per second through ``POST /v1/incidents:batch``, and their CPU cost.
+    The files are built before the clock starts: the bench's JSON encoding is not the service's
+    cost. Every file must be answered 200 with every line 202."""
+    lines, files, clients = args.batch_lines, args.batch_files, args.batch_clients
+    label = f"bulk NDJSON, {lines:,} lines/file, {clients} client(s)"
+    make = ndjson_file(lines)
+    say(f"{label}: warm-up 1 file")
+    await closed_loop(targets, clients=1, count=1, make_request=make, label="bulk", expect=200)
+    await wait_for_outbox(conn)
+    ready = [make(n, f"{host}:{port}") for n, (host, port) in zip(range(files), itertools.cycle(targets))]
+    say(f"{label}: measuring {files} files ({files * lines:,} reports)")
+    before = await _count(conn, "SELECT count(*) FROM events")
+    await postgres.refresh(conn)
+    cpu_before = meter.sample()
+    load = await closed_loop(
+        targets,
+        clients=clients,
+        count=files,
+        make_request=lambda n, _host: ready[n],
+        label="bulk",
+        expect=200,
+    )
+    await postgres.refresh(conn)
+    cpu_after = meter.sample()
+    committed = await _count(conn, "SELECT count(*) FROM events") - before
+    drain = await wait_for_outbox(conn, timeout=300)
+    cpu = CpuMeter.usage(cpu_before, cpu_after)
+    cost = CpuMeter.per_event(cpu_before, cpu_after, committed)
+    rate = committed / load.elapsed
+    errors = load.done - load.statuses[200] + (files * lines - committed)
+    lat = latency_ms(load.latencies)
+    ok = rate >= TARGET_BULK_EVENTS_PER_SECOND
+    say(
+        f"  {committed:,} events committed in {load.elapsed:.2f}s = {rate:,.0f} events/s "
+        f"({verdict(ok)} {TARGET_BULK_EVENTS_PER_SECOND:,}/s); file latency p50 {lat['p50']:.0f} / "
+        f"max {lat['max']:.0f} ms; {errors} errors"
+    )
+    say(f"  outbox published {drain:.2f}s after the last answer")
+    say(f"  {describe_cpu(cpu)}")
+    say(f"  {describe_per_event(cost)}")
+    if load.first_error:
+        say(f"  first error: {load.first_error}")
+    figures = {
+        "lines_per_file": lines,
+        "files": files,
+        "clients": clients,
+        "committed": committed,
+        "elapsed_s": load.elapsed,
+        "committed_per_second": rate,
+        "relay_drain_s": drain,
+        "file_latency_ms": lat,
+        "cpu_percent": cpu,
+        "cpu_ms_per_event": cost,
+        "errors": errors,
+    }
+    rows = [
+        [
+            f"committed events/s, {label}",
+            f"{rate:,.0f}/s",
+            f">= {TARGET_BULK_EVENTS_PER_SECOND:,}/s",
+            verdict(ok),
+        ],
+        [
+            f"  cpu ms per event: intake/postgres/kafka/bench, {label}",
+            " / ".join(f"{cost.get(k, math.nan):.3f}" for k in ("intake", "postgres", "kafka", "bench")),
+            "",
+            "",
+        ],
+        [f"  relay caught up after last answer, {label}", f"{drain:.2f} s", "", ""],
+    ]
+    if errors:
+        rows.append([f"  errors, {label}", f"{errors:,} (first: {load.first_error})", "0", "FAIL"])
     return figures, rows
 
 
@@ -692,6 +805,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="extra environment for the service, e.g. INTAKE_DATABASE_POOL_MAX=20",
     )
+    parser.add_argument("--batch-lines", type=int, default=5000, help="reports per bulk NDJSON file")
+    parser.add_argument("--batch-files", type=int, default=6, help="measured bulk files (0: skip bulk)")
+    parser.add_argument("--batch-clients", type=int, default=2, help="clients posting bulk files")
     parser.add_argument("--json", help="write the figures here for run_all")
     return parser.parse_args(argv)
 

@@ -52,15 +52,27 @@ def benches() -> list[Bench]:
             "intake",
             "bench_intake.py",
             [],
-            ["--requests", "1000", "--warmup", "200", "--ceiling", "500"],
-            150,
+            ["--requests", "1000", "--warmup", "200", "--ceiling", "500", "--batch-files", "2"],
+            210,
         ),
         Bench(
             "e2e",
             "bench_e2e_latency.py",
-            ["--rate", "100", "500"],
-            ["--rate", "100", "500", "--seconds", "5"],
-            180,
+            ["--rate", "100", "500", "--drain-timeout", "15"],
+            [
+                "--rate",
+                "100",
+                "500",
+                "--seconds",
+                "5",
+                "--warmup",
+                "1",
+                "--idle",
+                "2",
+                "--drain-timeout",
+                "5",
+            ],
+            240,
         ),
         Bench("kafka-raw", "bench_kafka_raw.py", [], ["--messages", "20000", "--seconds", "2"], 90),
     ]
@@ -71,6 +83,26 @@ def benches() -> list[Bench]:
             [],
             ["--timers", "200000", "--backlog", "20000", "--seconds", "10"],
             300,
+        )
+    )
+    found.append(
+        Bench(
+            "peers",
+            "bench_peers.py",
+            [],
+            [
+                "--streams",
+                "1000",
+                "--events-per-stream",
+                "1",
+                "--timer-rate",
+                "2000",
+                "--timer-seconds",
+                "1",
+                "--cap",
+                "10",
+            ],
+            240,
         )
     )
     found.append(Bench("mllp", "bench_mllp.py", [], ["--messages", "1000"], 150, takes_json=False))

@@ -61,16 +61,18 @@ class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while streaming
     (a chunked body has no length up front), before the application buffers them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, by_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.by_path = by_path or {}  # routes allowed another limit (a bulk upload)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.by_path.get(scope.get("path", ""), self.max_bytes)
         length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
+        if length.isdigit() and int(length) > max_bytes:
             await self._refuse(scope, receive, send)
             return
         received = 0
@@ -81,7 +83,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request" and not refused:
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # Answer now, then tell the application the client has gone, so it stops reading.
                     refused = True
                     await self._refuse(scope, receive, send)
@@ -99,7 +101,8 @@ class BodySizeLimit:
                 raise
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "Payload too large", f"requests are limited to {self.max_bytes} bytes")
+        max_bytes = self.by_path.get(scope.get("path", ""), self.max_bytes)
+        response = problem(413, "Payload too large", f"requests are limited to {max_bytes} bytes")
         await response(scope, receive, send)
 
 

@@ -8,6 +8,12 @@
   parsed: parsers and validators recurse, and a deep enough document exhausts the stack.
 - **Size.** A body over ``max_body_bytes`` is answered 413 (it has to be read to be checked).
 
+A bulk route (``body_limits``: its path and its own, larger, limit) takes NDJSON, one document per
+line, and answers each line for itself: its body is not refused whole for a line's NUL, surrogate
+or depth. The route applies these same checks to each line (``sievert_intake.domain.batch``) and
+refuses only the bad lines, naming each line and field, so a bad line costs none of the good.
+Its path and query are checked as everywhere.
+
 Plain ASGI, like the rest of ``sievert_shared.http``: the body is read once, checked, and handed
 to the application unchanged.
 """
@@ -141,11 +147,16 @@ class InputGuard:
     """ASGI middleware: the checks in this module's docstring, for every route of a service."""
 
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH
+        self,
+        app: ASGIApp,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_depth: int = MAX_JSON_DEPTH,
+        body_limits: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_depth = max_depth
+        self.body_limits = body_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -158,14 +169,17 @@ class InputGuard:
         if scope.get("method") not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
-        body, complete = await self._read(receive)
+        bulk_limit = self.body_limits.get(scope.get("path", ""))
+        limit = self.max_body_bytes if bulk_limit is None else bulk_limit
+        body, complete = await self._read(receive, limit)
         if body is None:
             return  # the client went away
         if not complete:
-            refused = problem(
-                413, "Payload too large", f"requests are limited to {self.max_body_bytes} bytes"
-            )
+            refused = problem(413, "Payload too large", f"requests are limited to {limit} bytes")
             await refused(scope, receive, send)
+            return
+        if bulk_limit is not None:
+            await self.app(scope, _replay(body, receive), send)  # checked line by line by the route
             return
         status, found = body_problems(body, Headers(scope=scope), self.max_depth)
         if status == 400:
@@ -176,7 +190,7 @@ class InputGuard:
             return
         await self.app(scope, _replay(body, receive), send)
 
-    async def _read(self, receive: Receive) -> tuple[bytes | None, bool]:
+    async def _read(self, receive: Receive, limit: int) -> tuple[bytes | None, bool]:
         """The whole body and True; what was read and False past the limit; None if disconnected."""
         chunks: list[bytes] = []
         size = 0
@@ -186,7 +200,7 @@ class InputGuard:
                 return None, False
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return b"", False
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -207,5 +221,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def guard_input(app: Any, settings: Any) -> None:
-    """Install ``InputGuard`` on a service's app, with the service's body limit if it has one."""
-    app.add_middleware(InputGuard, max_body_bytes=getattr(settings, "max_body_bytes", MAX_BODY_BYTES))
+    """Install ``InputGuard`` on a service's app, with the service's body limit if it has one
+    (and ``body_limits``, its bulk routes' own)."""
+    app.add_middleware(
+        InputGuard,
+        max_body_bytes=getattr(settings, "max_body_bytes", MAX_BODY_BYTES),
+        body_limits=dict(getattr(settings, "body_limits", {})),
+    )

@@ -87,10 +87,14 @@ async def enqueue(conn: Connection, topics: Topics, envelopes: Sequence[EventEnv
                 trace_context,
             )
         )
-    await conn.executemany(
+    if not rows:
+        return
+    # One statement for the whole batch: executemany runs one INSERT (and one statement trigger)
+    # per row, which a timer firing of hundreds of events paid row by row.
+    await conn.execute(
         """INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
-           VALUES ($1, $2, $3, $4, $5)""",
-        rows,
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[], $5::text[])""",
+        *(list(column) for column in zip(*rows, strict=True)),
     )
 
 

@@ -146,6 +146,12 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     assert await replay(reporting.settings, max_rows=1) == replayed
     assert await snapshot(url) == incremental
 
+    # the smallest memory setting: a fold written every 128 incidents and 1 MB fetches, slower,
+    # never different
+    small = reporting.settings.model_copy(update={"replay_memory_mb": 1})
+    assert await replay(small) == replayed
+    assert await snapshot(url) == incremental
+
     # and so does writing each incident as soon as it has facts, a decision and a deadline window
     # (one record per fetch: before its later deadline events and its amended facts), in the
     # background while the replay reads on

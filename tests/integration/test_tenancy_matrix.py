@@ -333,6 +333,21 @@ async def _report(_w: World, t: Trust) -> list[Call]:
     return [Call("intake", "POST", "/v1/incidents", body=ct_overexposure(t.code, t.sites[1]))]
 
 
+@case("intake", "POST", "/v1/incidents:batch")
+async def _report_batch(_w: World, t: Trust) -> list[Call]:
+    lines = [ct_overexposure(t.code, t.sites[1]), small_radiography_repeat(t.code, t.sites[0])]
+    body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    return [
+        Call(
+            "intake",
+            "POST",
+            "/v1/incidents:batch",
+            content=body,
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+    ]
+
+
 def dose_record(trust: str, site: str, *, correction: bool = False) -> dict[str, Any]:
     """A worker's monthly dosimetry report for ``trust`` (its own pseudonym per trust)."""
     return {

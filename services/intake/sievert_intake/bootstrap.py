@@ -14,7 +14,7 @@ from sievert_intake.adapters.trust_admin import RegisteredClients, SiteOwners, T
 from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.entrypoints.app import create_app
 from sievert_intake.entrypoints.consumers import consumer_handlers
-from sievert_intake.entrypoints.deps import Components
+from sievert_intake.entrypoints.deps import BatchLimits, Components
 from sievert_intake.entrypoints.hl7 import Hl7Handler
 from sievert_intake.entrypoints.mllp_listener import MllpLimits, MllpListener
 from sievert_intake.service_layer.dose_records import DoseRecordService
@@ -39,7 +39,13 @@ def build(
     runtime = _runtime(settings, clock)
     auth = authenticator(settings)
     components = _components(runtime, settings)
-    app = create_app(runtime, components, authenticator=auth, max_body_bytes=settings.max_body_bytes)
+    app = create_app(
+        runtime,
+        components,
+        authenticator=auth,
+        max_body_bytes=settings.max_body_bytes,
+        body_limits=settings.body_limits,
+    )
     # The end of a closed case's retention (deadlines) shreds the patient's identifiers.
     runtime.consumers.append(
         ConsumerSpec(
@@ -100,6 +106,7 @@ def _components(runtime: ServiceRuntime, settings: IntakeSettings) -> Components
         },
         clock=runtime.clock,
         dose_records=DoseRecordService(pool, settings.kafka.topics, runtime.clock),
+        batch=BatchLimits(max_lines=settings.batch_max_lines, chunk_lines=settings.batch_chunk_lines),
     )
 
 

@@ -6,6 +6,9 @@ from pydantic_settings import SettingsConfigDict
 from sievert_shared.auth import AuthSettings
 from sievert_shared.settings import ServiceSettings
 
+#: Bulk intake: one NDJSON file of incident reports (entrypoints/batch.py).
+BATCH_PATH = "/v1/incidents:batch"
+
 # Development defaults, refused in production (below): anyone reading this file knows them.
 DEV_PSEUDONYM_KEY = "sievert-dev-pseudonym-key-not-secret"
 DEV_IDENTIFIER_KEK = "c2lldmVydC1kZXYta2VrLW5vdC1zZWNyZXQtMzJieXQ="  # base64 of 32 bytes
@@ -28,6 +31,22 @@ class IntakeSettings(ServiceSettings):
 
     http_port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Larger requests get 413.")
+    batch_max_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="POST /v1/incidents:batch (NDJSON) only: larger files get 413.",
+    )
+    batch_max_lines: int = Field(
+        default=100_000, ge=1, description="POST /v1/incidents:batch: a file with more lines gets 413."
+    )
+    batch_chunk_lines: int = Field(
+        default=1000, ge=1, description="Lines of a bulk file committed in one transaction."
+    )
+
+    @property
+    def body_limits(self) -> dict[str, int]:
+        """Routes whose bodies may be larger than ``max_body_bytes`` (the input guard reads it)."""
+        return {BATCH_PATH: self.batch_max_body_bytes}
 
     mllp_port: int | None = Field(
         default=None,

@@ -12,3 +12,10 @@ class ReportingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="forbid")
 
     http_port: int = Field(default=8003, ge=0, le=65535)
+    replay_memory_mb: int = Field(
+        default=128,
+        ge=1,
+        description="`sievert replay reporting`: memory for what the replay holds at once (the "
+        "incidents folded but not written yet, and one fetch from Kafka). Smaller is slower (more "
+        "writes, and later events merged into rows written), never wrong.",
+    )

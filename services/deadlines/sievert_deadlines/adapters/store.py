@@ -161,6 +161,22 @@ class Claimed:
 #: is still due.
 CANDIDATES_PER_CLAIM = 4
 
+#: One round trip: the earliest due timers, their incidents in the order of their first due
+#: timer, and the first ``$3`` of those not locked by another replica, locked. The order comes
+#: from a join, not from ``array_position`` over the candidate list, which cost a scan of that
+#: list for every row (a sixth of the firing's wall time with 2,000 candidates).
+CLAIM_SQL = """
+WITH due AS (
+    SELECT incident_id, min(fire_at) AS first_due
+    FROM (SELECT incident_id, fire_at FROM {timers} WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2) AS earliest
+    GROUP BY incident_id
+)
+SELECT {columns} FROM due JOIN incident_deadlines d USING (incident_id)
+ORDER BY due.first_due, d.incident_id
+LIMIT $3
+FOR UPDATE OF d SKIP LOCKED
+"""
+
 
 async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) -> list[Claimed]:
     """Incidents with a due timer, with their aggregates, locked so another replica skips them.
@@ -168,20 +184,12 @@ async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) ->
     The aggregate row is locked before any timer row, the same order the event handlers use,
     so a firing and a classification of one incident never deadlock.
     """
-    candidates = await conn.fetch(
-        "SELECT incident_id FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2",
+    locked = await conn.fetch(
+        CLAIM_SQL.format(
+            timers="timers", columns="d.trust, d.site, d.correlation_id, d.state::text AS state"
+        ),
         now,
         limit * CANDIDATES_PER_CLAIM,
-    )
-    ids = list(dict.fromkeys(r["incident_id"] for r in candidates))
-    if not ids:
-        return []
-    locked = await conn.fetch(
-        """SELECT trust, site, correlation_id, state::text AS state FROM incident_deadlines
-           WHERE incident_id = ANY($1::uuid[])
-           ORDER BY array_position($1::uuid[], incident_id) LIMIT $2
-           FOR UPDATE SKIP LOCKED""",
-        ids,
         limit,
     )
     return [

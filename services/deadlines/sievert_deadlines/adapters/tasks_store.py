@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from sievert_deadlines.adapters.store import CANDIDATES_PER_CLAIM
+from sievert_deadlines.adapters.store import CANDIDATES_PER_CLAIM, CLAIM_SQL
 from sievert_deadlines.domain.tasks import IncidentTasks, TaskStatus, TaskTimer, task_document
 from sievert_deadlines.domain.timers import TimerKind
 from sievert_shared.db import Connection, Where
@@ -111,21 +111,14 @@ async def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[Load
     window timers claim it: every path that changes tasks holds that row first, so a claimed case's
     tasks row is free, and a firing of task timers and one of window timers never share a case.
     """
-    candidates = await conn.fetch(
-        "SELECT incident_id FROM task_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2",
+    claimed = await conn.fetch(
+        CLAIM_SQL.format(timers="task_timers", columns="d.incident_id"),
         now,
         limit * CANDIDATES_PER_CLAIM,
-    )
-    ids = list(dict.fromkeys(r["incident_id"] for r in candidates))
-    if not ids:
-        return []
-    claimed = await conn.fetch(
-        """SELECT incident_id FROM incident_deadlines WHERE incident_id = ANY($1::uuid[])
-           ORDER BY array_position($1::uuid[], incident_id) LIMIT $2
-           FOR UPDATE SKIP LOCKED""",
-        ids,
         limit,
     )
+    if not claimed:
+        return []
     locked = await conn.fetch(
         """SELECT trust, site, correlation_id, state::text AS state FROM incident_tasks
            WHERE incident_id = ANY($1::uuid[])

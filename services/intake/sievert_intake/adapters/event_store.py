@@ -91,10 +91,11 @@ async def find_reported(conn: Connection, trust: str, source_message_id: str) ->
 
 @dataclass(frozen=True)
 class NewIncident:
-    """One message of a group commit. ``envelope`` and ``answer`` are None when the message did
-    not map to a new incident (it is stored only if its key already holds an answer to replay)."""
+    """One message (or JSON report) of a group commit. ``envelope`` and ``answer`` are None when
+    the message did not map to a new incident (it is stored only if its key already holds an
+    answer to replay); ``key`` is None for a report sent without an Idempotency-Key."""
 
-    key: str
+    key: str | None
     trust: str
     reference: str | None
     request_hash: str
@@ -141,20 +142,21 @@ WITH given AS (
     SELECT trust, reference, stream_id, channel FROM fresh WHERE reference IS NOT NULL
 ), answers AS (
     INSERT INTO idempotency_keys (idempotency_key, request_hash, status_code, response)
-    SELECT key, request_hash, 200, response::jsonb FROM fresh
+    SELECT key, request_hash, $16::int, response::jsonb FROM fresh WHERE key IS NOT NULL
 )
 SELECT i, request_hash, status_code, response, known FROM found
 """
 
 
 async def store_new_incidents(
-    conn: Connection, incidents: Sequence[NewIncident], topics: Topics
+    conn: Connection, incidents: Sequence[NewIncident], topics: Topics, *, status_code: int = 200
 ) -> list[Found]:
     """Group commit of new incidents in one statement, so one round trip: for each message, the
     answer stored under its key and whether its reference names a known incident; and for each
     with neither (and an envelope), its ``IncidentReported`` (version 1), outbox row, reference
-    and answer, stored. A concurrent writer of the same key or reference makes the statement
-    raise ``asyncpg.UniqueViolationError`` and store nothing."""
+    and answer (under ``status_code``, the door's), stored. A concurrent writer of the same key
+    or reference (or source message id) makes the statement raise
+    ``asyncpg.UniqueViolationError`` and store nothing."""
     columns: list[list[Any]] = [[] for _ in range(12)]
     for incident in incidents:
         row: tuple[Any, ...] = (incident.key, incident.trust, incident.reference, incident.request_hash)
@@ -180,6 +182,7 @@ async def store_new_incidents(
         IncidentReported.event_type,
         IncidentReported.schema_version,
         topic_of(IncidentReported, topics),
+        status_code,
     )
     found = [Found(None, False)] * len(incidents)
     for r in rows:

@@ -25,6 +25,14 @@ from sievert_shared.clock import Clock
 
 
 @dataclass(frozen=True)
+class BatchLimits:
+    """Bulk intake's limits (``IntakeSettings.batch_*``)."""
+
+    max_lines: int = 100_000
+    chunk_lines: int = 1000
+
+
+@dataclass(frozen=True)
 class Components:
     """Everything the routes use, built once by the composition root."""
 
@@ -38,6 +46,7 @@ class Components:
     facilities: dict[str, Facility]
     clock: Clock
     dose_records: DoseRecordService
+    batch: BatchLimits = BatchLimits()
 
 
 async def _components(request: Request) -> Components:
@@ -76,6 +85,10 @@ async def _clock(components: ComponentsDep) -> Clock:
     return components.clock
 
 
+async def _batch_limits(components: ComponentsDep) -> BatchLimits:
+    return components.batch
+
+
 async def _correlation_id(request: Request) -> str:
     correlation_id: str = request.state.correlation_id
     return correlation_id
@@ -88,6 +101,7 @@ ClientsDep = Annotated[RegisteredClients, Depends(_clients)]
 SiteOwnersDep = Annotated[SiteOwners, Depends(_site_owners)]
 FacilitiesDep = Annotated[dict[str, Facility], Depends(_facilities)]
 ClockDep = Annotated[Clock, Depends(_clock)]
+BatchLimitsDep = Annotated[BatchLimits, Depends(_batch_limits)]
 CorrelationIdDep = Annotated[str, Depends(_correlation_id)]
 
 # Who may do what. People report too: an RP lead may file an incident by hand.

@@ -508,6 +508,109 @@ class IntakeService:
 
         await asyncio.gather(*(one_by_one(chain) for chain in _chains(commands, keys, indexes)))
 
+    # --- bulk intake ------------------------------------------------------------------------
+
+    async def execute_reports(
+        self, commands: Sequence[ReportIncident], *, chunk_lines: int = 500, chains: int = 2
+    ) -> list[Accepted | Exception]:
+        """``execute`` for the reports of one bulk file, each answered as ``execute`` would answer
+        it alone (an ``Accepted``, or the exception it would raise), in one transaction per chunk
+        of ``chunk_lines`` instead of one per report (``chains`` chunks commit at once).
+
+        Every report is planned first (a refused one is answered and goes no further), so a chunk
+        only ever stores reports that can be stored: one statement per chunk stores the events,
+        outbox rows and answers, and the patients' identifiers follow in its transaction. A chunk
+        that meets a concurrent writer (same key or source message id, caught by the unique
+        indexes) stores nothing and its reports go through ``execute`` one by one, which gives
+        each the stored answer or its conflict. So do reports repeating the key or the source
+        message id of an earlier one in the file, after the rest and in file order.
+        """
+        results: list[Accepted | Exception | None] = [None] * len(commands)
+        later: list[int] = []
+        planned: list[tuple[int, _Plan]] = []
+        seen: set[tuple[str, ...]] = set()
+        for i, command in enumerate(commands):
+            report, key = command.report, command.context.idempotency_key
+            tokens: set[tuple[str, ...]] = {("key", key)} if key else set()
+            if report.source_message_id:
+                tokens.add(("source", report.trust, report.source_message_id))
+            if tokens & seen:
+                later.append(i)
+                continue
+            seen |= tokens
+            try:
+                planned.append((i, self._report(command)))
+            except Exception as exc:
+                if key:
+                    later.append(i)  # a stored answer under its key replays before any planning
+                else:
+                    results[i] = exc
+        slots = asyncio.Semaphore(chains)
+
+        async def one_chunk(chunk: list[tuple[int, _Plan]]) -> None:
+            async with slots:
+                await self._store_reports(commands, chunk, results)
+
+        chunks = [planned[start : start + chunk_lines] for start in range(0, len(planned), chunk_lines)]
+        await asyncio.gather(*(one_chunk(chunk) for chunk in chunks))
+        for i in sorted(later):
+            try:
+                results[i] = await self.execute(commands[i])
+            except Exception as exc:
+                results[i] = exc
+        return results  # type: ignore[return-value]
+
+    async def _store_reports(
+        self,
+        commands: Sequence[ReportIncident],
+        chunk: list[tuple[int, _Plan]],
+        results: list[Accepted | Exception | None],
+    ) -> None:
+        incidents = [
+            event_store.NewIncident(
+                key=commands[i].context.idempotency_key,
+                trust=commands[i].report.trust,
+                reference=None,
+                request_hash=commands[i].context.request_hash,
+                channel="json",
+                envelope=plan.envelope,
+                answer=plan.accepted.answer,
+            )
+            for i, plan in chunk
+        ]
+        found: list[event_store.Found] | None = None
+        try:
+            async with self._pool().acquire() as conn, conn.transaction():
+                found = await event_store.store_new_incidents(
+                    conn, incidents, self._topics, status_code=_JSON_STATUS
+                )
+                await self._vault.store(
+                    conn,
+                    [
+                        plan.patient
+                        for (_, plan), f in zip(chunk, found, strict=True)
+                        if plan.patient is not None and f.fresh
+                    ],
+                )
+        except asyncpg.UniqueViolationError:
+            found = None  # a concurrent writer: nothing of the chunk was stored
+        if found is None:
+            for i, _ in chunk:
+                try:
+                    results[i] = await self.execute(commands[i])
+                except Exception as exc:
+                    results[i] = exc
+            return
+        log.info("intake.batch_chunk_recorded", events=sum(1 for f in found if f.fresh), lines=len(chunk))
+        for (i, plan), finding in zip(chunk, found, strict=True):
+            if finding.stored is None:
+                results[i] = plan.accepted
+                continue
+            try:
+                results[i] = _replay(commands[i], finding.stored, commands[i].context.request_hash, None)
+            except IdempotencyConflictError as exc:
+                results[i] = exc
+
     # --- reading incidents back ------------------------------------------------------------
 
     async def current(self, incident_id: uuid.UUID) -> tuple[EventEnvelope, IncidentFacts]:

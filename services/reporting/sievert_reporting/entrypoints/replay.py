@@ -54,12 +54,15 @@ log = get_logger(__name__)
 
 Progress = Callable[[int, int], None]
 
-#: Incidents the replay folds in memory before writing them (about 4 KB each with a decision:
-#: 1.8 GB peak for 250,000 incidents, measured). Past it, the fold is written and later events
+#: Memory an incident folded but not written takes, about (with a decision: 1.8 GB peak for
+#: 250,000 incidents, measured). Past ``max_rows`` of them, the fold is written and later events
 #: merge into the rows written (UPDATE), which is slower than writing each row once.
-MAX_ROWS = 300_000
+ROW_BYTES = 4096
 #: records per fetch at most
 FETCH_RECORDS = 20_000
+#: bytes per fetch at most (all partitions, then one partition), below the memory setting's share
+FETCH_BYTES = 64 * 1024 * 1024
+PARTITION_FETCH_BYTES = 16 * 1024 * 1024
 #: records decoded between two turns of the event loop
 READ_SLICE = 2_000
 #: processed_events rows per COPY while reading
@@ -76,8 +79,9 @@ def register_replay(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument(
         "--max-rows",
         type=int,
-        default=MAX_ROWS,
-        help=f"incidents folded in memory before they are written (default {MAX_ROWS:,}, about 4 KB each)",
+        default=None,
+        help="incidents folded in memory before they are written (about 4 KB each; default: "
+        "half of REPORTING_REPLAY_MEMORY_MB)",
     )
     parser.set_defaults(func=run)
 
@@ -100,11 +104,15 @@ async def replay(
     settings: ReportingSettings,
     *,
     progress: Progress | None = None,
-    max_rows: int = MAX_ROWS,
+    max_rows: int | None = None,
     early_chunk: int = EARLY_CHUNK,
 ) -> int:
-    """Rebuild the projections; ``max_rows``: incidents folded in memory before they are written;
-    ``early_chunk``: incidents per early write of those that look complete."""
+    """Rebuild the projections; ``max_rows``: incidents folded in memory before they are written
+    (default: ``memory_budget``'s); ``early_chunk``: incidents per early write of those that look
+    complete."""
+    budget = memory_budget(settings.replay_memory_mb)
+    if max_rows is not None:
+        budget = Budget(max_rows, budget.fetch_bytes, budget.partition_fetch_bytes)
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=3)
     try:
         await migrate(pool, "sievert_reporting.migrations")
@@ -119,7 +127,7 @@ async def replay(
         writers = [await writer(dsn) for _ in range(WRITERS)]
         try:
             return await _read_and_apply(
-                settings, pool, writers, consumer_name, progress, max_rows, early_chunk
+                settings, pool, writers, consumer_name, progress, budget, early_chunk
             )
         finally:
             for each in writers:
@@ -136,7 +144,7 @@ async def _read_and_apply(
     writers: list[asyncpg.Connection],
     consumer_name: str,
     progress: Progress | None,
-    max_rows: int,
+    budget: Budget,
     early_chunk: int,
 ) -> int:
     """Every record on the projected topics from the first offset to the end as it stands now.
@@ -153,11 +161,11 @@ async def _read_and_apply(
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=budget.fetch_bytes,
+        max_partition_fetch_bytes=budget.partition_fetch_bytes,
         **settings.kafka.client_kwargs(),
     )
-    applier = _Applier(pool, writers, consumer_name, max_rows, early_chunk)
+    applier = _Applier(pool, writers, consumer_name, budget.max_rows, early_chunk)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -186,6 +194,25 @@ async def _read_and_apply(
     finally:
         applier.cancel()
         await consumer.stop()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the replay holds at once: incidents folded and not written, and bytes per fetch."""
+
+    max_rows: int
+    fetch_bytes: int
+    partition_fetch_bytes: int
+
+
+def memory_budget(memory_mb: int) -> Budget:
+    """Half of ``memory_mb`` for the incidents folded, an eighth for a fetch (aiokafka holds the
+    next fetch while this one's records and what they decode to are alive: two to three times its
+    bytes); the rest is the interpreter, the event ids seen and the versions kept for the guards,
+    which grow with the log (a few hundred bytes per incident)."""
+    memory = memory_mb * 1024 * 1024
+    fetch = max(1024 * 1024, min(FETCH_BYTES, memory // 8))
+    return Budget(max(1, memory // 2 // ROW_BYTES), fetch, min(PARTITION_FETCH_BYTES, fetch))
 
 
 @dataclass
