@@ -19,7 +19,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -46,6 +46,10 @@ from sievert_shared.tracing import consuming
 log = get_logger(__name__)
 
 Handler = Callable[[Connection, EventEnvelope, Event], Awaitable[None]]
+#: Run once per batch, in its transaction, after its handlers, with the envelopes that took
+#: effect (none: not run): for work that depends on the batch as a whole rather than on each
+#: event, such as a summary worth announcing once. A set of handlers offers it as ``after_batch``.
+AfterBatch = Callable[[Connection, Sequence[EventEnvelope]], Awaitable[None]]
 
 
 # Failures of the infrastructure itself are retried by restarting the batch; everything else a
@@ -79,6 +83,7 @@ class _Applied:
     dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = field(default_factory=list)
     applied_types: list[str] = field(default_factory=list)
     duplicate_types: list[str] = field(default_factory=list)
+    envelopes: list[EventEnvelope] = field(default_factory=list)
 
 
 @dataclass
@@ -108,6 +113,7 @@ class IdempotentConsumer:
         self._kafka = kafka
         self._topics = topics
         self._handlers = handlers
+        self._after_batch: AfterBatch | None = getattr(handlers, "after_batch", None)
         self._dlq = dead_letter_producer
         self._registry = registry
         self.stats = ConsumerStats()
@@ -326,12 +332,15 @@ class IdempotentConsumer:
                             continue
                     applied.processed += 1
                     applied.applied_types.append(env.event_type)
+                    applied.envelopes.append(env)
                     log.info(
                         "consumer.event_applied",
                         consumer=self.name,
                         incident_id=str(env.stream_id),
                         offset=item.record.offset,
                     )
+            if self._after_batch is not None and applied.envelopes:
+                await self._after_batch(conn, applied.envelopes)
             # These events are recorded as processed in this transaction, so they reach the
             # dead-letter topic before it commits: a send that fails rolls the batch back to be
             # read again, where after the commit its retry would find them "already processed"

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -19,10 +19,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from sievert_shared.consumer import IdempotentConsumer
+from sievert_shared.consumer import Handler, IdempotentConsumer
 from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, NotificationSubmitted
+from sievert_shared.handlers import EventHandlers
 from sievert_shared.kafka import ensure_topics, new_producer
 from sievert_shared.outbox import Emitter, OutboxRelay, build_envelope
 from sievert_shared.settings import KafkaSettings
@@ -118,7 +119,13 @@ class RefusesFirstSends:
 
 
 async def run_consumer_until(
-    pool: asyncpg.Pool, kafka: KafkaSettings, *, handled: int, dead: int = 0, dead_letter_failures: int = 0
+    pool: asyncpg.Pool,
+    kafka: KafkaSettings,
+    *,
+    handled: int,
+    dead: int = 0,
+    dead_letter_failures: int = 0,
+    handlers: Mapping[str, Handler] | None = None,
 ) -> IdempotentConsumer:
     producer = new_producer(kafka, client_id="dlq")
     await producer.start()
@@ -128,7 +135,7 @@ async def run_consumer_until(
         pool=pool,
         kafka=kafka,
         topics=[kafka.topics.submissions],
-        handlers={NotificationSubmitted.event_type: record_effect},
+        handlers=handlers or {NotificationSubmitted.event_type: record_effect},
         dead_letter_producer=dead_letters,
     )
     stop = asyncio.Event()
@@ -239,6 +246,38 @@ async def test_a_rejected_event_is_dead_lettered_and_the_rest_of_its_batch_takes
     assert await pool.fetchval("SELECT count(*) FROM effects") == 3
     (dead,) = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 1)
     assert dict(dead.headers)["dlq_reason"] == b"UnknownAuthorityError: no such enforcing authority"
+
+
+async def test_after_batch_runs_once_per_batch_with_the_events_that_applied_around_a_poison_one(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    await pool.execute("CREATE TABLE batches (event_ids uuid[] NOT NULL)")
+
+    async def after_batch(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
+        await conn.execute("INSERT INTO batches (event_ids) VALUES ($1)", [e.event_id for e in applied])
+
+    handlers = EventHandlers(after_batch=after_batch)
+    handlers.add(NotificationSubmitted, record_effect)
+    good = await write_to_outbox(pool, kafka, 3)
+    (bad,) = await write_to_outbox(pool, kafka, 1, authority="NOBODY")
+    same_partition = good[0].key  # one key, so all four arrive in one batch on one partition
+    batch: list[tuple[bytes | None, bytes]] = [
+        (same_partition, e.to_json_bytes()) for e in [good[0], bad, good[1], good[2]]
+    ]
+    await produce(kafka.bootstrap_servers, kafka.topics.submissions, batch)
+
+    await run_consumer_until(pool, kafka, handled=3, dead=1, handlers=handlers)
+    # the batch was redone one event at a time around the rejected one: the step ran once, after
+    # the events that took effect, in their order
+    assert [r["event_ids"] for r in await pool.fetch("SELECT event_ids FROM batches")] == [
+        [e.event_id for e in good]
+    ]
+
+    # delivered again: nothing applies, so the step does not run
+    await produce(kafka.bootstrap_servers, kafka.topics.submissions, batch)
+    again = await run_consumer_until(pool, kafka, handled=4, handlers=handlers)
+    assert again.stats.duplicates == 4
+    assert await pool.fetchval("SELECT count(*) FROM batches") == 1
 
 
 async def test_a_rejected_event_is_dead_lettered_even_when_the_first_send_fails(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from sievert_shared.consumer import AfterBatch
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.errors import ConflictError, NotFoundError, ProblemError, UnprocessableError
@@ -82,6 +84,30 @@ def test_extended_replaces_only_the_types_it_names() -> None:
     combined = base.extended(extra)
     assert sorted(combined) == ["DeadlineCountsChanged", "ThemeIndividualsCounted"]
     assert sorted(base) == ["DeadlineCountsChanged"]
+
+
+async def _after(_conn: Connection, _applied: Sequence[EventEnvelope]) -> None:
+    return None
+
+
+async def _other_after(_conn: Connection, _applied: Sequence[EventEnvelope]) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("base_after", "extra_after", "expected"),
+    [
+        pytest.param(None, None, None, id="neither-has-one"),
+        pytest.param(_after, None, _after, id="the-base-keeps-its-own"),
+        pytest.param(None, _after, _after, id="the-extension-adds-one"),
+        pytest.param(_after, _other_after, _other_after, id="the-extension-replaces-it"),
+    ],
+)
+def test_extended_carries_the_after_batch_step(
+    base_after: AfterBatch | None, extra_after: AfterBatch | None, expected: AfterBatch | None
+) -> None:
+    combined = EventHandlers(after_batch=base_after).extended(EventHandlers(after_batch=extra_after))
+    assert combined.after_batch is expected
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ import msgspec
 from sievert_reporting.adapters.case_store import CASE_STATUS, CASE_SUMMARY, INVESTIGATION_CODING
 from sievert_reporting.domain.analysis import Clock
 from sievert_reporting.domain.annual import Period, Row
+from sievert_reporting.domain.dashboard import DUE_SOON
 from sievert_reporting.domain.incident_row import IncidentChange, IncidentRow
 from sievert_reporting.domain.rte_export import CodedEvent
 from sievert_reporting.domain.shared_incidents import SharedIncidentRow
@@ -23,6 +25,7 @@ from sievert_reporting.domain.submissions import IncidentState
 from sievert_shared.db import Connection, Where
 from sievert_shared.decision import ClassificationDecision, upcast_decision_v1
 from sievert_shared.errors import NotFoundError, UnprocessableError
+from sievert_shared.events import DeadlineCountsChanged
 from sievert_shared.facts import IncidentFacts
 
 # -- the projection's writes ---------------------------------------------------------------------
@@ -396,14 +399,38 @@ async def analysis_clocks(conn: Connection, trust: str, period: Period) -> list[
     return [Clock(**{**dict(r.items()), "incident_id": str(r["incident_id"])}) for r in rows]
 
 
-async def deadline_windows(conn: Connection, trust: str) -> list[tuple[str, dt.datetime]]:
-    """(status, due_at) of every deadline window of the trust's incidents."""
+async def deadline_counts(
+    conn: Connection, trusts: Sequence[str], now: dt.datetime
+) -> dict[str, DeadlineCountsChanged]:
+    """The deadline counts of each of ``trusts`` (``domain.dashboard.deadline_counts``, counted
+    here so the windows never leave PostgreSQL); a trust with no window counts zeros."""
     rows = await conn.fetch(
-        """SELECT d.value ->> 'status' AS status, (d.value ->> 'due_at')::timestamptz AS due_at
-           FROM incidents i, jsonb_each(i.deadlines) d WHERE i.trust = $1""",
-        trust,
+        """SELECT i.trust,
+                  count(*) FILTER (WHERE d.value ->> 'status' = 'open') AS open,
+                  count(*) FILTER (WHERE d.value ->> 'status' = 'missed') AS missed,
+                  count(*) FILTER (WHERE d.value ->> 'status' = 'met') AS met,
+                  count(*) FILTER (WHERE d.value ->> 'status' = 'open'
+                                   AND (d.value ->> 'due_at')::timestamptz BETWEEN $2 AND $3) AS due_soon
+           FROM incidents i, jsonb_each(i.deadlines) d WHERE i.trust = ANY($1::text[])
+           GROUP BY i.trust""",
+        list(trusts),
+        now,
+        now + DUE_SOON,
     )
-    return [(r["status"], r["due_at"]) for r in rows]
+    counted = {
+        r["trust"]: DeadlineCountsChanged(
+            trust=r["trust"],
+            open=r["open"],
+            missed=r["missed"],
+            met=r["met"],
+            due_within_7_days=r["due_soon"],
+        )
+        for r in rows
+    }
+    return {
+        t: counted.get(t) or DeadlineCountsChanged(trust=t, open=0, missed=0, met=0, due_within_7_days=0)
+        for t in trusts
+    }
 
 
 async def mark_processed(conn: Connection, consumer: str, event_id: uuid.UUID, topic: str) -> None:

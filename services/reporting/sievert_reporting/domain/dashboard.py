@@ -20,7 +20,9 @@ def trust_stream(trust: str) -> uuid.UUID:
 def deadline_counts(
     trust: str, rows: list[tuple[str, dt.datetime]], now: dt.datetime
 ) -> DeadlineCountsChanged:
-    """Counts of a trust's windows by status; "due soon" is an open window closing within 7 days."""
+    """Counts of a trust's windows by status; "due soon" is an open window closing within 7 days.
+    The rule the read model counts by in PostgreSQL (``adapters.read_model.deadline_counts``), so
+    that a trust's windows are not read out to count them."""
     by_status = {"open": 0, "missed": 0, "met": 0}
     due_soon = 0
     for status, due_at in rows:

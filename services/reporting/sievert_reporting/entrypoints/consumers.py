@@ -9,20 +9,20 @@ very handlers.
 
 ``PROJECTION`` is what a replay applies: rebuilding the read model announces nothing new.
 ``live_handlers`` adds the announcements of changes that reach reporting through the consumer
-(deadline windows, and submissions the trust made outside Sievert, recorded through the
-deadlines service), written to the outbox in the same transaction as the projected change;
-commands add their own announcements (``service_layer``).
+(deadline counts, once per batch and trust, and submissions the trust made outside Sievert,
+recorded through the deadlines service), written to the outbox in the same transaction as the
+projected change; commands add their own announcements (``service_layer``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import get_args
 
 from sievert_reporting.adapters import read_model, submissions_store, themes_store
-from sievert_reporting.domain.dashboard import deadline_counts, trust_stream
+from sievert_reporting.domain.dashboard import trust_stream
 from sievert_reporting.domain.documents import Findings, confirm_similar_incidents, merge_findings
 from sievert_reporting.domain.incident_row import (
     DeadlineEvent,
@@ -308,15 +308,14 @@ async def on_theme_shared(conn: Connection, envelope: EventEnvelope, event: Them
 
 
 def live_handlers(runtime: ServiceRuntime) -> EventHandlers:
-    """The projection, and the trust's deadline counts after a window changes and the status of a
-    submission made outside Sievert, in the same transaction (topic ``dashboard``)."""
-    announcing = EventHandlers()
+    """The projection, and, in the same transaction (topic ``dashboard``): the deadline counts of
+    each trust whose windows a batch changed, once per batch (``announce_deadline_counts``), and
+    the status of a submission made outside Sievert."""
 
-    async def counted(conn: Connection, envelope: EventEnvelope, event: DeadlineEvent) -> None:
-        await on_deadline_and_count(runtime, conn, envelope, event)
+    async def counted(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
+        await announce_deadline_counts(runtime, conn, applied)
 
-    for deadline_event in DEADLINE_EVENTS:
-        announcing.add(deadline_event, counted)
+    announcing = EventHandlers(after_batch=counted)
 
     @announcing.on(NotificationSubmitted, InvestigationReportSubmitted)
     async def _announced(conn: Connection, envelope: EventEnvelope, event: ExternalSubmission) -> None:
@@ -325,20 +324,28 @@ def live_handlers(runtime: ServiceRuntime) -> EventHandlers:
     return PROJECTION.extended(announcing)
 
 
-async def on_deadline_and_count(
-    runtime: ServiceRuntime, conn: Connection, envelope: EventEnvelope, event: DeadlineEvent
+_DEADLINE_TYPES = frozenset(e.event_type for e in DEADLINE_EVENTS)
+
+
+async def announce_deadline_counts(
+    runtime: ServiceRuntime, conn: Connection, applied: Sequence[EventEnvelope]
 ) -> None:
-    await on_incident_event(conn, envelope, event)
-    trust = envelope.tenant.trust
-    windows = await read_model.deadline_windows(conn, trust)
-    await runtime.emitter.emit(
-        conn,
-        [deadline_counts(trust, windows, runtime.clock.now())],
-        stream_id=trust_stream(trust),
-        tenant=envelope.tenant,
-        correlation_id=envelope.correlation_id,
-        causation_id=envelope.event_id,
-    )
+    """One DeadlineCountsChanged per trust whose deadline windows the batch changed, as they
+    stand after the whole batch, caused by that trust's last deadline event in it. Counting once
+    per batch, in PostgreSQL, keeps the cost of an event from growing with the trust's history."""
+    last_by_trust = {e.tenant.trust: e for e in applied if e.event_type in _DEADLINE_TYPES}
+    if not last_by_trust:
+        return
+    counts = await read_model.deadline_counts(conn, list(last_by_trust), runtime.clock.now())
+    for trust, cause in last_by_trust.items():
+        await runtime.emitter.emit(
+            conn,
+            [counts[trust]],
+            stream_id=trust_stream(trust),
+            tenant=cause.tenant,
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+        )
 
 
 async def on_external_submission_and_announce(
