@@ -51,7 +51,9 @@ from sievert_shared.settings import KafkaSettings
 from sievert_shared.testing import devstack
 
 TARGET_P99_S = 1.0
-TARGET_BACKLOG_S = 60.0
+# The performance goal: a backlog of 100,000 overdue timers (the full form) cleared within 5 s of
+# the restart. The quick form loads fewer, so it meets this more easily.
+TARGET_BACKLOG_S = 5.0
 OFFSETS = range(90)  # discovered 0-89 days ago
 CLASSES = 10  # of every 10 incidents, 7 notifiable (both windows) and 3 local
 PLACEHOLDER = uuid.UUID(int=0)
