@@ -303,6 +303,22 @@ def http_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def incident_facts(discovered_on: dt.date) -> dict[str, Any]:
+    """England, adult CT given 12x the intended 1 mSv: notifiable, CQC table code 2.2 (10x or
+    more), so the classifier does its full work. Every bench uses these facts, so their figures
+    are for the same incident."""
+    return {
+        "nation": "england",
+        "discovered_on": discovered_on.isoformat(),
+        "occurred_on": (discovered_on - dt.timedelta(days=3)).isoformat(),
+        "exposure_kind": "unintended",
+        "modality": "ct",
+        "patient_age_years": 54,
+        "intended_effective_dose_msv": 1.0,
+        "total_effective_dose_msv": 12.0,
+    }
+
+
 def incident_body(*, discovered_on: dt.date | None = None) -> bytes:
     """England, adult CT given 12x the intended 1 mSv: notifiable, CQC table code 2.2 (10x or
     more), so the classifier does its full work and emits IncidentClassified. Each body has a
@@ -313,16 +329,7 @@ def incident_body(*, discovered_on: dt.date | None = None) -> bytes:
             "trust": "RXX",
             "site": "RXX01",
             "source_message_id": f"bench-{uuid.uuid4().hex}",
-            "facts": {
-                "nation": "england",
-                "discovered_on": discovered.isoformat(),
-                "occurred_on": (discovered - dt.timedelta(days=3)).isoformat(),
-                "exposure_kind": "unintended",
-                "modality": "ct",
-                "patient_age_years": 54,
-                "intended_effective_dose_msv": 1.0,
-                "total_effective_dose_msv": 12.0,
-            },
+            "facts": incident_facts(discovered),
         },
         separators=(",", ":"),
     ).encode()

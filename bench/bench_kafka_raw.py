@@ -36,6 +36,7 @@ from bench.bench_intake import (
     CpuMeter,
     delete_topics,
     describe_cpu,
+    incident_facts,
     interrupt_on_sigterm,
     latency_ms,
     run,
@@ -53,18 +54,7 @@ from sievert_shared.settings import KafkaSettings
 
 def envelope_message() -> tuple[bytes, list[tuple[str, bytes]]]:
     """A real IncidentReported envelope, serialised and headed exactly as the outbox relay does."""
-    facts = IncidentFacts.model_validate(
-        {
-            "nation": "england",
-            "discovered_on": "2025-06-02",
-            "occurred_on": "2025-05-30",
-            "exposure_kind": "unintended",
-            "modality": "ct",
-            "patient_age_years": 54,
-            "intended_effective_dose_msv": 1.0,
-            "total_effective_dose_msv": 12.0,
-        }
-    )
+    facts = IncidentFacts.model_validate(incident_facts(dt.date(2025, 6, 2)))
     envelope = build_envelope(
         IncidentReported(facts=facts, channel="json", source_message_id=f"bench-{uuid.uuid4().hex}"),
         stream_id=uuid.uuid4(),

@@ -45,6 +45,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not a package
 
 from bench.bench_deadlines import database_url, deadlines_process, pct, wave
+from bench.bench_intake import incident_facts
 from sievert_intake.adapters import event_store
 from sievert_shared.db import create_pool, migrate
 from sievert_shared.envelope import EventEnvelope, Tenant
@@ -66,18 +67,7 @@ def say(message: str) -> None:
 
 
 def template() -> EventEnvelope:
-    facts = IncidentFacts.model_validate(
-        {
-            "nation": "england",
-            "discovered_on": "2025-06-02",
-            "occurred_on": "2025-05-30",
-            "exposure_kind": "unintended",
-            "modality": "ct",
-            "patient_age_years": 54,
-            "intended_effective_dose_msv": 1.0,
-            "total_effective_dose_msv": 12.0,
-        }
-    )
+    facts = IncidentFacts.model_validate(incident_facts(dt.date(2025, 6, 2)))
     return build_envelope(
         IncidentReported(facts=facts, channel="json", source_message_id=f"bench-{uuid.uuid4().hex}"),
         stream_id=uuid.uuid4(),

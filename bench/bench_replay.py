@@ -36,7 +36,17 @@ from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not a package
 
-from bench.bench_intake import Infra, Scratch, interrupt_on_sigterm, run, say, scratch, ticker, write_json
+from bench.bench_intake import (
+    Infra,
+    Scratch,
+    incident_facts,
+    interrupt_on_sigterm,
+    run,
+    say,
+    scratch,
+    ticker,
+    write_json,
+)
 from sievert_classifier.domain import classify
 from sievert_reporting.entrypoints.replay import replay
 from sievert_reporting.settings import ReportingSettings
@@ -56,18 +66,7 @@ _EVENT = uuid.UUID("22222222-2222-4222-8222-222222222222")
 
 def templates(topics: KafkaSettings) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
     """(topic, envelope bytes with placeholder ids, headers) for each event of one incident."""
-    facts = IncidentFacts.model_validate(
-        {
-            "nation": "england",
-            "discovered_on": "2025-06-02",
-            "occurred_on": "2025-05-30",
-            "exposure_kind": "unintended",
-            "modality": "ct",
-            "patient_age_years": 54,
-            "intended_effective_dose_msv": 1.0,
-            "total_effective_dose_msv": 12.0,
-        }
-    )
+    facts = IncidentFacts.model_validate(incident_facts(dt.date(2025, 6, 2)))
     now = dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.UTC)
     events: list[tuple[str, Event, str]] = [
         (topics.topics.incidents, IncidentReported(facts=facts, channel="json"), "intake"),
