@@ -50,7 +50,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not a package
+
 from sievert_shared.testing import devstack
+from tests.support.samples import ct_overexposure
 
 TARGET_EVENTS_PER_SECOND = 3000
 #: Bulk intake (POST /v1/incidents:batch): committed events per second from NDJSON files.
@@ -304,19 +307,10 @@ def http_request(
 
 
 def incident_facts(discovered_on: dt.date) -> dict[str, Any]:
-    """England, adult CT given 12x the intended 1 mSv: notifiable, CQC table code 2.2 (10x or
-    more), so the classifier does its full work. Every bench uses these facts, so their figures
-    are for the same incident."""
-    return {
-        "nation": "england",
-        "discovered_on": discovered_on.isoformat(),
-        "occurred_on": (discovered_on - dt.timedelta(days=3)).isoformat(),
-        "exposure_kind": "unintended",
-        "modality": "ct",
-        "patient_age_years": 54,
-        "intended_effective_dose_msv": 1.0,
-        "total_effective_dose_msv": 12.0,
-    }
+    """The tests' CT overexposure (notifiable, CQC table code 2.2), so the classifier does its full
+    work; every bench uses these facts, so their figures are for the same incident."""
+    facts: dict[str, Any] = ct_overexposure(discovered_on=discovered_on)["facts"]
+    return facts
 
 
 def incident_body(*, discovered_on: dt.date | None = None) -> bytes:

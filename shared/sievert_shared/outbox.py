@@ -131,15 +131,20 @@ class Emitter:
     ) -> list[EventEnvelope]:
         if not events:
             return []
+        last = await conn.fetchval(
+            """INSERT INTO emitted_stream_versions AS s (stream_id, version) VALUES ($1, $2)
+               ON CONFLICT (stream_id) DO UPDATE SET version = s.version + $2
+               RETURNING version""",
+            stream_id,
+            len(events),
+        )
+        first = last - len(events) + 1
         now = self.clock.now()
-        # Built before the version is known (1 stands in for it), serialised once, and numbered
-        # by the same statement that takes the versions: one round trip per emission instead
-        # of a version upsert and then an outbox insert.
-        drafts = [
+        envelopes = [
             build_envelope(
                 event,
                 stream_id=stream_id,
-                stream_version=1,
+                stream_version=first + i,
                 tenant=tenant,
                 correlation_id=correlation_id,
                 producer=self.producer_name,
@@ -147,34 +152,10 @@ class Emitter:
                 causation_id=causation_id,
                 actor=actor,
             )
-            for event in events
+            for i, event in enumerate(events)
         ]
-        first = await conn.fetchval(
-            """WITH version AS (
-                   INSERT INTO emitted_stream_versions AS s (stream_id, version) VALUES ($1, $2)
-                   ON CONFLICT (stream_id) DO UPDATE SET version = s.version + $2
-                   RETURNING version - $2 + 1 AS first
-               ), queued AS (
-                   INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
-                   SELECT batch.event_id, batch.topic, $3,
-                          jsonb_set(batch.envelope::jsonb, '{stream_version}',
-                                    to_jsonb(version.first + batch.ord - 1)),
-                          $4
-                   FROM version,
-                        unnest($5::uuid[], $6::text[], $7::text[]) WITH ORDINALITY
-                            AS batch (event_id, topic, envelope, ord)
-                   ORDER BY batch.ord
-               )
-               SELECT first FROM version""",
-            stream_id,
-            len(events),
-            drafts[0].key,
-            current_traceparent(),
-            [draft.event_id for draft in drafts],
-            [topic_of(event, self.topics) for event in events],
-            [draft.model_dump_json() for draft in drafts],
-        )
-        return [draft.model_copy(update={"stream_version": first + i}) for i, draft in enumerate(drafts)]
+        await enqueue(conn, self.topics, envelopes)
+        return envelopes
 
     async def emit_many(self, conn: Connection, emissions: Sequence[Emission]) -> list[EventEnvelope]:
         """``emit`` for many streams in two statements: one version upsert, one outbox insert.
