@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from sievert_shared.testing import devstack
 from tests.browser.conftest import ConsoleStack, live, screenshot, serious_violations, sign_in
@@ -548,6 +548,82 @@ async def test_a_local_investigation_is_owned_and_closed_on_the_page_and_the_cas
     await expect(page.locator("#clocks [data-case-status]")).to_have_attribute("data-case-status", "closed")
     await assert_accessible(page)
     await screenshot(page, "incident-case-closed")
+
+
+async def test_a_live_refresh_never_lands_on_a_field_someone_is_in(
+    page: Page, console_stack: ConsoleStack, intake: httpx.AsyncClient
+) -> None:
+    """A refresh of the case card asked for before the person went into the close-out's findings
+    lands after they did, before they typed: it is held back (swapping the card under them moved
+    the focus off the field, inside a <details> reopened only after the swap, so what they typed
+    next went nowhere). Leaving the field fetches the card again; typing after such a refresh
+    landed keeps every key, and sending shows what changed."""
+    report = small_radiography_repeat(trust="RDEMO", site="RDEMO01")
+    settled = {"individuals_affected": 1, "clinically_significant": False, "equipment_fault": False}
+    report["facts"].update(discovered_on=TODAY.isoformat(), **settled)
+    incident = await post(intake, report)
+    await classified(console_stack, incident)
+    await sign_in(page, console_stack)
+    await page.goto(console_stack.url(f"/incidents/{incident}"))
+    await live(page)
+    case = page.locator("#case")
+    owner = case.locator("[data-owner]")
+    await expect(owner).to_have_attribute("data-owner", "")
+    findings = page.locator("#inv-findings")
+
+    # The card's next refresh is held (asked for, not answered) until the test lets it through.
+    holding = False
+    asked: asyncio.Queue[asyncio.Event] = asyncio.Queue()
+
+    async def hold_the_next_refresh(route: Route) -> None:
+        nonlocal holding
+        if route.request.method != "GET" or not holding:
+            await route.continue_()
+            return
+        holding = False
+        let_through = asyncio.Event()
+        await asked.put(let_through)
+        await let_through.wait()
+        await route.continue_()  # read now: it carries the change
+
+    async def someone_else_assigns(role: str) -> asyncio.Event:
+        """Someone else assigns the owner; the page hears of it and asks for the card (held)."""
+        nonlocal holding
+        holding = True
+        async with httpx.AsyncClient(base_url=console_stack.services["reporting"].url, timeout=10) as reporting:
+            body = {"owner_role": role, "assigned_by_role": "Governance lead"}
+            answer = await reporting.put(f"/v1/incidents/{incident}/local-investigation/owner", json=body)
+            assert answer.status_code == 200, answer.text
+        return await asyncio.wait_for(asked.get(), timeout=LIVE / 1000)
+
+    await page.route(f"**/incidents/{incident}/case", hold_the_next_refresh)
+
+    # In the field, nothing typed yet, when the refresh lands: held back, the focus kept.
+    let_through = await someone_else_assigns("Radiology service manager")
+    await case.locator("summary:has-text('Close the investigation')").click()
+    await findings.focus()
+    let_through.set()
+    await expect(case).to_have_attribute("data-stale", "true")
+    await expect(findings).to_be_focused()
+    await expect(owner).to_have_attribute("data-owner", "")
+    # Left without typing: the card fetches what it missed.
+    await case.locator("#case-h").click()
+    await expect(owner).to_have_attribute("data-owner", "Radiology service manager", timeout=LIVE)
+    await expect(case).not_to_have_attribute("data-stale", "true")
+
+    # Typing after such a refresh landed: every key is kept; sending shows what changed meanwhile.
+    let_through = await someone_else_assigns("Superintendent radiographer")
+    await findings.focus()
+    let_through.set()
+    await expect(case).to_have_attribute("data-stale", "true")
+    typed = "Repeated after a positioning error; no harm."
+    await page.keyboard.type(typed)
+    await expect(findings).to_have_value(typed)
+    await expect(owner).to_have_attribute("data-owner", "Radiology service manager")
+    await page.click("button:has-text('Close the investigation')")
+    await expect(case.locator("[data-conflict]")).to_contain_text("Superintendent radiographer")
+    await expect(owner).to_have_attribute("data-owner", "Superintendent radiographer")
+    await expect(findings).to_have_value(typed)
 
 
 async def test_a_withdrawal_the_authority_agreed_is_recorded_and_the_report_is_no_longer_due(

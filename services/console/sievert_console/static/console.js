@@ -1,7 +1,15 @@
 /* Sievert console: the little script the pages need beyond htmx.
    - shows whether live updates are connected;
-   - keeps a live update from wiping a form someone is filling in (the section refreshes once
-     the form has been sent), from landing while a form of the section is being sent (its answer
+   - keeps a live update from landing on a form someone is filling in: one they have typed into,
+     or one whose field they are in (focused) and may be about to type into. A refresh landing
+     there would replace the field under them: htmx moves the focus to the new field of the
+     same id, but a field inside a <details> is still closed when it does (the section's opened
+     <details> are reopened only after the swap), so the focus fell to the page and what they
+     typed next went nowhere. The check runs when the refresh is asked for and again when its
+     answer lands, on the swapped element and everything inside it; a refresh held back is
+     remembered, and the section fetches itself again once the form is sent, or left without
+     anything typed.
+   - keeps a live update from landing while a form of the section is being sent (its answer
      replaces the section; the section then fetches itself again, so no change is lost), from
      closing what the person opened, and from wiping the answer to their last action.
    - never loses a change that arrives while the section is already fetching itself: htmx's
@@ -34,12 +42,50 @@
     liveState("reconnecting", "Live updates: reconnecting…");
   });
 
-  document.addEventListener("input", function (event) {
+  function typedInto(event) {
     var form = event.target.closest && event.target.closest("form");
     if (form) {
       form.dataset.dirty = "true";
     }
-  });
+  }
+  document.addEventListener("input", typedInto);
+  document.addEventListener("change", typedInto);
+
+  // A field a person can be typing into or choosing in (not a button, not a hidden value).
+  var NOT_FIELDS = { hidden: true, submit: true, button: true, reset: true, image: true };
+  function isField(element) {
+    var tag = element.tagName;
+    return tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && !NOT_FIELDS[element.type]) ||
+      Boolean(element.isContentEditable);
+  }
+
+  // Whether replacing the element would take something from the person: a form in it typed
+  // into, a field in it they are in, or a form of a live section in it being sent.
+  function inUse(element) {
+    if (element.id && sending[element.id]) {
+      return true;
+    }
+    var sections = element.querySelectorAll("section[hx-get][id]");
+    for (var i = 0; i < sections.length; i += 1) {
+      if (sending[sections[i].id]) {
+        return true;
+      }
+    }
+    if (element.querySelector("form[data-dirty='true']")) {
+      return true;
+    }
+    var active = document.activeElement;
+    return Boolean(active && active !== element && element.contains(active) && isField(active));
+  }
+
+  // A refresh of the element held back: it shows as stale, and (a live section) fetches itself
+  // again once it is no longer in use.
+  function holdBack(element) {
+    element.dataset.stale = "true";
+    if (element.id) {
+      missed[element.id] = true;
+    }
+  }
 
   // A live section whose form is being sent: its answer replaces the section, and was rendered
   // before any change that arrives meanwhile. Such a change is remembered (by the section's id)
@@ -117,8 +163,8 @@
 
   // A live refresh (a GET) of a section: it keeps open what the person opened (a <details> with
   // an id) and the answer to their last action ([data-outcome]); and it never lands on a form
-  // being typed into (a refresh already in flight when the typing started is dropped, and the
-  // section fetches itself again once the form is sent).
+  // in use (a refresh already in flight when the person went into the form is dropped when its
+  // answer lands, and the section fetches itself again once the form is sent or left).
   var opened = [];
   var outcome = null;
   var swapped = null;
@@ -131,10 +177,9 @@
     if (verb !== "get" || !target || !target.querySelectorAll) {
       return;
     }
-    if (target.id && (sending[target.id] || target.querySelector("form[data-dirty='true']"))) {
+    if (inUse(target)) {
       event.detail.shouldSwap = false;
-      target.dataset.stale = "true";
-      missed[target.id] = true;
+      holdBack(target);
       return;
     }
     swapped = target.id || null;
@@ -161,20 +206,31 @@
 
   document.addEventListener("htmx:confirm", function (event) {
     var element = event.detail.elt;
-    if (event.detail.verb !== "get" || !element.querySelector) {
+    var target = event.detail.target || element;
+    if (event.detail.verb !== "get" || !element.querySelector || !target.querySelector) {
       return;
     }
-    if (element.id && (sending[element.id] || inFlight(element.id))) {
+    if (element.id && inFlight(element.id)) {
       event.preventDefault();
-      missed[element.id] = true;
+      missed[element.id] = true; // fetched again once the answer in flight is in
       return;
     }
-    if (element.querySelector("form[data-dirty='true']")) {
+    if (inUse(target)) {
       event.preventDefault();
-      element.dataset.stale = "true";
-      if (element.id) {
-        missed[element.id] = true; // fetched again once the form is sent and answered
-      }
+      holdBack(target); // fetched again once the form is sent and answered, or left
+    }
+  });
+
+  // A person leaving a form without typing into it: what its section missed meanwhile is
+  // fetched (htmx:confirm holds it back again if they only moved to another of its fields).
+  document.addEventListener("focusout", function (event) {
+    var element = event.target;
+    if (!element.closest || !isField(element)) {
+      return;
+    }
+    var id = liveSection(element);
+    if (id) {
+      caughtUp(id);
     }
   });
 })();
