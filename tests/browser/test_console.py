@@ -590,7 +590,9 @@ async def test_a_live_refresh_never_lands_on_a_field_someone_is_in(
         """Someone else assigns the owner; the page hears of it and asks for the card (held)."""
         nonlocal holding
         holding = True
-        async with httpx.AsyncClient(base_url=console_stack.services["reporting"].url, timeout=10) as reporting:
+        async with httpx.AsyncClient(
+            base_url=console_stack.services["reporting"].url, timeout=10
+        ) as reporting:
             body = {"owner_role": role, "assigned_by_role": "Governance lead"}
             answer = await reporting.put(f"/v1/incidents/{incident}/local-investigation/owner", json=body)
             assert answer.status_code == 200, answer.text
