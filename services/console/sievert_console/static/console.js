@@ -22,6 +22,9 @@
 (function () {
   "use strict";
 
+  // A live section: a fragment that fetches itself (a card's <section>, or a <div> such as a
+  // theme's detail), with an id to be found again once replaced.
+  var LIVE = "section[hx-get][id], div[hx-get][id]";
   var sending = {}; // live section id -> forms of it being sent
   var fetching = {}; // live section id -> its own refresh (a GET's xhr) in flight
   var missed = {}; // live section ids a change reached while they could not fetch themselves
@@ -65,7 +68,7 @@
     if (element.id && sending[element.id]) {
       return true;
     }
-    var sections = element.querySelectorAll("section[hx-get][id]");
+    var sections = element.querySelectorAll(LIVE);
     for (var i = 0; i < sections.length; i += 1) {
       if (sending[sections[i].id]) {
         return true;
@@ -92,7 +95,7 @@
   // and the section fetches itself again once the answer is in, so the last change is never lost.
 
   function liveSection(element) {
-    var section = element.parentElement && element.parentElement.closest("section[hx-get][id]");
+    var section = element.parentElement && element.parentElement.closest(LIVE);
     return section ? section.id : null;
   }
 
@@ -118,7 +121,7 @@
   }
 
   function isLiveSection(element) {
-    return element.tagName === "SECTION" && element.id && element.hasAttribute("hx-get");
+    return Boolean(element.id) && element.matches(LIVE);
   }
 
   // Once sent, a form no longer holds back its section's refresh.
