@@ -74,6 +74,7 @@ class Fault:
     target: str
     ended: float = 0.0  # restarted (kill), resumed (pause), back (postgres, kafka)
     ready_after: float | None = None  # seconds from ended to /readyz 200 (kill, pause)
+    said: list[str] = field(default_factory=list)  # what a dependency's restart command printed
 
 
 @dataclass
@@ -88,6 +89,9 @@ class ChaosReport:
     longest_stall: dict[str, float] = field(default_factory=dict)
     catch_up_seconds: float = float("nan")
     worst_stall: dict[str, str] = field(default_factory=dict)  # where and when (s into the load)
+    #: the longest stall per group counted from a restarted dependency being ready again: the part
+    #: of a stall while PostgreSQL or the only Kafka broker was down is an outage, not recovery
+    stall_after_dependency: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # what the run found wrong
     notes: list[str] = field(default_factory=list)  # what did not go to plan, not a failure
 
@@ -109,12 +113,41 @@ class ChaosReport:
             + "; faults at "
             + ", ".join(f"{f.at:.0f} s {f.kind} {f.target}" for f in sorted(self.faults, key=lambda f: f.at))
             + ")",
+            *self._dependency_lines(),
             f"caught up {self.catch_up_seconds:.1f} s after the last fault and the end of the load",
             "notes: "
             + ("none" if not self.notes else "; ".join(f"{n} x {k}" for k, n in Counter(self.notes).items())),
             "problems: " + ("none" if not self.problems else "\n  - " + "\n  - ".join(self.problems)),
         ]
         return "\n".join(lines)
+
+    def _dependency_lines(self) -> list[str]:
+        restarts = [f for f in self.faults if f.kind in ("postgres", "kafka")]
+        if not restarts:
+            return []
+        return [
+            "restarted dependencies: "
+            + ", ".join(
+                f"{f.kind} from {f.at:.1f} s, ready again {f.ended - f.at:.1f} s later" for f in restarts
+            ),
+            *(f"  {f.kind}: {line}" for f in restarts for line in f.said),
+            "longest stall counted from the restarted dependency being ready again: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in self.stall_after_dependency.items()),
+        ]
+
+
+def stalls_after_outages(
+    stalls: list[tuple[str, str, float, float]], outages: list[tuple[float, float]], groups: list[str]
+) -> dict[str, float]:
+    """The longest stall per group with the time a dependency was down taken off: a stall that
+    began before a dependency was ready again counts from when it was."""
+    longest = dict.fromkeys(groups, 0.0)
+    for name, _where, began, ended in stalls:
+        for down, back in outages:
+            if began < back and ended > down:
+                began = max(began, back)
+        longest[name] = max(longest.get(name, 0.0), ended - began)
+    return longest
 
 
 def _median(values: list[float]) -> float:
@@ -233,7 +266,13 @@ def consumer_groups(kafka: KafkaSettings) -> dict[str, tuple[str, list[str]]]:
 
 class ProgressMonitor:
     """Samples each group's committed offsets and the partitions' ends every half second. A
-    partition stalls while it has work waiting and its committed offset does not move."""
+    partition stalls while it has work waiting and its committed offset does not move.
+
+    A stall ends at the last sample that saw the offset unmoved, unless the samples after it
+    failed (Kafka itself down): then at the first sample that sees it moved, since when in between
+    it moved is not known. Before, a stall across failed samples was not counted at all: the
+    offset had moved by the next good sample, which started a new stall. Every stall is kept, so
+    the report can say how much of it a restarted dependency being down accounts for."""
 
     def __init__(self, kafka: KafkaSettings, groups: Mapping[str, tuple[str, list[str]]]) -> None:
         self._kafka = kafka
@@ -247,6 +286,10 @@ class ProgressMonitor:
         self._partitions: dict[str, list[TopicPartition]] = {}
         self.started = time.monotonic()
         self.worst: dict[str, tuple[float, str]] = {}  # group -> (stall began, s after start; partition)
+        #: (group, partition, began, ended), monotonic, every stall
+        self.stalls: list[tuple[str, str, float, float]] = []
+        self._previous = time.monotonic()  # the last good sample
+        self._blind = False  # samples failed since the last good one
 
     async def run(self, stop: asyncio.Event) -> None:
         self._partitions = {
@@ -258,13 +301,30 @@ class ProgressMonitor:
         await ends.start()
         try:
             while not stop.is_set():
-                with contextlib.suppress(Exception):  # Kafka itself may be restarting
+                try:
                     await self._sample(admin, ends)
+                except Exception:  # Kafka itself may be restarting
+                    self._blind = True
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
+            self._close_open_stalls(time.monotonic())
         finally:
             await ends.stop()
             await admin.close()
+
+    def _stall(self, name: str, tp: TopicPartition, since: float, until: float, *, ended: bool) -> None:
+        if not self.measuring:
+            return
+        if until - since > self.longest[name]:
+            self.longest[name] = until - since
+            self.worst[name] = (since - self.started, self._where(tp))
+        if ended and until > since:
+            self.stalls.append((name, self._where(tp), since, until))
+
+    def _close_open_stalls(self, now: float) -> None:
+        for (name, tp), since in self._since.items():
+            if since is not None:
+                self._stall(name, tp, since, now, ended=True)
 
     async def _sample(self, admin: AIOKafkaAdminClient, ends: AIOKafkaConsumer) -> None:
         now = time.monotonic()
@@ -279,21 +339,29 @@ class ProgressMonitor:
                 waiting = end[tp] - done
                 lag += max(0, waiting)
                 key = (name, tp)
+                since = self._since.get(key)
+                moved = self._last.get(key) != done
+                if since is not None and (moved or waiting <= 0):
+                    # it ended between the last good sample and this one
+                    self._stall(name, tp, since, now if self._blind else self._previous, ended=True)
                 if waiting <= 0:
                     self._since[key] = None
-                elif self._last.get(key) != done or self._since.get(key) is None:
+                elif moved or since is None:
                     self._since[key] = now
+                else:
+                    self._stall(name, tp, since, now, ended=False)
                 self._last[key] = done
-                since = self._since.get(key)
-                if since is not None and self.measuring and now - since > self.longest[name]:
-                    self.longest[name] = now - since
-                    self.worst[name] = (since - self.started, f"{tp.topic.rsplit('.', 2)[-2]}/{tp.partition}")
             self.lag[name] = lag
             total += lag
         if total == 0:
             self.at_zero_since = self.at_zero_since or now
         else:
             self.at_zero_since = None
+        self._previous, self._blind = now, False
+
+    @staticmethod
+    def _where(tp: TopicPartition) -> str:
+        return f"{tp.topic.rsplit('.', 2)[-2]}/{tp.partition}"
 
 
 # -- the load -----------------------------------------------------------------------------------
@@ -489,13 +557,12 @@ async def _pause(
 async def _restart_dependency(kind: str, command: str, report: ChaosReport, t0: float) -> None:
     fault = Fault(time.monotonic() - t0, kind, command)
     report.faults.append(fault)
-    process = await asyncio.create_subprocess_shell(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, err = await process.communicate()
+    process = await asyncio.create_subprocess_shell(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await process.communicate()
     if process.returncode != 0:
         report.problems.append(f"{command} failed: {err.decode(errors='replace')[-500:]}")
     fault.ended = time.monotonic() - t0
+    fault.said = out.decode(errors="replace").splitlines()[-6:]
 
 
 # -- the checks ---------------------------------------------------------------------------------
@@ -759,6 +826,11 @@ async def run_chaos(
         }
         stop_monitor.set()
         await monitor_task
+        report.stall_after_dependency = stalls_after_outages(
+            monitor.stalls,
+            [(started + f.at, started + f.ended) for f in report.faults if f.kind in ("postgres", "kafka")],
+            list(report.longest_stall),
+        )
         for replica in replicas:
             if not replica.alive():
                 report.problems.append(f"{replica.name} is not running at the end")
