@@ -21,14 +21,14 @@ import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from sievert_classifier.bootstrap import build as build_classifier
@@ -75,6 +75,13 @@ class Fault:
     ended: float = 0.0  # restarted (kill), resumed (pause), back (postgres, kafka)
     ready_after: float | None = None  # seconds from ended to /readyz 200 (kill, pause)
     said: list[str] = field(default_factory=list)  # what a dependency's restart command printed
+    back: float | None = None  # a restarted dependency answered again (s into the load)
+
+    @property
+    def over(self) -> float:
+        """When the fault stopped holding the pipeline back: a dependency's first answer after it
+        went down (its restart command may wait for more before it returns), else ``ended``."""
+        return self.back if self.back is not None else self.ended
 
 
 @dataclass
@@ -128,10 +135,12 @@ class ChaosReport:
         return [
             "restarted dependencies: "
             + ", ".join(
-                f"{f.kind} from {f.at:.1f} s, ready again {f.ended - f.at:.1f} s later" for f in restarts
+                f"{f.kind} from {f.at:.1f} s, answering again {f.over - f.at:.1f} s later "
+                f"(the restart command returned after {f.ended - f.at:.1f} s)"
+                for f in restarts
             ),
             *(f"  {f.kind}: {line}" for f in restarts for line in f.said),
-            "longest stall counted from the restarted dependency being ready again: "
+            "longest stall counted from the restarted dependency answering again: "
             + ", ".join(f"{k} {v:.1f} s" for k, v in self.stall_after_dependency.items()),
         ]
 
@@ -470,7 +479,12 @@ class Load:
 
 
 async def run_faults(
-    replicas: list[Replica], plan: ChaosPlan, report: ChaosReport, rng: random.Random, started: float
+    replicas: list[Replica],
+    plan: ChaosPlan,
+    report: ChaosReport,
+    rng: random.Random,
+    started: float,
+    probes: Mapping[str, Callable[[], Awaitable[None]]],
 ) -> None:
     """Kills spread over the load, a pause or two, and the dependency restarts, then quiet for
     the last few seconds of the load so the catch-up is measured from the last fault."""
@@ -492,7 +506,8 @@ async def run_faults(
         else:
             command = plan.restart_postgres if kind == "postgres" else plan.restart_kafka
             assert command is not None
-            task = asyncio.create_task(_restart_dependency(kind, command, report, started))
+            answers = probes[kind]
+            task = asyncio.create_task(_restart_dependency(kind, command, answers, report, started))
         pending.add(task)
         task.add_done_callback(pending.discard)
     await asyncio.gather(*pending)
@@ -554,15 +569,63 @@ async def _pause(
     fault.ready_after = await victim.wait_ready()
 
 
-async def _restart_dependency(kind: str, command: str, report: ChaosReport, t0: float) -> None:
+async def _restart_dependency(
+    kind: str, command: str, answers: Callable[[], Awaitable[None]], report: ChaosReport, t0: float
+) -> None:
+    """Run the restart command, and meanwhile ask the dependency every 0.1 s whether it answers:
+    the first answer after it stopped answering is when it was back. The command may wait for
+    more than that (``stack.sh`` waits for the broker to serve every consumer group), which
+    consumers need not wait for; counting from its return would flatter their recovery."""
     fault = Fault(time.monotonic() - t0, kind, command)
     report.faults.append(fault)
     process = await asyncio.create_subprocess_shell(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watch = asyncio.create_task(_back_after_down(answers))
     out, err = await process.communicate()
     if process.returncode != 0:
         report.problems.append(f"{command} failed: {err.decode(errors='replace')[-500:]}")
     fault.ended = time.monotonic() - t0
     fault.said = out.decode(errors="replace").splitlines()[-6:]
+    try:
+        fault.back = await asyncio.wait_for(watch, timeout=30) - t0
+    except TimeoutError:
+        report.notes.append(f"{kind} never answered again after its restart, as far as the harness saw")
+
+
+async def _back_after_down(answers: Callable[[], Awaitable[None]]) -> float:
+    """The monotonic instant the dependency first answers after failing to (its restart takes a
+    moment to begin)."""
+    down = False
+    while True:
+        try:
+            await asyncio.wait_for(answers(), timeout=1.0)
+        except Exception:  # refused, reset, timed out, still loading: down
+            down = True
+        else:
+            if down:
+                return time.monotonic()
+        await asyncio.sleep(0.1)
+
+
+def dependency_probes(bootstrap: str, database_url: str) -> dict[str, Callable[[], Awaitable[None]]]:
+    """One round trip to each dependency on a fresh connection: a Kafka metadata request, a
+    PostgreSQL ``SELECT 1``."""
+
+    async def kafka() -> None:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=1000)
+        try:
+            await client.bootstrap()
+            await client.fetch_all_metadata()
+        finally:
+            await client.close()
+
+    async def postgres() -> None:
+        conn = await asyncpg.connect(database_url, timeout=1)
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close()
+
+    return {"kafka": kafka, "postgres": postgres}
 
 
 # -- the checks ---------------------------------------------------------------------------------
@@ -805,8 +868,9 @@ async def run_chaos(
         monitor_task = asyncio.create_task(monitor.run(stop_monitor))
         load = Load(replicas, plan, report, rng)
         started = time.monotonic()
-        await asyncio.gather(load.run(), run_faults(replicas, plan, report, rng, started))
-        quiet_from = max(time.monotonic(), started + max((f.ended for f in report.faults), default=0.0))
+        probes = dependency_probes(bootstrap, databases["intake"])
+        await asyncio.gather(load.run(), run_faults(replicas, plan, report, rng, started, probes))
+        quiet_from = max(time.monotonic(), started + max((f.over for f in report.faults), default=0.0))
         progress(f"load over: {report.accepted_incidents} incidents; waiting for the pipeline to settle")
         deadline = time.monotonic() + plan.settle_timeout
         while not await _settled(databases, monitor):
@@ -828,7 +892,7 @@ async def run_chaos(
         await monitor_task
         report.stall_after_dependency = stalls_after_outages(
             monitor.stalls,
-            [(started + f.at, started + f.ended) for f in report.faults if f.kind in ("postgres", "kafka")],
+            [(started + f.at, started + f.over) for f in report.faults if f.kind in ("postgres", "kafka")],
             list(report.longest_stall),
         )
         for replica in replicas:
