@@ -133,10 +133,11 @@ port_sockets() {
 # cannot bind. Reserving the ports keeps the kernel from handing them out.
 # Root only; skipped quietly where /proc/sys is read-only.
 reserve_ports() {
-	local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur item lo hi p missing=()
+	local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur item lo hi p missing=() ports=("$@")
+	((${#ports[@]})) || ports=("$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT")
 	[[ -w $f ]] || return 0
 	cur=$(<"$f") || return 0
-	for p in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT"; do
+	for p in "${ports[@]}"; do
 		local found=""
 		IFS=, read -ra items <<<"$cur"
 		for item in "${items[@]}"; do
@@ -832,6 +833,32 @@ cluster_wait_ready() {
 	}
 }
 
+# Start a node and wait until it answers, starting it again (three tries) if a port
+# was taken between the check and the JVM's bind: while a broker is down, a client
+# retrying it can be given its port as its own source port and connect to itself (a
+# solo restart under load lost its port so, and stayed down).
+cluster_start_and_wait() {
+	local node=$1 attempt rc logsize log="$CLUSTER_DIR/node-$1/logs/server.log"
+	if is_root; then reserve_ports "$(cluster_port "$node")" "$(cluster_controller_port "$node")"; fi
+	for attempt in 1 2 3; do
+		logsize=$(stat -c %s "$log" 2>/dev/null || echo 0)
+		cluster_start_node "$node"
+		rc=0
+		"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$(cluster_port "$node")" \
+			--timeout "$READY_TIMEOUT" --pid "$(<"$CLUSTER_DIR/node-$node/kafka.pid")" || rc=$?
+		((rc == 0)) && return 0
+		if ((attempt < 3)) && tail -c +"$((logsize + 1))" "$log" 2>/dev/null | grep -q 'Address already in use'; then
+			say "kafka node $node: a port was taken at start-up (attempt $attempt); retrying…"
+			cluster_stop_node "$node"
+			sleep 1
+			continue
+		fi
+		break
+	done
+	tail_log "$log"
+	die "kafka node $node: not ready (probe exit $rc)"
+}
+
 cluster_stop_node() {
 	local node=$1 pid deadline
 	pid=$(cluster_pid "$node") || return 0
@@ -865,6 +892,9 @@ cluster_up() {
 				die "kafka node $node: formatting failed (see $CLUSTER_DIR/node-$node/logs/format.log)"
 		fi
 	done
+	if is_root; then
+		for node in "${CLUSTER_NODES[@]}"; do reserve_ports "$(cluster_port "$node")" "$(cluster_controller_port "$node")"; done
+	fi
 	for node in "${CLUSTER_NODES[@]}"; do
 		cluster_pid "$node" >/dev/null || cluster_start_node "$node"
 	done
@@ -905,8 +935,7 @@ cluster_cmd() {
 		# a node being replaced, is down for longer than this one's few seconds.
 		[[ ${3:-0} =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$CLUSTER_NAME restart: seconds down must be a number"
 		sleep "${3:-0}"
-		cluster_start_node "$node"
-		cluster_wait_ready "$node"
+		cluster_start_and_wait "$node"
 		say "kafka node $node: answering at $(date -u +%T.%3N) ($(since "$t0")s after the stop began)"
 		cluster_wait_ready "$node" --groups
 		say "kafka node $node: serving consumer groups at $(date -u +%T.%3N) ($(since "$t0")s after the stop began)"
