@@ -277,11 +277,13 @@ class ProgressMonitor:
     """Samples each group's committed offsets and the partitions' ends every half second. A
     partition stalls while it has work waiting and its committed offset does not move.
 
-    A stall ends at the last sample that saw the offset unmoved, unless the samples after it
-    failed (Kafka itself down): then at the first sample that sees it moved, since when in between
-    it moved is not known. Before, a stall across failed samples was not counted at all: the
-    offset had moved by the next good sample, which started a new stall. Every stall is kept, so
-    the report can say how much of it a restarted dependency being down accounts for."""
+    A sample is timed when its answers arrive, and a request that takes more than 3 s fails it
+    (aiokafka would otherwise wait out a broker restart and the sample would carry the time it
+    was asked). A stall ends at the last sample that saw the offset unmoved, unless the samples
+    after it failed (Kafka itself down): then at the first sample that sees it moved, since when
+    in between it moved is not known. Before, a stall across failed samples was not counted at
+    all: the offset had moved by the next good sample, which started a new stall. Every stall is
+    kept, so the report can say how much of it a restarted dependency being down accounts for."""
 
     def __init__(self, kafka: KafkaSettings, groups: Mapping[str, tuple[str, list[str]]]) -> None:
         self._kafka = kafka
@@ -297,8 +299,8 @@ class ProgressMonitor:
         self.worst: dict[str, tuple[float, str]] = {}  # group -> (stall began, s after start; partition)
         #: (group, partition, began, ended), monotonic, every stall
         self.stalls: list[tuple[str, str, float, float]] = []
-        self._previous = time.monotonic()  # the last good sample
-        self._blind = False  # samples failed since the last good one
+        self._read_at: dict[str, float] = {}  # group -> when its last good sample was answered
+        self._blind: set[str] = set()  # groups whose samples failed since their last good one
 
     async def run(self, stop: asyncio.Event) -> None:
         self._partitions = {
@@ -310,10 +312,8 @@ class ProgressMonitor:
         await ends.start()
         try:
             while not stop.is_set():
-                try:
+                with contextlib.suppress(Exception):  # Kafka itself may be restarting
                     await self._sample(admin, ends)
-                except Exception:  # Kafka itself may be restarting
-                    self._blind = True
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
             self._close_open_stalls(time.monotonic())
@@ -336,12 +336,18 @@ class ProgressMonitor:
                 self._stall(name, tp, since, now, ended=True)
 
     async def _sample(self, admin: AIOKafkaAdminClient, ends: AIOKafkaConsumer) -> None:
-        now = time.monotonic()
         total = 0
         for name, (group, _topics) in self._groups.items():
             partitions = self._partitions[name]
-            end = await ends.end_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(group)
+            try:
+                end = await asyncio.wait_for(ends.end_offsets(partitions), timeout=3)
+                committed = await asyncio.wait_for(admin.list_consumer_group_offsets(group), timeout=3)
+            except Exception:
+                self._blind.add(name)
+                raise
+            now = time.monotonic()
+            previous = self._read_at.get(name, now)
+            blind = name in self._blind
             lag = 0
             for tp in partitions:
                 done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
@@ -352,7 +358,7 @@ class ProgressMonitor:
                 moved = self._last.get(key) != done
                 if since is not None and (moved or waiting <= 0):
                     # it ended between the last good sample and this one
-                    self._stall(name, tp, since, now if self._blind else self._previous, ended=True)
+                    self._stall(name, tp, since, now if blind else previous, ended=True)
                 if waiting <= 0:
                     self._since[key] = None
                 elif moved or since is None:
@@ -362,11 +368,12 @@ class ProgressMonitor:
                 self._last[key] = done
             self.lag[name] = lag
             total += lag
+            self._read_at[name] = now
+            self._blind.discard(name)
         if total == 0:
-            self.at_zero_since = self.at_zero_since or now
+            self.at_zero_since = self.at_zero_since or time.monotonic()
         else:
             self.at_zero_since = None
-        self._previous, self._blind = now, False
 
     @staticmethod
     def _where(tp: TopicPartition) -> str:
