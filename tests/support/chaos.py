@@ -99,6 +99,8 @@ class ChaosReport:
     #: the longest stall per group counted from a restarted dependency being ready again: the part
     #: of a stall while PostgreSQL or the only Kafka broker was down is an outage, not recovery
     stall_after_dependency: dict[str, float] = field(default_factory=dict)
+    #: of those, only the stalls that spanned a restarted dependency's outage: its recovery
+    recovery_after_dependency: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # what the run found wrong
     notes: list[str] = field(default_factory=list)  # what did not go to plan, not a failure
 
@@ -140,23 +142,31 @@ class ChaosReport:
                 for f in restarts
             ),
             *(f"  {f.kind}: {line}" for f in restarts for line in f.said),
-            "longest stall counted from the restarted dependency answering again: "
+            "longest stall with the time the dependency was down taken off: "
             + ", ".join(f"{k} {v:.1f} s" for k, v in self.stall_after_dependency.items()),
+            "  of which stalls across its outage, from its first answer to progress: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in self.recovery_after_dependency.items()),
         ]
 
 
 def stalls_after_outages(
     stalls: list[tuple[str, str, float, float]], outages: list[tuple[float, float]], groups: list[str]
-) -> dict[str, float]:
-    """The longest stall per group with the time a dependency was down taken off: a stall that
-    began before a dependency was ready again counts from when it was."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The longest stall per group with the time a dependency was down taken off (a stall that
+    began before a dependency answered again counts from when it did), and the longest among
+    the stalls that spanned an outage: how long each group took to move after it."""
     longest = dict.fromkeys(groups, 0.0)
+    recovery = dict.fromkeys(groups, 0.0)
     for name, _where, began, ended in stalls:
+        spanned = False
         for down, back in outages:
             if began < back and ended > down:
                 began = max(began, back)
+                spanned = True
         longest[name] = max(longest.get(name, 0.0), ended - began)
-    return longest
+        if spanned:
+            recovery[name] = max(recovery.get(name, 0.0), ended - began)
+    return longest, recovery
 
 
 def _median(values: list[float]) -> float:
@@ -897,7 +907,7 @@ async def run_chaos(
         }
         stop_monitor.set()
         await monitor_task
-        report.stall_after_dependency = stalls_after_outages(
+        report.stall_after_dependency, report.recovery_after_dependency = stalls_after_outages(
             monitor.stalls,
             [(started + f.at, started + f.over) for f in report.faults if f.kind in ("postgres", "kafka")],
             list(report.longest_stall),
