@@ -2,7 +2,8 @@
 
 Used by scripts/stack.sh when .venv/bin/python has aiokafka. Polls (no fixed
 sleeps beyond a short back-off between attempts) until the broker lists itself
-in a Metadata response and has a controller, or the deadline passes.
+in a Metadata response and has a controller (with --groups: and answers
+ListGroups, i.e. has loaded every consumer group), or the deadline passes.
 
 Exit status: 0 ready, 1 not ready by the deadline, 2 aiokafka missing,
 3 the broker process (--pid) exited while we waited.
