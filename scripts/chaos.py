@@ -103,6 +103,8 @@ async def main() -> int:
             "counts": report.counts,
             "longest_stall": report.longest_stall,
             "worst_stall": report.worst_stall,
+            "stall_after_dependency": report.stall_after_dependency,
+            "recovery_after_dependency": report.recovery_after_dependency,
             "catch_up_seconds": report.catch_up_seconds,
             "problems": report.problems,
             "notes": report.notes,

@@ -16,6 +16,14 @@
 #                             a separate 3-broker KRaft cluster (replication factor 3,
 #                             min.insync.replicas 2) on ports 59192/59292/59392, data in
 #                             .stack/cluster: for fault runs that stop a broker
+#   scripts/stack.sh solo up|down|status|env|restart
+#                             a separate single KRaft broker on port 59492 (controller
+#                             59493), data in .stack/solo: for fault runs that restart
+#                             the only broker without touching the stack's own Kafka
+#   `cluster restart N [S]` and `solo restart [1 S]` keep the node down S seconds more
+#   before starting it again, and print when it stopped, when it answered again and
+#   when it served consumer groups again (it loads __consumer_offsets first); they
+#   return once it does.
 #
 # Ports: PostgreSQL 127.0.0.1:55432 (plaintext or TLS, the client chooses),
 #        Kafka 127.0.0.1:59092 (plaintext), 59094 (SASL_SSL, PLAIN), controller 59093.
@@ -125,10 +133,11 @@ port_sockets() {
 # cannot bind. Reserving the ports keeps the kernel from handing them out.
 # Root only; skipped quietly where /proc/sys is read-only.
 reserve_ports() {
-	local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur item lo hi p missing=()
+	local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur item lo hi p missing=() ports=("$@")
+	((${#ports[@]})) || ports=("$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT")
 	[[ -w $f ]] || return 0
 	cur=$(<"$f") || return 0
-	for p in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT"; do
+	for p in "${ports[@]}"; do
 		local found=""
 		IFS=, read -ra items <<<"$cur"
 		for item in "${items[@]}"; do
@@ -723,14 +732,25 @@ kafka_status() {
 }
 
 # ---------------------------------------------------------------------------
-# A 3-broker cluster (KRaft, each node broker and controller), apart from the
-# single-node stack: its own ports and data, so a fault run can stop a broker
-# while the rest of the stack's users carry on.
+# A 3-broker cluster (KRaft, each node broker and controller), and a single broker
+# (`solo`), apart from the single-node stack: ports and data of their own, so a
+# fault run can stop a broker while the rest of the stack's users carry on. The
+# cluster_* functions serve both: cluster_select picks which.
 
+CLUSTER_NAME=cluster
 CLUSTER_DIR="$STACK_DIR/cluster"
 CLUSTER_NODES=(1 2 3)
-cluster_port() { printf '%d' $((59092 + 100 * $1)); }            # 59192, 59292, 59392
-cluster_controller_port() { printf '%d' $((59093 + 100 * $1)); } # 59193, 59293, 59393
+CLUSTER_PORT0=59092 # node n listens on CLUSTER_PORT0 + 100 n, its controller one above
+cluster_select() {
+	case "$1" in
+	cluster) CLUSTER_NAME=cluster CLUSTER_DIR="$STACK_DIR/cluster" CLUSTER_NODES=(1 2 3) CLUSTER_PORT0=59092 ;;
+	solo) CLUSTER_NAME=solo CLUSTER_DIR="$STACK_DIR/solo" CLUSTER_NODES=(1) CLUSTER_PORT0=59392 ;;
+	esac
+}
+cluster_port() { printf '%d' $((CLUSTER_PORT0 + 100 * $1)); }                # 59192, 59292, 59392; solo 59492
+cluster_controller_port() { printf '%d' $((CLUSTER_PORT0 + 1 + 100 * $1)); } # 59193, 59293, 59393; solo 59493
+cluster_replicas() { printf '%d' "${#CLUSTER_NODES[@]}"; }
+cluster_min_isr() { if ((${#CLUSTER_NODES[@]} > 1)); then printf 2; else printf 1; fi; }
 cluster_bootstrap() {
 	local n list=()
 	for n in "${CLUSTER_NODES[@]}"; do list+=("$HOST:$(cluster_port "$n")"); done
@@ -744,7 +764,7 @@ cluster_render_conf() {
 	local node=$1 n voters=()
 	for n in "${CLUSTER_NODES[@]}"; do voters+=("$n@$HOST:$(cluster_controller_port "$n")"); done
 	cat <<CONF
-# written by scripts/stack.sh cluster up
+# written by scripts/stack.sh $CLUSTER_NAME up
 process.roles=broker,controller
 node.id=$node
 controller.quorum.voters=$(
@@ -757,11 +777,11 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=$CLUSTER_DIR/node-$node/data
-default.replication.factor=3
-min.insync.replicas=2
-offsets.topic.replication.factor=3
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
+default.replication.factor=$(cluster_replicas)
+min.insync.replicas=$(cluster_min_isr)
+offsets.topic.replication.factor=$(cluster_replicas)
+transaction.state.log.replication.factor=$(cluster_replicas)
+transaction.state.log.min.isr=$(cluster_min_isr)
 auto.create.topics.enable=true
 num.partitions=3
 delete.topic.enable=true
@@ -800,14 +820,43 @@ cluster_start_node() {
 	done
 }
 
+# Ready: answers metadata; with --groups also serves consumer groups (it has loaded
+# __consumer_offsets, seconds later: see scripts/stack/kafka_ready.py).
 cluster_wait_ready() {
 	local node=$1 rc=0
+	shift
 	"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$(cluster_port "$node")" \
-		--timeout "$READY_TIMEOUT" --pid "$(<"$CLUSTER_DIR/node-$node/kafka.pid")" || rc=$?
+		--timeout "$READY_TIMEOUT" --pid "$(<"$CLUSTER_DIR/node-$node/kafka.pid")" "$@" || rc=$?
 	((rc == 0)) || {
 		tail_log "$CLUSTER_DIR/node-$node/logs/server.log"
 		die "kafka node $node: not ready (probe exit $rc)"
 	}
+}
+
+# Start a node and wait until it answers, starting it again (three tries) if a port
+# was taken between the check and the JVM's bind: while a broker is down, a client
+# retrying it can be given its port as its own source port and connect to itself (a
+# solo restart under load lost its port so, and stayed down).
+cluster_start_and_wait() {
+	local node=$1 attempt rc logsize log="$CLUSTER_DIR/node-$1/logs/server.log"
+	if is_root; then reserve_ports "$(cluster_port "$node")" "$(cluster_controller_port "$node")"; fi
+	for attempt in 1 2 3; do
+		logsize=$(stat -c %s "$log" 2>/dev/null || echo 0)
+		cluster_start_node "$node"
+		rc=0
+		"$VENV_PY" "$HELPERS/kafka_ready.py" --bootstrap "$HOST:$(cluster_port "$node")" \
+			--timeout "$READY_TIMEOUT" --pid "$(<"$CLUSTER_DIR/node-$node/kafka.pid")" || rc=$?
+		((rc == 0)) && return 0
+		if ((attempt < 3)) && tail -c +"$((logsize + 1))" "$log" 2>/dev/null | grep -q 'Address already in use'; then
+			say "kafka node $node: a port was taken at start-up (attempt $attempt); retrying…"
+			cluster_stop_node "$node"
+			sleep 1
+			continue
+		fi
+		break
+	done
+	tail_log "$log"
+	die "kafka node $node: not ready (probe exit $rc)"
 }
 
 cluster_stop_node() {
@@ -843,18 +892,21 @@ cluster_up() {
 				die "kafka node $node: formatting failed (see $CLUSTER_DIR/node-$node/logs/format.log)"
 		fi
 	done
+	if is_root; then
+		for node in "${CLUSTER_NODES[@]}"; do reserve_ports "$(cluster_port "$node")" "$(cluster_controller_port "$node")"; done
+	fi
 	for node in "${CLUSTER_NODES[@]}"; do
 		cluster_pid "$node" >/dev/null || cluster_start_node "$node"
 	done
 	for node in "${CLUSTER_NODES[@]}"; do cluster_wait_ready "$node"; done
-	say "cluster: 3 brokers ready on $(cluster_bootstrap) in $(since "$t0")s"
+	say "$CLUSTER_NAME: ${#CLUSTER_NODES[@]} broker(s) ready on $(cluster_bootstrap) in $(since "$t0")s"
 }
 
 cluster_cmd() {
 	local node
 	case "${1:-}" in
 	up) cluster_up ;;
-	down) for node in "${CLUSTER_NODES[@]}"; do cluster_stop_node "$node"; done && say "cluster: stopped" ;;
+	down) for node in "${CLUSTER_NODES[@]}"; do cluster_stop_node "$node"; done && say "$CLUSTER_NAME: stopped" ;;
 	status)
 		local rc=0
 		for node in "${CLUSTER_NODES[@]}"; do
@@ -866,16 +918,29 @@ cluster_cmd() {
 		;;
 	env)
 		printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$(cluster_bootstrap)"
-		printf 'export KAFKA_TOPIC_REPLICATION_FACTOR=3\n'
+		printf 'export KAFKA_TOPIC_REPLICATION_FACTOR=%s\n' "$(cluster_replicas)"
 		;;
 	restart)
-		[[ ${2:-} =~ ^[123]$ ]] || die "cluster restart takes a node number: 1, 2 or 3"
-		cluster_stop_node "$2"
-		cluster_start_node "$2"
-		cluster_wait_ready "$2"
-		say "kafka node $2: restarted"
+		node=${2:-}
+		[[ -z $node && ${#CLUSTER_NODES[@]} == 1 ]] && node=1
+		[[ " ${CLUSTER_NODES[*]} " == *" $node "* ]] || die "$CLUSTER_NAME restart takes a node number: ${CLUSTER_NODES[*]}"
+		# Timed in steps, so a fault run can tell the broker's own down time from the
+		# clients' recovery after it (UTC instants to the millisecond).
+		local t0
+		t0=$(now_us)
+		say "kafka node $node: stopping at $(date -u +%T.%3N)"
+		cluster_stop_node "$node"
+		say "kafka node $node: stopped at $(date -u +%T.%3N) ($(since "$t0")s)"
+		# Kept down a while longer if asked: a broker with many partitions to load, or
+		# a node being replaced, is down for longer than this one's few seconds.
+		[[ ${3:-0} =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$CLUSTER_NAME restart: seconds down must be a number"
+		sleep "${3:-0}"
+		cluster_start_and_wait "$node"
+		say "kafka node $node: answering at $(date -u +%T.%3N) ($(since "$t0")s after the stop began)"
+		cluster_wait_ready "$node" --groups
+		say "kafka node $node: serving consumer groups at $(date -u +%T.%3N) ($(since "$t0")s after the stop began)"
 		;;
-	*) die "cluster: up, down, status, env or restart N" ;;
+	*) die "$CLUSTER_NAME: up, down, status, env or restart N" ;;
 	esac
 }
 
@@ -946,7 +1011,7 @@ main() {
 	status) cmd_status ;;
 	env) cmd_env ;;
 	restart) cmd_restart "${2:-}" ;;
-	cluster) cluster_cmd "${2:-}" "${3:-}" ;;
+	cluster | solo) cluster_select "$1" && cluster_cmd "${2:-}" "${3:-}" "${4:-}" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage >&2

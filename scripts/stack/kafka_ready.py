@@ -2,7 +2,8 @@
 
 Used by scripts/stack.sh when .venv/bin/python has aiokafka. Polls (no fixed
 sleeps beyond a short back-off between attempts) until the broker lists itself
-in a Metadata response and has a controller, or the deadline passes.
+in a Metadata response and has a controller (with --groups: and answers
+ListGroups, i.e. has loaded every consumer group), or the deadline passes.
 
 Exit status: 0 ready, 1 not ready by the deadline, 2 aiokafka missing,
 3 the broker process (--pid) exited while we waited.
@@ -18,7 +19,24 @@ import sys
 import time
 
 
-async def probe(bootstrap: str, timeout_s: float) -> bool:
+async def groups_served(bootstrap: str, timeout_s: float) -> bool:
+    """The group coordinator has loaded every group: a broker answers metadata seconds before it
+    has read its __consumer_offsets partitions, and until then consumers can neither join, fetch
+    their offsets nor commit (ListGroups says COORDINATOR_LOAD_IN_PROGRESS)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(timeout_s * 1000))
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout=timeout_s)
+        await asyncio.wait_for(admin.list_consumer_groups(), timeout=timeout_s)
+        return True
+    finally:
+        await admin.close()
+
+
+async def probe(bootstrap: str, timeout_s: float, *, groups: bool = False) -> bool:
     from aiokafka import AIOKafkaClient  # imported here so a missing module exits 2 below
 
     client = AIOKafkaClient(
@@ -30,9 +48,11 @@ async def probe(bootstrap: str, timeout_s: float) -> bool:
     try:
         await asyncio.wait_for(client.bootstrap(), timeout=timeout_s)
         cluster = await asyncio.wait_for(client.fetch_all_metadata(), timeout=timeout_s)
-        return bool(cluster.brokers()) and cluster.controller is not None
+        if not (cluster.brokers() and cluster.controller is not None):
+            return False
     finally:
         await client.close()
+    return not groups or await groups_served(bootstrap, timeout_s)
 
 
 def alive(pid: int) -> bool:
@@ -57,6 +77,9 @@ async def main() -> int:
     parser.add_argument("--timeout", type=float, default=90.0, help="total seconds to wait")
     parser.add_argument("--once", action="store_true", help="one attempt, no waiting")
     parser.add_argument("--pid", type=int, default=0, help="give up at once if this process exits")
+    parser.add_argument(
+        "--groups", action="store_true", help="also wait until the broker serves consumer groups"
+    )
     args = parser.parse_args()
 
     # aiokafka logs every refused connection at ERROR; the caller prints its own messages.
@@ -71,7 +94,7 @@ async def main() -> int:
     while True:
         remaining = deadline - time.monotonic()
         try:
-            if await probe(args.bootstrap, max(0.5, min(5.0, remaining))):
+            if await probe(args.bootstrap, max(0.5, min(5.0, remaining)), groups=args.groups):
                 return 0
         except Exception:  # connection refused, timeouts, broker still fenced...
             pass

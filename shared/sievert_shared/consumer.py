@@ -34,14 +34,15 @@ from aiokafka import (
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
-from sievert_shared.db import Connection
+from sievert_shared.db import Connection, ping
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, EventRegistry, UndecodableEventError, UnknownEventError
-from sievert_shared.kafka import new_consumer
+from sievert_shared.kafka import kafka_ready, new_consumer
 from sievert_shared.logging import Throttle, get_logger, logged_after_commit
 from sievert_shared.metrics import ServiceMetrics
 from sievert_shared.settings import KafkaSettings
 from sievert_shared.tracing import consuming
+from sievert_shared.unavailable import unavailable_dependency
 
 log = get_logger(__name__)
 
@@ -92,6 +93,7 @@ class ConsumerStats:
     duplicates: int = 0
     dead_lettered: int = 0
     ignored: int = 0
+    retried_batches: int = 0  # read again in place because a dependency was down
 
 
 class IdempotentConsumer:
@@ -106,7 +108,10 @@ class IdempotentConsumer:
         dead_letter_producer: AIOKafkaProducer,
         registry: EventRegistry = REGISTRY,
         metrics: ServiceMetrics | None = None,
+        retry_pause: tuple[float, float] = (0.25, 5.0),
     ) -> None:
+        """``retry_pause``: the first and the longest pause before a batch whose dependency is
+        down is read again (cut short when the dependency answers again)."""
         self.name = name
         self._metrics = metrics or ServiceMetrics(name.split(".")[0])
         self._pool = pool
@@ -124,6 +129,7 @@ class IdempotentConsumer:
         self._applied_up_to: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._throttle = Throttle()
+        self._retry_pause = retry_pause
 
     @property
     def group_id(self) -> str:
@@ -134,7 +140,7 @@ class IdempotentConsumer:
         consumer.subscribe(self._topics, listener=_Membership(self))
         await consumer.start()
         self._consumer = consumer
-        pause = _Backoff()
+        pause = _Backoff(*self._retry_pause)
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
@@ -143,9 +149,10 @@ class IdempotentConsumer:
                 try:
                     await self._process_batches(consumer, batches)
                 except _RETRY_IN_PLACE as exc:
+                    self.stats.retried_batches += 1
                     self._rewind(consumer, batches)
                     self._log_unavailable(exc, pause.delay)
-                    await pause.wait(stop)
+                    await pause.wait(stop, self._probe_for(exc))
                     continue
                 pause.reset()
                 await self._metrics.sample_lag(self.name, consumer)
@@ -184,6 +191,24 @@ class IdempotentConsumer:
         for tp, records in batches.items():
             if records and tp in owned:
                 consumer.seek(tp, records[0].offset)
+
+    def _probe_for(self, exc: BaseException) -> Callable[[], Awaitable[None]]:
+        """A cheap check that the dependency ``exc`` blames answers again: one round trip, no
+        batch decoded or handler run."""
+        dependency = unavailable_dependency(exc)
+        pool, producer = self._pool, self._dlq
+
+        async def database() -> None:
+            await ping(pool)
+
+        async def kafka() -> None:
+            await kafka_ready(producer, within_seconds=1.0)
+
+        async def both() -> None:
+            await database()
+            await kafka()
+
+        return {"database": database, "kafka": kafka}.get(dependency or "", both)
 
     def _log_unavailable(self, exc: BaseException, retry_in: float) -> None:
         allowed, held_back = self._throttle.allow(type(exc).__name__)
@@ -387,20 +412,43 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class _Backoff:
-    """Capped exponential pause between retries of a batch whose dependency is down."""
+    """Capped exponential pause between retries of a batch whose dependency is down, cut short as
+    soon as the dependency answers again: a blind pause that had grown to its cap (5 s) left a
+    consumer idle for up to that long after PostgreSQL or Kafka was back. While it waits it
+    checks the dependency every ``poll`` seconds, and the pause ends when a check that had failed
+    succeeds; a check that succeeds from the start (the dependency looks fine, the batch failed
+    for some other transient reason) leaves the full pause, so such a failure is not retried in
+    a tight loop."""
 
-    def __init__(self, first: float = 0.25, most: float = 5.0) -> None:
+    def __init__(self, first: float = 0.25, most: float = 5.0, poll: float = 0.25) -> None:
         self._first = first
         self._most = most
+        self._poll = poll
         self.delay = first
 
     def reset(self) -> None:
         self.delay = self._first
 
-    async def wait(self, stop: asyncio.Event) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=self.delay)
+    async def wait(self, stop: asyncio.Event, answers: Callable[[], Awaitable[None]] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.delay
         self.delay = min(self.delay * 2, self._most)
+        seen_down = False
+        while not stop.is_set():
+            left = until - loop.time()
+            if left <= 0:
+                return
+            if answers is not None:
+                try:
+                    await asyncio.wait_for(answers(), timeout=max(self._poll, 1.0))
+                except Exception:  # still down, whatever the error: keep pausing
+                    seen_down = True
+                else:
+                    if seen_down:
+                        return  # it is back: retry now, not at the end of the pause
+                left = until - loop.time()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, min(left, self._poll)))
 
 
 async def _bind_stream_tenants(conn: Connection, decoded: list[_Decoded]) -> dict[uuid.UUID, str]:

@@ -266,5 +266,63 @@ async def test_ready_when_assigned_and_caught_up_not_before(
         await producer.stop()
 
 
+async def test_a_batch_waiting_out_a_dead_database_is_read_again_as_soon_as_it_answers(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> None:
+    url: str = await make_database("retry")
+    database = urlsplit(url).path.lstrip("/")
+    pool = await create_pool(url, acquire_timeout=5)
+    await migrate(pool, "sievert_reporting.migrations")  # the shared set holds the inbox
+    kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(kafka, kafka.topics.all())
+    applied: list[uuid.UUID] = []
+
+    async def record(_conn: Connection, envelope: EventEnvelope, _event: Event) -> None:
+        applied.append(envelope.event_id)
+
+    producer = new_producer(kafka, client_id="dlq")
+    await producer.start()
+    # A pause of ten minutes after a failed batch: slept out blind, the event would wait that long
+    # after the database was back, and the test would time out.
+    consumer = IdempotentConsumer(
+        "retry",
+        pool=pool,
+        kafka=kafka,
+        topics=[kafka.topics.submissions],
+        handlers={NotificationSubmitted.event_type: record},
+        dead_letter_producer=producer,
+        retry_pause=(600.0, 600.0),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    event = _submitted(uuid.uuid4())
+    try:
+        await asyncio.wait_for(consumer.assigned.wait(), timeout=60)
+        await _cut_off(infra.admin_database_url, database, cut=True)
+        try:
+            await produce(
+                infra.kafka_bootstrap, kafka.topics.submissions, [(event.key, event.to_json_bytes())]
+            )
+
+            def failed_on_the_database() -> None:
+                assert consumer.stats.retried_batches >= 1
+
+            await eventually(failed_on_the_database, timeout=30)
+            assert applied == []
+        finally:
+            await _cut_off(infra.admin_database_url, database, cut=False)
+
+        def applied_once_back() -> None:
+            assert applied == [event.event_id]
+
+        await eventually(applied_once_back, timeout=30)
+        assert consumer.stats.dead_lettered == 0
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+        await pool.close()
+
+
 def test_the_lag_bound_is_a_setting() -> None:
     assert ServiceSettings.model_fields["ready_max_consumer_lag"].default == 1000

@@ -21,14 +21,14 @@ import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from sievert_classifier.bootstrap import build as build_classifier
@@ -74,6 +74,14 @@ class Fault:
     target: str
     ended: float = 0.0  # restarted (kill), resumed (pause), back (postgres, kafka)
     ready_after: float | None = None  # seconds from ended to /readyz 200 (kill, pause)
+    said: list[str] = field(default_factory=list)  # what a dependency's restart command printed
+    back: float | None = None  # a restarted dependency answered again (s into the load)
+
+    @property
+    def over(self) -> float:
+        """When the fault stopped holding the pipeline back: a dependency's first answer after it
+        went down (its restart command may wait for more before it returns), else ``ended``."""
+        return self.back if self.back is not None else self.ended
 
 
 @dataclass
@@ -88,6 +96,11 @@ class ChaosReport:
     longest_stall: dict[str, float] = field(default_factory=dict)
     catch_up_seconds: float = float("nan")
     worst_stall: dict[str, str] = field(default_factory=dict)  # where and when (s into the load)
+    #: the longest stall per group counted from a restarted dependency being ready again: the part
+    #: of a stall while PostgreSQL or the only Kafka broker was down is an outage, not recovery
+    stall_after_dependency: dict[str, float] = field(default_factory=dict)
+    #: of those, only the stalls that spanned a restarted dependency's outage: its recovery
+    recovery_after_dependency: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # what the run found wrong
     notes: list[str] = field(default_factory=list)  # what did not go to plan, not a failure
 
@@ -109,12 +122,51 @@ class ChaosReport:
             + "; faults at "
             + ", ".join(f"{f.at:.0f} s {f.kind} {f.target}" for f in sorted(self.faults, key=lambda f: f.at))
             + ")",
+            *self._dependency_lines(),
             f"caught up {self.catch_up_seconds:.1f} s after the last fault and the end of the load",
             "notes: "
             + ("none" if not self.notes else "; ".join(f"{n} x {k}" for k, n in Counter(self.notes).items())),
             "problems: " + ("none" if not self.problems else "\n  - " + "\n  - ".join(self.problems)),
         ]
         return "\n".join(lines)
+
+    def _dependency_lines(self) -> list[str]:
+        restarts = [f for f in self.faults if f.kind in ("postgres", "kafka")]
+        if not restarts:
+            return []
+        return [
+            "restarted dependencies: "
+            + ", ".join(
+                f"{f.kind} from {f.at:.1f} s, answering again {f.over - f.at:.1f} s later "
+                f"(the restart command returned after {f.ended - f.at:.1f} s)"
+                for f in restarts
+            ),
+            *(f"  {f.kind}: {line}" for f in restarts for line in f.said),
+            "longest stall with the time the dependency was down taken off: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in self.stall_after_dependency.items()),
+            "  of which stalls across its outage, from its first answer to progress: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in self.recovery_after_dependency.items()),
+        ]
+
+
+def stalls_after_outages(
+    stalls: list[tuple[str, str, float, float]], outages: list[tuple[float, float]], groups: list[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The longest stall per group with the time a dependency was down taken off (a stall that
+    began before a dependency answered again counts from when it did), and the longest among
+    the stalls that spanned an outage: how long each group took to move after it."""
+    longest = dict.fromkeys(groups, 0.0)
+    recovery = dict.fromkeys(groups, 0.0)
+    for name, _where, began, ended in stalls:
+        spanned = False
+        for down, back in outages:
+            if began < back and ended > down:
+                began = max(began, back)
+                spanned = True
+        longest[name] = max(longest.get(name, 0.0), ended - began)
+        if spanned:
+            recovery[name] = max(recovery.get(name, 0.0), ended - began)
+    return longest, recovery
 
 
 def _median(values: list[float]) -> float:
@@ -233,7 +285,15 @@ def consumer_groups(kafka: KafkaSettings) -> dict[str, tuple[str, list[str]]]:
 
 class ProgressMonitor:
     """Samples each group's committed offsets and the partitions' ends every half second. A
-    partition stalls while it has work waiting and its committed offset does not move."""
+    partition stalls while it has work waiting and its committed offset does not move.
+
+    A sample is timed when its answers arrive, and a request that takes more than 3 s fails it
+    (aiokafka would otherwise wait out a broker restart and the sample would carry the time it
+    was asked). A stall ends at the last sample that saw the offset unmoved, unless the samples
+    after it failed (Kafka itself down): then at the first sample that sees it moved, since when
+    in between it moved is not known. Before, a stall across failed samples was not counted at
+    all: the offset had moved by the next good sample, which started a new stall. Every stall is
+    kept, so the report can say how much of it a restarted dependency being down accounts for."""
 
     def __init__(self, kafka: KafkaSettings, groups: Mapping[str, tuple[str, list[str]]]) -> None:
         self._kafka = kafka
@@ -247,6 +307,10 @@ class ProgressMonitor:
         self._partitions: dict[str, list[TopicPartition]] = {}
         self.started = time.monotonic()
         self.worst: dict[str, tuple[float, str]] = {}  # group -> (stall began, s after start; partition)
+        #: (group, partition, began, ended), monotonic, every stall
+        self.stalls: list[tuple[str, str, float, float]] = []
+        self._read_at: dict[str, float] = {}  # group -> when its last good sample was answered
+        self._blind: set[str] = set()  # groups whose samples failed since their last good one
 
     async def run(self, stop: asyncio.Event) -> None:
         self._partitions = {
@@ -262,38 +326,68 @@ class ProgressMonitor:
                     await self._sample(admin, ends)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
+            self._close_open_stalls(time.monotonic())
         finally:
             await ends.stop()
             await admin.close()
 
+    def _stall(self, name: str, tp: TopicPartition, since: float, until: float, *, ended: bool) -> None:
+        if not self.measuring:
+            return
+        if until - since > self.longest[name]:
+            self.longest[name] = until - since
+            self.worst[name] = (since - self.started, self._where(tp))
+        if ended and until > since:
+            self.stalls.append((name, self._where(tp), since, until))
+
+    def _close_open_stalls(self, now: float) -> None:
+        for (name, tp), since in self._since.items():
+            if since is not None:
+                self._stall(name, tp, since, now, ended=True)
+
     async def _sample(self, admin: AIOKafkaAdminClient, ends: AIOKafkaConsumer) -> None:
-        now = time.monotonic()
         total = 0
         for name, (group, _topics) in self._groups.items():
             partitions = self._partitions[name]
-            end = await ends.end_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(group)
+            try:
+                end = await asyncio.wait_for(ends.end_offsets(partitions), timeout=3)
+                committed = await asyncio.wait_for(admin.list_consumer_group_offsets(group), timeout=3)
+            except Exception:
+                self._blind.add(name)
+                raise
+            now = time.monotonic()
+            previous = self._read_at.get(name, now)
+            blind = name in self._blind
             lag = 0
             for tp in partitions:
                 done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
                 waiting = end[tp] - done
                 lag += max(0, waiting)
                 key = (name, tp)
+                since = self._since.get(key)
+                moved = self._last.get(key) != done
+                if since is not None and (moved or waiting <= 0):
+                    # it ended between the last good sample and this one
+                    self._stall(name, tp, since, now if blind else previous, ended=True)
                 if waiting <= 0:
                     self._since[key] = None
-                elif self._last.get(key) != done or self._since.get(key) is None:
+                elif moved or since is None:
                     self._since[key] = now
+                else:
+                    self._stall(name, tp, since, now, ended=False)
                 self._last[key] = done
-                since = self._since.get(key)
-                if since is not None and self.measuring and now - since > self.longest[name]:
-                    self.longest[name] = now - since
-                    self.worst[name] = (since - self.started, f"{tp.topic.rsplit('.', 2)[-2]}/{tp.partition}")
             self.lag[name] = lag
             total += lag
+            self._read_at[name] = now
+            self._blind.discard(name)
         if total == 0:
-            self.at_zero_since = self.at_zero_since or now
+            self.at_zero_since = self.at_zero_since or time.monotonic()
         else:
             self.at_zero_since = None
+
+    @staticmethod
+    def _where(tp: TopicPartition) -> str:
+        return f"{tp.topic.rsplit('.', 2)[-2]}/{tp.partition}"
 
 
 # -- the load -----------------------------------------------------------------------------------
@@ -402,7 +496,12 @@ class Load:
 
 
 async def run_faults(
-    replicas: list[Replica], plan: ChaosPlan, report: ChaosReport, rng: random.Random, started: float
+    replicas: list[Replica],
+    plan: ChaosPlan,
+    report: ChaosReport,
+    rng: random.Random,
+    started: float,
+    probes: Mapping[str, Callable[[], Awaitable[None]]],
 ) -> None:
     """Kills spread over the load, a pause or two, and the dependency restarts, then quiet for
     the last few seconds of the load so the catch-up is measured from the last fault."""
@@ -424,7 +523,8 @@ async def run_faults(
         else:
             command = plan.restart_postgres if kind == "postgres" else plan.restart_kafka
             assert command is not None
-            task = asyncio.create_task(_restart_dependency(kind, command, report, started))
+            answers = probes[kind]
+            task = asyncio.create_task(_restart_dependency(kind, command, answers, report, started))
         pending.add(task)
         task.add_done_callback(pending.discard)
     await asyncio.gather(*pending)
@@ -486,16 +586,63 @@ async def _pause(
     fault.ready_after = await victim.wait_ready()
 
 
-async def _restart_dependency(kind: str, command: str, report: ChaosReport, t0: float) -> None:
+async def _restart_dependency(
+    kind: str, command: str, answers: Callable[[], Awaitable[None]], report: ChaosReport, t0: float
+) -> None:
+    """Run the restart command, and meanwhile ask the dependency every 0.1 s whether it answers:
+    the first answer after it stopped answering is when it was back. The command may wait for
+    more than that (``stack.sh`` waits for the broker to serve every consumer group), which
+    consumers need not wait for; counting from its return would flatter their recovery."""
     fault = Fault(time.monotonic() - t0, kind, command)
     report.faults.append(fault)
-    process = await asyncio.create_subprocess_shell(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, err = await process.communicate()
+    process = await asyncio.create_subprocess_shell(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watch = asyncio.create_task(_back_after_down(answers))
+    out, err = await process.communicate()
     if process.returncode != 0:
         report.problems.append(f"{command} failed: {err.decode(errors='replace')[-500:]}")
     fault.ended = time.monotonic() - t0
+    fault.said = out.decode(errors="replace").splitlines()[-6:]
+    try:
+        fault.back = await asyncio.wait_for(watch, timeout=30) - t0
+    except TimeoutError:
+        report.notes.append(f"{kind} never answered again after its restart, as far as the harness saw")
+
+
+async def _back_after_down(answers: Callable[[], Awaitable[None]]) -> float:
+    """The monotonic instant the dependency first answers after failing to (its restart takes a
+    moment to begin)."""
+    down = False
+    while True:
+        try:
+            await asyncio.wait_for(answers(), timeout=1.0)
+        except Exception:  # refused, reset, timed out, still loading: down
+            down = True
+        else:
+            if down:
+                return time.monotonic()
+        await asyncio.sleep(0.1)
+
+
+def dependency_probes(bootstrap: str, database_url: str) -> dict[str, Callable[[], Awaitable[None]]]:
+    """One round trip to each dependency on a fresh connection: a Kafka metadata request, a
+    PostgreSQL ``SELECT 1``."""
+
+    async def kafka() -> None:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=1000)
+        try:
+            await client.bootstrap()
+            await client.fetch_all_metadata()
+        finally:
+            await client.close()
+
+    async def postgres() -> None:
+        conn = await asyncpg.connect(database_url, timeout=1)
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close()
+
+    return {"kafka": kafka, "postgres": postgres}
 
 
 # -- the checks ---------------------------------------------------------------------------------
@@ -738,8 +885,9 @@ async def run_chaos(
         monitor_task = asyncio.create_task(monitor.run(stop_monitor))
         load = Load(replicas, plan, report, rng)
         started = time.monotonic()
-        await asyncio.gather(load.run(), run_faults(replicas, plan, report, rng, started))
-        quiet_from = max(time.monotonic(), started + max((f.ended for f in report.faults), default=0.0))
+        probes = dependency_probes(bootstrap, databases["intake"])
+        await asyncio.gather(load.run(), run_faults(replicas, plan, report, rng, started, probes))
+        quiet_from = max(time.monotonic(), started + max((f.over for f in report.faults), default=0.0))
         progress(f"load over: {report.accepted_incidents} incidents; waiting for the pipeline to settle")
         deadline = time.monotonic() + plan.settle_timeout
         while not await _settled(databases, monitor):
@@ -759,6 +907,11 @@ async def run_chaos(
         }
         stop_monitor.set()
         await monitor_task
+        report.stall_after_dependency, report.recovery_after_dependency = stalls_after_outages(
+            monitor.stalls,
+            [(started + f.at, started + f.over) for f in report.faults if f.kind in ("postgres", "kafka")],
+            list(report.longest_stall),
+        )
         for replica in replicas:
             if not replica.alive():
                 report.problems.append(f"{replica.name} is not running at the end")
