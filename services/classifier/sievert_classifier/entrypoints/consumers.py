@@ -57,7 +57,8 @@ class IncidentHandlers:
         self._emitter = emitter
         # By event id: after_batch applies those of the envelopes the consumer says took effect,
         # so what a rolled-back attempt kept is never applied (its retry keeps them again), and
-        # it is dropped at the next batch's end.
+        # it is dropped at the next batch's end. One set of handlers per consumer (the runtime
+        # builds them so), which applies one batch at a time.
         self._kept: dict[uuid.UUID, Kept] = {}
 
     async def on_incident_facts(
