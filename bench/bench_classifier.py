@@ -5,6 +5,16 @@ runs over a fresh batch of incidents each round; the best round is reported, the
 figure least disturbed by other work on the machine.
 
     .venv/bin/python bench/bench_classifier.py [--incidents 2000] [--rounds 15] [--profile]
+
+With ``--consumer``, it measures the classifier's consumer instead: ``--incidents`` IncidentReported
+events of the same mix go through the consumer's own apply path (``IdempotentConsumer._process``
+with the service's handlers, batches of ``--batch`` records as one ``getmany`` hands them over) on
+a fresh database over a one-connection pool, so the PostgreSQL backend doing the work is known. It
+prints the statements and transactions per event (counted on a first pass by asyncpg's query
+logger), then, on a second pass of new incidents without the logger, the bench process's CPU and
+that backend's CPU per event. No Kafka: records are built in memory, the outbox is left unread.
+
+    .venv/bin/python bench/bench_classifier.py --consumer [--incidents 2000] [--batch 1 10 100]
 """
 
 from __future__ import annotations
@@ -157,12 +167,132 @@ def run(batches: list[list[IncidentFacts]]) -> float:
     return best
 
 
+def consumer_bench(incident_count: int, batch_sizes: list[int]) -> None:
+    """The ``--consumer`` mode (see the module's docstring)."""
+    import asyncio
+    import datetime as dt
+    import os
+    import sys
+    import uuid
+    from pathlib import Path
+
+    from aiokafka import ConsumerRecord, TopicPartition
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not a package
+    from bench.bench_intake import Infra, say, scratch
+    from bench.bench_intake import run as run_async
+    from sievert_classifier.entrypoints.consumers import consumer_handlers
+    from sievert_shared.consumer import IdempotentConsumer
+    from sievert_shared.db import create_pool, migrate
+    from sievert_shared.envelope import Tenant
+    from sievert_shared.events import IncidentReported
+    from sievert_shared.logging import configure_logging
+    from sievert_shared.outbox import Emitter, build_envelope
+    from sievert_shared.settings import KafkaSettings
+    from tests.support.clock import FakeClock
+
+    now = dt.datetime(2025, 6, 5, 9, 0, tzinfo=dt.UTC)
+
+    def backend_cpu_s(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def records(
+        topic: str, facts: list[IncidentFacts], first_offset: int
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        out: list[ConsumerRecord[bytes, bytes]] = []
+        for n, item in enumerate(facts):
+            envelope = build_envelope(
+                IncidentReported(facts=item, channel="json"),
+                stream_id=uuid.uuid4(),
+                stream_version=1,
+                tenant=Tenant(trust="RXX", site="RXX01"),
+                correlation_id="bench-classifier-consumer",
+                producer="intake",
+                now=now,
+            )
+            value = envelope.to_json_bytes()
+            offset = first_offset + n
+            out.append(ConsumerRecord(topic, 0, offset, 0, 0, envelope.key, value, None, 16, len(value), []))
+        return out
+
+    async def measure(infra: Infra, database_url: str, prefix: str, batch: int) -> None:
+        kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=prefix)
+        pool = await create_pool(database_url, max_size=1)
+        try:
+            await migrate(pool, "sievert_classifier.migrations")
+            async with pool.acquire() as conn:
+                backend = await conn.fetchval("SELECT pg_backend_pid()")
+            consumer = IdempotentConsumer(
+                "incidents",
+                pool=pool,
+                kafka=kafka,
+                topics=[kafka.topics.incidents],
+                handlers=consumer_handlers(Emitter("classifier", kafka.topics, FakeClock(now))),
+                dead_letter_producer=None,  # no event here is poison: nothing is dead-lettered
+            )
+            tp = TopicPartition(kafka.topics.incidents, 0)
+            statements: Counter[str] = Counter()
+
+            def count(query: object) -> None:
+                text = str(getattr(query, "query", "")).split(None, 1)
+                statements[text[0].upper().rstrip(";") if text else "?"] += 1
+
+            # first pass, counted (and it prepares the statements the second pass reuses)
+            counted = records(tp.topic, incidents(incident_count, seed=1)[: max(batch * 4, 200)], 0)
+            async with pool.acquire() as conn:
+                conn.add_query_logger(count)
+            for i in range(0, len(counted), batch):
+                await consumer._process(tp, counted[i : i + batch])
+            await asyncio.sleep(0)  # the logger is called soon after each statement
+            async with pool.acquire() as conn:
+                conn.remove_query_logger(count)
+            events = len(counted)
+            total = sum(statements.values())
+            transactions = statements["BEGIN"]
+            say(
+                f"batch {batch}: {total / events:.2f} statements and {transactions / events:.2f} transactions "
+                f"per event ({', '.join(f'{k} {v / events:.2f}' for k, v in statements.most_common())})"
+            )
+            timed = records(tp.topic, incidents(incident_count, seed=2), len(counted))
+            cpu_before, pg_before = time.process_time(), backend_cpu_s(backend)
+            started = time.perf_counter()
+            for i in range(0, len(timed), batch):
+                await consumer._process(tp, timed[i : i + batch])
+            elapsed = time.perf_counter() - started
+            cpu, pg = time.process_time() - cpu_before, backend_cpu_s(backend) - pg_before
+            per = 1000 / len(timed)
+            say(
+                f"batch {batch}: {len(timed):,} events in {elapsed:.1f}s; CPU ms per event: "
+                f"classifier {cpu * per:.3f}, postgres {pg * per:.3f}, total {(cpu + pg) * per:.3f}"
+            )
+        finally:
+            await pool.close()
+
+    configure_logging("classifier", "warning")
+    infra = Infra.from_env()
+    say(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    for batch in batch_sizes:
+        with scratch(infra, ["classifier"]) as space:
+            run_async(measure(infra, space.database_urls["classifier"], space.prefix, batch))
+    say(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one pass")
+    parser.add_argument(
+        "--consumer", action="store_true", help="measure the consumer over PostgreSQL instead"
+    )
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[1, 10, 100], help="--consumer: records per batch"
+    )
     args = parser.parse_args()
+    if args.consumer:
+        consumer_bench(args.incidents, args.batch)
+        return
 
     batches = [incidents(args.incidents, seed=20230419 + n) for n in range(args.rounds)]
     facts = batches[0]

@@ -305,21 +305,7 @@ class IdempotentConsumer:
         """One transaction for the batch: record every event id, apply the first-seen ones."""
         applied = _Applied()
         async with self._pool.acquire() as conn, conn.transaction():
-            first_seen = {
-                row["event_id"]
-                for row in await conn.fetch(
-                    """INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset)
-                       SELECT $1, event_id, $2, $3, kafka_offset
-                       FROM unnest($4::uuid[], $5::bigint[]) AS batch (event_id, kafka_offset)
-                       ON CONFLICT DO NOTHING RETURNING event_id""",
-                    self.name,
-                    tp.topic,
-                    tp.partition,
-                    [item.envelope.event_id for item in decoded],
-                    [item.record.offset for item in decoded],
-                )
-            }
-            bound = await _bind_stream_tenants(conn, decoded)
+            first_seen, bound = await _record_batch(conn, self.name, tp, decoded)
             for item in decoded:
                 env = item.envelope
                 if env.event_id not in first_seen:
@@ -451,25 +437,51 @@ class _Backoff:
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, min(left, self._poll)))
 
 
-async def _bind_stream_tenants(conn: Connection, decoded: list[_Decoded]) -> dict[uuid.UUID, str]:
-    """The trust each stream of the batch is bound to, binding new streams to the trust of their
-    first event in batch order."""
+async def _record_batch(
+    conn: Connection, consumer: str, tp: TopicPartition, decoded: list[_Decoded]
+) -> tuple[set[uuid.UUID], dict[uuid.UUID, str]]:
+    """Record every event id of the batch in ``processed_events``, and bind each stream to the
+    trust of its first event in batch order (``stream_tenants``), in one round trip. Returns the
+    ids recorded now (the rest were processed before) and the trust each stream is bound to.
+
+    The stream rows bound before this statement are read from its snapshot and the ones it binds
+    from its ``RETURNING``: a data-modifying CTE's rows are not visible to the rest of its
+    statement."""
     rows = await conn.fetch(
         """WITH batch AS (
-               SELECT * FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS b (stream_id, trust, ord)
+               SELECT * FROM unnest($4::uuid[], $5::bigint[], $6::uuid[], $7::text[]) WITH ORDINALITY
+                   AS b (event_id, kafka_offset, stream_id, trust, ord)
+           ), recorded AS (
+               INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset)
+               SELECT $1, event_id, $2, $3, kafka_offset FROM batch
+               ON CONFLICT DO NOTHING RETURNING event_id
            ), firsts AS (
                SELECT DISTINCT ON (stream_id) stream_id, trust FROM batch ORDER BY stream_id, ord
            ), bound_now AS (
                INSERT INTO stream_tenants (stream_id, trust) SELECT stream_id, trust FROM firsts
                ON CONFLICT DO NOTHING RETURNING stream_id, trust
            )
+           SELECT event_id AS id, NULL::text AS trust FROM recorded
+           UNION ALL
            SELECT stream_id, trust FROM bound_now
            UNION ALL
            SELECT s.stream_id, s.trust FROM stream_tenants s JOIN firsts USING (stream_id)""",
+        consumer,
+        tp.topic,
+        tp.partition,
+        [item.envelope.event_id for item in decoded],
+        [item.record.offset for item in decoded],
         [item.envelope.stream_id for item in decoded],
         [item.envelope.tenant.trust for item in decoded],
     )
-    return {row["stream_id"]: row["trust"] for row in rows}
+    first_seen: set[uuid.UUID] = set()
+    bound: dict[uuid.UUID, str] = {}
+    for row in rows:
+        if row["trust"] is None:
+            first_seen.add(row["id"])
+        else:
+            bound[row["id"]] = row["trust"]
+    return first_seen, bound
 
 
 def _errors(exc: ValidationError) -> str:

@@ -70,23 +70,39 @@ def topic_of(event: Event | type[Event], topics: Topics) -> str:
     return str(getattr(topics, name))
 
 
-async def enqueue(conn: Connection, topics: Topics, envelopes: Sequence[EventEnvelope]) -> None:
+async def enqueue(
+    conn: Connection,
+    topics: Topics,
+    envelopes: Sequence[EventEnvelope],
+    *,
+    trace_contexts: Sequence[str | None] | None = None,
+) -> None:
     """Add envelopes to the outbox inside the caller's transaction.
 
     One statement for any number of envelopes, each serialised once by pydantic straight to JSON
     text that PostgreSQL parses into jsonb: ``executemany`` with a dict per row cost a
     ``model_dump``, a ``json.dumps`` and a bind per row. Rows take their positions in the order
-    given (``WITH ORDINALITY``), which is the order the relay publishes them in."""
+    given (``WITH ORDINALITY``), which is the order the relay publishes them in.
+
+    Each row carries the span that emitted it, for the relay to continue: the current one, or,
+    for a batch whose envelopes were caused by events handled in spans of their own, one
+    ``trace_contexts`` entry per envelope (None: the current span)."""
     from sievert_shared.events import REGISTRY
 
     if not envelopes:
         return
-    trace_context = current_traceparent()  # the span that emits them, carried on by the relay
+    current = current_traceparent()
+    if trace_contexts is None:
+        contexts: list[str | None] = [current] * len(envelopes)
+    else:
+        if len(trace_contexts) != len(envelopes):
+            raise ValueError("one trace context per envelope")
+        contexts = [context or current for context in trace_contexts]
     await conn.execute(
         """INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
-           SELECT event_id, topic, message_key, envelope::jsonb, $5
-           FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY
-                AS batch (event_id, topic, message_key, envelope, ord)
+           SELECT event_id, topic, message_key, envelope::jsonb, trace_context
+           FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::text[]) WITH ORDINALITY
+                AS batch (event_id, topic, message_key, envelope, trace_context, ord)
            ORDER BY ord""",
         [envelope.event_id for envelope in envelopes],
         [
@@ -95,18 +111,22 @@ async def enqueue(conn: Connection, topics: Topics, envelopes: Sequence[EventEnv
         ],
         [envelope.key for envelope in envelopes],
         [envelope.model_dump_json() for envelope in envelopes],
-        trace_context,
+        contexts,
     )
 
 
 @dataclass(frozen=True)
 class Emission:
-    """Events for one incident's stream, for ``Emitter.emit_many``."""
+    """Events for one incident's stream, for ``Emitter.emit_many``: what ``emit`` takes."""
 
     stream_id: uuid.UUID
     tenant: Tenant
     correlation_id: str
     events: Sequence[Event]
+    causation_id: uuid.UUID | None = None
+    actor: str | None = None
+    #: the span these events were caused in (None: the current one), carried on by the relay
+    trace_context: str | None = None
 
 
 class Emitter:
@@ -158,35 +178,47 @@ class Emitter:
         return envelopes
 
     async def emit_many(self, conn: Connection, emissions: Sequence[Emission]) -> list[EventEnvelope]:
-        """``emit`` for many streams in two statements: one version upsert, one outbox insert.
-        Each stream may appear once."""
+        """``emit`` for many emissions in two statements: one version upsert, one outbox insert.
+        A stream may appear in several emissions; its versions run on in the order given, and the
+        outbox holds the envelopes in that order."""
         emissions = [e for e in emissions if e.events]
         if not emissions:
             return []
+        counts: dict[uuid.UUID, int] = {}
+        for emission in emissions:
+            counts[emission.stream_id] = counts.get(emission.stream_id, 0) + len(emission.events)
         rows = await conn.fetch(
             """INSERT INTO emitted_stream_versions AS s (stream_id, version)
                SELECT * FROM unnest($1::uuid[], $2::int[])
                ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version
                RETURNING stream_id, version""",
-            [e.stream_id for e in emissions],
-            [len(e.events) for e in emissions],
+            list(counts),
+            list(counts.values()),
         )
-        last = {r["stream_id"]: r["version"] for r in rows}
+        # the next version of each stream: the last one taken, less what this call numbers
+        following = {r["stream_id"]: r["version"] - counts[r["stream_id"]] + 1 for r in rows}
         now = self.clock.now()
-        envelopes = [
-            build_envelope(
-                event,
-                stream_id=emission.stream_id,
-                stream_version=last[emission.stream_id] - len(emission.events) + 1 + i,
-                tenant=emission.tenant,
-                correlation_id=emission.correlation_id,
-                producer=self.producer_name,
-                now=now,
-            )
-            for emission in emissions
-            for i, event in enumerate(emission.events)
-        ]
-        await enqueue(conn, self.topics, envelopes)
+        envelopes: list[EventEnvelope] = []
+        trace_contexts: list[str | None] = []
+        for emission in emissions:
+            first = following[emission.stream_id]
+            following[emission.stream_id] = first + len(emission.events)
+            for i, event in enumerate(emission.events):
+                envelopes.append(
+                    build_envelope(
+                        event,
+                        stream_id=emission.stream_id,
+                        stream_version=first + i,
+                        tenant=emission.tenant,
+                        correlation_id=emission.correlation_id,
+                        producer=self.producer_name,
+                        now=now,
+                        causation_id=emission.causation_id,
+                        actor=emission.actor,
+                    )
+                )
+                trace_contexts.append(emission.trace_context)
+        await enqueue(conn, self.topics, envelopes, trace_contexts=trace_contexts)
         return envelopes
 
     async def emit_caused_by(
@@ -254,11 +286,13 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_KEY):
-                return 0
+            # The lock and the read in one round trip: the uncorrelated subquery is evaluated once,
+            # before the scan, and a relay that does not get the lock reads nothing.
             rows = await conn.fetch(
                 """SELECT position, topic, message_key, envelope, trace_context FROM outbox
-                   WHERE published_at IS NULL ORDER BY position LIMIT $1""",
+                   WHERE (SELECT pg_try_advisory_xact_lock($1)) AND published_at IS NULL
+                   ORDER BY position LIMIT $2""",
+                _RELAY_LOCK_KEY,
                 self._batch_size,
             )
             if not rows:
