@@ -19,6 +19,7 @@ from sievert_intake.domain.commands import RequestContext
 from sievert_intake.domain.hl7_mapping import Facility
 from sievert_intake.domain.incident import request_hash
 from sievert_intake.service_layer.dose_records import DoseRecordService
+from sievert_intake.service_layer.group_commit import ReportCommitter
 from sievert_intake.service_layer.intake import IntakeService
 from sievert_shared.auth import Principal, Role, require
 from sievert_shared.clock import Clock
@@ -37,6 +38,8 @@ class Components:
     """Everything the routes use, built once by the composition root."""
 
     intake: IntakeService
+    #: ``POST /v1/incidents``'s way to ``intake``: concurrent reports share commits.
+    reports: ReportCommitter
     vault: IdentifierVault
     administration: TrustAdministration
     #: Engines' API keys made by a trust admin at run time (those in settings are the
@@ -59,6 +62,10 @@ ComponentsDep = Annotated[Components, Depends(_components)]
 
 async def _intake(components: ComponentsDep) -> IntakeService:
     return components.intake
+
+
+async def _reports(components: ComponentsDep) -> ReportCommitter:
+    return components.reports
 
 
 async def _vault(components: ComponentsDep) -> IdentifierVault:
@@ -95,6 +102,7 @@ async def _correlation_id(request: Request) -> str:
 
 
 IntakeDep = Annotated[IntakeService, Depends(_intake)]
+ReportsDep = Annotated[ReportCommitter, Depends(_reports)]
 VaultDep = Annotated[IdentifierVault, Depends(_vault)]
 AdministrationDep = Annotated[TrustAdministration, Depends(_administration)]
 ClientsDep = Annotated[RegisteredClients, Depends(_clients)]
