@@ -14,7 +14,10 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from sievert_intake.adapters.identity_vault import PatientRecord
 from sievert_intake.bootstrap import build
+from sievert_intake.domain.identity import PatientIdentifiers
+from sievert_intake.entrypoints.deps import Components
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.settings import KafkaSettings
 from tests.support.infra import Infra
@@ -26,9 +29,10 @@ REPORTS = 12
 
 
 class Intake:
-    def __init__(self, client: httpx.AsyncClient, database_url: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, database_url: str, components: Components) -> None:
         self.client = client
         self.database_url = database_url
+        self.components = components
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.database_url)
@@ -54,7 +58,7 @@ async def intake(
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
             # A first report outside the measured group: the site registry is looked up once.
             assert (await client.post("/v1/incidents", json=ct_overexposure())).status_code == 202
-            yield Intake(client, url)
+            yield Intake(client, url, app.state.components)
 
 
 def report(n: int, **extra: Any) -> dict[str, Any]:
@@ -174,3 +178,38 @@ async def test_batched_reports_each_log_with_their_own_correlation_id(intake: In
     for event in recorded:
         assert event["channel"] == "json"
         assert by_incident[event["incident_id"]] == event.get("correlation_id")
+
+
+async def test_a_data_key_made_by_a_concurrent_transaction_is_read_on_the_second_pass(
+    intake: Intake,
+) -> None:
+    """Two transactions store the same new patient at once: the second waits on the first's key,
+    which its one statement's snapshot cannot see, and reads it on its second pass; both
+    incidents' identifiers decrypt under that one key."""
+    vault = intake.components.vault
+    identifiers = PatientIdentifiers(nhs_number="9434765919", family_name="Concurrent")
+    name = vault.pseudonym("RXX", identifiers)
+    incidents = [uuid.uuid4(), uuid.uuid4()]
+    first = await asyncpg.connect(intake.database_url)
+    second = await asyncpg.connect(intake.database_url)
+    try:
+        one, other = first.transaction(), second.transaction()
+        await one.start()
+        await other.start()
+        await vault.store(first, [PatientRecord("RXX", incidents[0], name, identifiers)])
+        waiting = asyncio.create_task(
+            vault.store(second, [PatientRecord("RXX", incidents[1], name, identifiers)])
+        )
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # its insert of the same key waits for the first transaction
+        await one.commit()
+        await asyncio.wait_for(waiting, timeout=30)
+        await other.commit()
+    finally:
+        await first.close()
+        await second.close()
+    keys = await intake.fetch("SELECT count(*) AS n FROM patient_keys WHERE pseudonym = $1", name)
+    assert keys[0]["n"] == 1
+    for incident in incidents:
+        revealed = await vault.reveal(incident, actor="test", correlation_id="corr-keys")
+        assert revealed is not None and revealed.identifiers == identifiers
