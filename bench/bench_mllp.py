@@ -145,4 +145,8 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    try:  # the event loop intake runs on (uvicorn's, and mllp_main's)
+        import uvloop
+    except ImportError:
+        sys.exit(asyncio.run(main()))
+    sys.exit(uvloop.run(main()))

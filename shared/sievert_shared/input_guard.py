@@ -69,6 +69,13 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
+def may_hold_unstorable(text: bytes) -> bool:
+    """Whether JSON text may decode to a NUL or a lone surrogate: only a ``\\u`` escape can give
+    either (a raw NUL is refused before parsing, and UTF-8 cannot carry a surrogate), so text
+    without one needs no walk of its parsed value (``unstorable_strings``)."""
+    return _SUSPECT.search(text) is not None
+
+
 def unstorable_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """(path, why) for every string or key in a parsed JSON value that cannot be stored."""
     if isinstance(value, str):
@@ -134,7 +141,7 @@ def body_problems(body: bytes, headers: Headers, max_depth: int) -> tuple[int, l
         return 0, []
     if json_depth_exceeds(body, max_depth):
         return 400, [("body", f"JSON nested deeper than {max_depth} levels")]
-    if not _SUSPECT.search(body):
+    if not may_hold_unstorable(body):
         return 0, []
     try:
         parsed = json.loads(body)

@@ -18,7 +18,7 @@ from sievert_intake.entrypoints.deps import BatchLimits, Components
 from sievert_intake.entrypoints.hl7 import Hl7Handler
 from sievert_intake.entrypoints.mllp_listener import MllpLimits, MllpListener
 from sievert_intake.service_layer.dose_records import DoseRecordService
-from sievert_intake.service_layer.group_commit import GroupCommitter
+from sievert_intake.service_layer.group_commit import GroupCommitter, ReportCommitter
 from sievert_intake.service_layer.intake import IntakeService
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.auth import Authenticator, Principal
@@ -94,8 +94,12 @@ def _runtime(settings: IntakeSettings, clock: Clock | None) -> ServiceRuntime:
 def _components(runtime: ServiceRuntime, settings: IntakeSettings) -> Components:
     pool = _pool_of(runtime)
     vault = IdentifierVault(pool, kek(settings), settings.pseudonym_key.get_secret_value().encode())
+    intake = IntakeService(pool, settings.kafka.topics, runtime.clock, vault)
     return Components(
-        intake=IntakeService(pool, settings.kafka.topics, runtime.clock, vault),
+        intake=intake,
+        # Concurrent single reports share commits: a transaction's round trips cost intake more
+        # CPU than the rest of the request (bench/README.md, Intake CPU).
+        reports=ReportCommitter(intake, pool),
         vault=vault,
         administration=TrustAdministration(pool, runtime.clock),
         clients=RegisteredClients(pool),
@@ -120,7 +124,7 @@ def _mllp_listener(
 ) -> MllpListener:
     """Messages from every connection stored in shared commits (``GroupCommitter``), through the
     same command path as HTTP."""
-    committer = GroupCommitter(components.intake, _pool_of(runtime))
+    committer = GroupCommitter(components.intake.execute_many, _pool_of(runtime))
     metrics = MllpMetrics.of(runtime.metrics)
     handler = Hl7Handler(
         committer,

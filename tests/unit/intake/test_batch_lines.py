@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from sievert_intake.domain.batch import BatchRefusedError, split_lines
+from sievert_intake.domain.batch import BatchRefusedError, parse_line, split_lines
+from sievert_shared.input_guard import may_hold_unstorable
 
 
 def _split(body: bytes, max_lines: int = 10) -> list:  # type: ignore[type-arg]
@@ -62,3 +63,14 @@ def test_a_batch_over_the_line_limit_is_refused_413() -> None:
     with pytest.raises(BatchRefusedError) as refused:
         _split(b"{}\n" * 4, max_lines=3)
     assert refused.value.status == 413 and "3 lines" in refused.value.detail
+
+
+def test_a_batch_line_is_walked_for_unstorable_strings_only_when_an_escape_could_give_one() -> None:
+    assert may_hold_unstorable(rb'{"a": "x\u0000"}')
+    assert may_hold_unstorable(rb'{"a": "\uD83D"}') and may_hold_unstorable(rb'{"a": "\udc00"}')
+    assert not may_hold_unstorable('{"a": "café \\u00e9 \\n"}'.encode())
+    # a line with no such escape is stored as parsed; one with a harmless escape is walked, and kept
+    plain = parse_line(1, '{"facts": {"equipment_model": "Tête"}}'.encode(), 64)
+    escaped = parse_line(2, rb'{"facts": {"equipment_model": "T\u00eate"}}', 64)
+    assert plain.problem is None and escaped.problem is None
+    assert plain.value == escaped.value

@@ -102,6 +102,9 @@ class NewIncident:
     channel: str
     envelope: EventEnvelope | None
     answer: dict[str, Any] | None
+    #: The W3C ``traceparent`` of the span that asked, stored with the outbox row as ``enqueue``
+    #: stores the current one.
+    trace_context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,9 +122,10 @@ class Found:
 _STORE_NEW = """
 WITH given AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
-                         $7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::bytea[], $12::text[])
+                         $7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::bytea[], $12::text[],
+                         $17::text[])
         WITH ORDINALITY AS g(key, trust, reference, request_hash, response, event_id, stream_id, site,
-                             envelope, recorded_at, message_key, channel, i)
+                             envelope, recorded_at, message_key, channel, trace_context, i)
 ), found AS (
     SELECT g.i, k.request_hash, k.status_code, k.response,
            EXISTS (SELECT 1 FROM incident_references r
@@ -135,8 +139,8 @@ WITH given AS (
                         trust, site, envelope, recorded_at)
     SELECT event_id, stream_id, 1, $13, $14, trust, site, envelope::jsonb, recorded_at FROM fresh
 ), queued AS (
-    INSERT INTO outbox (event_id, topic, message_key, envelope)
-    SELECT event_id, $15, message_key, envelope::jsonb FROM fresh
+    INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
+    SELECT event_id, $15, message_key, envelope::jsonb, trace_context FROM fresh
 ), refs AS (
     INSERT INTO incident_references (trust, reference, incident_id, channel)
     SELECT trust, reference, stream_id, channel FROM fresh WHERE reference IS NOT NULL
@@ -158,6 +162,7 @@ async def store_new_incidents(
     or reference (or source message id) makes the statement raise
     ``asyncpg.UniqueViolationError`` and store nothing."""
     columns: list[list[Any]] = [[] for _ in range(12)]
+    traces: list[str | None] = []
     for incident in incidents:
         row: tuple[Any, ...] = (incident.key, incident.trust, incident.reference, incident.request_hash)
         envelope = incident.envelope
@@ -176,6 +181,7 @@ async def store_new_incidents(
             )
         for column, value in zip(columns, row, strict=True):
             column.append(value)
+        traces.append(incident.trace_context)
     rows = await conn.fetch(
         _STORE_NEW,
         *columns,
@@ -183,6 +189,7 @@ async def store_new_incidents(
         IncidentReported.schema_version,
         topic_of(IncidentReported, topics),
         status_code,
+        traces,
     )
     found = [Found(None, False)] * len(incidents)
     for r in rows:

@@ -151,7 +151,7 @@ class IdentifierVault:
 
     async def store(self, conn: Connection, records: Sequence[PatientRecord]) -> None:
         """Store (or replace, on an amendment) incidents' patient identifiers, inside the
-        caller's transaction: three statements however many records."""
+        caller's transaction: two statements however many records."""
         by_incident = {r.incident_id: r for r in records}  # one row per incident per statement
         if not by_incident:
             return
@@ -159,25 +159,39 @@ class IdentifierVault:
         keys: dict[str, bytes] = {}
         for _ in range(2):
             missing = sorted(n for n in trusts if n not in keys)
-            await conn.execute(
-                """INSERT INTO patient_keys (pseudonym, trust, wrapped_key, kek_id)
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])
-                   ON CONFLICT (pseudonym) DO NOTHING""",
+            made = {n: os.urandom(32) for n in missing}
+            # One round trip: a new patient's key is inserted (and its plaintext is the one made
+            # here, so it is not unwrapped again); a known patient's is read FOR KEY SHARE, so an
+            # erasure of one of these patients waits for this transaction. The read's snapshot
+            # predates the statement, so a key a concurrent transaction committed meanwhile is in
+            # neither half: the second pass reads it.
+            rows = await conn.fetch(
+                """WITH made AS (
+                       INSERT INTO patient_keys (pseudonym, trust, wrapped_key, kek_id)
+                       SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])
+                       ON CONFLICT (pseudonym) DO NOTHING
+                       RETURNING pseudonym
+                   ), held AS (
+                       SELECT pseudonym, trust, wrapped_key FROM patient_keys
+                       WHERE pseudonym = ANY($1::text[]) FOR KEY SHARE
+                   )
+                   SELECT pseudonym, NULL AS trust, NULL::bytea AS wrapped_key, true AS made FROM made
+                   UNION ALL
+                   SELECT pseudonym, trust, wrapped_key, false FROM held
+                   WHERE pseudonym NOT IN (SELECT pseudonym FROM made)""",
                 missing,
                 [trusts[n] for n in missing],
-                [self._kek.wrap(os.urandom(32)) for _ in missing],
+                [self._kek.wrap(made[n]) for n in missing],
                 [self._kek.key_id] * len(missing),
             )
-            # FOR KEY SHARE: an erasure of one of these patients waits for this transaction.
-            rows = await conn.fetch(
-                """SELECT pseudonym, trust, wrapped_key FROM patient_keys
-                   WHERE pseudonym = ANY($1::text[]) FOR KEY SHARE""",
-                missing,
-            )
             for row in rows:
-                if row["trust"] != trusts[row["pseudonym"]]:
+                name = row["pseudonym"]
+                if row["made"]:
+                    keys[name] = made[name]
+                    continue
+                if row["trust"] != trusts[name]:
                     raise PermissionError("the pseudonym belongs to another trust")
-                keys[row["pseudonym"]] = self._kek.unwrap(row["wrapped_key"])
+                keys[name] = self._kek.unwrap(row["wrapped_key"])
             if len(keys) == len(trusts):
                 break
         else:

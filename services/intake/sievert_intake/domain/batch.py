@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sievert_shared.input_guard import json_depth_exceeds, unstorable_strings
+from sievert_shared.input_guard import json_depth_exceeds, may_hold_unstorable, unstorable_strings
 
 
 class BatchRefusedError(Exception):
@@ -80,7 +80,7 @@ def parse_line(number: int, raw: bytes, max_depth: int) -> Line:
         return _refused(number, raw, 400, "is not JSON", "json_invalid")
     if not isinstance(value, dict):
         return _refused(number, raw, 422, "is not a JSON object (one incident report)", "object_type")
-    found = list(unstorable_strings(value, "body"))
+    found = list(unstorable_strings(value, "body")) if may_hold_unstorable(raw) else []
     if found:
         errors = [{"path": path, "message": why, "type": "unstorable_character"} for path, why in found]
         detail = f"line {number}: {len(errors)} field(s) hold characters that cannot be stored"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,11 +33,12 @@ class PatientIdentifiers:
     def __repr__(self) -> str:  # keep identifiers out of logs and tracebacks
         return "PatientIdentifiers(<redacted>)"
 
+    # Read the fields directly: ``asdict`` deep-copies every value, and these are plain strings.
     def is_empty(self) -> bool:
-        return not any(asdict(self).values())
+        return not any(getattr(self, name) for name in _FIELDS)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {name: value for name in _FIELDS if (value := getattr(self, name)) is not None}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PatientIdentifiers:
@@ -47,6 +48,9 @@ class PatientIdentifiers:
         """These identifiers with every value ``newer`` gives replacing ours (an ADT update
         carries what changed and what did not; an empty field there says nothing)."""
         return PatientIdentifiers(**{**self.to_json(), **newer.to_json()})
+
+
+_FIELDS = tuple(f.name for f in fields(PatientIdentifiers))
 
 
 class PatientIn(BaseModel):

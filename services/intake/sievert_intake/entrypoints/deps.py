@@ -17,8 +17,9 @@ from sievert_intake.adapters.identity_vault import IdentifierVault
 from sievert_intake.adapters.trust_admin import RegisteredClients, SiteOwners, TrustAdministration
 from sievert_intake.domain.commands import RequestContext
 from sievert_intake.domain.hl7_mapping import Facility
-from sievert_intake.domain.incident import request_hash
+from sievert_intake.domain.incident import parsed_hash, request_hash
 from sievert_intake.service_layer.dose_records import DoseRecordService
+from sievert_intake.service_layer.group_commit import ReportCommitter
 from sievert_intake.service_layer.intake import IntakeService
 from sievert_shared.auth import Principal, Role, require
 from sievert_shared.clock import Clock
@@ -37,6 +38,8 @@ class Components:
     """Everything the routes use, built once by the composition root."""
 
     intake: IntakeService
+    #: ``POST /v1/incidents``'s way to ``intake``: concurrent reports share commits.
+    reports: ReportCommitter
     vault: IdentifierVault
     administration: TrustAdministration
     #: Engines' API keys made by a trust admin at run time (those in settings are the
@@ -59,6 +62,10 @@ ComponentsDep = Annotated[Components, Depends(_components)]
 
 async def _intake(components: ComponentsDep) -> IntakeService:
     return components.intake
+
+
+async def _reports(components: ComponentsDep) -> ReportCommitter:
+    return components.reports
 
 
 async def _vault(components: ComponentsDep) -> IdentifierVault:
@@ -95,6 +102,7 @@ async def _correlation_id(request: Request) -> str:
 
 
 IntakeDep = Annotated[IntakeService, Depends(_intake)]
+ReportsDep = Annotated[ReportCommitter, Depends(_reports)]
 VaultDep = Annotated[IdentifierVault, Depends(_vault)]
 AdministrationDep = Annotated[TrustAdministration, Depends(_administration)]
 ClientsDep = Annotated[RegisteredClients, Depends(_clients)]
@@ -129,7 +137,7 @@ async def _context(
         correlation_id=correlation_id,
         actor=caller.subject,  # from the credentials, never from a header the caller chooses
         idempotency_key=scoped_idempotency_key(caller, idempotency_key),
-        request_hash=request_hash(await request.body()),
+        request_hash=await _request_hash(request),
     )
 
 
@@ -141,8 +149,18 @@ async def _undocumented_key_context(
         correlation_id=correlation_id,
         actor=caller.subject,
         idempotency_key=scoped_idempotency_key(caller, request.headers.get("Idempotency-Key")),
-        request_hash=request_hash(await request.body()),
+        request_hash=await _request_hash(request),
     )
+
+
+async def _request_hash(request: Request) -> str:
+    """``request_hash`` of the body, from the value FastAPI already parsed for the route's body
+    parameter (``Request.json`` keeps it): the body is not parsed a second time."""
+    try:
+        value = await request.json()
+    except ValueError:
+        return request_hash(await request.body())  # not JSON: the hash of its bytes
+    return parsed_hash(value)
 
 
 ContextDep = Annotated[RequestContext, Depends(_context)]

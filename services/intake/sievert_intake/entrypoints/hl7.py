@@ -57,7 +57,7 @@ class Hl7Handler:
 
     def __init__(
         self,
-        committer: GroupCommitter,
+        committer: GroupCommitter[RecordMessage],
         clock: Clock,
         identity: IdentityPort,
         facilities: dict[str, Facility] | None = None,

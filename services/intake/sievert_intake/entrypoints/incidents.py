@@ -15,6 +15,7 @@ from sievert_intake.entrypoints.deps import (
     ContextDep,
     IntakeDep,
     Reader,
+    ReportsDep,
     SiteOwnersDep,
     VaultDep,
     Writer,
@@ -35,7 +36,7 @@ def accepted_response(accepted: Accepted) -> JSONResponse:
 
 @router.post("", status_code=202, responses={409: {}, 422: {}})
 async def report_incident(
-    report: IncidentReport, intake: IntakeDep, ctx: ContextDep, caller: Writer, owners: SiteOwnersDep
+    report: IncidentReport, reports: ReportsDep, ctx: ContextDep, caller: Writer, owners: SiteOwnersDep
 ) -> JSONResponse:
     """Record a new incident and publish ``IncidentReported``. An optional ``patient`` object
     is split off here: encrypted in the identifier store in the event's transaction, never in
@@ -46,7 +47,8 @@ async def report_incident(
     if await owners.of_another_trust(report.trust, report.site):
         # People are trust-wide, so may_post_for cannot know site codes: the registry does.
         raise ForbiddenError(f"site {report.site} is registered to another trust")
-    return accepted_response(await intake.execute(ReportIncident(report, ctx)))
+    # Stored with the reports of concurrent requests in one commit, answered as if alone.
+    return accepted_response(await reports.execute(ReportIncident(report, ctx)))
 
 
 @router.get("/{incident_id}", responses={404: {}})

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from sievert_intake.bootstrap import build_mllp
 from sievert_intake.settings import IntakeSettings
@@ -29,7 +31,19 @@ async def run(settings: IntakeSettings) -> None:
 def main() -> None:
     settings = IntakeSettings()
     configure_logging("intake-mllp", settings.log_level)
-    asyncio.run(run(settings))
+    asyncio_run(run(settings))
+
+
+def asyncio_run(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when it is installed, as uvicorn runs the HTTP service (and so the listener under
+    ``INTAKE_MLLP_PORT``): asyncio's own TLS transport is Python, and every statement to a TLS
+    PostgreSQL passes through it, which cost the listener a quarter of its CPU."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it where it builds
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 if __name__ == "__main__":

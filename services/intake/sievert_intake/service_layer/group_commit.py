@@ -1,8 +1,9 @@
-"""Group commit: inbound messages from every connection, stored in shared commits.
+"""Group commit: inbound commands from every connection, stored in shared commits.
 
-Each message's caller gets a future that completes only once its facts are committed (or with
-the exception ``IntakeService.execute`` would have raised for it), so an ACK still follows its
-commit. One writer stores the queue in arrival order: what arrived while the previous group was
+MLLP's messages (``IntakeService.execute_many``) and single ``POST /v1/incidents`` reports
+(``IntakeService.execute_report_group``) each have one. Each command's caller gets a future that
+completes only once its facts are committed (or with the exception ``IntakeService.execute``
+would have raised for it), so an ACK or a 202 still follows its commit. One writer stores the queue in arrival order: what arrived while the previous group was
 being committed forms the next group (no timer: an idle listener commits a lone message at once,
 a busy one commits dozens per round trip); of a long queue it takes half, so that the Python side
 keeps reading and acknowledging while PostgreSQL commits. A single writer also keeps each
@@ -13,49 +14,65 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 import asyncpg
+import structlog
+from opentelemetry import context as otel_context
 
-from sievert_intake.domain.commands import RecordMessage
-from sievert_intake.service_layer.intake import Accepted, IntakeService
+from sievert_intake.domain.commands import ReportIncident
+from sievert_intake.service_layer.intake import Accepted, IntakeService, log_reported
 from sievert_shared.db import Connection
 from sievert_shared.logging import get_logger
+from sievert_shared.tracing import current_traceparent
 
 log = get_logger(__name__)
 
-_Item = tuple[RecordMessage, "asyncio.Future[Accepted]"]
+C = TypeVar("C")
+
+#: Stores a group on a connection: each command's result in order (an ``Accepted`` or the
+#: exception ``execute`` would raise for it), given each command's ``traceparent``.
+StoreGroup = Callable[
+    [Sequence[C], Sequence["str | None"], Connection], Awaitable[list[Accepted | Exception]]
+]
 
 
-class GroupCommitter:
+class GroupCommitter(Generic[C]):
     def __init__(
         self,
-        service: IntakeService,
+        store: StoreGroup[C],
         pool: Callable[[], asyncpg.Pool],
         *,
         max_group: int = 64,
         min_split: int = 8,
         idle_release: float = 0.2,
     ) -> None:
-        self._service = service
+        self._store = store
         self._pool = pool
         self._max_group = max_group
         self._min_split = min_split
         self._idle_release = idle_release
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[tuple[C, str | None, asyncio.Future[Accepted]]] = deque()
         self._arrived = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
-    def submit(self, command: RecordMessage) -> asyncio.Future[Accepted]:
-        """Queue one message; the future completes after its commit. Call from the event loop."""
-        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+    def submit(self, command: C) -> asyncio.Future[Accepted]:
+        """Queue one command; the future completes after its commit. Call from the event loop."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests run one per test): nothing of the old one carries over
+            self._loop, self._queue, self._arrived, self._writer = loop, deque(), asyncio.Event(), None
+        future: asyncio.Future[Accepted] = loop.create_future()
         future.add_done_callback(_observed)  # a caller whose peer went away may never look
-        self._queue.append((command, future))
+        # The caller's span, for its outbox row: the writer runs outside every caller's context.
+        self._queue.append((command, current_traceparent(), future))
         self._arrived.set()
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
+            self._writer = asyncio.create_task(self._write(), context=_detached_context())
         return future
 
     async def aclose(self) -> None:
@@ -79,7 +96,7 @@ class GroupCommitter:
         except BaseException as exc:
             # Not even a connection: everyone waiting hears it (and their senders resend).
             while self._queue:
-                _, future = self._queue.popleft()
+                _, _, future = self._queue.popleft()
                 if not future.done():
                     if isinstance(exc, Exception):
                         future.set_exception(exc)
@@ -109,20 +126,18 @@ class GroupCommitter:
         # Half of a long queue: the rest is read, mapped and acknowledged while this half commits.
         take = queued if queued <= self._min_split else max(self._min_split, (queued + 1) // 2)
         group = [self._queue.popleft() for _ in range(min(take, self._max_group))]
-        waiting = [
-            (command, future) for command, future in group if not future.done()
-        ]  # a caller may have gone
+        waiting = [item for item in group if not item[2].done()]  # a caller may have gone
         if not waiting:
             return True
         try:
-            results: list[Accepted | Exception] = await self._service.execute_many(
-                [command for command, _ in waiting], conn
+            results: list[Accepted | Exception] = await self._store(
+                [command for command, _, _ in waiting], [trace for _, trace, _ in waiting], conn
             )
             ok = True
         except Exception as exc:
             log.warning("intake.group_commit_failed", messages=len(waiting), error=repr(exc))
             results, ok = [exc] * len(waiting), False
-        for (_, future), result in zip(waiting, results, strict=True):
+        for (_, _, future), result in zip(waiting, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
@@ -132,6 +147,35 @@ class GroupCommitter:
         return ok
 
 
+def _detached_context() -> contextvars.Context:
+    """The caller's context without what belongs to its request (correlation id, span): the
+    writer stores many callers' commands and logs as none of them."""
+    context = contextvars.copy_context()
+    context.run(_leave_request)
+    return context
+
+
+def _leave_request() -> None:
+    structlog.contextvars.unbind_contextvars("correlation_id")
+    otel_context.attach(otel_context.Context())
+
+
 def _observed(future: asyncio.Future[Accepted]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+class ReportCommitter:
+    """Single ``POST /v1/incidents`` reports, stored in shared commits: each request waits for
+    its own answer, exactly what ``IntakeService.execute`` would give it alone."""
+
+    def __init__(self, service: IntakeService, pool: Callable[[], asyncpg.Pool]) -> None:
+        self._group: GroupCommitter[ReportIncident] = GroupCommitter(service.execute_report_group, pool)
+
+    async def execute(self, command: ReportIncident) -> Accepted:
+        accepted = await self._group.submit(command)
+        log_reported(command, accepted)  # here, where the request's correlation id is bound
+        return accepted
+
+    async def aclose(self) -> None:
+        await self._group.aclose()

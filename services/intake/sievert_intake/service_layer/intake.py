@@ -7,7 +7,8 @@ that event, its outbox row, the sender's reference, the patient's encrypted iden
 answer. An accepted request is therefore never half-stored: a crash can neither lose the
 identifiers of a stored event nor keep identifiers without their event, and a resend gets the
 stored answer. ``execute_many`` is the same path for a group of messages (MLLP's group commit):
-new incidents go into one statement, everything else through ``execute``.
+new incidents go into one statement, everything else through ``execute``; so is
+``execute_report_group`` for concurrent single JSON reports (their group commit).
 """
 
 from __future__ import annotations
@@ -129,6 +130,16 @@ class _Candidate:
     plan: _Plan | None
 
 
+@dataclass(frozen=True)
+class _ChunkStore:
+    """How ``execute_reports`` stores its chunks (its keyword arguments)."""
+
+    conn: Connection | None
+    traces: Sequence[str | None] | None
+    isolate_failures: bool
+    log_recorded: bool
+
+
 class _KeyTakenError(Exception):
     """A concurrent request stored an answer under the same key first."""
 
@@ -146,11 +157,13 @@ class IntakeService:
 
     # --- the command path ------------------------------------------------------------------
 
-    async def execute(self, command: Command) -> Accepted:
-        """Store what ``command`` asks for, or give the answer stored for it before."""
+    async def execute(self, command: Command, *, log_recorded: bool = True) -> Accepted:
+        """Store what ``command`` asks for, or give the answer stored for it before.
+        ``log_recorded=False``: the caller logs the event recorded (a group commit's writer
+        runs outside the request's context, so its log line would lack the correlation id)."""
         for _ in range(_ATTEMPTS):
             try:
-                return await self._execute_once(command)
+                return await self._execute_once(command, log_recorded)
             except (_KeyTakenError, references.ReferenceTakenError, event_store.ConcurrencyError):
                 continue  # a concurrent request got there first: the next pass sees what it stored
             except event_store.DuplicateSourceMessageError:
@@ -158,7 +171,7 @@ class IntakeService:
                 return await self._reported_before(command)
         raise RuntimeError("the incident kept changing under concurrent requests")
 
-    async def _execute_once(self, command: Command) -> Accepted:
+    async def _execute_once(self, command: Command, log_recorded: bool = True) -> Accepted:
         key, digest = _answer_key(command)
         async with self._pool().acquire() as conn, conn.transaction():
             stored, referenced = await _stored_answer(conn, command, key)
@@ -166,7 +179,8 @@ class IntakeService:
                 return _replay(command, stored, digest, key)
             plan = await self._plan(conn, command, referenced)
             await self._record(conn, plan, key, digest)
-        _log_recorded(plan)
+        if log_recorded:
+            _log_recorded(plan)
         return plan.accepted
 
     async def _plan(self, conn: Connection, command: Command, referenced: uuid.UUID | None) -> _Plan:
@@ -382,7 +396,10 @@ class IntakeService:
     # --- group commit ----------------------------------------------------------------------
 
     async def execute_many(
-        self, commands: Sequence[RecordMessage], conn: Connection | None = None
+        self,
+        commands: Sequence[RecordMessage],
+        traces: Sequence[str | None] | None = None,
+        conn: Connection | None = None,
     ) -> list[Accepted | Exception]:
         """``execute`` for several messages at once, each answered as ``execute`` would answer it
         alone (an ``Accepted``, or the exception it would raise), in far fewer round trips.
@@ -398,7 +415,7 @@ class IntakeService:
         keys = [_message_key(command) for command in commands]
         single, candidates = self._sort_group(commands, keys, results)
         if candidates:
-            found = await self._store_group(conn, candidates)
+            found = await self._store_group(conn, candidates, traces)
             for candidate, finding in zip(candidates, found, strict=True):
                 i, plan = candidate.index, candidate.plan
                 if finding.stored is not None:
@@ -452,7 +469,7 @@ class IntakeService:
         return single, candidates
 
     async def _store_group(
-        self, conn: Connection | None, candidates: list[_Candidate]
+        self, conn: Connection | None, candidates: list[_Candidate], traces: Sequence[str | None] | None
     ) -> list[event_store.Found]:
         """One statement for the group's new incidents, their identifiers in its transaction.
         A concurrent writer of the same id or reference stores nothing of the group: then every
@@ -466,6 +483,7 @@ class IntakeService:
                 channel=c.submission.channel,
                 envelope=c.plan.envelope if c.plan else None,
                 answer=c.plan.accepted.answer if c.plan else None,
+                trace_context=traces[c.index] if traces is not None else None,
             )
             for c in candidates
         ]
@@ -511,7 +529,15 @@ class IntakeService:
     # --- bulk intake ------------------------------------------------------------------------
 
     async def execute_reports(
-        self, commands: Sequence[ReportIncident], *, chunk_lines: int = 500, chains: int = 2
+        self,
+        commands: Sequence[ReportIncident],
+        *,
+        chunk_lines: int = 500,
+        chains: int = 2,
+        conn: Connection | None = None,
+        traces: Sequence[str | None] | None = None,
+        isolate_failures: bool = False,
+        log_recorded: bool = True,
     ) -> list[Accepted | Exception]:
         """``execute`` for the reports of one bulk file, each answered as ``execute`` would answer
         it alone (an ``Accepted``, or the exception it would raise), in one transaction per chunk
@@ -524,6 +550,11 @@ class IntakeService:
         indexes) stores nothing and its reports go through ``execute`` one by one, which gives
         each the stored answer or its conflict. So do reports repeating the key or the source
         message id of an earlier one in the file, after the rest and in file order.
+
+        ``conn``: the connection to store on (one chain only); ``traces``: each report's
+        ``traceparent`` for its outbox row. ``isolate_failures``: a chunk that fails for any
+        other reason stores nothing either and its reports go through ``execute`` one by one, so
+        one report's failure is never another's answer (group commit of single reports).
         """
         results: list[Accepted | Exception | None] = [None] * len(commands)
         later: list[int] = []
@@ -545,26 +576,44 @@ class IntakeService:
                     later.append(i)  # a stored answer under its key replays before any planning
                 else:
                     results[i] = exc
-        slots = asyncio.Semaphore(chains)
+        slots = asyncio.Semaphore(1 if conn is not None else chains)
+        store = _ChunkStore(conn, traces, isolate_failures, log_recorded)
 
         async def one_chunk(chunk: list[tuple[int, _Plan]]) -> None:
             async with slots:
-                await self._store_reports(commands, chunk, results)
+                await self._store_reports(commands, chunk, results, store)
 
         chunks = [planned[start : start + chunk_lines] for start in range(0, len(planned), chunk_lines)]
         await asyncio.gather(*(one_chunk(chunk) for chunk in chunks))
         for i in sorted(later):
             try:
-                results[i] = await self.execute(commands[i])
+                results[i] = await self.execute(commands[i], log_recorded=log_recorded)
             except Exception as exc:
                 results[i] = exc
         return results  # type: ignore[return-value]
+
+    async def execute_report_group(
+        self, commands: Sequence[ReportIncident], traces: Sequence[str | None], conn: Connection
+    ) -> list[Accepted | Exception]:
+        """Concurrent single reports (``POST /v1/incidents``) stored together on ``conn``: one
+        statement and, with patients, their identifiers in its transaction, instead of a
+        transaction of four or more round trips each. Each report is answered as ``execute``
+        would answer it alone; the caller logs what was recorded."""
+        return await self.execute_reports(
+            commands,
+            chunk_lines=max(1, len(commands)),
+            conn=conn,
+            traces=traces,
+            isolate_failures=True,
+            log_recorded=False,
+        )
 
     async def _store_reports(
         self,
         commands: Sequence[ReportIncident],
         chunk: list[tuple[int, _Plan]],
         results: list[Accepted | Exception | None],
+        store: _ChunkStore,
     ) -> None:
         incidents = [
             event_store.NewIncident(
@@ -575,33 +624,46 @@ class IntakeService:
                 channel="json",
                 envelope=plan.envelope,
                 answer=plan.accepted.answer,
+                trace_context=store.traces[i] if store.traces is not None else None,
             )
             for i, plan in chunk
         ]
+        with_patients = any(plan.patient is not None for _, plan in chunk)
         found: list[event_store.Found] | None = None
         try:
-            async with self._pool().acquire() as conn, conn.transaction():
-                found = await event_store.store_new_incidents(
-                    conn, incidents, self._topics, status_code=_JSON_STATUS
-                )
-                await self._vault.store(
-                    conn,
-                    [
-                        plan.patient
-                        for (_, plan), f in zip(chunk, found, strict=True)
-                        if plan.patient is not None and f.fresh
-                    ],
-                )
+            async with contextlib.AsyncExitStack() as stack:
+                conn = store.conn
+                if conn is None:
+                    conn = await stack.enter_async_context(self._pool().acquire())
+                # Without identifiers the one statement is its own transaction (no BEGIN/COMMIT trips).
+                async with conn.transaction() if with_patients else contextlib.nullcontext():
+                    found = await event_store.store_new_incidents(
+                        conn, incidents, self._topics, status_code=_JSON_STATUS
+                    )
+                    await self._vault.store(
+                        conn,
+                        [
+                            plan.patient
+                            for (_, plan), f in zip(chunk, found, strict=True)
+                            if plan.patient is not None and f.fresh
+                        ],
+                    )
         except asyncpg.UniqueViolationError:
             found = None  # a concurrent writer: nothing of the chunk was stored
+        except Exception as exc:
+            if not store.isolate_failures:
+                raise
+            log.warning("intake.report_group_failed", reports=len(chunk), error=repr(exc))
+            found = None  # rolled back: each report alone gets its own answer
         if found is None:
             for i, _ in chunk:
                 try:
-                    results[i] = await self.execute(commands[i])
+                    results[i] = await self.execute(commands[i], log_recorded=store.log_recorded)
                 except Exception as exc:
                     results[i] = exc
             return
-        log.info("intake.batch_chunk_recorded", events=sum(1 for f in found if f.fresh), lines=len(chunk))
+        if store.log_recorded:  # a group of single reports: each request logs its own
+            log.info("intake.batch_chunk_recorded", events=sum(1 for f in found if f.fresh), lines=len(chunk))
         for (i, plan), finding in zip(chunk, found, strict=True):
             if finding.stored is None:
                 results[i] = plan.accepted
@@ -820,6 +882,21 @@ def _history_entry(envelope: EventEnvelope) -> dict[str, Any]:
         entry["changed_fields"] = envelope.payload.get("changed_fields", [])
         entry["reason"] = envelope.payload.get("reason")
     return entry
+
+
+def log_reported(command: ReportIncident, accepted: Accepted) -> None:
+    """``_log_recorded`` of a report stored by a group commit, in the request's own context."""
+    if accepted.duplicate or accepted.event_id is None:
+        return
+    log.info(
+        "intake.event_recorded",
+        event_type=IncidentReported.event_type,
+        incident_id=str(accepted.incident_id),
+        stream_version=accepted.stream_version,
+        channel="json",
+        trust=command.report.trust,
+        site=command.report.site,
+    )
 
 
 def _log_recorded(plan: _Plan) -> None:
