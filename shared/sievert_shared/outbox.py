@@ -268,10 +268,12 @@ class OutboxRelay:
 
     async def _publish_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before the read, not after it: a NOTIFY arriving while a batch is being
+            # published must wake the next wait, or its rows wait out a whole poll interval.
+            self._wake.clear()
             published = await self.publish_batch()
             if published == self._batch_size:
                 continue  # more are waiting
-            self._wake.clear()
             stop_wait = asyncio.ensure_future(stop.wait())
             wake_wait = asyncio.ensure_future(self._wake.wait())
             try:
