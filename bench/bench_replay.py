@@ -13,10 +13,12 @@ minutes a full bench may take on the shared 2-core machine, most of it generatin
    database; the figure is events read / wall time, including the reset and the migration check.
 3. check: the read model holds every incident with its decision and both deadlines.
 
-Peak RSS is the replay's: the process's high-water mark is reset (``/proc/self/clear_refs``) once
-the log is generated, and read (``VmHWM``) after the replay. CPU is the process's, per event.
+Peak RSS is the replay's: this process's high-water mark is reset (``/proc/self/clear_refs``)
+once the log is generated, and read (``VmHWM``) after the replay, plus the high-water mark of
+each worker process the replay started (the sum of the peaks: at least the peak of the sum). CPU
+is this process's and the workers', per event.
 
-    .venv/bin/python bench/bench_replay.py [--events 500000] [--memory-mb 128] [--json PATH]
+    .venv/bin/python bench/bench_replay.py [--events 500000] [--memory-mb 128] [--workers N] [--json PATH]
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from bench.bench_intake import (
     write_json,
 )
 from sievert_classifier.domain import classify
-from sievert_reporting.entrypoints.replay import replay
+from sievert_reporting.entrypoints.replay import default_workers, rebuild
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.envelope import Tenant
 from sievert_shared.events import DeadlineScheduled, Event, IncidentClassified, IncidentReported, Window
@@ -171,6 +173,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
             kafka=kafka,
             environment="test",
             replay_memory_mb=args.memory_mb,
+            replay_workers=args.workers,
         )
         say(f"generating {args.events:,} events on {space.prefix}.*")
         incidents, took = await generate(kafka, args.events)
@@ -196,12 +199,15 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
             )
         )
         try:
-            count = await replay(settings, progress=progress)
+            done = await rebuild(settings, progress=progress)
         finally:
             ticking.cancel()
         elapsed = time.perf_counter() - started
-        cpu = time.process_time() - cpu_before
-        peak_mb = _rss_mb("VmHWM:")
+        count = done.events
+        own_cpu = time.process_time() - cpu_before
+        own_peak = _rss_mb("VmHWM:")
+        cpu = own_cpu + sum(child.cpu_s for child in done.children)
+        peak_mb = own_peak + sum(child.peak_rss_mb for child in done.children)
         rate = count / elapsed
         cpu_ms = cpu * 1000 / max(count, 1)
         conn = await asyncpg.connect(space.database_urls["reporting"])
@@ -212,7 +218,15 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
             )
         finally:
             await conn.close()
-        say(f"replayed {count:,} events in {elapsed:.1f}s: {rate:,.0f} events/s (target {TARGET:,})")
+        say(
+            f"replayed {count:,} events in {elapsed:.1f}s: {rate:,.0f} events/s (target {TARGET:,}),"
+            f" {done.workers} process(es)"
+        )
+        if done.children:
+            say(
+                f"  this process: {own_cpu:.1f}s cpu, peak {own_peak:,.0f} MB; workers: "
+                + ", ".join(f"{c.cpu_s:.1f}s cpu, peak {c.peak_rss_mb:,.0f} MB" for c in done.children)
+            )
         say(f"read model: {complete:,} of {incidents:,} incidents complete")
         # PostgreSQL, Kafka and anything else on the machine share its cores with the replay
         say(
@@ -235,6 +249,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
                 "cpu_ms_per_event": cpu_ms,
                 "peak_rss_mb": peak_mb,
                 "memory_mb": args.memory_mb,
+                "workers": done.workers,
             },
             [
                 ["full replay, events/s", f"{rate:,.0f}", f">= {TARGET:,}", "ok" if ok else "below"],
@@ -279,6 +294,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument(
         "--memory-mb", type=int, default=128, help="REPORTING_REPLAY_MEMORY_MB for the replay (default 128)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help=f"REPORTING_REPLAY_WORKERS for the replay (default: unset, so {default_workers()} here)",
     )
     parser.add_argument("--json", help="write the figures here for run_all")
     return parser.parse_args(argv)
