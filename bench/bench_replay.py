@@ -15,8 +15,9 @@ minutes a full bench may take on the shared 2-core machine, most of it generatin
 
 Peak RSS is the replay's: this process's high-water mark is reset (``/proc/self/clear_refs``)
 once the log is generated, and read (``VmHWM``) after the replay, plus the high-water mark of
-each worker process the replay started (the sum of the peaks: at least the peak of the sum). CPU
-is this process's and the workers', per event.
+each worker process the replay started (the sum of the peaks: at least the peak of the sum);
+the peak of the sum is also sampled (this process and its children, every 100 ms). CPU is this
+process's and the workers', per event.
 
     .venv/bin/python bench/bench_replay.py [--events 500000] [--memory-mb 128] [--workers N] [--json PATH]
 """
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import os
 import sys
 import time
 import uuid
@@ -189,6 +192,14 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
         load_before = _loadavg()
         cpu_before = time.process_time()
         started = time.perf_counter()
+        sampled = {"peak": 0.0}
+
+        async def sample() -> None:
+            while True:
+                sampled["peak"] = max(sampled["peak"], _tree_rss_mb())
+                await asyncio.sleep(0.1)
+
+        sampling = asyncio.create_task(sample())
         ticking = asyncio.create_task(
             ticker(
                 2.0,
@@ -202,6 +213,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
             done = await rebuild(settings, progress=progress)
         finally:
             ticking.cancel()
+            sampling.cancel()
         elapsed = time.perf_counter() - started
         count = done.events
         own_cpu = time.process_time() - cpu_before
@@ -231,6 +243,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
         # PostgreSQL, Kafka and anything else on the machine share its cores with the replay
         say(
             f"replay process cpu: {cpu:.1f}s ({cpu_ms:.3f} ms/event); peak RSS {peak_mb:,.0f} MB"
+            f" (sampled peak of the processes' sum {sampled['peak']:,.0f} MB)"
             f" (goal <= {RSS_TARGET_MB}, REPORTING_REPLAY_MEMORY_MB={args.memory_mb}; {rss_start:,.0f} MB"
             " resident before the replay);"
             f" load average before {load_before}, after {_loadavg()}"
@@ -248,6 +261,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
                 "cpu_s": cpu,
                 "cpu_ms_per_event": cpu_ms,
                 "peak_rss_mb": peak_mb,
+                "sampled_peak_rss_mb": sampled["peak"],
                 "memory_mb": args.memory_mb,
                 "workers": done.workers,
             },
@@ -278,6 +292,23 @@ def _rss_mb(field: str) -> float:
         if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _tree_rss_mb() -> float:
+    """Resident memory of this process and its children (the replay's workers), now, in MB."""
+    pids = [str(os.getpid())]
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids += (task / "children").read_text().split()
+    total = 0.0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass  # ended meanwhile
+    return total
 
 
 def _loadavg() -> str:

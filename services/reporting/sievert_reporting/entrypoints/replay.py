@@ -256,12 +256,16 @@ def _share(
     budget = memory_budget(max(1, settings.replay_memory_mb // workers))
     if max_rows is not None:
         budget = Budget(max(1, max_rows // workers), budget.fetch_bytes, budget.partition_fetch_bytes)
+    writers = max(1, WRITERS // workers)
+    # an early write's rows are held until its COPY ends, beside the fold: within the fold's half
+    # of the memory setting, half of it over the writers
+    early_chunk = max(1, min(early_chunk, budget.max_rows // (2 * writers)))
     return _Share(
         settings,
         partitions,
         budget,
         early_chunk,
-        max(1, WRITERS // workers),
+        writers,
         FETCH_RECORDS,
         READ_SLICE,
         PROCESSED_CHUNK,
