@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+import sievert_reporting.entrypoints.replay
 from sievert_classifier.domain import classify
 from sievert_reporting.entrypoints.consumers import processed_key
 from sievert_reporting.entrypoints.replay import Replayed, rebuild
@@ -74,6 +75,7 @@ def assert_same(one: dict[str, list[Any]], other: dict[str, list[Any]]) -> None:
 
 async def test_several_processes_rebuild_the_tables_one_process_rebuilds(
     reporting: Reporting,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kafka = reporting.kafka
     now = reporting.clock.now()
@@ -230,7 +232,8 @@ async def test_several_processes_rebuild_the_tables_one_process_rebuilds(
 
     progress: list[tuple[int, int]] = []
     several: Replayed = await rebuild(
-        reporting.settings.model_copy(update={"replay_workers": 3}),
+        # a setting that pays for three processes' interpreters
+        reporting.settings.model_copy(update={"replay_workers": 3, "replay_memory_mb": 256}),
         progress=lambda done, total: progress.append((done, total)),
     )
     assert several.workers == 3  # one process per partition, none replayed again
@@ -239,11 +242,18 @@ async def test_several_processes_rebuild_the_tables_one_process_rebuilds(
     assert progress[-1] == (several.events, several.events)
     assert_same(sequential, await everything(url))
 
-    # two processes for three partitions (one replays two of them), and a memory setting so small
-    # that each writes its fold after every fetch: the same rows
-    small = reporting.settings.model_copy(update={"replay_workers": 2, "replay_memory_mb": 1})
-    two = await rebuild(small, max_rows=1, early_chunk=1)
+    # two processes for three partitions (one replays two of them), two records per fetch, each
+    # process writing its fold after every fetch and complete incidents one at a time: the same rows
+    monkeypatch.setattr(sievert_reporting.entrypoints.replay, "FETCH_RECORDS", 2)
+    two = await rebuild(
+        reporting.settings.model_copy(update={"replay_workers": 2}), max_rows=1, early_chunk=1
+    )
     assert (two.workers, two.events) == (2, one.events)
+    assert_same(sequential, await everything(url))
+
+    # a memory setting too small to pay for a second process's interpreter: one process
+    small = await rebuild(reporting.settings.model_copy(update={"replay_workers": 3, "replay_memory_mb": 1}))
+    assert (small.workers, small.events) == (1, one.events)
     assert_same(sequential, await everything(url))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiokafka import TopicPartition
 
-from sievert_reporting.entrypoints.replay import partition_groups
+from sievert_reporting.entrypoints.replay import affordable_workers, partition_groups
 
 
 def tps(topics: dict[str, int]) -> list[TopicPartition]:
@@ -50,3 +50,17 @@ def test_partitions_are_grouped_by_number(
     groups = partition_groups(tps(topics), workers)
     assert numbers(groups) == expected
     assert sorted(tp for group in groups for tp in group) == sorted(tps(topics))  # each once
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "workers"),
+    [
+        pytest.param(1, 1, id="smallest"),
+        pytest.param(95, 1, id="not-enough-for-a-second-interpreter"),
+        pytest.param(96, 2, id="a-second-with-16-mb-each"),
+        pytest.param(128, 2, id="default"),
+        pytest.param(176, 3, id="a-third"),
+    ],
+)
+def test_the_memory_setting_pays_for_the_processes(memory_mb: int, workers: int) -> None:
+    assert affordable_workers(memory_mb) == workers

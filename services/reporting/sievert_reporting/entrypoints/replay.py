@@ -82,6 +82,11 @@ PROCESSED_CHUNK = 50_000
 WRITERS = 2
 #: incidents per early COPY (``Fold.write_early``), one in flight per writer connection
 EARLY_CHUNK = 10_000
+#: what each replay process beyond the first takes of the memory setting: its interpreter and
+#: imports (about 70 MB resident, measured), so that the setting bounds the processes together
+PROCESS_MB = 64
+#: the least share of the setting a process replays with
+SHARE_MB = 16
 
 
 def register_replay(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -163,7 +168,8 @@ async def rebuild(
     (default: ``memory_budget``'s, split between the workers); ``early_chunk``: incidents per
     early write of those that look complete."""
     partitions = await partitions_of(settings.kafka, projected_topics(settings.kafka.topics))
-    groups = partition_groups(partitions, settings.replay_workers or default_workers())
+    wanted = min(settings.replay_workers or default_workers(), affordable_workers(settings.replay_memory_mb))
+    groups = partition_groups(partitions, wanted)
     shares = [_share(settings, group, len(groups), max_rows, early_chunk) for group in groups]
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=3)
     try:
@@ -210,6 +216,12 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def affordable_workers(memory_mb: int) -> int:
+    """The most processes the memory setting pays for: each one beyond the first costs
+    ``PROCESS_MB``, and each keeps at least ``SHARE_MB`` to replay with (2 at the default 128)."""
+    return max(1, (memory_mb + PROCESS_MB) // (PROCESS_MB + SHARE_MB))
+
+
 def partition_groups(partitions: Sequence[TopicPartition], workers: int) -> list[list[TopicPartition]]:
     """The partitions for each worker: partition *p* of every topic goes to worker *p* mod
     ``workers``, since each holds the same streams (records are keyed by their stream, and the
@@ -252,8 +264,9 @@ def _share(
     max_rows: int | None,
     early_chunk: int,
 ) -> _Share:
-    """One of ``workers`` shares: of the memory setting, of ``max_rows`` and of the writers."""
-    budget = memory_budget(max(1, settings.replay_memory_mb // workers))
+    """One of ``workers`` shares: of the memory setting once the other processes' interpreters are
+    paid for, of ``max_rows`` and of the writers."""
+    budget = memory_budget(max(1, (settings.replay_memory_mb - PROCESS_MB * (workers - 1)) // workers))
     if max_rows is not None:
         budget = Budget(max(1, max_rows // workers), budget.fetch_bytes, budget.partition_fetch_bytes)
     writers = max(1, WRITERS // workers)
