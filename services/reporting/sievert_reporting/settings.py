@@ -24,5 +24,6 @@ class ReportingSettings(ServiceSettings):
         ge=1,
         description="`sievert replay reporting`: processes replaying partitions at once (each "
         "decodes, folds and writes its own partitions' incidents; the memory setting is split "
-        "between them). Default: the cores this process may use, at most one per partition.",
+        "between them, after 64 MB for each one's interpreter beyond the first, so a small setting "
+        "caps them). Default: the cores this process may use, at most one per partition.",
     )
