@@ -19,3 +19,11 @@ class ReportingSettings(ServiceSettings):
         "incidents folded but not written yet, and one fetch from Kafka). Smaller is slower (more "
         "writes, and later events merged into rows written), never wrong.",
     )
+    replay_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="`sievert replay reporting`: processes replaying partitions at once (each "
+        "decodes, folds and writes its own partitions' incidents; the memory setting is split "
+        "between them, after 64 MB for each one's interpreter beyond the first, so a small setting "
+        "caps them). Default: the cores this process may use, at most one per partition.",
+    )

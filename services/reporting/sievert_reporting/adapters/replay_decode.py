@@ -24,6 +24,7 @@ import types
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from sys import intern
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
@@ -420,8 +421,10 @@ class FastDecoder:
             env.stream_id,
             env.stream_version,
             recorded_at,
-            env.tenant.trust,
-            env.tenant.site,
+            # one string per trust and site, not one per event: an incident's row and its stream's
+            # binding keep them until the replay ends
+            intern(env.tenant.trust),
+            intern(env.tenant.site),
             part,
         )
 

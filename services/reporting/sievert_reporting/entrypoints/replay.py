@@ -7,19 +7,30 @@ incidents' rows (the hot events) are decoded by ``adapters.replay_decode`` (pyda
 whatever it does not accept) and folded by ``adapters.replay_store`` with the live consumer's
 rule (``domain.incident_row.apply_change``); the others go through the projection's handlers.
 A replay that stops half way leaves a half-built projection: run it again.
+
+The partitions are replayed by several processes at once (``replay_workers``), each decoding,
+folding and writing its own: every record is keyed by its stream and the topics have as many
+partitions each, so partition *p* of every topic holds the same streams, and a stream's events
+are all in one process, in their order. A log where that does not hold (a stream seen by two
+processes) is replayed again in one process.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
+import multiprocessing
+import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -71,6 +82,11 @@ PROCESSED_CHUNK = 50_000
 WRITERS = 2
 #: incidents per early COPY (``Fold.write_early``), one in flight per writer connection
 EARLY_CHUNK = 10_000
+#: what each replay process beyond the first takes of the memory setting: its interpreter and
+#: imports (about 70 MB resident, measured), so that the setting bounds the processes together
+PROCESS_MB = 64
+#: the least share of the setting a process replays with
+SHARE_MB = 16
 
 
 def register_replay(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,6 +99,13 @@ def register_replay(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         help="incidents folded in memory before they are written (about 4 KB each; default: "
         "half of REPORTING_REPLAY_MEMORY_MB)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes replaying partitions at once (default: REPORTING_REPLAY_WORKERS, else the "
+        "cores this process may use, at most one per partition)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -91,10 +114,14 @@ def run(args: argparse.Namespace) -> int:
     # "event applied") would cost more than applying it. Warnings and errors still show.
     configure_logging(SERVICE, "warning")
     started = time.monotonic()
-    count = asyncio.run(replay(ReportingSettings(), progress=_progress_bar(started), max_rows=args.max_rows))
+    settings = ReportingSettings()
+    if args.workers is not None:
+        settings = settings.model_copy(update={"replay_workers": args.workers})
+    done = asyncio.run(rebuild(settings, progress=_progress_bar(started), max_rows=args.max_rows))
     elapsed = time.monotonic() - started
     print(
-        f"\nreplayed {count} events in {elapsed:.1f}s ({count / max(elapsed, 1e-9):,.0f} events/s)",
+        f"\nreplayed {done.events} events in {elapsed:.1f}s ({done.events / max(elapsed, 1e-9):,.0f} "
+        f"events/s, {done.workers} process{'es' if done.workers > 1 else ''})",
         file=sys.stderr,
     )
     return 0
@@ -107,65 +134,356 @@ async def replay(
     max_rows: int | None = None,
     early_chunk: int = EARLY_CHUNK,
 ) -> int:
+    """Rebuild the projections; the events replayed (``rebuild``)."""
+    done = await rebuild(settings, progress=progress, max_rows=max_rows, early_chunk=early_chunk)
+    return done.events
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a worker process used: CPU seconds and its peak resident memory (``VmHWM``)."""
+
+    cpu_s: float
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A replay's outcome: the events replayed, by how many processes, and what the worker
+    processes other than the caller's used (the caller's own is the caller's to measure)."""
+
+    events: int
+    workers: int
+    children: list[Usage]
+
+
+async def rebuild(
+    settings: ReportingSettings,
+    *,
+    progress: Progress | None = None,
+    max_rows: int | None = None,
+    early_chunk: int = EARLY_CHUNK,
+) -> Replayed:
     """Rebuild the projections; ``max_rows``: incidents folded in memory before they are written
-    (default: ``memory_budget``'s); ``early_chunk``: incidents per early write of those that look
-    complete."""
-    budget = memory_budget(settings.replay_memory_mb)
-    if max_rows is not None:
-        budget = Budget(max_rows, budget.fetch_bytes, budget.partition_fetch_bytes)
+    (default: ``memory_budget``'s, split between the workers); ``early_chunk``: incidents per
+    early write of those that look complete."""
+    partitions = await partitions_of(settings.kafka, projected_topics(settings.kafka.topics))
+    wanted = min(settings.replay_workers or default_workers(), affordable_workers(settings.replay_memory_mb))
+    groups = partition_groups(partitions, wanted)
+    shares = [_share(settings, group, len(groups), max_rows, early_chunk) for group in groups]
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=3)
     try:
-        await migrate(pool, "sievert_reporting.migrations")
-        consumer_name = processed_key(SERVICE)
-        await reset(pool, PROJECTION_TABLES, consumer_name)
-        # A batch holds tens of thousands of fresh, acyclic objects (envelopes, events); the
-        # cyclic collector would rescan them over and over (half the replay's time, profiled), and
-        # reference counting frees them all anyway.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        dsn = settings.database_url.get_secret_value()
-        writers = [await writer(dsn) for _ in range(WRITERS)]
+        if len(shares) > 1:
+            # the other processes start (and import) while this one migrates and resets
+            with _Workers(len(shares) - 1) as workers:
+                await migrate(pool, "sievert_reporting.migrations")
+                await reset(pool, PROJECTION_TABLES, _CONSUMER)
+                try:
+                    results, children = await workers.run(shares, progress)
+                except _StreamsShared as exc:
+                    log.warning("replay.again_in_one_process", reason=str(exc))
+                else:
+                    await bind_streams(pool, [b for result in results for b in result.bindings])
+                    return Replayed(sum(r.events for r in results), len(shares), children)
+            await reset(pool, PROJECTION_TABLES, _CONSUMER)
+            shares = [_share(settings, partitions, 1, max_rows, early_chunk)]
+        else:
+            await migrate(pool, "sievert_reporting.migrations")
+            await reset(pool, PROJECTION_TABLES, _CONSUMER)
+        if not shares:
+            return Replayed(0, 1, [])
+        counters = _Counters(1)
+        ticking = _tick(counters, progress)
         try:
-            return await _read_and_apply(
-                settings, pool, writers, consumer_name, progress, budget, early_chunk
-            )
+            result = await _replay_share(shares[0], counters, 0)
         finally:
-            for each in writers:
-                await each.close()
-            if gc_was_enabled:
-                gc.enable()
+            ticking.cancel()
+        _report(counters, progress)
+        await bind_streams(pool, result.bindings)
+        return Replayed(result.events, 1, [])
     finally:
         await pool.close()
 
 
-async def _read_and_apply(
+_CONSUMER = processed_key(SERVICE)
+
+
+def default_workers() -> int:
+    """The cores this process may use (``partition_groups`` caps it at the partitions)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def affordable_workers(memory_mb: int) -> int:
+    """The most processes the memory setting pays for: each one beyond the first costs
+    ``PROCESS_MB``, and each keeps at least ``SHARE_MB`` to replay with (2 at the default 128)."""
+    return max(1, (memory_mb + PROCESS_MB) // (PROCESS_MB + SHARE_MB))
+
+
+def partition_groups(partitions: Sequence[TopicPartition], workers: int) -> list[list[TopicPartition]]:
+    """The partitions for each worker: partition *p* of every topic goes to worker *p* mod
+    ``workers``, since each holds the same streams (records are keyed by their stream, and the
+    topics have as many partitions each). Topics of different partition counts do not line up:
+    one worker then replays them all."""
+    if not partitions:
+        return []
+    counts = {tp.topic: 0 for tp in partitions}
+    for tp in partitions:
+        counts[tp.topic] += 1
+    numbers = sorted({tp.partition for tp in partitions})
+    n = min(workers, len(numbers))
+    if n <= 1 or len(set(counts.values())) > 1:
+        return [list(partitions)]
+    place = {number: index % n for index, number in enumerate(numbers)}
+    return [[tp for tp in partitions if place[tp.partition] == worker] for worker in range(n)]
+
+
+@dataclass(frozen=True)
+class _Share:
+    """What one worker replays, and how (sent to another process: everything here pickles)."""
+
+    settings: ReportingSettings
+    partitions: list[TopicPartition]
+    budget: Budget
+    early_chunk: int
+    writers: int
+    #: the module's tunables as they stand when the replay starts (tests change them)
+    fetch_records: int
+    read_slice: int
+    processed_chunk: int
+    #: a worker among several reports the streams it saw, so that none was seen by two
+    parallel: bool
+
+
+def _share(
     settings: ReportingSettings,
+    partitions: list[TopicPartition],
+    workers: int,
+    max_rows: int | None,
+    early_chunk: int,
+) -> _Share:
+    """One of ``workers`` shares: of the memory setting once the other processes' interpreters are
+    paid for, of ``max_rows`` and of the writers."""
+    budget = memory_budget(max(1, (settings.replay_memory_mb - PROCESS_MB * (workers - 1)) // workers))
+    if max_rows is not None:
+        budget = Budget(max(1, max_rows // workers), budget.fetch_bytes, budget.partition_fetch_bytes)
+    writers = max(1, WRITERS // workers)
+    # an early write's rows are held until its COPY ends, beside the fold: within the fold's half
+    # of the memory setting, half of it over the writers
+    early_chunk = max(1, min(early_chunk, budget.max_rows // (2 * writers)))
+    return _Share(
+        settings,
+        partitions,
+        budget,
+        early_chunk,
+        writers,
+        FETCH_RECORDS,
+        READ_SLICE,
+        PROCESSED_CHUNK,
+        workers > 1,
+    )
+
+
+@dataclass
+class _Result:
+    """What a worker sends back: a count, the streams it first bound (the caller records them),
+    the streams it saw (only among several workers), and what it used."""
+
+    events: int
+    bindings: list[tuple[int, str]]
+    streams: set[int]
+    usage: Usage
+
+
+class _StreamsShared(Exception):
+    """Two workers saw one stream: the partitions are not independent, so the result could differ
+    from one process's replay (which then replays the log)."""
+
+
+class _Stopped(Exception):
+    """Another worker failed: this one stops too."""
+
+
+class _Counters:
+    """Shared with the worker processes: each one's events done and total (-1 until known), and a
+    flag that tells them to stop."""
+
+    def __init__(self, workers: int, context: Any = None) -> None:
+        initial = [0, -1] * workers + [0]
+        if context is None:
+            self.values: Any = (ctypes.c_int64 * len(initial))(*initial)
+        else:  # shared memory, inherited by the processes it starts
+            self.values = context.RawArray(ctypes.c_int64, initial)
+        self.workers = workers
+
+    def set(self, worker: int, done: int, total: int) -> None:
+        self.values[2 * worker], self.values[2 * worker + 1] = done, total
+
+    def totals(self) -> tuple[int, int] | None:
+        """Events done and in total, once every worker knows its total."""
+        done = total = 0
+        for worker in range(self.workers):
+            if self.values[2 * worker + 1] < 0:
+                return None
+            done += self.values[2 * worker]
+            total += self.values[2 * worker + 1]
+        return done, total
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.values[2 * self.workers])
+
+    def stop(self) -> None:
+        self.values[2 * self.workers] = 1
+
+
+def _report(counters: _Counters, progress: Progress | None) -> None:
+    if progress is not None and (totals := counters.totals()) is not None:
+        progress(*totals)
+
+
+def _tick(counters: _Counters, progress: Progress | None) -> asyncio.Task[None]:
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            _report(counters, progress)
+
+    return asyncio.create_task(tick())
+
+
+class _Workers:
+    """The processes replaying all shares but the first, which this process replays itself.
+
+    Spawned, not forked: a fork would copy the running event loop, its sockets and its threads."""
+
+    def __init__(self, others: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.counters = _Counters(others + 1, context)
+        self.pool = ProcessPoolExecutor(
+            others, mp_context=context, initializer=_start_worker, initargs=(self.counters,)
+        )
+        for _ in range(others):  # start them now: each imports for a second or two
+            self.pool.submit(_warm)
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def run(self, shares: list[_Share], progress: Progress | None) -> tuple[list[_Result], list[Usage]]:
+        """Every share replayed; the results in the shares' order, and the other processes'
+        usage. Raises ``_StreamsShared`` if a stream was in two shares."""
+        loop = asyncio.get_running_loop()
+        runs: list[asyncio.Future[_Result]] = [
+            asyncio.ensure_future(_replay_share(shares[0], self.counters, 0)),
+            *(
+                asyncio.wrap_future(self.pool.submit(_replay_in_worker, share, index), loop=loop)
+                for index, share in enumerate(shares[1:], start=1)
+            ),
+        ]
+        ticking = _tick(self.counters, progress)
+        try:
+            finished, _ = await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
+            if any(run.exception() is not None for run in finished):
+                self.counters.stop()
+                await asyncio.wait(runs)
+                failures = [e for run in runs if (e := run.exception()) is not None]
+                real = [e for e in failures if not isinstance(e, _Stopped | _StreamsShared)]
+                raise real[0] if real else next(e for e in failures if isinstance(e, _StreamsShared))
+        finally:
+            ticking.cancel()
+        results = [run.result() for run in runs]
+        _report(self.counters, progress)
+        seen: set[int] = set()
+        for result in results:
+            if not seen.isdisjoint(result.streams):
+                raise _StreamsShared("a stream's events are on partitions replayed by two workers")
+            seen |= result.streams
+        return results, [result.usage for result in results[1:]]
+
+
+_WORKER_COUNTERS: _Counters | None = None
+
+
+def _start_worker(counters: _Counters) -> None:
+    global _WORKER_COUNTERS
+    _WORKER_COUNTERS = counters
+    # as ``run`` configures the command's process
+    configure_logging(SERVICE, "warning")
+
+
+def _warm() -> None:
+    """Nothing: the pool starts a process for it, which imports this module meanwhile."""
+
+
+def _replay_in_worker(share: _Share, index: int) -> _Result:
+    assert _WORKER_COUNTERS is not None
+    cpu = time.process_time()
+    result = asyncio.run(_replay_share(share, _WORKER_COUNTERS, index))
+    result.usage = Usage(time.process_time() - cpu, _peak_rss_mb())
+    return result
+
+
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+async def _replay_share(share: _Share, counters: _Counters, index: int) -> _Result:
+    """Replay ``share``'s partitions into the tables (emptied before)."""
+    settings = share.settings
+    dsn = settings.database_url.get_secret_value()
+    pool = await create_pool(dsn, max_size=3)
+    # A batch holds tens of thousands of fresh, acyclic objects (envelopes, events); the
+    # cyclic collector would rescan them over and over (half the replay's time, profiled), and
+    # reference counting frees them all anyway.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        writers = [await writer(dsn) for _ in range(share.writers)]
+        try:
+            return await _read_and_apply(share, pool, writers, counters, index)
+        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as exc:
+            if share.parallel:  # another worker wrote the same row: a stream in two shares
+                raise _StreamsShared(str(exc)) from None
+            raise
+        finally:
+            for each in writers:
+                await each.close()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        await pool.close()
+
+
+async def _read_and_apply(
+    share: _Share,
     pool: asyncpg.Pool,
     writers: list[asyncpg.Connection],
-    consumer_name: str,
-    progress: Progress | None,
-    budget: Budget,
-    early_chunk: int,
-) -> int:
-    """Every record on the projected topics from the first offset to the end as it stands now.
+    counters: _Counters,
+    index: int,
+) -> _Result:
+    """Every record on the share's partitions from the first offset to the end as it stands now.
 
     Like the live consumer (and ``IdempotentConsumer.replay``): the same decoding, the same
     events skipped (undecodable or unknown: they were dead-lettered when first consumed), each
     event id recorded in ``processed_events`` and applied once. Unlike it, the hot events are
     folded across fetches and written set-wise (``Fold``), other events are applied one
     transaction per fetch, and the live group's offsets are untouched."""
-    partitions = await partitions_of(settings.kafka, projected_topics(settings.kafka.topics))
-    if not partitions:
-        return 0
-    consumer = AIOKafkaConsumer(
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        fetch_max_bytes=budget.fetch_bytes,
-        max_partition_fetch_bytes=budget.partition_fetch_bytes,
-        **settings.kafka.client_kwargs(),
+    budget = share.budget
+    consumer = _consumer(share)
+    applier = _Applier(
+        pool, writers, _CONSUMER, budget.max_rows, share.early_chunk, share.read_slice, share.processed_chunk
     )
-    applier = _Applier(pool, writers, consumer_name, budget.max_rows, early_chunk)
+    partitions = share.partitions
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -174,11 +492,19 @@ async def _read_and_apply(
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
         remaining = {tp for tp in partitions if end[tp] > start[tp]}
-        reader = _Reader(FastDecoder.build(), applier.fold, await stream_tenants(pool))
+        reader = _Reader(
+            FastDecoder.build(),
+            applier.fold,
+            await stream_tenants(pool),
+            streams=set() if share.parallel else None,
+        )
         bound_before = len(reader.tenants)
         read = 0
+        counters.set(index, read, total)
         while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=FETCH_RECORDS)
+            if counters.stopped:
+                raise _Stopped
+            batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=share.fetch_records)
             batch = [(tp, r) for tp, records in batches.items() for r in records if r.offset < end[tp]]
             if batch:
                 await applier.apply(reader, batch)
@@ -186,14 +512,27 @@ async def _read_and_apply(
             for tp in batches:
                 if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
-            if progress is not None:
-                progress(read, total)
+            counters.set(index, read, total)
         await applier.finish()
-        await _bind_new_streams(pool, reader.tenants, bound_before)
-        return read
+        # dicts keep insertion order: the preloaded bindings come first
+        bindings = list(reader.tenants.items())[bound_before:]
+        return _Result(read, bindings, reader.streams or set(), Usage(0.0, float("nan")))
     finally:
         applier.cancel()
         await consumer.stop()
+
+
+def _consumer(share: _Share) -> AIOKafkaConsumer:
+    """A consumer outside any group (the live group's offsets stay as they are), fetching at most
+    the share's budget."""
+    return AIOKafkaConsumer(
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        fetch_max_bytes=share.budget.fetch_bytes,
+        max_partition_fetch_bytes=share.budget.partition_fetch_bytes,
+        **share.settings.kafka.client_kwargs(),
+    )
 
 
 @dataclass(frozen=True)
@@ -225,6 +564,8 @@ class _Applier:
     consumer_name: str
     max_rows: int
     early_chunk: int
+    read_slice: int
+    processed_chunk: int
     fold: Fold = field(init=False)
     #: processed_events rows are final as soon as they are read: PostgreSQL writes them while
     #: the fold goes on (one COPY in flight), instead of after it
@@ -235,15 +576,15 @@ class _Applier:
 
     async def apply(self, reader: _Reader, batch: list[tuple[TopicPartition, Record]]) -> None:
         others = []
-        for at in range(0, len(batch), READ_SLICE):
-            others += reader.read(batch[at : at + READ_SLICE])
+        for at in range(0, len(batch), self.read_slice):
+            others += reader.read(batch[at : at + self.read_slice])
             # the COPYs in the background are fed by this event loop: without a turn between
             # slices, PostgreSQL waits while a whole fetch is decoded
             await asyncio.sleep(0)
         if others:
             async with self.pool.acquire() as conn, conn.transaction():
                 await _apply_others(conn, self.consumer_name, others)
-        if len(self.fold.processed) >= PROCESSED_CHUNK:
+        if len(self.fold.processed) >= self.processed_chunk:
             chunk, self.fold.processed = self.fold.processed, []
             if self.copying is not None:
                 await self.copying
@@ -280,15 +621,20 @@ class _Reader:
     tenants: dict[int, str] = field(default_factory=dict)
     #: event ids as integers: ``UUID.__hash__`` is Python code, ``int`` hashing is not (profiled)
     seen: set[int] = field(default_factory=set)
+    #: the streams of the events applied, when several workers replay (none may share one)
+    streams: set[int] | None = None
 
-    def _foreign(self, stream_id: uuid.UUID, trust: str, source: str) -> bool:
-        """An event naming another trust than its stream's: the live consumer dead-lettered it."""
+    def _foreign(self, stream_id: uuid.UUID, trust: str, tp: TopicPartition, record: Record) -> bool:
+        """An event naming another trust than its stream's: the live consumer dead-lettered it.
+        (The record's place is formatted only then: for every event it cost 1% of the replay.)"""
+        if self.streams is not None:
+            self.streams.add(stream_id.int)
         bound = self.tenants.setdefault(stream_id.int, trust)
         if bound == trust:
             return False
         log.warning(
             "replay.skipped",
-            source=source,
+            source=_source(tp, record),
             reason=f"tenant mismatch: stream {stream_id} belongs to trust {bound}",
         )
         return True
@@ -316,7 +662,7 @@ class _Reader:
                 if envelope.event_type not in INCIDENT_ROW_EVENTS:
                     if envelope.event_id.int not in seen:
                         seen.add(envelope.event_id.int)
-                        if self._foreign(envelope.stream_id, envelope.tenant.trust, _source(tp, record)):
+                        if self._foreign(envelope.stream_id, envelope.tenant.trust, tp, record):
                             self._record_skipped(envelope.event_id, tp, record)
                             continue
                         others.append((tp, record, envelope, event))
@@ -324,7 +670,7 @@ class _Reader:
                 change = incident_change(envelope, event)
             if (event_id := change.event_id.int) not in seen:
                 seen.add(event_id)
-                if self._foreign(change.stream_id, change.trust, _source(tp, record)):
+                if self._foreign(change.stream_id, change.trust, tp, record):
                     self._record_skipped(change.event_id, tp, record)
                     continue
                 fold(change, tp.topic, tp.partition, record.offset)
@@ -337,13 +683,6 @@ class _Reader:
 
 def _source(tp: TopicPartition, record: Record) -> str:
     return f"{tp.topic}/{tp.partition}/{record.offset}"
-
-
-async def _bind_new_streams(pool: asyncpg.Pool, tenants: dict[int, str], bound_before: int) -> None:
-    """Record the streams this replay saw first, so the live consumer keeps their binding. The
-    service is stopped during a replay, so nothing else binds them meanwhile."""
-    # dicts keep insertion order: the preloaded bindings come first
-    await bind_streams(pool, list(tenants.items())[bound_before:])
 
 
 def _event_type(record: Record) -> str | None:
