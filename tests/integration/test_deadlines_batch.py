@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -23,6 +22,7 @@ from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.service_layer.unit import Unit
 from sievert_deadlines.settings import DeadlinesSettings
+from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import REGISTRY, Event, IncidentClassified, IncidentReclassified
 from sievert_shared.facts import IncidentFacts
@@ -105,7 +105,7 @@ def a_batch() -> tuple[list[EventEnvelope], dict[str, uuid.UUID]]:
     return batch, {"a": a, "b": b, "c": c}
 
 
-async def snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
+async def snapshot(conn: Connection) -> dict[str, Any]:
     """Everything the consumer's effects leave in the database, in a comparable form: rows that a
     fresh id or the wall clock tell apart (outbox event ids, timer ids, written-at) are left out."""
 
@@ -174,7 +174,7 @@ async def batched_service(
         yield kafka, runtime
 
 
-async def processed(conn: asyncpg.Connection, at_least: int) -> None:
+async def processed(conn: Connection, at_least: int) -> None:
     async def enough() -> None:
         assert await conn.fetchval("SELECT count(*) FROM processed_events") >= at_least
 
@@ -186,8 +186,10 @@ async def one_at_a_time(
     database_url: str, kafka: KafkaSettings | None = None
 ) -> AsyncIterator[tuple[ServiceRuntime, Any]]:
     """The same service's handlers, each event written as its handler returns (no batching)."""
-    settings = DeadlinesSettings(
-        database_url=database_url, environment="test", **({"kafka": kafka} if kafka else {})
+    settings = (
+        DeadlinesSettings(database_url=database_url, environment="test")
+        if kafka is None
+        else DeadlinesSettings(database_url=database_url, kafka=kafka, environment="test")
     )
     runtime = ServiceRuntime(
         name="deadlines",
@@ -324,7 +326,7 @@ async def test_a_failed_event_of_a_batch_leaves_nothing_and_a_rolled_back_batch_
             await apply(unit, envelope, event)  # changes the unit, then fails
             raise ValueError("poison")
 
-        async def stored(conn: asyncpg.Connection) -> int:
+        async def stored(conn: Connection) -> int:
             return int(await conn.fetchval("SELECT count(*) FROM incident_deadlines"))
 
         async with runtime.pool.acquire() as conn:
