@@ -20,7 +20,7 @@
 
 ``--statements N`` measures something else instead, in this process: the statements the
 consumer's handlers send (asyncpg's query logger; BEGIN and COMMIT included, the consumer's own
-two per batch not) and the process CPU, per incident, for N IncidentClassified of the e2e bench's
+two per batch not), the process's CPU and its PostgreSQL backend's, per incident, for N IncidentClassified of the e2e bench's
 incident, applied as the consumer applies them: batches of ``--statement-batch`` events in one
 transaction each, then its ``after_batch``. It runs on whatever tree ``PYTHONPATH`` names, so the
 same command counts main's per-event writes and a batched branch's.
@@ -789,6 +789,8 @@ async def count_statements(incidents: int, batch: int) -> None:
             # the pool's proxy does not pass the query logger API through
             raw = cast(asyncpg.Connection, getattr(conn, "_con", conn))
             raw.add_query_logger(counted)
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+            backend_cpu = cpu_seconds(backend)
             cpu = time.process_time()
             for first in range(0, len(envelopes), batch):
                 chunk = envelopes[first : first + batch]
@@ -798,13 +800,15 @@ async def count_statements(incidents: int, batch: int) -> None:
                     if after_batch is not None:
                         await after_batch(conn, chunk)
             cpu = time.process_time() - cpu
+            backend_cpu = cpu_seconds(backend) - backend_cpu
             raw.remove_query_logger(counted)
             rows = await conn.fetchval("SELECT count(*) FROM outbox")
         say(
             f"statements: {incidents:,} IncidentClassified in batches of {batch} "
             f"({'batched' if after_batch else 'per event'}): {sent:,} statements, "
             f"{sent / incidents:.1f} per incident; {rows:,} events emitted; "
-            f"process cpu {1000 * cpu / incidents:.2f} ms per incident"
+            f"cpu ms per incident: process {1000 * cpu / incidents:.2f}, "
+            f"its PostgreSQL backend {1000 * backend_cpu / incidents:.2f}"
         )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
