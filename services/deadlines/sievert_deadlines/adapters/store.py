@@ -182,16 +182,6 @@ def _window_row(case: Case, w: WindowState) -> tuple[object, ...]:
     )
 
 
-async def cancel_timers(conn: Connection, incident_id: uuid.UUID, windows: Sequence[Window | None]) -> None:
-    """Delete the pending timers of these windows (``None``: the case's retention timer)."""
-    if windows:
-        await conn.execute(
-            "DELETE FROM timers WHERE incident_id = $1 AND window_kind = ANY($2::text[])",
-            incident_id,
-            [timer_kind(w) for w in windows],
-        )
-
-
 async def cancel_timers_of(conn: Connection, pairs: Sequence[tuple[uuid.UUID, str]]) -> None:
     """``cancel_timers`` for many incidents in one statement: ``(incident, window_kind)`` pairs."""
     if pairs:
@@ -372,15 +362,6 @@ async def set_policy(conn: Connection, trust: str, policy: DeadlinePolicy, now: 
         trust,
         _POLICY.dump_python(policy, mode="json"),
         now,
-    )
-
-
-async def set_modality(conn: Connection, incident_id: uuid.UUID, modality: str) -> None:
-    await conn.execute(
-        """INSERT INTO incident_modalities (incident_id, modality) VALUES ($1, $2)
-           ON CONFLICT (incident_id) DO UPDATE SET modality = excluded.modality""",
-        incident_id,
-        modality,
     )
 
 

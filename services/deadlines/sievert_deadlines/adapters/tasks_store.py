@@ -60,12 +60,6 @@ async def load_many(conn: Connection, incident_ids: Sequence[uuid.UUID]) -> dict
     }
 
 
-async def save(
-    conn: Connection, case: IncidentTasks, tenant: Tenant, correlation_id: str, now: dt.datetime
-) -> None:
-    await save_many(conn, [Loaded(case, tenant, correlation_id)], now)
-
-
 async def save_many(conn: Connection, cases: Sequence[Loaded], now: dt.datetime) -> None:
     """Store cases and rewrite their flattened tasks: three statements for any number of
     incidents (each may appear once)."""
@@ -112,15 +106,6 @@ async def save_many(conn: Connection, cases: Sequence[Loaded], now: dt.datetime)
                 AS t (task_id, incident_id, kind, trust, site, status, due_at, owner_role, task)""",
         *(list(column) for column in zip(*rows, strict=True)),
     )
-
-
-async def cancel_timers(conn: Connection, incident_id: uuid.UUID, kinds: Sequence[TaskKind]) -> None:
-    if kinds:
-        await conn.execute(
-            "DELETE FROM task_timers WHERE incident_id = $1 AND task_kind = ANY($2::text[])",
-            incident_id,
-            [k.value for k in kinds],
-        )
 
 
 async def cancel_timers_of(conn: Connection, pairs: Sequence[tuple[uuid.UUID, str]]) -> None:
