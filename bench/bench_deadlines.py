@@ -18,6 +18,13 @@
     .venv/bin/python bench/bench_deadlines.py [--timers 1000000] [--backlog 100000]
         [--rate 1000] [--seconds 30] [--cap 75] [--drain 45] [--json PATH]
 
+``--statements N`` measures something else instead, in this process: the statements the
+consumer's handlers send (asyncpg's query logger; BEGIN and COMMIT included, the consumer's own
+two per batch not), the process's CPU and its PostgreSQL backend's, per incident, for N IncidentClassified of the e2e bench's
+incident, applied as the consumer applies them: batches of ``--statement-batch`` events in one
+transaction each, then its ``after_batch``. It runs on whatever tree ``PYTHONPATH`` names, so the
+same command counts main's per-event writes and a batched branch's.
+
 The waits are capped (``--cap`` for the backlog, ``--drain`` after the wave's last timer), so
 the whole run stays within ~4 minutes even when a target is missed; a missed target is
 reported with the rate reached and the time it would take.
@@ -39,6 +46,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -721,6 +729,92 @@ def write_json(
     Path(path).write_text(json.dumps({"bench": "deadlines", "figures": figures, "rows": rows}, indent=1))
 
 
+async def count_statements(incidents: int, batch: int) -> None:
+    """``--statements``: statements and process CPU per incident on the consumer's apply path."""
+    import inspect
+
+    from bench.bench_intake import incident_facts
+    from sievert_classifier.domain import classify
+    from sievert_deadlines.entrypoints.consumers import consumer_handlers
+    from sievert_deadlines.service_layer.deadlines import DeadlinesService
+    from sievert_deadlines.service_layer.tasks import TasksService
+    from sievert_deadlines.settings import DeadlinesSettings
+    from sievert_shared.clock import SystemClock
+    from sievert_shared.envelope import Tenant
+    from sievert_shared.events import REGISTRY, IncidentClassified
+    from sievert_shared.facts import IncidentFacts
+    from sievert_shared.outbox import build_envelope
+    from sievert_shared.runtime import ServiceRuntime
+
+    base_url = os.environ.get("DEADLINES_DATABASE_URL")
+    if not base_url:
+        raise SystemExit('run inside the local stack\'s environment: eval "$(bash scripts/stack.sh env)"')
+    name = f"bench_deadlines_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(base_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        runtime = ServiceRuntime(
+            name="deadlines",
+            settings=DeadlinesSettings(database_url=database_url(base_url, name), environment="test"),
+            migrations_package="sievert_deadlines.migrations",
+            clock=SystemClock(),
+            relay=False,
+        )
+        tasks = TasksService(runtime)
+        service = DeadlinesService(runtime, observers=[tasks.on_window_events])
+        batched = "batched" in inspect.signature(consumer_handlers).parameters
+        handlers = consumer_handlers(service, tasks, **({"batched": True} if batched else {}))
+        after_batch = getattr(handlers, "after_batch", None)
+        today = dt.datetime.now(dt.UTC).date()
+        decision = classify(IncidentFacts.model_validate(incident_facts(today)))
+        envelopes = [
+            build_envelope(
+                IncidentClassified(decision=decision, discovered_on=today, facts_version=1),
+                stream_id=incident,
+                stream_version=2,
+                tenant=Tenant(trust="RXX", site="RXX01"),
+                correlation_id=f"bench-{incident}",
+                producer="classifier",
+                now=dt.datetime.now(dt.UTC),
+            )
+            for incident in (uuid.uuid4() for _ in range(incidents))
+        ]
+        sent = 0
+
+        def counted(_record: object) -> None:
+            nonlocal sent
+            sent += 1
+
+        async with runtime.lifespan(), runtime.pool.acquire() as conn:
+            # the pool's proxy does not pass the query logger API through
+            raw = cast(asyncpg.Connection, getattr(conn, "_con", conn))
+            raw.add_query_logger(counted)
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+            backend_cpu = cpu_seconds(backend)
+            cpu = time.process_time()
+            for first in range(0, len(envelopes), batch):
+                chunk = envelopes[first : first + batch]
+                async with conn.transaction():
+                    for envelope in chunk:
+                        await handlers[envelope.event_type](conn, envelope, REGISTRY.decode(envelope))
+                    if after_batch is not None:
+                        await after_batch(conn, chunk)
+            cpu = time.process_time() - cpu
+            backend_cpu = cpu_seconds(backend) - backend_cpu
+            raw.remove_query_logger(counted)
+            rows = await conn.fetchval("SELECT count(*) FROM outbox")
+        say(
+            f"statements: {incidents:,} IncidentClassified in batches of {batch} "
+            f"({'batched' if after_batch else 'per event'}): {sent:,} statements, "
+            f"{sent / incidents:.1f} per incident; {rows:,} events emitted; "
+            f"cpu ms per incident: process {1000 * cpu / incidents:.2f}, "
+            f"its PostgreSQL backend {1000 * backend_cpu / incidents:.2f}"
+        )
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--timers", type=int, default=1_000_000, help="pending timers to load")
@@ -730,8 +824,16 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=75, help="longest wait for the backlog, seconds")
     parser.add_argument("--drain", type=float, default=45, help="longest wait after the wave, seconds")
     parser.add_argument("--json", help="write the figures here for run_all")
+    parser.add_argument(
+        "--statements", type=int, default=0, help="instead: count the consumer's statements for N incidents"
+    )
+    parser.add_argument("--statement-batch", type=int, default=20, help="events per batch for --statements")
+    args = parser.parse_args()
     try:
-        asyncio.run(run(parser.parse_args()))
+        if args.statements:
+            asyncio.run(count_statements(args.statements, args.statement_batch))
+            return
+        asyncio.run(run(args))
     except KeyboardInterrupt:
         say("interrupted; the process, database and topics were cleaned up")
         raise SystemExit(130) from None

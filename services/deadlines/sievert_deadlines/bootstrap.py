@@ -40,7 +40,7 @@ def build(
                 s.kafka.topics.cases,
                 s.kafka.topics.incidents,
             ],
-            handlers=lambda _runtime: consumer_handlers(service, tasks),
+            handlers=lambda _runtime: consumer_handlers(service, tasks, batched=True),
         )
     )
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 
 from sievert_deadlines.domain import (
     DEFAULT_POLICY,
@@ -16,6 +17,7 @@ from sievert_deadlines.domain import (
     IncidentDeadlines,
     PlannedTimer,
     TimerKind,
+    WindowState,
 )
 from sievert_deadlines.domain.timers import CASE_TIMER
 from sievert_shared.db import Connection
@@ -26,7 +28,7 @@ _STATE = TypeAdapter(IncidentDeadlines)
 _POLICY = TypeAdapter(DeadlinePolicy)
 
 
-def _kind(window: Window | None) -> str:
+def timer_kind(window: Window | None) -> str:
     return CASE_TIMER if window is None else window.value
 
 
@@ -68,66 +70,139 @@ async def read(conn: Connection, incident_id: uuid.UUID) -> IncidentDeadlines | 
 async def save(
     conn: Connection, deadlines: IncidentDeadlines, tenant: Tenant, correlation_id: str, now: dt.datetime
 ) -> None:
+    await save_many(conn, [Case(deadlines, tenant, correlation_id)], now)
+
+
+@dataclass(frozen=True)
+class Case:
+    """An incident's aggregate with the tenant and correlation id it was first stored with."""
+
+    deadlines: IncidentDeadlines
+    tenant: Tenant
+    correlation_id: str
+
+
+async def load_with_modality(conn: Connection, incident_id: uuid.UUID) -> tuple[Case | None, str | None]:
+    """``load`` and ``modality_of`` in one round trip: the aggregate locked, and the modality."""
+    row = await conn.fetchrow(
+        """WITH d AS (
+               SELECT trust, site, correlation_id, state FROM incident_deadlines WHERE incident_id = $1
+               FOR UPDATE
+           )
+           SELECT d.trust, d.site, d.correlation_id, d.state,
+                  (SELECT modality FROM incident_modalities WHERE incident_id = $1) AS modality
+           FROM (VALUES (1)) AS one LEFT JOIN d ON true""",
+        incident_id,
+    )
+    assert row is not None
+    if row["state"] is None:
+        return None, row["modality"]
+    case = Case(
+        _STATE.validate_python(row["state"]),
+        Tenant(trust=row["trust"], site=row["site"]),
+        row["correlation_id"],
+    )
+    return case, row["modality"]
+
+
+async def save_many(conn: Connection, cases: Sequence[Case], now: dt.datetime) -> None:
+    """Store aggregates and rewrite their flattened windows: three statements for any number of
+    incidents (each may appear once), where one incident at a time cost three per incident."""
+    if not cases:
+        return
+    cases = sorted(cases, key=lambda c: c.deadlines.incident_id)  # one row lock order everywhere
+    ids = [c.deadlines.incident_id for c in cases]
     await conn.execute(
         """INSERT INTO incident_deadlines (incident_id, trust, site, correlation_id, state, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT incident_id, trust, site, correlation_id, state::jsonb, $6
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+                AS batch (incident_id, trust, site, correlation_id, state)
            ON CONFLICT (incident_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at""",
-        deadlines.incident_id,
-        tenant.trust,
-        tenant.site,
-        correlation_id,
-        _STATE.dump_python(deadlines, mode="json"),
+        ids,
+        [c.tenant.trust for c in cases],
+        [c.tenant.site for c in cases],
+        [c.correlation_id for c in cases],
+        [_STATE.dump_json(c.deadlines).decode() for c in cases],
         now,
     )
-    await conn.execute("DELETE FROM windows WHERE incident_id = $1", deadlines.incident_id)
-    await conn.executemany(
+    await conn.execute("DELETE FROM windows WHERE incident_id = ANY($1::uuid[])", ids)
+    rows = [_window_row(c, w) for c in cases for w in c.deadlines.windows]
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    await conn.execute(
         """INSERT INTO windows (incident_id, window_kind, trust, site, status, discovered_on, due_at,
                                 authority, met_at, extensions, provisional, needs_facts, clock_from,
                                 binding_due_at, days_late, cancelled_reason, extension_detail, case_status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)""",
-        [
-            (
-                deadlines.incident_id,
-                w.window.value,
-                tenant.trust,
-                tenant.site,
-                w.status.value,
-                w.discovered_on,
-                w.due_at,
-                w.authority,
-                w.met_at,
-                len(w.extensions),
-                w.provisional,
-                list(w.needs_facts),
-                w.clock_from,
-                w.binding_due_at,
-                w.days_late(w.met_at) if w.met_at is not None else 0,
-                w.cancelled_reason,
-                [
-                    {
-                        "previous_due_at": e.previous_due_at.isoformat(),
-                        "due_at": e.due_at.isoformat(),
-                        "agreed_by": e.agreed_by,
-                        "reason": e.reason,
-                        "agreed_at": e.agreed_at.isoformat() if e.agreed_at else None,
-                        "agreed_after_due": e.agreed_after_due,
-                    }
-                    for e in w.extensions
-                ],
-                deadlines.case.status.value,
-            )
-            for w in deadlines.windows
-        ],
+           SELECT incident_id, window_kind, trust, site, status, discovered_on, due_at, authority, met_at,
+                  extensions, provisional, needs_facts::jsonb, clock_from, binding_due_at, days_late,
+                  cancelled_reason, extension_detail::jsonb, case_status
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[],
+                       $7::timestamptz[], $8::text[], $9::timestamptz[], $10::int[], $11::bool[], $12::text[],
+                       $13::date[], $14::timestamptz[], $15::int[], $16::text[], $17::text[], $18::text[])
+                AS w (incident_id, window_kind, trust, site, status, discovered_on, due_at, authority, met_at,
+                      extensions, provisional, needs_facts, clock_from, binding_due_at, days_late,
+                      cancelled_reason, extension_detail, case_status)""",
+        *(list(column) for column in columns),
     )
 
 
-async def cancel_timers(conn: Connection, incident_id: uuid.UUID, windows: Sequence[Window | None]) -> None:
-    """Delete the pending timers of these windows (``None``: the case's retention timer)."""
-    if windows:
+def _window_row(case: Case, w: WindowState) -> tuple[object, ...]:
+    return (
+        case.deadlines.incident_id,
+        w.window.value,
+        case.tenant.trust,
+        case.tenant.site,
+        w.status.value,
+        w.discovered_on,
+        w.due_at,
+        w.authority,
+        w.met_at,
+        len(w.extensions),
+        w.provisional,
+        to_json(list(w.needs_facts)).decode(),  # JSON text: asyncpg reads nested lists as dimensions
+        w.clock_from,
+        w.binding_due_at,
+        w.days_late(w.met_at) if w.met_at is not None else 0,
+        w.cancelled_reason,
+        to_json(
+            [
+                {
+                    "previous_due_at": e.previous_due_at.isoformat(),
+                    "due_at": e.due_at.isoformat(),
+                    "agreed_by": e.agreed_by,
+                    "reason": e.reason,
+                    "agreed_at": e.agreed_at.isoformat() if e.agreed_at else None,
+                    "agreed_after_due": e.agreed_after_due,
+                }
+                for e in w.extensions
+            ]
+        ).decode(),
+        case.deadlines.case.status.value,
+    )
+
+
+async def cancel_timers_of(conn: Connection, pairs: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """``cancel_timers`` for many incidents in one statement: ``(incident, window_kind)`` pairs."""
+    if pairs:
         await conn.execute(
-            "DELETE FROM timers WHERE incident_id = $1 AND window_kind = ANY($2::text[])",
-            incident_id,
-            [_kind(w) for w in windows],
+            """DELETE FROM timers t USING unnest($1::uuid[], $2::text[]) AS c (incident_id, window_kind)
+               WHERE t.incident_id = c.incident_id AND t.window_kind = c.window_kind""",
+            [incident for incident, _ in pairs],
+            [kind for _, kind in pairs],
+        )
+
+
+async def set_modalities(conn: Connection, modalities: dict[uuid.UUID, str]) -> None:
+    """``set_modality`` for many incidents in one statement."""
+    if modalities:
+        ids = sorted(modalities)
+        await conn.execute(
+            """INSERT INTO incident_modalities (incident_id, modality)
+               SELECT * FROM unnest($1::uuid[], $2::text[])
+               ON CONFLICT (incident_id) DO UPDATE SET modality = excluded.modality""",
+            ids,
+            [modalities[i] for i in ids],
         )
 
 
@@ -287,15 +362,6 @@ async def set_policy(conn: Connection, trust: str, policy: DeadlinePolicy, now: 
         trust,
         _POLICY.dump_python(policy, mode="json"),
         now,
-    )
-
-
-async def set_modality(conn: Connection, incident_id: uuid.UUID, modality: str) -> None:
-    await conn.execute(
-        """INSERT INTO incident_modalities (incident_id, modality) VALUES ($1, $2)
-           ON CONFLICT (incident_id) DO UPDATE SET modality = excluded.modality""",
-        incident_id,
-        modality,
     )
 
 

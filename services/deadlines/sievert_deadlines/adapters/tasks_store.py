@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 
 from sievert_deadlines.adapters.store import CANDIDATES_PER_CLAIM, CLAIM_SQL
 from sievert_deadlines.domain.tasks import IncidentTasks, TaskStatus, TaskTimer, task_document
@@ -44,47 +45,77 @@ async def load(conn: Connection, incident_id: uuid.UUID) -> Loaded | None:
     )
 
 
-async def save(
-    conn: Connection, case: IncidentTasks, tenant: Tenant, correlation_id: str, now: dt.datetime
-) -> None:
+async def load_many(conn: Connection, incident_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Loaded]:
+    """``load`` for many incidents in one statement, locked in the order of their ids."""
+    rows = await conn.fetch(
+        """SELECT incident_id, trust, site, correlation_id, state::text AS state FROM incident_tasks
+           WHERE incident_id = ANY($1::uuid[]) ORDER BY incident_id FOR UPDATE""",
+        list(incident_ids),
+    )
+    return {
+        r["incident_id"]: Loaded(
+            _STATE.validate_json(r["state"]), Tenant(trust=r["trust"], site=r["site"]), r["correlation_id"]
+        )
+        for r in rows
+    }
+
+
+async def save_many(conn: Connection, cases: Sequence[Loaded], now: dt.datetime) -> None:
+    """Store cases and rewrite their flattened tasks: three statements for any number of
+    incidents (each may appear once)."""
+    if not cases:
+        return
+    cases = sorted(cases, key=lambda c: c.case.incident_id)  # one row lock order everywhere
+    ids = [c.case.incident_id for c in cases]
     await conn.execute(
         """INSERT INTO incident_tasks (incident_id, trust, site, correlation_id, state, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT incident_id, trust, site, correlation_id, state::jsonb, $6
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+                AS batch (incident_id, trust, site, correlation_id, state)
            ON CONFLICT (incident_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at""",
-        case.incident_id,
-        tenant.trust,
-        tenant.site,
-        correlation_id,
-        _STATE.dump_python(case, mode="json"),
+        ids,
+        [c.tenant.trust for c in cases],
+        [c.tenant.site for c in cases],
+        [c.correlation_id for c in cases],
+        [_STATE.dump_json(c.case).decode() for c in cases],
         now,
     )
-    await conn.execute("DELETE FROM tasks WHERE incident_id = $1", case.incident_id)
-    await conn.executemany(
+    await conn.execute("DELETE FROM tasks WHERE incident_id = ANY($1::uuid[])", ids)
+    rows = [
+        (
+            t.task_id,
+            c.case.incident_id,
+            t.kind.value,
+            c.tenant.trust,
+            c.tenant.site,
+            t.status.value,
+            t.due_at,
+            t.owner_role,
+            to_json(task_document(t)).decode(),
+        )
+        for c in cases
+        for t in c.case.tasks
+    ]
+    if not rows:
+        return
+    await conn.execute(
         """INSERT INTO tasks (task_id, incident_id, kind, trust, site, status, due_at, owner_role, task)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        [
-            (
-                t.task_id,
-                case.incident_id,
-                t.kind.value,
-                tenant.trust,
-                tenant.site,
-                t.status.value,
-                t.due_at,
-                t.owner_role,
-                task_document(t),
-            )
-            for t in case.tasks
-        ],
+           SELECT task_id, incident_id, kind, trust, site, status, due_at, owner_role, task::jsonb
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::timestamptz[], $8::text[], $9::text[])
+                AS t (task_id, incident_id, kind, trust, site, status, due_at, owner_role, task)""",
+        *(list(column) for column in zip(*rows, strict=True)),
     )
 
 
-async def cancel_timers(conn: Connection, incident_id: uuid.UUID, kinds: Sequence[TaskKind]) -> None:
-    if kinds:
+async def cancel_timers_of(conn: Connection, pairs: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """``cancel_timers`` for many incidents in one statement: ``(incident, task_kind)`` pairs."""
+    if pairs:
         await conn.execute(
-            "DELETE FROM task_timers WHERE incident_id = $1 AND task_kind = ANY($2::text[])",
-            incident_id,
-            [k.value for k in kinds],
+            """DELETE FROM task_timers t USING unnest($1::uuid[], $2::text[]) AS c (incident_id, task_kind)
+               WHERE t.incident_id = c.incident_id AND t.task_kind = c.task_kind""",
+            [incident for incident, _ in pairs],
+            [kind for _, kind in pairs],
         )
 
 

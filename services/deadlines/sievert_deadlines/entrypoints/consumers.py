@@ -8,14 +8,19 @@ same transaction: ``DeadlinesService`` tells ``TasksService``)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
 from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_deadlines.service_layer.tasks import TasksService
+from sievert_deadlines.service_layer.unit import Unit
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
     AuthorityClosedCase,
     AuthorityQueryAnswered,
     AuthorityQueryReceived,
+    Event,
     IncidentClassified,
     IncidentFactsAmended,
     IncidentReclassified,
@@ -28,26 +33,98 @@ from sievert_shared.events import (
 )
 from sievert_shared.handlers import EventHandlers
 
+E = TypeVar("E", bound=Event)
+Apply = Callable[[Unit, EventEnvelope, E], Awaitable[None]]
 
-def consumer_handlers(service: DeadlinesService, tasks: TasksService) -> EventHandlers:
-    handlers = EventHandlers()
 
-    @handlers.on(IncidentClassified, IncidentReclassified)
+def consumer_handlers(
+    service: DeadlinesService, tasks: TasksService, *, batched: bool = False
+) -> EventHandlers:
+    """The consumer's handlers. Each event's changes are written when its handler returns; with
+    ``batched``, once per batch instead, after its last event (the consumer's ``after_batch``):
+    one statement per kind of write for the whole batch, in the same transaction."""
+    batches = Batches(service.write) if batched else None
+    handlers = EventHandlers(after_batch=batches.write if batches else None)
+
+    def add(event_class: type[E], apply: Apply[E]) -> None:
+        async def handle(conn: Connection, envelope: EventEnvelope, event: E) -> None:
+            if batches is not None:
+                await batches.apply(conn, apply, envelope, event)
+                return
+            unit = Unit(conn)
+            await apply(unit, envelope, event)
+            await service.write(unit)
+
+        handle.__qualname__ = getattr(apply, "__qualname__", handle.__qualname__)
+        handlers.add(event_class, handle)
+
     async def on_classification(
-        conn: Connection, envelope: EventEnvelope, event: IncidentClassified | IncidentReclassified
+        unit: Unit, envelope: EventEnvelope, event: IncidentClassified | IncidentReclassified
     ) -> None:
         # Windows first (it locks the case's deadlines row), then the tasks under that lock.
-        await service.on_classification(conn, envelope, event)
-        await tasks.on_classification(conn, envelope, event)
+        await service.apply_classification(unit, envelope, event)
+        await tasks.apply_classification(unit, envelope, event)
 
-    handlers.add(NotificationSubmitted, service.on_submission)
-    handlers.add(InvestigationReportSubmitted, service.on_submission)
-    handlers.add(IncidentReported, service.on_incident_facts)
-    handlers.add(IncidentFactsAmended, service.on_incident_facts)
-    handlers.add(LocalInvestigationClosed, service.on_local_investigation_closed)
-    handlers.add(LocalInvestigationReopened, service.on_local_investigation_reopened)
-    handlers.add(AuthorityClosedCase, service.on_authority_closed)
-    handlers.add(AuthorityQueryReceived, service.on_authority_query)
-    handlers.add(AuthorityQueryAnswered, service.on_authority_query)
-    handlers.add(SimilarIncidentsConfirmed, tasks.on_similar_incidents_confirmed)
+    add(IncidentClassified, on_classification)
+    add(IncidentReclassified, on_classification)
+    add(NotificationSubmitted, service.apply_submission)
+    add(InvestigationReportSubmitted, service.apply_submission)
+    add(IncidentReported, service.apply_incident_facts)
+    add(IncidentFactsAmended, service.apply_incident_facts)
+    add(LocalInvestigationClosed, service.apply_local_investigation_closed)
+    add(LocalInvestigationReopened, service.apply_local_investigation_reopened)
+    add(AuthorityClosedCase, service.apply_authority_closed)
+    add(AuthorityQueryReceived, service.apply_authority_query)
+    add(AuthorityQueryAnswered, service.apply_authority_query)
+    add(SimilarIncidentsConfirmed, tasks.apply_similar_incidents_confirmed)
     return handlers
+
+
+class Batches:
+    """The ``Unit`` of the consumer's batch in progress: its events' handlers read and change it,
+    and the consumer's ``after_batch`` writes it before the transaction commits.
+
+    A unit belongs to one transaction. A batch whose transaction rolled back (an event or the
+    write failed, or PostgreSQL went away) never reaches ``after_batch``, and the consumer reads
+    the batch again: the next event then comes on another connection, or is one the unit applied
+    already, and the unit is dropped. That retry writes each event as its handler returns, as
+    without batching, so a write PostgreSQL refuses fails with its own event (which the
+    consumer's one-savepoint-per-event pass dead-letters) rather than with the whole batch again.
+    An event whose handler fails has its changes taken back from the unit, as its savepoint
+    takes back its statements."""
+
+    def __init__(self, write: Callable[[Unit], Awaitable[None]]) -> None:
+        self._write = write
+        self._unit: Unit | None = None
+        self._one_by_one = False
+        self._unwritten = False  # the last unit's write did not complete
+
+    def _unit_for(self, conn: Connection, envelope: EventEnvelope) -> Unit:
+        unit = self._unit
+        if unit is not None and unit.conn is conn and envelope.event_id not in unit.applied:
+            return unit
+        # A unit that applied events and was never written belongs to a transaction that rolled back.
+        self._one_by_one = self._unwritten or (unit is not None and bool(unit.applied))
+        self._unwritten = False
+        self._unit = Unit(conn)
+        return self._unit
+
+    async def apply(self, conn: Connection, apply: Apply[E], envelope: EventEnvelope, event: E) -> None:
+        unit = self._unit_for(conn, envelope)
+        mark = unit.mark()
+        try:
+            await apply(unit, envelope, event)
+            if self._one_by_one:
+                await self._write(unit)
+        except BaseException:
+            unit.undo(mark)
+            raise
+        unit.applied.add(envelope.event_id)
+
+    async def write(self, conn: Connection, _envelopes: Sequence[EventEnvelope]) -> None:
+        unit, self._unit = self._unit, None
+        if unit is None or unit.conn is not conn:
+            return
+        self._unwritten = True
+        await self._write(unit)
+        self._unwritten = False

@@ -36,6 +36,7 @@ from sievert_deadlines.domain import (
     on_withdrawal_agreed,
 )
 from sievert_deadlines.domain.case import WithdrawalRefusedError
+from sievert_deadlines.service_layer.unit import Unit
 from sievert_shared.db import Connection
 from sievert_shared.decision import DecisionStatus
 from sievert_shared.envelope import EventEnvelope, Tenant
@@ -89,7 +90,7 @@ class WindowEventsObserver(Protocol):
 
     async def __call__(
         self,
-        conn: Connection,
+        unit: Unit,
         incident_id: uuid.UUID,
         tenant: Tenant,
         correlation_id: str,
@@ -111,17 +112,44 @@ class DeadlinesService(RuntimeBound):
         self.fired_total = 0
 
     # -- event handlers (called by the idempotent consumer inside its transaction) ----------
+    # Each reads and changes the case through the transaction's ``Unit``, which the consumer
+    # writes once per batch (``entrypoints/consumers.py``).
+
+    async def write(self, unit: Unit) -> None:
+        await unit.flush(self._emitter, self._clock.now())
+
+    async def _one(
+        self,
+        apply: Callable[[Unit, EventEnvelope, Any], Any],
+        conn: Connection,
+        envelope: EventEnvelope,
+        event: Event,
+    ) -> None:
+        unit = Unit(conn)
+        await apply(unit, envelope, event)
+        await self.write(unit)
+
+    # One event on its own, written before the call returns (the consumer batches instead).
 
     async def on_classification(
         self, conn: Connection, envelope: EventEnvelope, event: IncidentClassified | IncidentReclassified
     ) -> None:
-        loaded = await store.load(conn, envelope.stream_id)
-        current = loaded[0] if loaded else None
-        policy = await store.policy_for(conn, envelope.tenant.trust)
+        await self._one(self.apply_classification, conn, envelope, event)
+
+    async def on_local_investigation_closed(
+        self, conn: Connection, envelope: EventEnvelope, event: LocalInvestigationClosed
+    ) -> None:
+        await self._one(self.apply_local_investigation_closed, conn, envelope, event)
+
+    async def apply_classification(
+        self, unit: Unit, envelope: EventEnvelope, event: IncidentClassified | IncidentReclassified
+    ) -> None:
+        current = await unit.case(envelope.stream_id)
+        policy = await unit.policy(envelope.tenant.trust)
         classification = event.decision
         decision_status = classification.status
         decision = on_classified(
-            current,
+            current.deadlines if current else None,
             incident_id=envelope.stream_id,
             notifiable=classification.notifiable,
             status=decision_status,
@@ -134,14 +162,14 @@ class DeadlinesService(RuntimeBound):
             theme_identified_on=event.theme_identified_on,
             policy=policy,
             now=self._clock.now(),
-            modality=await store.modality_of(conn, envelope.stream_id),
+            modality=await unit.modality(envelope.stream_id),
         )
-        correlation_id = loaded[2] if loaded else envelope.correlation_id
-        await self._apply(conn, decision, envelope.tenant, correlation_id, cause=envelope)
+        correlation_id = current.correlation_id if current else envelope.correlation_id
+        await self._apply(unit, decision, envelope.tenant, correlation_id, cause=envelope)
 
-    async def on_submission(
+    async def apply_submission(
         self,
-        conn: Connection,
+        unit: Unit,
         envelope: EventEnvelope,
         event: NotificationSubmitted | InvestigationReportSubmitted,
     ) -> None:
@@ -149,29 +177,29 @@ class DeadlinesService(RuntimeBound):
             Window.NOTIFICATION if isinstance(event, NotificationSubmitted) else Window.INVESTIGATION_REPORT
         )
         submitted_at = event.submitted_at
-        await self._on_case_event(conn, envelope, on_submitted, window=window, submitted_at=submitted_at)
+        await self._on_case_event(unit, envelope, on_submitted, window=window, submitted_at=submitted_at)
 
-    async def on_incident_facts(
-        self, conn: Connection, envelope: EventEnvelope, event: IncidentReported | IncidentFactsAmended
+    async def apply_incident_facts(
+        self, unit: Unit, envelope: EventEnvelope, event: IncidentReported | IncidentFactsAmended
     ) -> None:
         """Remember the incident's modality: it sets how long the closed case is kept."""
-        await store.set_modality(conn, envelope.stream_id, event.facts.modality.value)
+        unit.set_modality(envelope.stream_id, event.facts.modality.value)
 
-    async def on_local_investigation_closed(
-        self, conn: Connection, envelope: EventEnvelope, event: LocalInvestigationClosed
+    async def apply_local_investigation_closed(
+        self, unit: Unit, envelope: EventEnvelope, event: LocalInvestigationClosed
     ) -> None:
-        await self._on_case_event(conn, envelope, on_local_investigation_closed, closed_on=event.closed_on)
+        await self._on_case_event(unit, envelope, on_local_investigation_closed, closed_on=event.closed_on)
 
-    async def on_local_investigation_reopened(
-        self, conn: Connection, envelope: EventEnvelope, event: LocalInvestigationReopened
+    async def apply_local_investigation_reopened(
+        self, unit: Unit, envelope: EventEnvelope, event: LocalInvestigationReopened
     ) -> None:
-        await self._on_case_event(conn, envelope, on_local_investigation_reopened, reason=event.reason)
+        await self._on_case_event(unit, envelope, on_local_investigation_reopened, reason=event.reason)
 
-    async def on_authority_closed(
-        self, conn: Connection, envelope: EventEnvelope, event: AuthorityClosedCase
+    async def apply_authority_closed(
+        self, unit: Unit, envelope: EventEnvelope, event: AuthorityClosedCase
     ) -> None:
         await self._on_case_event(
-            conn,
+            unit,
             envelope,
             on_authority_closed,
             authority=event.authority,
@@ -179,28 +207,28 @@ class DeadlinesService(RuntimeBound):
             reference=event.reference,
         )
 
-    async def on_authority_query(
+    async def apply_authority_query(
         self,
-        conn: Connection,
+        unit: Unit,
         envelope: EventEnvelope,
         event: AuthorityQueryReceived | AuthorityQueryAnswered,
     ) -> None:
         query_id = str(event.query_id)
         if isinstance(event, AuthorityQueryReceived):
-            await self._on_case_event(conn, envelope, on_authority_query_received, query_id=query_id)
+            await self._on_case_event(unit, envelope, on_authority_query_received, query_id=query_id)
             return
         answered_on = event.answered_on
         await self._on_case_event(
-            conn, envelope, on_authority_query_answered, query_id=query_id, answered_on=answered_on
+            unit, envelope, on_authority_query_answered, query_id=query_id, answered_on=answered_on
         )
 
     async def _on_case_event(
-        self, conn: Connection, envelope: EventEnvelope, transition: CaseTransition, **facts: Any
+        self, unit: Unit, envelope: EventEnvelope, transition: CaseTransition, **facts: Any
     ) -> None:
         """Apply ``transition`` with the event's ``facts`` to an incident's aggregate, inside the
         consumer's transaction. An event about an incident with no deadlines yet (not classified)
         is logged and skipped."""
-        loaded = await store.load(conn, envelope.stream_id)
+        loaded = await unit.case(envelope.stream_id)
         if loaded is None:
             log.warning(
                 "deadlines.case_event_before_classification",
@@ -208,15 +236,14 @@ class DeadlinesService(RuntimeBound):
                 event_type=envelope.event_type,
             )
             return
-        deadlines, tenant, correlation_id = loaded
         decision = transition(
-            deadlines,
-            policy=await store.policy_for(conn, tenant.trust),
+            loaded.deadlines,
+            policy=await unit.policy(loaded.tenant.trust),
             now=self._clock.now(),
-            modality=await store.modality_of(conn, envelope.stream_id),
+            modality=await unit.modality(envelope.stream_id),
             **facts,
         )
-        await self._apply(conn, decision, tenant, correlation_id, cause=envelope)
+        await self._apply(unit, decision, loaded.tenant, loaded.correlation_id, cause=envelope)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -237,7 +264,9 @@ class DeadlinesService(RuntimeBound):
                 policy=await store.policy_for(conn, tenant.trust),
                 now=self._clock.now(),
             )
-            await self._apply(conn, decision, tenant, correlation_id, actor=actor)
+            unit = Unit(conn)
+            await self._apply(unit, decision, tenant, correlation_id, actor=actor)
+            await self.write(unit)
             assert decision.deadlines is not None
             return decision.deadlines
 
@@ -275,7 +304,9 @@ class DeadlinesService(RuntimeBound):
                 raise WithdrawalRefusedError(
                     f"the case changed since version {expected_version}", version=deadlines.version
                 )
-            await self._apply(conn, decision, tenant, correlation_id, actor=actor)
+            unit = Unit(conn)
+            await self._apply(unit, decision, tenant, correlation_id, actor=actor)
+            await self.write(unit)
             assert decision.deadlines is not None
             windows = await queries.incident_windows(conn, incident_id, self._clock.now())
             return decision.deadlines, windows, changed
@@ -391,8 +422,12 @@ class DeadlinesService(RuntimeBound):
                 await store.delete_timers(conn, timer_ids)
                 await store.schedule_timers(conn, following)
                 await self._emitter.emit_many(conn, emissions)
+                # The tasks that follow the report window, for every incident of the batch at once.
+                unit = Unit(conn)
+                await unit.preload_tasks(e.stream_id for e in emissions if _moves_tasks(e.events))
                 for e in emissions:
-                    await self._notify(conn, e.stream_id, e.tenant, e.correlation_id, e.events, None)
+                    await self._notify(unit, e.stream_id, e.tenant, e.correlation_id, e.events, None)
+                await self.write(unit)
             fired += len(timer_ids)
             self.fired_total += len(timer_ids)
             self._observe_fired([t for timers in by_incident.values() for t in timers], now)
@@ -444,7 +479,7 @@ class DeadlinesService(RuntimeBound):
 
     async def _apply(
         self,
-        conn: Connection,
+        unit: Unit,
         decision: Decision,
         tenant: Tenant,
         correlation_id: str,
@@ -455,23 +490,22 @@ class DeadlinesService(RuntimeBound):
         if decision.deadlines is None:
             return
         incident_id = decision.deadlines.incident_id
-        await store.save(conn, decision.deadlines, tenant, correlation_id, self._clock.now())
-        await store.cancel_timers(conn, incident_id, decision.cancel_timers)
-        await store.schedule_timers(conn, decision.schedule_timers)
-        await self._emitter.emit(
-            conn,
-            list(decision.events),
+        unit.save_case(store.Case(decision.deadlines, tenant, correlation_id))
+        unit.cancel_timers(incident_id, decision.cancel_timers)
+        unit.schedule_timers(decision.schedule_timers)
+        unit.emit(
+            decision.events,
             stream_id=incident_id,
             tenant=tenant,
             correlation_id=correlation_id,
-            causation_id=cause.event_id if cause else None,
-            actor=actor or (cause.actor if cause else None),
+            cause=cause,
+            actor=actor,
         )
-        await self._notify(conn, incident_id, tenant, correlation_id, decision.events, cause)
+        await self._notify(unit, incident_id, tenant, correlation_id, decision.events, cause)
 
     async def _notify(
         self,
-        conn: Connection,
+        unit: Unit,
         incident_id: uuid.UUID,
         tenant: Tenant,
         correlation_id: str,
@@ -480,4 +514,9 @@ class DeadlinesService(RuntimeBound):
     ) -> None:
         if events:
             for observer in self._observers:
-                await observer(conn, incident_id, tenant, correlation_id, events, cause)
+                await observer(unit, incident_id, tenant, correlation_id, events, cause)
+
+
+def _moves_tasks(events: Sequence[Event]) -> bool:
+    """Whether the report window's tasks follow any of these events (``TasksService``)."""
+    return any(getattr(e, "window", None) is Window.INVESTIGATION_REPORT for e in events)

@@ -34,7 +34,7 @@ from sievert_deadlines.domain.tasks import (
     report_window_followed,
     similar_incidents_confirmed,
 )
-from sievert_shared.db import Connection
+from sievert_deadlines.service_layer.unit import Unit
 from sievert_shared.decision import ClassificationDecision, notifying_employer_of
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.errors import NotFoundError
@@ -112,11 +112,11 @@ class TasksService(RuntimeBound):
     # as every path of the windows does: one lock order per incident (deadlines, tasks, stream
     # versions), so a batch of the consumer and a firing of timers never deadlock.
 
-    async def on_classification(
-        self, conn: Connection, envelope: EventEnvelope, event: IncidentClassified | IncidentReclassified
+    async def apply_classification(
+        self, unit: Unit, envelope: EventEnvelope, event: IncidentClassified | IncidentReclassified
     ) -> None:
         """After the windows applied the same classification, in the consumer's transaction."""
-        loaded = await tasks_store.load(conn, envelope.stream_id)
+        loaded = await unit.tasks(envelope.stream_id)
         decision = event.decision
         result = classified(
             loaded.case if loaded else None,
@@ -130,14 +130,14 @@ class TasksService(RuntimeBound):
                 employers=employer_duty(decision, envelope.tenant.trust),
             ),
             discovered_on=event.discovered_on,
-            policy=await store.policy_for(conn, envelope.tenant.trust),
+            policy=await unit.policy(envelope.tenant.trust),
             now=self._clock.now(),
         )
-        await self._apply_caused(conn, result, loaded, envelope.tenant, envelope.correlation_id, envelope)
+        self._apply_caused(unit, result, loaded, envelope.tenant, envelope.correlation_id, envelope)
 
     async def on_window_events(
         self,
-        conn: Connection,
+        unit: Unit,
         incident_id: uuid.UUID,
         tenant: Tenant,
         correlation_id: str,
@@ -151,7 +151,7 @@ class TasksService(RuntimeBound):
         ]
         if not report_events:
             return
-        loaded = await tasks_store.load(conn, incident_id)
+        loaded = await unit.tasks(incident_id)
         result = report_window_followed(
             loaded.case if loaded else None,
             incident_id=incident_id,
@@ -164,19 +164,19 @@ class TasksService(RuntimeBound):
                 )
                 for e in report_events
             ],
-            policy=await store.policy_for(conn, tenant.trust),
+            policy=await unit.policy(tenant.trust),
             now=self._clock.now(),
         )
-        await self._apply_caused(conn, result, loaded, tenant, correlation_id, cause)
+        self._apply_caused(unit, result, loaded, tenant, correlation_id, cause)
 
-    async def on_similar_incidents_confirmed(
-        self, conn: Connection, envelope: EventEnvelope, event: SimilarIncidentsConfirmed
+    async def apply_similar_incidents_confirmed(
+        self, unit: Unit, envelope: EventEnvelope, event: SimilarIncidentsConfirmed
     ) -> None:
         """Reporting's confirmation (topic cases), in the windows consumer's transaction."""
-        if not await store.lock(conn, envelope.stream_id):
+        if await unit.case(envelope.stream_id) is None:  # locks the case's deadlines row first
             log.info("tasks.confirmation_before_classification", incident_id=str(envelope.stream_id))
             return
-        loaded = await tasks_store.load(conn, envelope.stream_id)
+        loaded = await unit.tasks(envelope.stream_id)
         result = similar_incidents_confirmed(
             loaded.case if loaded else None,
             confirmed_by_role=event.confirmed_by_role,
@@ -188,7 +188,7 @@ class TasksService(RuntimeBound):
         if result is None or loaded is None:
             log.info("tasks.confirmation_without_open_task", incident_id=str(envelope.stream_id))
             return
-        await self._apply(conn, result, loaded, cause=envelope)
+        self._apply(unit, result, loaded, cause=envelope)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -203,7 +203,8 @@ class TasksService(RuntimeBound):
         actor: str | None,
     ) -> dict[str, Any]:
         async with self._pool.acquire() as conn, conn.transaction():
-            loaded = await self._load(conn, incident_id)
+            unit = Unit(conn)
+            loaded = await self._load(unit, incident_id)
             result = assign(
                 loaded.case,
                 task_id=task_id,
@@ -211,7 +212,8 @@ class TasksService(RuntimeBound):
                 assigned_by_role=assigned_by_role,
                 expected_version=expected_version,
             )
-            await self._apply(conn, result, loaded, actor=actor)
+            self._apply(unit, result, loaded, actor=actor)
+            await unit.flush(self._emitter, self._clock.now())
         return await self._task(incident_id, task_id)
 
     async def complete(
@@ -220,9 +222,11 @@ class TasksService(RuntimeBound):
         """Two people completing at once: the aggregate's row lock orders them; the second finds the
         task done and gets the same answer (same record) or a conflict (another record)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            loaded = await self._load(conn, incident_id)
+            unit = Unit(conn)
+            loaded = await self._load(unit, incident_id)
             result = complete(loaded.case, task_id=task_id, completion=completion, now=self._clock.now())
-            await self._apply(conn, result, loaded, actor=actor)
+            self._apply(unit, result, loaded, actor=actor)
+            await unit.flush(self._emitter, self._clock.now())
         return await self._task(incident_id, task_id)
 
     def today(self) -> dt.date:
@@ -262,9 +266,9 @@ class TasksService(RuntimeBound):
             tasks = await tasks_store.incident_tasks(conn, incident_id, self._clock.now())
         return next(t for t in tasks if t["task_id"] == str(task_id))
 
-    async def _load(self, conn: Connection, incident_id: uuid.UUID) -> tasks_store.Loaded:
+    async def _load(self, unit: Unit, incident_id: uuid.UUID) -> tasks_store.Loaded:
         """The case, locked after its deadlines row (the one lock order)."""
-        loaded = await tasks_store.load(conn, incident_id) if await store.lock(conn, incident_id) else None
+        loaded = await unit.tasks(incident_id) if await store.lock(unit.conn, incident_id) else None
         if loaded is None:
             raise NoTasksError(incident_id)
         return loaded
@@ -302,9 +306,9 @@ class TasksService(RuntimeBound):
 
     # -- shared by every path ----------------------------------------------------------------
 
-    async def _apply_caused(
+    def _apply_caused(
         self,
-        conn: Connection,
+        unit: Unit,
         result: TaskDecision,
         loaded: tasks_store.Loaded | None,
         tenant: Tenant,
@@ -313,31 +317,31 @@ class TasksService(RuntimeBound):
     ) -> None:
         if loaded is None:  # a new case: stored even with no task, so its task list answers
             loaded = tasks_store.Loaded(IncidentTasks(result.tasks.incident_id), tenant, correlation_id)
-            await tasks_store.save(conn, loaded.case, tenant, correlation_id, self._clock.now())
-        await self._apply(conn, result, loaded, cause=cause)
+            unit.save_tasks(loaded)
+        self._apply(unit, result, loaded, cause=cause)
 
-    async def _apply(
+    def _apply(
         self,
-        conn: Connection,
+        unit: Unit,
         result: TaskDecision,
         loaded: tasks_store.Loaded,
         *,
         cause: EventEnvelope | None = None,
         actor: str | None = None,
     ) -> None:
-        """Store the case if it changed, then its timers and events, in the caller's transaction."""
+        """Store the case if it changed, then its timers and events, in the unit of the caller's
+        transaction."""
         if result.tasks == loaded.case:
             return
         case = result.tasks
-        await tasks_store.save(conn, case, loaded.tenant, loaded.correlation_id, self._clock.now())
-        await tasks_store.cancel_timers(conn, case.incident_id, result.cancel_timers)
-        await tasks_store.schedule_timers(conn, result.schedule_timers)
-        await self._emitter.emit(
-            conn,
-            list(result.events),
+        unit.save_tasks(tasks_store.Loaded(case, loaded.tenant, loaded.correlation_id))
+        unit.cancel_task_timers(case.incident_id, result.cancel_timers)
+        unit.schedule_task_timers(result.schedule_timers)
+        unit.emit(
+            result.events,
             stream_id=case.incident_id,
             tenant=loaded.tenant,
             correlation_id=loaded.correlation_id,
-            causation_id=cause.event_id if cause else None,
-            actor=actor or (cause.actor if cause else None),
+            cause=cause,
+            actor=actor,
         )
