@@ -187,13 +187,16 @@ class Emitter:
         counts: dict[uuid.UUID, int] = {}
         for emission in emissions:
             counts[emission.stream_id] = counts.get(emission.stream_id, 0) + len(emission.events)
+        # Locked in one order everywhere (a consumer and a timer loop may emit for the same
+        # streams at once), so two such statements wait for each other instead of deadlocking.
+        streams = sorted(counts)
         rows = await conn.fetch(
             """INSERT INTO emitted_stream_versions AS s (stream_id, version)
                SELECT * FROM unnest($1::uuid[], $2::int[])
                ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version
                RETURNING stream_id, version""",
-            list(counts),
-            list(counts.values()),
+            streams,
+            [counts[s] for s in streams],
         )
         # the next version of each stream: the last one taken, less what this call numbers
         following = {r["stream_id"]: r["version"] - counts[r["stream_id"]] + 1 for r in rows}

@@ -17,15 +17,10 @@ did, for the consumer's retry that dead-letters one poison event of a batch and 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any
-
-from opentelemetry import context as otel_context
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from sievert_deadlines.adapters import store, tasks_store
 from sievert_deadlines.adapters.store import Case
@@ -34,21 +29,10 @@ from sievert_deadlines.domain.tasks import TaskTimer
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import Event, TaskKind, Window
-from sievert_shared.outbox import Emitter, build_envelope, enqueue
+from sievert_shared.outbox import Emission, Emitter
 from sievert_shared.tracing import current_traceparent
 
 _MISSING: Any = object()
-
-
-@dataclass(frozen=True)
-class _Emission:
-    stream_id: uuid.UUID
-    tenant: Tenant
-    correlation_id: str
-    events: tuple[Event, ...]
-    causation_id: uuid.UUID | None
-    actor: str | None
-    traceparent: str | None
 
 
 class Unit:
@@ -75,7 +59,7 @@ class Unit:
         self._timers_cancelled: dict[tuple[uuid.UUID, str], None] = {}
         self._task_timers: dict[uuid.UUID, tuple[TaskTimer, ...]] = {}
         self._task_timers_cancelled: dict[tuple[uuid.UUID, str], None] = {}
-        self._emissions: dict[int, _Emission] = {}
+        self._emissions: dict[int, Emission] = {}
         # (mapping, key, previous value or _MISSING) for every assignment above, newest last
         self._undo: list[tuple[dict[Any, Any], Any, Any]] = []
 
@@ -200,7 +184,7 @@ class Unit:
         those emitted before them."""
         if not events:
             return
-        emission = _Emission(
+        emission = Emission(
             stream_id,
             tenant,
             correlation_id,
@@ -227,65 +211,5 @@ class Unit:
         )
         await tasks_store.cancel_timers_of(conn, list(self._task_timers_cancelled))
         await tasks_store.schedule_timers(conn, [t for timers in self._task_timers.values() for t in timers])
-        await _emit(conn, emitter, list(self._emissions.values()))
+        await emitter.emit_many(conn, list(self._emissions.values()))
         self._clear()
-
-
-async def _emit(conn: Connection, emitter: Emitter, emissions: Sequence[_Emission]) -> None:
-    """``Emitter.emit`` for every emission, in two statements: one version upsert for every
-    stream (a stream emitting several times is numbered once, in emission order), and the outbox
-    rows in emission order (one insert per run of rows that share a trace context)."""
-    if not emissions:
-        return
-    totals: dict[uuid.UUID, int] = {}
-    for e in emissions:
-        totals[e.stream_id] = totals.get(e.stream_id, 0) + len(e.events)
-    streams = sorted(totals)  # one row lock order everywhere
-    rows = await conn.fetch(
-        """INSERT INTO emitted_stream_versions AS s (stream_id, version)
-           SELECT * FROM unnest($1::uuid[], $2::int[])
-           ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version
-           RETURNING stream_id, version""",
-        streams,
-        [totals[s] for s in streams],
-    )
-    following = {r["stream_id"]: r["version"] - totals[r["stream_id"]] + 1 for r in rows}
-    now = emitter.clock.now()
-    runs: list[tuple[str | None, list[EventEnvelope]]] = []
-    for e in emissions:
-        if not runs or runs[-1][0] != e.traceparent:
-            runs.append((e.traceparent, []))
-        for event in e.events:
-            runs[-1][1].append(
-                build_envelope(
-                    event,
-                    stream_id=e.stream_id,
-                    stream_version=following[e.stream_id],
-                    tenant=e.tenant,
-                    correlation_id=e.correlation_id,
-                    producer=emitter.producer_name,
-                    now=now,
-                    causation_id=e.causation_id,
-                    actor=e.actor,
-                )
-            )
-            following[e.stream_id] += 1
-    for traceparent, envelopes in runs:
-        with _traced_by(traceparent):
-            await enqueue(conn, emitter.topics, envelopes)
-
-
-_W3C = TraceContextTextMapPropagator()
-
-
-@contextlib.contextmanager
-def _traced_by(traceparent: str | None) -> Iterator[None]:
-    """Make ``traceparent`` current, so the outbox rows carry the span that decided them."""
-    if traceparent is None:
-        yield
-        return
-    token = otel_context.attach(_W3C.extract({"traceparent": traceparent}))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
