@@ -50,6 +50,8 @@ Handler = Callable[[Connection, EventEnvelope, Event], Awaitable[None]]
 #: Run once per batch, in its transaction, after its handlers, with the envelopes that took
 #: effect (none: not run): for work that depends on the batch as a whole rather than on each
 #: event, such as a summary worth announcing once. A set of handlers offers it as ``after_batch``.
+#: If it fails on a batch whose handlers all passed, it is run once per event instead, in each
+#: event's savepoint, so the event it cannot take is dead-lettered alone.
 AfterBatch = Callable[[Connection, Sequence[EventEnvelope]], Awaitable[None]]
 
 
@@ -291,8 +293,19 @@ class IdempotentConsumer:
                 # Some event in the batch is poison. Redo the batch one savepoint per event, so
                 # only that event is dead-lettered and the others still take effect.
                 self._metrics.retried(self.name, (d.envelope.event_type for d in decoded), "poison_batch")
-                with logged_after_commit():
-                    applied = await self._apply(tp, decoded, isolate=True)
+                try:
+                    with logged_after_commit():
+                        applied = await self._apply(tp, decoded, isolate=True)
+                except _RETRY_IN_PLACE:
+                    raise
+                except Exception:
+                    if self._after_batch is None:
+                        raise
+                    # Every handler passed, so the batch's own step failed on some event. Run the
+                    # step for each event inside that event's savepoint, so the event it cannot
+                    # take is dead-lettered alone instead of stalling the partition for ever.
+                    with logged_after_commit():
+                        applied = await self._apply(tp, decoded, isolate=True, step_per_event=True)
         for record, reason in dead:  # never decoded, so never recorded: a retry reads them again
             await self._dead_letter(record, reason)
         self.stats.processed += applied.processed
@@ -301,8 +314,13 @@ class IdempotentConsumer:
         self._metrics.handled(self.name, applied.applied_types)
         self._metrics.duplicates(self.name, applied.duplicate_types)
 
-    async def _apply(self, tp: TopicPartition, decoded: list[_Decoded], *, isolate: bool) -> _Applied:
-        """One transaction for the batch: record every event id, apply the first-seen ones."""
+    async def _apply(
+        self, tp: TopicPartition, decoded: list[_Decoded], *, isolate: bool, step_per_event: bool = False
+    ) -> _Applied:
+        """One transaction for the batch: record every event id, apply the first-seen ones.
+        ``isolate``: each handler in a savepoint of its own, so one that fails is dead-lettered
+        alone; ``step_per_event``: the batch's ``after_batch`` step too, once per event in that
+        event's savepoint."""
         applied = _Applied()
         async with self._pool.acquire() as conn, conn.transaction():
             first_seen, bound = await _record_batch(conn, self.name, tp, decoded)
@@ -335,6 +353,8 @@ class IdempotentConsumer:
                         try:
                             async with conn.transaction():
                                 await self._handlers[env.event_type](conn, env, item.event)
+                                if step_per_event and self._after_batch is not None:
+                                    await self._after_batch(conn, [env])
                         except _TRANSIENT:
                             raise
                         except Exception as exc:
@@ -350,7 +370,7 @@ class IdempotentConsumer:
                         incident_id=str(env.stream_id),
                         offset=item.record.offset,
                     )
-            if self._after_batch is not None and applied.envelopes:
+            if self._after_batch is not None and applied.envelopes and not step_per_event:
                 await self._after_batch(conn, applied.envelopes)
             # These events are recorded as processed in this transaction, so they reach the
             # dead-letter topic before it commits: a send that fails rolls the batch back to be

@@ -280,6 +280,42 @@ async def test_after_batch_runs_once_per_batch_with_the_events_that_applied_arou
     assert await pool.fetchval("SELECT count(*) FROM batches") == 1
 
 
+async def test_an_event_the_after_batch_step_refuses_is_dead_lettered_alone_and_the_rest_take_effect(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    """Every handler passes but the batch's own step fails on one event: before, the batch failed
+    on every pass and its partition stalled for ever; now the step runs once per event in that
+    event's savepoint, and only the event it refuses is dead-lettered."""
+    await pool.execute("CREATE TABLE batches (event_ids uuid[] NOT NULL)")
+    good = await write_to_outbox(pool, kafka, 4)
+    refused = good[1]
+
+    async def after_batch(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
+        if any(e.event_id == refused.event_id for e in applied):
+            raise ValueError("the step cannot take this event")
+        await conn.execute("INSERT INTO batches (event_ids) VALUES ($1)", [e.event_id for e in applied])
+
+    handlers = EventHandlers(after_batch=after_batch)
+    handlers.add(NotificationSubmitted, record_effect)
+    same_partition = good[0].key  # one key, so all four arrive in one batch on one partition
+    await produce(
+        kafka.bootstrap_servers,
+        kafka.topics.submissions,
+        [(same_partition, e.to_json_bytes()) for e in good],
+    )
+
+    consumer = await run_consumer_until(pool, kafka, handled=3, dead=1, handlers=handlers)
+
+    assert consumer.stats.processed == 3
+    assert consumer.stats.dead_lettered == 1
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 3  # the refused event's undone
+    assert [r["event_ids"] for r in await pool.fetch("SELECT event_ids FROM batches")] == [
+        [e.event_id] for e in good if e is not refused
+    ]
+    (dead,) = await read_topic(kafka.bootstrap_servers, kafka.topics.dead_letter, until=lambda r: len(r) >= 1)
+    assert dict(dead.headers)["dlq_reason"] == b"ValueError: the step cannot take this event"
+
+
 async def test_a_rejected_event_is_dead_lettered_even_when_the_first_send_fails(
     pool: asyncpg.Pool, kafka: KafkaSettings
 ) -> None:
