@@ -150,7 +150,7 @@ async def test_completeness_issuing_rechecks_the_decision_and_a_voluntary_notifi
     await produce(
         reporting.kafka.bootstrap_servers,
         reporting.kafka.topics.classifications,
-        [(incident.bytes, changed.model_copy(update={"stream_version": 2}).to_json_bytes())],
+        [(changed.key, changed.model_copy(update={"stream_version": 2}).to_json_bytes())],
     )
 
     async def not_notifiable() -> None:

@@ -95,12 +95,12 @@ async def test_a_full_replay_gives_exactly_what_incremental_processing_gave(
     )
     kafka = reporting.kafka
     await reporting.publish(kafka.topics.deadlines, deadline_envelopes)
-    # keyed as the fixture keyed the incident's report, so both are on one partition, in order, as
-    # intake's relay would put them (under another key the replay could read the amendment first)
+    # keyed as intake's relay keys them (as the fixture keyed the incident's report), so both are on
+    # one partition, in order, as the relay would put them (under another key the replay could read the amendment first)
     await produce(
         kafka.bootstrap_servers,
         kafka.topics.incidents,
-        [(first.bytes, amended.to_json_bytes()), (first.bytes, forged.to_json_bytes())],
+        [(amended.key, amended.to_json_bytes()), (forged.key, forged.to_json_bytes())],
     )
 
     async def projected() -> None:
