@@ -26,7 +26,11 @@ from tests.support.samples import ct_overexposure, small_radiography_repeat
 pytestmark = pytest.mark.browser
 
 TODAY = dt.datetime.now(dt.UTC).date()  # so the windows are open, not already missed
-LIVE = 10_000  # ms: a change must reach an open page without a reload well within this
+# ms: a change must reach an open page without a reload within this. A change the page shows
+# may cross four services and three consumer groups (issue -> deadlines -> reporting -> page),
+# each of which a rebalance can hold for a session (6 s) on a loaded CI machine; 10 s was
+# missed now and then there. The wait ends as soon as the change shows.
+LIVE = 30_000
 
 
 def ct_without_total_dose(trust: str = "RDEMO", site: str = "RDEMO01") -> dict[str, Any]:
