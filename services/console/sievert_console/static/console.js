@@ -17,6 +17,10 @@
      (outerHTML), and htmx drops a request whose element has left the page, so the section would
      show what was read before the change. Such a change is remembered instead, and the section
      fetches itself again once the answer in flight has been swapped in.
+     The live triggers carry no delay: a delayed trigger fires on the element it was set on,
+     and when a refresh in flight replaced that element meanwhile, htmx drops the request
+     before any event reaches this script, so the change was lost. Without the delay a burst
+     costs at most two fetches a section: the first, and one for all it heard meanwhile.
    Sections holding forms set hx-disinherit="hx-sync": a form must not queue behind the
    section's own refresh, which would replace the form and drop the queued submission. */
 (function () {
