@@ -675,7 +675,9 @@ async def test_a_change_heard_while_the_card_is_fetching_itself_is_shown_once_th
     await page.route(f"**/incidents/{incident}/case", hold_the_next_refresh)
 
     async def someone_assigns(role: str) -> None:
-        async with httpx.AsyncClient(base_url=console_stack.services["reporting"].url, timeout=10) as reporting:
+        async with httpx.AsyncClient(
+            base_url=console_stack.services["reporting"].url, timeout=10
+        ) as reporting:
             body = {"owner_role": role, "assigned_by_role": "Governance lead"}
             answer = await reporting.put(f"/v1/incidents/{incident}/local-investigation/owner", json=body)
             assert answer.status_code == 200, answer.text
