@@ -24,7 +24,7 @@ from sievert_intake.settings import IntakeSettings
 from sievert_shared.auth import Authenticator, Principal
 from sievert_shared.clock import Clock, SystemClock
 from sievert_shared.metrics import MllpMetrics
-from sievert_shared.runtime import ConsumerSpec, LoopSpec, ServiceRuntime
+from sievert_shared.runtime import ConsumerSpec, LoopSpec, ServiceRuntime, service_app
 
 MIGRATIONS = "sievert_intake.migrations"
 DEFAULT_MLLP_PORT = 2575  # IANA's port for HL7 over MLLP
@@ -61,15 +61,20 @@ def build(
     return runtime, app
 
 
-def build_mllp(settings: IntakeSettings) -> tuple[ServiceRuntime, MllpListener]:
-    """The MLLP listener as a process of its own (``entrypoints/mllp_main.py``)."""
+def build_mllp(settings: IntakeSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
+    """The MLLP listener as a process of its own (``entrypoints/mllp_main.py``). Its HTTP port
+    (``INTAKE_HTTP_PORT``) serves only what operators and orchestrators need of every process:
+    ``/healthz``, ``/readyz`` and ``/metrics``. The API stays with the intake service."""
+    settings = settings or IntakeSettings()
     runtime = _runtime(settings, None)
     port = settings.mllp_port if settings.mllp_port is not None else DEFAULT_MLLP_PORT
     listener = _mllp_listener(
         runtime, _components(runtime, settings), settings, port, authenticator(settings)
     )
     runtime.loops.append(LoopSpec("mllp", lambda _runtime: listener.run))
-    return runtime, listener
+    app = service_app(runtime, description="HL7 v2 over MLLP; this port: health, readiness, metrics.")
+    app.state.mllp = listener
+    return runtime, app
 
 
 def kek(settings: IntakeSettings) -> KeyRing:

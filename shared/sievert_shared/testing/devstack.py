@@ -42,12 +42,15 @@ def service_env(
     return env
 
 
-def start(name: str, env: Mapping[str, str], port: int, log_dir: Path) -> RunningService:
+def start(
+    name: str, env: Mapping[str, str], port: int, log_dir: Path, *, module: str | None = None
+) -> RunningService:
+    """``module``: what ``python -m`` runs, when not the service's package (``sievert_<name>``)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log_file = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", f"sievert_{name}"],
+        [sys.executable, "-m", module or f"sievert_{name}"],
         env=dict(env),
         stdout=log_file,
         stderr=subprocess.STDOUT,
