@@ -132,15 +132,16 @@ WITH given AS (
                    WHERE r.trust = g.trust AND r.reference = g.reference) AS known
     FROM given g LEFT JOIN idempotency_keys k ON k.idempotency_key = g.key
 ), fresh AS (
-    SELECT g.* FROM given g JOIN found f USING (i)
+    -- Each envelope's text parsed into jsonb once, for its event and its outbox row alike.
+    SELECT g.*, g.envelope::jsonb AS document FROM given g JOIN found f USING (i)
     WHERE g.event_id IS NOT NULL AND f.request_hash IS NULL AND NOT f.known
 ), stored_events AS (
     INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
                         trust, site, envelope, recorded_at)
-    SELECT event_id, stream_id, 1, $13, $14, trust, site, envelope::jsonb, recorded_at FROM fresh
+    SELECT event_id, stream_id, 1, $13, $14, trust, site, document, recorded_at FROM fresh
 ), queued AS (
     INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
-    SELECT event_id, $15, message_key, envelope::jsonb, trace_context FROM fresh
+    SELECT event_id, $15, message_key, document, trace_context FROM fresh
 ), refs AS (
     INSERT INTO incident_references (trust, reference, incident_id, channel)
     SELECT trust, reference, stream_id, channel FROM fresh WHERE reference IS NOT NULL
