@@ -132,8 +132,11 @@ WITH given AS (
                    WHERE r.trust = g.trust AND r.reference = g.reference) AS known
     FROM given g LEFT JOIN idempotency_keys k ON k.idempotency_key = g.key
 ), fresh AS (
-    -- Each envelope's text parsed into jsonb once, for its event and its outbox row alike.
-    SELECT g.*, g.envelope::jsonb AS document FROM given g JOIN found f USING (i)
+    -- Each envelope's text parsed into jsonb once, for its event and its outbox row alike, and
+    -- only the jsonb kept: this CTE is materialised, and 1,000 rows of both spilled to disk.
+    SELECT g.key, g.trust, g.reference, g.request_hash, g.response, g.event_id, g.stream_id, g.site,
+           g.envelope::jsonb AS document, g.recorded_at, g.message_key, g.channel, g.trace_context
+    FROM given g JOIN found f USING (i)
     WHERE g.event_id IS NOT NULL AND f.request_hash IS NULL AND NOT f.known
 ), stored_events AS (
     INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
