@@ -389,4 +389,13 @@ async def _remove_listener(listener: Connection, callback: Callable[..., None]) 
             listener.terminate()
 
 
-__all__ = ["Emission", "Emitter", "OutboxRelay", "build_envelope", "enqueue", "topic_of", "waiting_rows"]
+__all__ = [
+    "Emission",
+    "Emitter",
+    "OutboxRelay",
+    "build_envelope",
+    "enqueue",
+    "sibling_envelope",
+    "topic_of",
+    "waiting_rows",
+]
