@@ -4,13 +4,16 @@ for itself, good lines stored and published once, a retried file answered the sa
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import pytest
 
 from sievert_intake.settings import BATCH_PATH
+from sievert_shared.envelope import EventEnvelope
 from tests.fixtures.intake_support import RunningIntake, running_intake
 from tests.support.auth import LocalIssuer, api_key, required_auth
 from tests.support.infra import Infra
@@ -201,3 +204,51 @@ async def test_batch_in_small_chunks_a_chunk_that_meets_a_stored_line_sinks_none
     assert statuses == {1: 202, 2: 202, 3: 200, 4: 202, 5: 422, 6: 202, 7: 202}
     assert response.json()["lines"][2]["incident_id"] == first.json()["lines"][0]["incident_id"]
     assert (events, outbox) == (6, 6)  # line 3 once, before; 1, 2, 4, 6, 7 now
+
+
+async def test_batch_each_line_has_its_own_envelope_shaped_as_the_single_route_builds_it(
+    intake: RunningIntake,
+) -> None:
+    """A file's envelopes share what is checked once (tenant by tenant, correlation, actor) and
+    nothing else: every line keeps its own site, ids, instant and payload, its outbox row holds
+    the same envelope, and the envelope has the single route's shape."""
+    sites = ["RBB01", "RBB02", "RBB01", "RBB02", "RBB02"]
+    body = ndjson(*(report(n, site=site) for n, site in enumerate(sites, start=1)))
+    headers = {**NDJSON, **ENGINE.header, "X-Correlation-ID": "corr-bulk-envelopes"}
+    answer = await intake.http.post(BATCH_PATH, content=body, headers=headers)
+    single = await intake.http.post(
+        "/v1/incidents", json=report(99), headers={**ENGINE.header, "X-Correlation-ID": "corr-single"}
+    )
+    assert answer.status_code == 200 and single.status_code == 202, answer.text
+
+    conn = await asyncpg.connect(intake.database_url)
+    try:
+        events = {
+            str(r["event_id"]): json.loads(r["envelope"])
+            for r in await conn.fetch("SELECT event_id, envelope::text AS envelope FROM events")
+        }
+        queued = {
+            str(r["event_id"]): json.loads(r["envelope"])
+            for r in await conn.fetch("SELECT event_id, envelope::text AS envelope FROM outbox")
+        }
+    finally:
+        await conn.close()
+
+    assert queued == events
+    lines = answer.json()["lines"]
+    mine = [events[line["event_id"]] for line in lines]
+    for n, (line, envelope, site) in enumerate(zip(lines, mine, sites, strict=True), start=1):
+        assert EventEnvelope.model_validate(envelope).event_id == uuid.UUID(line["event_id"])
+        assert envelope["stream_id"] == line["incident_id"]
+        assert envelope["tenant"] == {"trust": "RBB", "site": site}
+        assert envelope["payload"]["source_message_id"] == f"bulk-{n}"
+        assert envelope["correlation_id"] == "corr-bulk-envelopes"
+        assert envelope["recorded_at"] == envelope["occurred_at"]
+    assert len({e["event_id"] for e in mine}) == len({e["stream_id"] for e in mine}) == len(sites)
+    assert {uuid.UUID(e["event_id"]).version for e in mine} == {4}
+    by_single = events[single.json()["event_id"]]
+    for envelope in mine:
+        assert envelope.keys() == by_single.keys()
+        assert envelope["payload"].keys() == by_single["payload"].keys()
+        shared = ("envelope_version", "event_type", "schema_version", "stream_version", "actor", "producer")
+        assert {k: envelope[k] for k in shared} == {k: by_single[k] for k in shared}

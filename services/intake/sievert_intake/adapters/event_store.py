@@ -132,15 +132,19 @@ WITH given AS (
                    WHERE r.trust = g.trust AND r.reference = g.reference) AS known
     FROM given g LEFT JOIN idempotency_keys k ON k.idempotency_key = g.key
 ), fresh AS (
-    SELECT g.* FROM given g JOIN found f USING (i)
+    -- Each envelope's text parsed into jsonb once, for its event and its outbox row alike, and
+    -- only the jsonb kept: this CTE is materialised, and 1,000 rows of both spilled to disk.
+    SELECT g.key, g.trust, g.reference, g.request_hash, g.response, g.event_id, g.stream_id, g.site,
+           g.envelope::jsonb AS document, g.recorded_at, g.message_key, g.channel, g.trace_context
+    FROM given g JOIN found f USING (i)
     WHERE g.event_id IS NOT NULL AND f.request_hash IS NULL AND NOT f.known
 ), stored_events AS (
     INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
                         trust, site, envelope, recorded_at)
-    SELECT event_id, stream_id, 1, $13, $14, trust, site, envelope::jsonb, recorded_at FROM fresh
+    SELECT event_id, stream_id, 1, $13, $14, trust, site, document, recorded_at FROM fresh
 ), queued AS (
     INSERT INTO outbox (event_id, topic, message_key, envelope, trace_context)
-    SELECT event_id, $15, message_key, envelope::jsonb, trace_context FROM fresh
+    SELECT event_id, $15, message_key, document, trace_context FROM fresh
 ), refs AS (
     INSERT INTO incident_references (trust, reference, incident_id, channel)
     SELECT trust, reference, stream_id, channel FROM fresh WHERE reference IS NOT NULL
@@ -148,7 +152,8 @@ WITH given AS (
     INSERT INTO idempotency_keys (idempotency_key, request_hash, status_code, response)
     SELECT key, request_hash, $16::int, response::jsonb FROM fresh WHERE key IS NOT NULL
 )
-SELECT i, request_hash, status_code, response, known FROM found
+-- Only the messages something was found for: the rest were stored, and say nothing.
+SELECT i, request_hash, status_code, response, known FROM found WHERE request_hash IS NOT NULL OR known
 """
 
 
@@ -161,27 +166,7 @@ async def store_new_incidents(
     and answer (under ``status_code``, the door's), stored. A concurrent writer of the same key
     or reference (or source message id) makes the statement raise
     ``asyncpg.UniqueViolationError`` and store nothing."""
-    columns: list[list[Any]] = [[] for _ in range(12)]
-    traces: list[str | None] = []
-    for incident in incidents:
-        row: tuple[Any, ...] = (incident.key, incident.trust, incident.reference, incident.request_hash)
-        envelope = incident.envelope
-        if envelope is None:
-            row += (None,) * 8
-        else:
-            row += (
-                json.dumps(incident.answer),
-                envelope.event_id,
-                envelope.stream_id,
-                envelope.tenant.site,
-                envelope.model_dump_json(),
-                envelope.recorded_at,
-                envelope.key,
-                incident.channel,
-            )
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
-        traces.append(incident.trace_context)
+    columns, traces = _columns(incidents)
     rows = await conn.fetch(
         _STORE_NEW,
         *columns,
@@ -198,3 +183,26 @@ async def store_new_incidents(
             stored = StoredAnswer(r["request_hash"], r["status_code"], r["response"])
         found[r["i"] - 1] = Found(stored, bool(r["known"]))
     return found
+
+
+def _columns(incidents: Sequence[NewIncident]) -> tuple[list[list[Any]], list[str | None]]:
+    """``_STORE_NEW``'s twelve arrays ($1-$12) and the trace contexts ($17), a column at a time
+    (a row at a time cost a tuple and a zip per message): a message without an envelope has
+    nulls from its answer on."""
+    envelopes = [incident.envelope for incident in incidents]
+    known = [e is not None for e in envelopes]
+    columns: list[list[Any]] = [
+        [incident.key for incident in incidents],
+        [incident.trust for incident in incidents],
+        [incident.reference for incident in incidents],
+        [incident.request_hash for incident in incidents],
+        [json.dumps(i.answer) if k else None for i, k in zip(incidents, known, strict=True)],
+        [e.event_id if e is not None else None for e in envelopes],
+        [e.stream_id if e is not None else None for e in envelopes],
+        [e.tenant.site if e is not None else None for e in envelopes],
+        [e.model_dump_json() if e is not None else None for e in envelopes],
+        [e.recorded_at if e is not None else None for e in envelopes],
+        [e.key if e is not None else None for e in envelopes],
+        [i.channel if k else None for i, k in zip(incidents, known, strict=True)],
+    ]
+    return columns, [incident.trace_context for incident in incidents]

@@ -20,8 +20,8 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -62,8 +62,9 @@ from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import REGISTRY, IncidentFactsAmended, IncidentReported
 from sievert_shared.events.registry import Event
 from sievert_shared.facts import IncidentFacts
+from sievert_shared.ids import uuid4_batch
 from sievert_shared.logging import get_logger
-from sievert_shared.outbox import build_envelope, enqueue
+from sievert_shared.outbox import build_envelope, enqueue, sibling_envelope
 from sievert_shared.topics import Topics
 
 PRODUCER = "intake"
@@ -138,6 +139,24 @@ class _ChunkStore:
     traces: Sequence[str | None] | None
     isolate_failures: bool
     log_recorded: bool
+
+
+@dataclass
+class _Planning:
+    """What the reports of one request share, worked out once for all of them: the day their
+    dates are judged on, their ids (drawn together), each tenant, and each tenant's first
+    envelope, whose checked fields the others copy (``sibling_envelope``)."""
+
+    today: dt.date
+    ids: Iterator[uuid.UUID]
+    tenants: dict[tuple[str, str], Tenant] = field(default_factory=dict)
+    templates: dict[tuple[Tenant, str, str | None], EventEnvelope] = field(default_factory=dict)
+
+    def tenant(self, trust: str, site: str) -> Tenant:
+        tenant = self.tenants.get((trust, site))
+        if tenant is None:
+            tenant = self.tenants[trust, site] = Tenant(trust=trust, site=site)
+        return tenant
 
 
 class _KeyTakenError(Exception):
@@ -237,13 +256,15 @@ class IntakeService:
 
     # --- what each command records ---------------------------------------------------------
 
-    def _report(self, command: ReportIncident) -> _Plan:
-        """A JSON report; its facts already hold the age ``IncidentReport`` derived."""
+    def _report(self, command: ReportIncident, planning: _Planning | None = None) -> _Plan:
+        """A JSON report; its facts already hold the age ``IncidentReport`` derived. With
+        ``planning``, one of many reports of one request."""
         report = command.report
-        refuse_implausible_dates(report.facts, self._today())
+        refuse_implausible_dates(report.facts, planning.today if planning else self._today())
         identifiers = report.patient.identifiers() if report.patient is not None else None
+        tenant = planning.tenant(report.trust, report.site) if planning else report.tenant
         envelope, patient = self._reported(
-            report.tenant, report.facts, "json", report.source_message_id, identifiers, command.context
+            tenant, report.facts, "json", report.source_message_id, identifiers, command.context, planning
         )
         answer = _report_answer(envelope.stream_id, envelope.event_id, patient.pseudonym if patient else None)
         accepted = Accepted(envelope.stream_id, 1, envelope.event_id, True, False, answer)
@@ -276,10 +297,11 @@ class IntakeService:
         source_message_id: str | None,
         identifiers: PatientIdentifiers | None,
         ctx: RequestContext,
+        planning: _Planning | None = None,
     ) -> tuple[EventEnvelope, PatientRecord | None]:
         """``IncidentReported`` of a new incident, and its patient's identifiers to store with it
         (the event carries only their pseudonym)."""
-        incident_id = uuid.uuid4()
+        incident_id = next(planning.ids) if planning else uuid.uuid4()
         patient = None
         if identifiers is not None and not identifiers.is_empty():
             name = self._vault.pseudonym(tenant.trust, identifiers)
@@ -290,7 +312,17 @@ class IntakeService:
             source_message_id=source_message_id,
             patient_pseudonym=patient.pseudonym if patient else None,
         )
-        return self._envelope(event, incident_id, 1, tenant, ctx), patient
+        if planning is None:
+            return self._envelope(event, incident_id, 1, tenant, ctx), patient
+        shared = (tenant, ctx.correlation_id, ctx.actor)
+        template = planning.templates.get(shared)
+        if template is None:
+            envelope = planning.templates[shared] = self._envelope(event, incident_id, 1, tenant, ctx)
+            return envelope, patient
+        envelope = sibling_envelope(
+            template, event, event_id=next(planning.ids), stream_id=incident_id, now=self._clock.now()
+        )
+        return envelope, patient
 
     async def _amend(self, conn: Connection, command: AmendIncident) -> _Plan:
         incident_id, amendment = command.incident_id, command.amendment
@@ -560,6 +592,8 @@ class IntakeService:
         later: list[int] = []
         planned: list[tuple[int, _Plan]] = []
         seen: set[tuple[str, ...]] = set()
+        # Two ids a report: its incident and its event.
+        planning = _Planning(today=self._today(), ids=iter(uuid4_batch(2 * len(commands))))
         for i, command in enumerate(commands):
             report, key = command.report, command.context.idempotency_key
             tokens: set[tuple[str, ...]] = {("key", key)} if key else set()
@@ -570,7 +604,7 @@ class IntakeService:
                 continue
             seen |= tokens
             try:
-                planned.append((i, self._report(command)))
+                planned.append((i, self._report(command, planning)))
             except Exception as exc:
                 if key:
                     later.append(i)  # a stored answer under its key replays before any planning
