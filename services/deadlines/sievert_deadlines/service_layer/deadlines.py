@@ -402,9 +402,15 @@ class DeadlinesService(RuntimeBound):
         """
         if concurrency <= 1:
             return await self._fire_batches(batch_size, stop)
-        async with asyncio.TaskGroup() as group:
-            workers = [group.create_task(self._fire_batches(batch_size, stop)) for _ in range(concurrency)]
-        return sum(worker.result() for worker in workers)
+        workers = [asyncio.create_task(self._fire_batches(batch_size, stop)) for _ in range(concurrency)]
+        try:
+            return sum(await asyncio.gather(*workers))
+        finally:
+            # One batch failed (its transaction rolled back): the others stop too, so the loop's
+            # supervisor sees the error as it would from one batch; a batch in flight rolls back.
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
 
     async def _fire_batches(self, batch_size: int, stop: asyncio.Event | None) -> int:
         """Fire batches until a claim finds nothing due that no one else holds."""
@@ -451,8 +457,15 @@ class DeadlinesService(RuntimeBound):
     def _observe_fired(self, timers: Sequence[PlannedTimer], now: dt.datetime) -> None:
         """After the commit: each timer fired, and how long after its instant."""
         metrics = TimerMetrics.of(self._runtime.metrics)
+        # Labels looked up once per kind, not per timer: a batch holds hundreds of one kind.
+        by_kind: dict[str, list[float]] = defaultdict(list)
         for timer in timers:
-            metrics.observe_fired(timer.kind.value, (now - timer.fire_at).total_seconds())
+            by_kind[timer.kind.value].append((now - timer.fire_at).total_seconds())
+        for kind, lateness in by_kind.items():
+            metrics.fired.labels(kind).inc(len(lateness))
+            histogram = metrics.lateness.labels(kind)
+            for seconds in lateness:
+                histogram.observe(max(0.0, seconds))
 
     async def timer_gauges(self) -> None:
         """Timers pending, the oldest due one's wait and the overdue windows, for a scrape."""
