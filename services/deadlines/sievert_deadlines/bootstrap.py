@@ -49,6 +49,7 @@ def build(
             stop,
             poll_seconds=settings.timer_poll_seconds,
             batch_size=settings.timer_batch_size,
+            concurrency=settings.timer_concurrency,
             also_fire=[tasks.fire_due],
         )
 

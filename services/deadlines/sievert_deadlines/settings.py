@@ -16,3 +16,12 @@ class DeadlinesSettings(ServiceSettings):
         default=0.25, gt=0, le=10, description="Longest wait between looks for due timers."
     )
     timer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    timer_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description=(
+            "Batches of due timers fired at once, each in its own transaction: one batch's Python "
+            "runs while another waits on PostgreSQL. Each takes a connection of the pool."
+        ),
+    )

@@ -239,39 +239,52 @@ CANDIDATES_PER_CLAIM = 4
 #: One round trip: the earliest due timers, their incidents in the order of their first due
 #: timer, and the first ``$3`` of those not locked by another replica, locked. The order comes
 #: from a join, not from ``array_position`` over the candidate list, which cost a scan of that
-#: list for every row (a sixth of the firing's wall time with 2,000 candidates).
+#: list for every row (a sixth of the firing's wall time with 2,000 candidates). It returns
+#: narrow rows: every candidate's columns are carried through the sort, so the aggregate's
+#: ``state`` projected here was turned into text for four times the batch and sorted on disk
+#: (``EXPLAIN ANALYZE``, 2,000 claimed: 180 ms, against 57 ms for the ids alone).
 CLAIM_SQL = """
 WITH due AS (
     SELECT incident_id, min(fire_at) AS first_due
     FROM (SELECT incident_id, fire_at FROM {timers} WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2) AS earliest
     GROUP BY incident_id
 )
-SELECT {columns} FROM due JOIN incident_deadlines d USING (incident_id)
+SELECT d.incident_id FROM due JOIN incident_deadlines d USING (incident_id)
 ORDER BY due.first_due, d.incident_id
 LIMIT $3
 FOR UPDATE OF d SKIP LOCKED
 """
 
 
+async def claim_due_ids(conn: Connection, timers: str, now: dt.datetime, limit: int) -> list[uuid.UUID]:
+    """Incidents with a due timer in ``timers`` (``timers`` or ``task_timers``), earliest first
+    due first, their ``incident_deadlines`` rows locked so another replica skips them."""
+    rows = await conn.fetch(CLAIM_SQL.format(timers=timers), now, limit * CANDIDATES_PER_CLAIM, limit)
+    return [r["incident_id"] for r in rows]
+
+
 async def claim_due_incidents(conn: Connection, now: dt.datetime, limit: int) -> list[Claimed]:
     """Incidents with a due timer, with their aggregates, locked so another replica skips them.
 
     The aggregate row is locked before any timer row, the same order the event handlers use,
-    so a firing and a classification of one incident never deadlock.
+    so a firing and a classification of one incident never deadlock. The aggregates are read by
+    a second statement, once locked: its snapshot is taken after the lock, so it sees the version
+    locked even when a consumer committed a change between the claim's snapshot and its lock.
     """
-    locked = await conn.fetch(
-        CLAIM_SQL.format(
-            timers="timers", columns="d.trust, d.site, d.correlation_id, d.state::text AS state"
-        ),
-        now,
-        limit * CANDIDATES_PER_CLAIM,
-        limit,
+    ids = await claim_due_ids(conn, "timers", now, limit)
+    if not ids:
+        return []
+    rows = await conn.fetch(
+        """SELECT incident_id, trust, site, correlation_id, state::text AS state
+           FROM incident_deadlines WHERE incident_id = ANY($1::uuid[])""",
+        ids,
     )
+    by_id = {r["incident_id"]: r for r in rows}
     return [
         Claimed(
             _STATE.validate_json(r["state"]), Tenant(trust=r["trust"], site=r["site"]), r["correlation_id"]
         )
-        for r in locked
+        for r in (by_id[i] for i in ids)
     ]
 
 

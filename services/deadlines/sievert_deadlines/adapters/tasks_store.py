@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
-from sievert_deadlines.adapters.store import CANDIDATES_PER_CLAIM, CLAIM_SQL
+from sievert_deadlines.adapters.store import claim_due_ids
 from sievert_deadlines.domain.tasks import IncidentTasks, TaskStatus, TaskTimer, task_document
 from sievert_deadlines.domain.timers import TimerKind
 from sievert_shared.db import Connection, Where
@@ -142,19 +142,14 @@ async def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[Load
     window timers claim it: every path that changes tasks holds that row first, so a claimed case's
     tasks row is free, and a firing of task timers and one of window timers never share a case.
     """
-    claimed = await conn.fetch(
-        CLAIM_SQL.format(timers="task_timers", columns="d.incident_id"),
-        now,
-        limit * CANDIDATES_PER_CLAIM,
-        limit,
-    )
+    claimed = await claim_due_ids(conn, "task_timers", now, limit)
     if not claimed:
         return []
     locked = await conn.fetch(
         """SELECT trust, site, correlation_id, state::text AS state FROM incident_tasks
            WHERE incident_id = ANY($1::uuid[])
            FOR UPDATE""",
-        [r["incident_id"] for r in claimed],
+        claimed,
     )
     return [
         Loaded(

@@ -18,6 +18,7 @@ authority"): notify "no later than 2 weeks after discovering the incident" and s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 from sievert_deadlines.domain.policy import DeadlinePolicy
@@ -64,6 +65,14 @@ def due_instant(discovered_on: dt.date, window: Window, policy: DeadlinePolicy) 
     return end_of_day(last_day_in_time(discovered_on, window, policy))
 
 
+#: Pure functions of an instant, kept: every reminder and overdue tick falls on one of a few local
+#: midnights, so a backlog of timers after a restart asks the same few instants again for every
+#: incident, and the time-zone arithmetic was a fifth of the firing's Python. Aware datetimes
+#: compare by instant, so one key serves an instant in any zone; the answers do not depend on it.
+_CACHED = functools.lru_cache(maxsize=4096)
+
+
+@_CACHED
 def shift_local_days(instant: dt.datetime, days: int) -> dt.datetime:
     """The same Europe/London wall-clock time ``days`` calendar days away, in UTC.
 
@@ -90,12 +99,17 @@ def days_overdue_at(due_at: dt.datetime, now: dt.datetime) -> int:
     """Whole calendar days (Europe/London) the window has been closed at ``now``; 0 before that."""
     if now < due_at:
         return 0
-    days = (now.astimezone(LONDON).date() - due_at.astimezone(LONDON).date()).days
+    days = (_london_date(now) - _london_date(due_at)).days
     # ``due_at`` is local midnight in practice; for any other wall time, step back a day if the
     # day's tick has not come yet.
     while days > 0 and overdue_instant(due_at, days) > now:
         days -= 1
     return days
+
+
+@_CACHED
+def _london_date(instant: dt.datetime) -> dt.date:
+    return instant.astimezone(LONDON).date()
 
 
 def iso_days(days: int) -> str:
