@@ -262,6 +262,27 @@ class Portion:
     def applies(self, partition: int, key: bytes | None) -> bool:
         return partition not in self.shared or key_share(key, self.of) == self.index
 
+    def select(
+        self, fetched: dict[TopicPartition, list[Record]], end: dict[TopicPartition, int]
+    ) -> list[tuple[TopicPartition, Record]]:
+        """The records of a fetch this process applies: those before the end the replay set, and
+        on a shared partition those whose key falls to it (the others are not decoded)."""
+        if not self.shared:
+            return [(tp, r) for tp, records in fetched.items() for r in records if r.offset < end[tp]]
+        applies = self.applies
+        return [
+            (tp, r)
+            for tp, records in fetched.items()
+            for r in records
+            if r.offset < end[tp] and applies(tp.partition, r.key)
+        ]
+
+    def expected(self, start: dict[TopicPartition, int], end: dict[TopicPartition, int]) -> int:
+        """About how many records it applies (a shared partition's by its part of the keys)."""
+        return sum(
+            (end[tp] - start[tp]) // (self.of if tp.partition in self.shared else 1) for tp in self.partitions
+        )
+
 
 def split_partitions(partitions: Sequence[TopicPartition], workers: int) -> list[Portion]:
     """Even shares of the log for up to ``workers`` processes (at most one per partition number).
@@ -557,11 +578,7 @@ async def _read_and_apply(
         await consumer.seek_to_beginning(*partitions)
         start = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
-        # a shared partition's records are split by key: its share of them, until the end
-        total = sum(
-            (end[tp] - start[tp]) // (portion.of if tp.partition in portion.shared else 1)
-            for tp in partitions
-        )
+        total = portion.expected(start, end)
         remaining = {tp for tp in partitions if end[tp] > start[tp]}
         reader = _Reader(
             FastDecoder.build(),
@@ -576,10 +593,7 @@ async def _read_and_apply(
             if counters.stopped:
                 raise _Stopped
             batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=share.fetch_records)
-            batch = [(tp, r) for tp, records in batches.items() for r in records if r.offset < end[tp]]
-            if portion.shared:
-                applies = portion.applies
-                batch = [(tp, r) for tp, r in batch if applies(tp.partition, r.key)]
+            batch = portion.select(batches, end)
             if batch:
                 await applier.apply(reader, batch)
                 read += len(batch)
