@@ -233,6 +233,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
         say(
             f"replayed {count:,} events in {elapsed:.1f}s: {rate:,.0f} events/s (target {TARGET:,}),"
             f" {done.workers} process(es)"
+            + (f", events each: {' / '.join(f'{n:,}' for n in done.split)}" if done.workers > 1 else "")
         )
         if done.children:
             say(
@@ -264,6 +265,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
                 "sampled_peak_rss_mb": sampled["peak"],
                 "memory_mb": args.memory_mb,
                 "workers": done.workers,
+                "events_per_process": done.split,
             },
             [
                 ["full replay, events/s", f"{rate:,.0f}", f">= {TARGET:,}", "ok" if ok else "below"],

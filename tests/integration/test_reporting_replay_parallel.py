@@ -293,3 +293,56 @@ async def test_a_stream_on_partitions_of_different_numbers_is_replayed_by_one_pr
     again = await rebuild(reporting.settings.model_copy(update={"replay_workers": 2}))
     assert (again.workers, again.events) == (1, one.events)  # two processes tried, one replayed
     assert_same(sequential, await everything(url))
+
+
+SPREAD = 400
+
+
+async def test_two_processes_replay_even_shares_of_three_partitions(
+    reporting: Reporting,  # noqa: F811
+) -> None:
+    """Three partitions, two processes: each replays about half of the events (by whole
+    partitions alone one replayed two partitions and the other one, two thirds against a third),
+    and the tables are the live consumer's and one process's, row by row."""
+    kafka = reporting.kafka
+    now = reporting.clock.now()
+    reported: list[EventEnvelope] = []
+    scheduled: list[EventEnvelope] = []
+    for n in range(SPREAD):
+        incident = uuid.uuid4()
+        discovered = dt.date(2025, 6, 2) - dt.timedelta(days=n % 20)
+        facts = ct_facts(discovered, total_msv=12.0 + n % 7)
+        reported.append(
+            envelope(IncidentReported(facts=facts, channel="json"), incident, "RXX01", "intake", now)
+        )
+        scheduled.append(
+            envelope(
+                DeadlineScheduled(window=Window.NOTIFICATION, due_at=now, discovered_on=discovered),
+                incident,
+                "RXX01",
+                "deadlines",
+                now,
+            )
+        )
+    await reporting.publish(kafka.topics.incidents, reported)
+    await reporting.publish(kafka.topics.deadlines, scheduled)
+    url = reporting.settings.database_url.get_secret_value()
+    await eventually(
+        lambda: assert_consumed_back(url, also=[e.event_id for e in reported + scheduled]), timeout=90
+    )
+    incremental = await snapshot(url)
+    assert len(incremental["incidents"]) == SPREAD
+
+    spread = await partitions_of(kafka, [kafka.topics.incidents, kafka.topics.deadlines])
+    assert {tp.partition for tp in spread} == {0, 1, 2}
+
+    one = await rebuild(reporting.settings.model_copy(update={"replay_workers": 1}))
+    sequential = await everything(url)
+    assert {table: rows for table, rows in sequential.items() if table in incremental} == incremental
+
+    two = await rebuild(reporting.settings.model_copy(update={"replay_workers": 2}))
+    assert (two.workers, two.events) == (2, one.events) == (2, 2 * SPREAD)
+    # about 400 each; two partitions against one would be about 533 against 267
+    assert len(two.split) == 2 and sum(two.split) == two.events
+    assert all(0.4 * two.events <= events <= 0.6 * two.events for events in two.split), two.split
+    assert_same(sequential, await everything(url))

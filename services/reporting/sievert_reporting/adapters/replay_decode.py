@@ -394,16 +394,18 @@ class FastDecoder:
                 return None
             part = _deadline_part(event_type, payload, due_at, met_at)
         elif event_type in DECISION_EVENTS:
-            decision = msgspec.to_builtins(payload.decision)
-            decision["facts_version"] = payload.facts_version
+            decision = payload.decision
+            # the struct encoded as it is, with facts_version added at the end of the object, as
+            # the handlers' dict gives it: a third of the cost of building that dict first
+            # (``to_builtins``), which was a tenth of a replay's decoding (profiled)
             part = DecisionPart(
                 payload.facts_version,
-                decision["notifiable"],
-                decision["codes"],
-                decision["authority"],
-                decision["csaue"],
-                decision["ruleset"],
-                _encode(decision),
+                decision.notifiable,
+                decision.codes,
+                decision.authority.value,
+                decision.csaue,
+                decision.ruleset,
+                b'%s,"facts_version":%d}' % (_encode(decision)[:-1], payload.facts_version),
             )
         else:
             facts = payload.facts
@@ -461,5 +463,7 @@ def _parts_readable(model: type[Event]) -> bool:
             fields.get("decision") is not None
             and fields["decision"].annotation is ClassificationDecision
             and "facts_version" in fields
+            # the decision's JSON gets facts_version appended: it must not have one of its own
+            and "facts_version" not in ClassificationDecision.model_fields
         )
     return fields.get("facts") is not None and fields["facts"].annotation is IncidentFacts

@@ -198,8 +198,11 @@ async def bind_streams(pool: asyncpg.Pool, bindings: list[tuple[int, str]]) -> N
     """Record streams a replay saw first, as the live consumers would have."""
     if bindings:
         async with pool.acquire() as conn:
+            # as hex text, which asyncpg's COPY parses in C: a ``uuid.UUID`` each is built in
+            # Python, and this runs after every process has finished (4% of the command's
+            # process's samples, profiled)
             await conn.copy_records_to_table(
                 "stream_tenants",
-                records=[(uuid.UUID(int=stream), trust) for stream, trust in bindings],
+                records=[(f"{stream:032x}", trust) for stream, trust in bindings],
                 columns=("stream_id", "trust"),
             )

@@ -8,11 +8,14 @@ whatever it does not accept) and folded by ``adapters.replay_store`` with the li
 rule (``domain.incident_row.apply_change``); the others go through the projection's handlers.
 A replay that stops half way leaves a half-built projection: run it again.
 
-The partitions are replayed by several processes at once (``replay_workers``), each decoding,
-folding and writing its own: every record is keyed by its stream and the topics have as many
-partitions each, so partition *p* of every topic holds the same streams, and a stream's events
-are all in one process, in their order. A log where that does not hold (a stream seen by two
-processes) is replayed again in one process.
+The log is replayed by several processes at once (``replay_workers``), each decoding, folding
+and writing its own streams: every record is keyed by its stream and the topics have as many
+partitions each, so partition *p* of every topic holds the same streams. Each process takes
+whole partitions, as many as the others; the partitions left over (three among two processes:
+one) are read by every process, each applying the records whose key falls to it
+(``key_share``), so a stream's events are all in one process, in their order, and the processes
+do even shares of the work. A log where that does not hold (a stream seen by two processes) is
+replayed again in one process.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -117,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ReportingSettings()
     if args.workers is not None:
         settings = settings.model_copy(update={"replay_workers": args.workers})
-    done = asyncio.run(rebuild(settings, progress=_progress_bar(started), max_rows=args.max_rows))
+    done = _run(rebuild(settings, progress=_progress_bar(started), max_rows=args.max_rows))
     elapsed = time.monotonic() - started
     print(
         f"\nreplayed {done.events} events in {elapsed:.1f}s ({done.events / max(elapsed, 1e-9):,.0f} "
@@ -125,6 +129,20 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+T = TypeVar("T")
+
+
+def _run(main: Coroutine[Any, Any, T]) -> T:
+    """On uvloop when it is installed, as the services run: asyncio's own transports are Python,
+    and a replay streams its COPYs through TLS to PostgreSQL (asyncio's TLS and socket reads were
+    a tenth of a worker process's samples, profiled)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it where it builds
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def replay(
@@ -150,11 +168,13 @@ class Usage:
 @dataclass(frozen=True)
 class Replayed:
     """A replay's outcome: the events replayed, by how many processes, and what the worker
-    processes other than the caller's used (the caller's own is the caller's to measure)."""
+    processes other than the caller's used (the caller's own is the caller's to measure);
+    ``split``: the events each process replayed, the caller's first."""
 
     events: int
     workers: int
     children: list[Usage]
+    split: list[int] = field(default_factory=list)
 
 
 async def rebuild(
@@ -169,8 +189,8 @@ async def rebuild(
     early write of those that look complete."""
     partitions = await partitions_of(settings.kafka, projected_topics(settings.kafka.topics))
     wanted = min(settings.replay_workers or default_workers(), affordable_workers(settings.replay_memory_mb))
-    groups = partition_groups(partitions, wanted)
-    shares = [_share(settings, group, len(groups), max_rows, early_chunk) for group in groups]
+    portions = split_partitions(partitions, wanted)
+    shares = [_share(settings, portion, max_rows, early_chunk) for portion in portions]
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=3)
     try:
         if len(shares) > 1:
@@ -184,9 +204,10 @@ async def rebuild(
                     log.warning("replay.again_in_one_process", reason=str(exc))
                 else:
                     await bind_streams(pool, [b for result in results for b in result.bindings])
-                    return Replayed(sum(r.events for r in results), len(shares), children)
+                    split = [r.events for r in results]
+                    return Replayed(sum(split), len(shares), children, split)
             await reset(pool, PROJECTION_TABLES, _CONSUMER)
-            shares = [_share(settings, partitions, 1, max_rows, early_chunk)]
+            shares = [_share(settings, Portion.whole(partitions), max_rows, early_chunk)]
         else:
             await migrate(pool, "sievert_reporting.migrations")
             await reset(pool, PROJECTION_TABLES, _CONSUMER)
@@ -200,7 +221,7 @@ async def rebuild(
             ticking.cancel()
         _report(counters, progress)
         await bind_streams(pool, result.bindings)
-        return Replayed(result.events, 1, [])
+        return Replayed(result.events, 1, [], [result.events])
     finally:
         await pool.close()
 
@@ -209,7 +230,7 @@ _CONSUMER = processed_key(SERVICE)
 
 
 def default_workers() -> int:
-    """The cores this process may use (``partition_groups`` caps it at the partitions)."""
+    """The cores this process may use (``split_partitions`` caps it at the partitions)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -222,11 +243,57 @@ def affordable_workers(memory_mb: int) -> int:
     return max(1, (memory_mb + PROCESS_MB) // (PROCESS_MB + SHARE_MB))
 
 
-def partition_groups(partitions: Sequence[TopicPartition], workers: int) -> list[list[TopicPartition]]:
-    """The partitions for each worker: partition *p* of every topic goes to worker *p* mod
-    ``workers``, since each holds the same streams (records are keyed by their stream, and the
-    topics have as many partitions each). Topics of different partition counts do not line up:
-    one worker then replays them all."""
+@dataclass(frozen=True)
+class Portion:
+    """What one of ``of`` processes replays: the partitions it reads, all of whose records it
+    applies but on the ``shared`` partition numbers, read by every process, where it applies the
+    records whose key falls to it (``key_share``: to process ``index``)."""
+
+    partitions: list[TopicPartition]
+    shared: frozenset[int]
+    index: int
+    of: int
+
+    @classmethod
+    def whole(cls, partitions: Sequence[TopicPartition]) -> Portion:
+        """Everything, for one process."""
+        return cls(list(partitions), frozenset(), 0, 1)
+
+    def applies(self, partition: int, key: bytes | None) -> bool:
+        return partition not in self.shared or key_share(key, self.of) == self.index
+
+    def select(
+        self, fetched: dict[TopicPartition, list[Record]], end: dict[TopicPartition, int]
+    ) -> list[tuple[TopicPartition, Record]]:
+        """The records of a fetch this process applies: those before the end the replay set, and
+        on a shared partition those whose key falls to it (the others are not decoded)."""
+        if not self.shared:
+            return [(tp, r) for tp, records in fetched.items() for r in records if r.offset < end[tp]]
+        applies = self.applies
+        return [
+            (tp, r)
+            for tp, records in fetched.items()
+            for r in records
+            if r.offset < end[tp] and applies(tp.partition, r.key)
+        ]
+
+    def expected(self, start: dict[TopicPartition, int], end: dict[TopicPartition, int]) -> int:
+        """About how many records it applies (a shared partition's by its part of the keys)."""
+        return sum(
+            (end[tp] - start[tp]) // (self.of if tp.partition in self.shared else 1) for tp in self.partitions
+        )
+
+
+def split_partitions(partitions: Sequence[TopicPartition], workers: int) -> list[Portion]:
+    """Even shares of the log for up to ``workers`` processes (at most one per partition number).
+
+    Partition *p* of every topic holds the same streams (records are keyed by their stream, and
+    the topics have as many partitions each), so the partitions go by number: each process takes
+    as many whole ones as the others, and the numbers left over (with three partitions and two
+    processes, one) are read by every process, each applying the records whose key falls to it.
+    A record skipped costs its share of the fetch, not its decoding, folding or writing: by whole
+    partitions alone one process did twice the other's work. Topics of different partition counts
+    do not line up: one process then replays them all."""
     if not partitions:
         return []
     counts = {tp.topic: 0 for tp in partitions}
@@ -235,9 +302,29 @@ def partition_groups(partitions: Sequence[TopicPartition], workers: int) -> list
     numbers = sorted({tp.partition for tp in partitions})
     n = min(workers, len(numbers))
     if n <= 1 or len(set(counts.values())) > 1:
-        return [list(partitions)]
-    place = {number: index % n for index, number in enumerate(numbers)}
-    return [[tp for tp in partitions if place[tp.partition] == worker] for worker in range(n)]
+        return [Portion.whole(partitions)]
+    whole = len(numbers) - len(numbers) % n
+    place = {number: index % n for index, number in enumerate(numbers[:whole])}
+    shared = frozenset(numbers[whole:])
+    return [
+        Portion(
+            [tp for tp in partitions if tp.partition in shared or place[tp.partition] == worker],
+            shared,
+            worker,
+            n,
+        )
+        for worker in range(n)
+    ]
+
+
+def key_share(key: bytes | None, workers: int) -> int:
+    """Which of ``workers`` processes applies a record of a shared partition: by its key, the
+    stream's id, so that a stream's events are all in one process. CRC-32 rather than the
+    producer's murmur2, whose value already decided the partition (with four partitions and two
+    processes, murmur2 would send every record of a partition to one process). A record without
+    a key goes to the first process (if its stream's other events are elsewhere, the streams
+    check replays the log in one process)."""
+    return 0 if key is None else zlib.crc32(key) % workers
 
 
 @dataclass(frozen=True)
@@ -245,7 +332,7 @@ class _Share:
     """What one worker replays, and how (sent to another process: everything here pickles)."""
 
     settings: ReportingSettings
-    partitions: list[TopicPartition]
+    portion: Portion
     budget: Budget
     early_chunk: int
     writers: int
@@ -259,13 +346,13 @@ class _Share:
 
 def _share(
     settings: ReportingSettings,
-    partitions: list[TopicPartition],
-    workers: int,
+    portion: Portion,
     max_rows: int | None,
     early_chunk: int,
 ) -> _Share:
-    """One of ``workers`` shares: of the memory setting once the other processes' interpreters are
-    paid for, of ``max_rows`` and of the writers."""
+    """One of ``portion.of`` shares: of the memory setting once the other processes' interpreters
+    are paid for, of ``max_rows`` and of the writers."""
+    workers = portion.of
     budget = memory_budget(max(1, (settings.replay_memory_mb - PROCESS_MB * (workers - 1)) // workers))
     if max_rows is not None:
         budget = Budget(max(1, max_rows // workers), budget.fetch_bytes, budget.partition_fetch_bytes)
@@ -275,7 +362,7 @@ def _share(
     early_chunk = max(1, min(early_chunk, budget.max_rows // (2 * writers)))
     return _Share(
         settings,
-        partitions,
+        portion,
         budget,
         early_chunk,
         writers,
@@ -422,7 +509,7 @@ def _warm() -> None:
 def _replay_in_worker(share: _Share, index: int) -> _Result:
     assert _WORKER_COUNTERS is not None
     cpu = time.process_time()
-    result = asyncio.run(_replay_share(share, _WORKER_COUNTERS, index))
+    result = _run(_replay_share(share, _WORKER_COUNTERS, index))
     result.usage = Usage(time.process_time() - cpu, _peak_rss_mb())
     return result
 
@@ -483,14 +570,15 @@ async def _read_and_apply(
     applier = _Applier(
         pool, writers, _CONSUMER, budget.max_rows, share.early_chunk, share.read_slice, share.processed_chunk
     )
-    partitions = share.partitions
+    portion = share.portion
+    partitions = portion.partitions
     await consumer.start()
     try:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         start = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
-        total = sum(end[tp] - start[tp] for tp in partitions)
+        total = portion.expected(start, end)
         remaining = {tp for tp in partitions if end[tp] > start[tp]}
         reader = _Reader(
             FastDecoder.build(),
@@ -505,14 +593,15 @@ async def _read_and_apply(
             if counters.stopped:
                 raise _Stopped
             batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=share.fetch_records)
-            batch = [(tp, r) for tp, records in batches.items() for r in records if r.offset < end[tp]]
+            batch = portion.select(batches, end)
             if batch:
                 await applier.apply(reader, batch)
                 read += len(batch)
             for tp in batches:
                 if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
-            counters.set(index, read, total)
+            counters.set(index, read, max(read, total))
+        counters.set(index, read, read)
         await applier.finish()
         # dicts keep insertion order: the preloaded bindings come first
         bindings = list(reader.tenants.items())[bound_before:]
