@@ -34,6 +34,7 @@ from sievert_shared.outbox import build_envelope
 from sievert_shared.runtime import ServiceRuntime
 from sievert_shared.settings import KafkaSettings
 from tests.support.clock import FakeClock
+from tests.support.counting import CountingConnection
 from tests.support.infra import Infra
 from tests.support.kafka import eventually, produce
 
@@ -381,21 +382,6 @@ def reclassified_not_notifiable(incident: uuid.UUID, tenant: Tenant, version: in
         changes=["notifiable: True -> False"],
     )
     return from_classifier(event, incident, tenant, version)
-
-
-class CountingConnection:
-    """A real connection that counts the statements sent through it."""
-
-    _SENDING = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval"})
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.sent = 0
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._SENDING:
-            self.sent += 1
-        return getattr(self._conn, name)
 
 
 async def test_a_batch_reads_its_incidents_state_ahead_and_its_handlers_read_nothing(
