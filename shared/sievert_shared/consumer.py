@@ -7,6 +7,9 @@ already recorded and changes nothing. An event that cannot be decoded, is of an 
 version, or that its handler rejects goes to the dead-letter topic with the reason, and the
 consumer goes on.
 
+A set of handlers may read the state its batch's events need in one statement before them
+(``before_batch``) and do work that depends on the batch as a whole after them (``after_batch``).
+
 Tenancy: each stream is bound to the trust it was first seen under (``stream_tenants``, in the
 same transaction), and an event naming another trust for a bound stream is dead-lettered
 without reaching the handler. Producers already refuse such events; this is the second wall.
@@ -328,8 +331,9 @@ class IdempotentConsumer:
     ) -> _Applied:
         """One transaction for the batch: record every event id, read ahead for the first-seen
         ones (``before_batch``) and apply them. ``isolate``: each handler in a savepoint of its
-        own, so one that fails is dead-lettered alone, and nothing read ahead; ``step_per_event``: the batch's ``after_batch`` step too, once per event in that
-        event's savepoint."""
+        own, so one that fails is dead-lettered alone, and nothing read ahead;
+        ``step_per_event``: the batch's ``after_batch`` step too, once per event in that event's
+        savepoint."""
         applied = _Applied()
         async with self._pool.acquire() as conn, conn.transaction():
             first_seen, bound = await _record_batch(conn, self.name, tp, decoded)
