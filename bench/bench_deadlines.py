@@ -22,7 +22,7 @@
 consumer's handlers send (asyncpg's query logger; BEGIN and COMMIT included, the consumer's own
 two per batch not), the process's CPU and its PostgreSQL backend's, per incident, for N IncidentClassified of the e2e bench's
 incident, applied as the consumer applies them: batches of ``--statement-batch`` events in one
-transaction each, then its ``after_batch``. It runs on whatever tree ``PYTHONPATH`` names, so the
+transaction each, its ``before_batch`` first and its ``after_batch`` last. It runs on whatever tree ``PYTHONPATH`` names, so the
 same command counts main's per-event writes and a batched branch's.
 
 The waits are capped (``--cap`` for the backlog, ``--drain`` after the wave's last timer), so
@@ -765,6 +765,7 @@ async def count_statements(incidents: int, batch: int) -> None:
         batched = "batched" in inspect.signature(consumer_handlers).parameters
         handlers = consumer_handlers(service, tasks, **({"batched": True} if batched else {}))
         after_batch = getattr(handlers, "after_batch", None)
+        before_batch = getattr(handlers, "before_batch", None)
         today = dt.datetime.now(dt.UTC).date()
         decision = classify(IncidentFacts.model_validate(incident_facts(today)))
         envelopes = [
@@ -795,6 +796,8 @@ async def count_statements(incidents: int, batch: int) -> None:
             for first in range(0, len(envelopes), batch):
                 chunk = envelopes[first : first + batch]
                 async with conn.transaction():
+                    if before_batch is not None:
+                        await before_batch(conn, chunk)
                     for envelope in chunk:
                         await handlers[envelope.event_type](conn, envelope, REGISTRY.decode(envelope))
                     if after_batch is not None:

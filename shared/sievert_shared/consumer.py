@@ -7,6 +7,9 @@ already recorded and changes nothing. An event that cannot be decoded, is of an 
 version, or that its handler rejects goes to the dead-letter topic with the reason, and the
 consumer goes on.
 
+A set of handlers may read the state its batch's events need in one statement before them
+(``before_batch``) and do work that depends on the batch as a whole after them (``after_batch``).
+
 Tenancy: each stream is bound to the trust it was first seen under (``stream_tenants``, in the
 same transaction), and an event naming another trust for a bound stream is dead-lettered
 without reaching the handler. Producers already refuse such events; this is the second wall.
@@ -53,6 +56,14 @@ Handler = Callable[[Connection, EventEnvelope, Event], Awaitable[None]]
 #: If it fails on a batch whose handlers all passed, it is run once per event instead, in each
 #: event's savepoint, so the event it cannot take is dead-lettered alone.
 AfterBatch = Callable[[Connection, Sequence[EventEnvelope]], Awaitable[None]]
+#: Run at the start of each pass over a batch, in its transaction, before its handlers, with the
+#: envelopes about to reach them (first seen, tenant checked): to read in one statement the state
+#: their handlers would each read in a round trip of their own. A set of handlers offers it as
+#: ``before_batch``. Each call starts a new transaction, so whatever the step read before is
+#: stale. A pass that isolates events in savepoints calls it with no envelopes: state read ahead
+#: of a savepoint that rolls back would outlive what it described, so there each handler reads
+#: its own, as without the step.
+BeforeBatch = Callable[[Connection, Sequence[EventEnvelope]], Awaitable[None]]
 
 
 # Failures of the infrastructure itself are retried by restarting the batch; everything else a
@@ -121,6 +132,7 @@ class IdempotentConsumer:
         self._topics = topics
         self._handlers = handlers
         self._after_batch: AfterBatch | None = getattr(handlers, "after_batch", None)
+        self._before_batch: BeforeBatch | None = getattr(handlers, "before_batch", None)
         self._dlq = dead_letter_producer
         self._registry = registry
         self.stats = ConsumerStats()
@@ -317,13 +329,15 @@ class IdempotentConsumer:
     async def _apply(
         self, tp: TopicPartition, decoded: list[_Decoded], *, isolate: bool, step_per_event: bool = False
     ) -> _Applied:
-        """One transaction for the batch: record every event id, apply the first-seen ones.
-        ``isolate``: each handler in a savepoint of its own, so one that fails is dead-lettered
-        alone; ``step_per_event``: the batch's ``after_batch`` step too, once per event in that
-        event's savepoint."""
+        """One transaction for the batch: record every event id, read ahead for the first-seen
+        ones (``before_batch``) and apply them. ``isolate``: each handler in a savepoint of its
+        own, so one that fails is dead-lettered alone, and nothing read ahead;
+        ``step_per_event``: the batch's ``after_batch`` step too, once per event in that event's
+        savepoint."""
         applied = _Applied()
         async with self._pool.acquire() as conn, conn.transaction():
             first_seen, bound = await _record_batch(conn, self.name, tp, decoded)
+            todo: list[_Decoded] = []
             for item in decoded:
                 env = item.envelope
                 if env.event_id not in first_seen:
@@ -339,6 +353,11 @@ class IdempotentConsumer:
                     log.error("consumer.tenant_mismatch", consumer=self.name, event_id=str(env.event_id))
                     applied.dead.append((item.record, reason))
                     continue
+                todo.append(item)
+            if self._before_batch is not None:
+                await self._before_batch(conn, [] if isolate else [item.envelope for item in todo])
+            for item in todo:
+                env = item.envelope
                 with (
                     structlog.contextvars.bound_contextvars(
                         correlation_id=env.correlation_id,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
-from sievert_shared.consumer import AfterBatch, Handler
+from sievert_shared.consumer import AfterBatch, BeforeBatch, Handler
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import Event
@@ -33,11 +33,14 @@ class EventHandlers(Mapping[str, Handler]):
     """The handlers of one consumer, keyed by event type. One handler per type: registering a
     second is a wiring mistake and fails at start-up, not at the first event."""
 
-    def __init__(self, after_batch: AfterBatch | None = None) -> None:
+    def __init__(
+        self, after_batch: AfterBatch | None = None, before_batch: BeforeBatch | None = None
+    ) -> None:
         self._by_type: dict[str, Handler] = {}
-        #: what the idempotent consumer runs once per batch after these handlers (a replay
-        #: applies the handlers only)
+        #: what the idempotent consumer runs once per batch after these handlers, and before
+        #: them (a replay applies the handlers only)
         self.after_batch = after_batch
+        self.before_batch = before_batch
 
     def add(self, event_class: type[E], handler: TypedHandler[E]) -> None:
         event_type = event_class.event_type
@@ -76,9 +79,12 @@ class EventHandlers(Mapping[str, Handler]):
 
     def extended(self, other: Mapping[str, Handler]) -> EventHandlers:
         """A new set with ``other``'s handlers replacing these for the types both have, and its
-        ``after_batch`` if it has one: how a live consumer adds announcements on top of a
-        projection that a replay applies bare."""
-        combined = EventHandlers(getattr(other, "after_batch", None) or self.after_batch)
+        ``after_batch`` and ``before_batch`` if it has them: how a live consumer adds
+        announcements (and reads ahead) on top of a projection that a replay applies bare."""
+        combined = EventHandlers(
+            getattr(other, "after_batch", None) or self.after_batch,
+            getattr(other, "before_batch", None) or self.before_batch,
+        )
         combined._by_type = {**self._by_type, **other}
         return combined
 

@@ -6,11 +6,12 @@ changes nothing, and an event that fails or a batch that rolls back leaves nothi
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -22,15 +23,18 @@ from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.service_layer.unit import Unit
 from sievert_deadlines.settings import DeadlinesSettings
+from sievert_shared.consumer import IdempotentConsumer
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import REGISTRY, Event, IncidentClassified, IncidentReclassified
 from sievert_shared.facts import IncidentFacts
-from sievert_shared.kafka import ensure_topics
+from sievert_shared.handlers import EventHandlers
+from sievert_shared.kafka import ensure_topics, new_producer
 from sievert_shared.outbox import build_envelope
 from sievert_shared.runtime import ServiceRuntime
 from sievert_shared.settings import KafkaSettings
 from tests.support.clock import FakeClock
+from tests.support.counting import CountingConnection
 from tests.support.infra import Infra
 from tests.support.kafka import eventually, produce
 
@@ -364,3 +368,133 @@ async def test_a_failed_event_of_a_batch_leaves_nothing_and_a_rolled_back_batch_
     assert dict(after_retry["versions"]) == {b: len(after_failure["outbox"]), d: len(after_failure["outbox"])}
     assert len(after_retry["windows"]) == 2 * len(after_failure["windows"])
     assert len(after_retry["timers"]) == 2 * len(after_failure["timers"])
+
+
+def reclassified_not_notifiable(incident: uuid.UUID, tenant: Tenant, version: int) -> EventEnvelope:
+    """As ``downgraded``, at any stream version (a fresh event id each time)."""
+    event = IncidentReclassified(
+        decision=classify(facts(1.5, significant=False)),
+        discovered_on=DISCOVERED,
+        facts_version=version,
+        previous_notifiable=True,
+        previous_codes=[],
+        previous_discovered_on=DISCOVERED,
+        changes=["notifiable: True -> False"],
+    )
+    return from_classifier(event, incident, tenant, version)
+
+
+async def test_a_batch_reads_its_incidents_state_ahead_and_its_handlers_read_nothing(
+    make_database: Callable[[str], Any],
+) -> None:
+    """The batch's ``before_batch`` reads every incident's case, tasks and modality and every
+    trust's policy, one statement of each kind whatever the number of incidents; the handlers then
+    send PostgreSQL nothing (their reads come from the unit, their writes at the batch's end), and
+    the batch leaves what its events applied one at a time leave."""
+    async with one_at_a_time(await make_database("deadlines")) as (runtime, _):
+        tasks = TasksService(runtime)
+        handlers = consumer_handlers(
+            DeadlinesService(runtime, observers=[tasks.on_window_events]), tasks, batched=True
+        )
+        assert handlers.before_batch is not None and handlers.after_batch is not None
+        statements: dict[int, tuple[int, int]] = {}
+        for n in (2, 6):
+            incidents = [uuid.uuid4() for _ in range(n)]
+            # each classified in an earlier batch, so the batch below reads stored state
+            first = [classified(i, RXX if k % 2 else RYY, 12.0) for k, i in enumerate(incidents)]
+            batch = [
+                *[reclassified_not_notifiable(i, e.tenant, 2) for i, e in zip(incidents, first, strict=True)],
+                *[reclassified_not_notifiable(i, e.tenant, 3) for i, e in zip(incidents, first, strict=True)],
+            ]
+            async with runtime.pool.acquire() as conn:
+                for events in (first, batch):
+                    counting = CountingConnection(conn)
+                    as_conn = cast(Connection, counting)
+                    async with conn.transaction():
+                        await handlers.before_batch(as_conn, events)
+                        ahead = counting.sent
+                        for e in events:
+                            await handlers[e.event_type](as_conn, e, REGISTRY.decode(e))
+                        in_handlers = counting.sent - ahead
+                        await handlers.after_batch(as_conn, events)
+                statements[n] = (ahead, in_handlers)
+        assert statements[2] == statements[6]
+        ahead, in_handlers = statements[6]
+        assert in_handlers == 0
+        assert ahead == 3  # cases with modalities, tasks, policies
+
+
+async def test_a_batch_read_ahead_with_a_poisoned_event_dead_letters_it_alone_and_the_rest_is_as_one_at_a_time(
+    infra: Infra, topic_prefix: str, make_database: Callable[[str], Any]
+) -> None:
+    """The consumer reads the batch's state ahead, an event changes its incident's state in the
+    unit and then fails: the batch is redone one savepoint per event, and what it leaves is what
+    its other events, one at a time, leave. Incident a's later reclassification must see a's
+    state as its classification left it, not as the rolled back event changed it."""
+    a, c = uuid.uuid4(), uuid.uuid4()
+    poisoned = reclassified_not_notifiable(a, RXX, 2)
+    batch = [
+        classified(a, RXX, 12.0),
+        classified(c, RYY, 12.0),
+        poisoned,
+        reclassified_not_notifiable(a, RXX, 3),
+    ]
+    kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(kafka, kafka.topics.all())
+    await produce(
+        kafka.bootstrap_servers, kafka.topics.classifications, [(KEY, e.to_json_bytes()) for e in batch]
+    )
+    async with one_at_a_time(await make_database("deadlines"), kafka) as (runtime, _):
+        tasks = TasksService(runtime)
+        handlers = consumer_handlers(
+            DeadlinesService(runtime, observers=[tasks.on_window_events]), tasks, batched=True
+        )
+        reclassify = handlers[IncidentReclassified.event_type]
+        poisoning = EventHandlers()
+
+        @poisoning.on(IncidentReclassified)
+        async def changes_then_fails(
+            conn: Connection, envelope: EventEnvelope, event: IncidentReclassified
+        ) -> None:
+            await reclassify(conn, envelope, event)
+            if envelope.event_id == poisoned.event_id:
+                raise ValueError("poison")
+
+        producer = new_producer(kafka, client_id="dlq")
+        await producer.start()
+        consumer = IdempotentConsumer(
+            "deadlines.poisoned",
+            pool=runtime.pool,
+            kafka=kafka,
+            topics=[kafka.topics.classifications],
+            handlers=handlers.extended(poisoning),
+            dead_letter_producer=producer,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        try:
+
+            def done() -> None:
+                assert not task.done()
+                assert consumer.stats.processed == 3 and consumer.stats.dead_lettered == 1
+
+            await eventually(done, timeout=45)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=15)
+            await producer.stop()
+        async with runtime.pool.acquire() as conn:
+            batched = await snapshot(conn)
+
+    async with (
+        one_at_a_time(await make_database("deadlines"), kafka) as (runtime, handlers),
+        runtime.pool.acquire() as conn,
+    ):
+        async with conn.transaction():
+            for envelope in batch:
+                if envelope is not poisoned:
+                    await handlers[envelope.event_type](conn, envelope, REGISTRY.decode(envelope))
+        expected = await snapshot(conn)
+
+    assert {e[2] for e in batched["outbox"] if e[0] == str(a)} >= {"DeadlineCancelled"}
+    assert batched == expected

@@ -316,6 +316,99 @@ async def test_an_event_the_after_batch_step_refuses_is_dead_lettered_alone_and_
     assert dict(dead.headers)["dlq_reason"] == b"ValueError: the step cannot take this event"
 
 
+class Tallies:
+    """A cache of state read ahead, kept as a service keeps one: its ``before_batch`` reads the
+    tally of every stream of the batch in one statement, and each handler counts its event on the
+    cached tally (read from PostgreSQL when there is none) and writes it. An event of authority
+    NOBODY is rejected after its handler has counted it, as a handler that fails late would."""
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self.ahead: dict[uuid.UUID, int] = {}
+        self.calls: list[list[uuid.UUID]] = []  # the envelopes of each call of the step
+
+    async def read_ahead(self, conn: Connection, envelopes: Sequence[EventEnvelope]) -> None:
+        self.calls.append([e.event_id for e in envelopes])
+        rows = await conn.fetch(
+            """SELECT s.id, COALESCE(t.n, 0) AS n FROM unnest($1::uuid[]) AS s (id)
+               LEFT JOIN tallies t ON t.stream_id = s.id""",
+            list({e.stream_id for e in envelopes}),
+        )
+        self.conn, self.ahead = conn, {r["id"]: r["n"] for r in rows}
+
+    async def count(self, conn: Connection, envelope: EventEnvelope, event: NotificationSubmitted) -> None:
+        cached = conn is self.conn and envelope.stream_id in self.ahead
+        if cached:
+            n = self.ahead[envelope.stream_id] + 1
+            self.ahead[envelope.stream_id] = n
+        else:
+            n = (
+                await conn.fetchval("SELECT n FROM tallies WHERE stream_id = $1", envelope.stream_id) or 0
+            ) + 1
+        await conn.execute(
+            """INSERT INTO tallies (stream_id, n) VALUES ($1, $2)
+               ON CONFLICT (stream_id) DO UPDATE SET n = excluded.n""",
+            envelope.stream_id,
+            n,
+        )
+        if event.authority == "NOBODY":
+            raise UnknownAuthorityError("no such enforcing authority")
+
+
+def on_streams(streams: Sequence[tuple[uuid.UUID, str]]) -> list[EventEnvelope]:
+    """One submission per entry, numbered per stream in order."""
+    versions: dict[uuid.UUID, int] = {}
+    made = []
+    for stream, authority in streams:
+        versions[stream] = versions.get(stream, 0) + 1
+        made.append(
+            build_envelope(
+                submitted(authority),
+                stream_id=stream,
+                stream_version=versions[stream],
+                tenant=TENANT,
+                correlation_id="c-1",
+                producer="test",
+                now=NOW,
+            )
+        )
+    return made
+
+
+@pytest.mark.parametrize("refused_by", ["handler", "after_batch"])
+async def test_a_batch_read_ahead_never_serves_state_from_a_rolled_back_savepoint(
+    pool: asyncpg.Pool, kafka: KafkaSettings, refused_by: str
+) -> None:
+    """``before_batch`` gets the batch's first-seen events on the pass that applies it whole, and
+    none on the passes that isolate events in savepoints: an event that fails after changing the
+    cache (its handler, or the batch's step in the third pass) is undone in PostgreSQL, and a
+    cache still holding its change would count it for the stream's later events."""
+    await pool.execute("CREATE TABLE tallies (stream_id uuid PRIMARY KEY, n int NOT NULL)")
+    s, t = uuid.uuid4(), uuid.uuid4()
+    bad = "NOBODY" if refused_by == "handler" else "CQC"
+    batch = on_streams([(s, "CQC"), (t, "CQC"), (s, bad), (s, "CQC"), (t, "CQC")])
+    refused = batch[2]
+    tallies = Tallies()
+
+    async def after_batch(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
+        if refused_by == "after_batch" and any(e.event_id == refused.event_id for e in applied):
+            raise ValueError("the step cannot take this event")
+
+    handlers = EventHandlers(after_batch=after_batch, before_batch=tallies.read_ahead)
+    handlers.add(NotificationSubmitted, tallies.count)
+    key = uuid.uuid4().bytes  # one key, so the batch arrives whole on one partition
+    await produce(
+        kafka.bootstrap_servers, kafka.topics.submissions, [(key, e.to_json_bytes()) for e in batch]
+    )
+
+    consumer = await run_consumer_until(pool, kafka, handled=4, dead=1, handlers=handlers)
+
+    assert consumer.stats.processed == 4 and consumer.stats.dead_lettered == 1
+    assert {r["stream_id"]: r["n"] for r in await pool.fetch("SELECT * FROM tallies")} == {s: 2, t: 2}
+    passes = 2 if refused_by == "handler" else 3
+    assert tallies.calls == [[e.event_id for e in batch]] + [[]] * (passes - 1)
+
+
 async def test_a_rejected_event_is_dead_lettered_even_when_the_first_send_fails(
     pool: asyncpg.Pool, kafka: KafkaSettings
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sievert_shared.consumer import AfterBatch
+from sievert_shared.consumer import AfterBatch, BeforeBatch
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.errors import ConflictError, NotFoundError, ProblemError, UnprocessableError
@@ -108,6 +108,23 @@ def test_extended_carries_the_after_batch_step(
 ) -> None:
     combined = EventHandlers(after_batch=base_after).extended(EventHandlers(after_batch=extra_after))
     assert combined.after_batch is expected
+
+
+@pytest.mark.parametrize(
+    ("base_before", "extra_before", "expected"),
+    [
+        pytest.param(None, None, None, id="neither"),
+        pytest.param(_after, None, _after, id="the-base-step-is-kept"),
+        pytest.param(None, _after, _after, id="the-extras-step-is-added"),
+        pytest.param(_after, _other_after, _other_after, id="the-extras-step-wins"),
+    ],
+)
+def test_extended_carries_the_before_batch_step(
+    base_before: BeforeBatch | None, extra_before: BeforeBatch | None, expected: BeforeBatch | None
+) -> None:
+    combined = EventHandlers(before_batch=base_before).extended(EventHandlers(before_batch=extra_before))
+    assert combined.before_batch is expected
+    assert combined.after_batch is None
 
 
 @pytest.mark.parametrize(

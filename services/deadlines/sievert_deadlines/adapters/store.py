@@ -105,6 +105,36 @@ async def load_with_modality(conn: Connection, incident_id: uuid.UUID) -> tuple[
     return case, row["modality"]
 
 
+async def load_many_with_modality(
+    conn: Connection, incident_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Case | None, str | None]]:
+    """``load_with_modality`` for many incidents in one statement, locked in the order of their
+    ids; every id asked for has its entry (None, None: no deadlines, no modality)."""
+    rows = await conn.fetch(
+        """WITH d AS (
+               SELECT incident_id, trust, site, correlation_id, state::text AS state
+               FROM incident_deadlines WHERE incident_id = ANY($1::uuid[])
+               ORDER BY incident_id FOR UPDATE
+           )
+           SELECT ids.incident_id, d.trust, d.site, d.correlation_id, d.state, m.modality
+           FROM unnest($1::uuid[]) AS ids (incident_id)
+           LEFT JOIN d USING (incident_id)
+           LEFT JOIN incident_modalities m USING (incident_id)""",
+        list(incident_ids),
+    )
+    found: dict[uuid.UUID, tuple[Case | None, str | None]] = {}
+    for r in rows:
+        case = None
+        if r["state"] is not None:
+            case = Case(
+                _STATE.validate_json(r["state"]),
+                Tenant(trust=r["trust"], site=r["site"]),
+                r["correlation_id"],
+            )
+        found[r["incident_id"]] = (case, r["modality"])
+    return found
+
+
 async def save_many(conn: Connection, cases: Sequence[Case], now: dt.datetime) -> None:
     """Store aggregates and rewrite their flattened windows: three statements for any number of
     incidents (each may appear once), where one incident at a time cost three per incident."""

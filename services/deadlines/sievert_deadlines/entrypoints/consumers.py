@@ -42,9 +42,17 @@ def consumer_handlers(
 ) -> EventHandlers:
     """The consumer's handlers. Each event's changes are written when its handler returns; with
     ``batched``, once per batch instead, after its last event (the consumer's ``after_batch``):
-    one statement per kind of write for the whole batch, in the same transaction."""
-    batches = Batches(service.write) if batched else None
-    handlers = EventHandlers(after_batch=batches.write if batches else None)
+    one statement per kind of write for the whole batch, in the same transaction; and the state
+    its events read is read before the first (``before_batch``), one statement per kind of read."""
+    # Intake's facts only set the modality; every other event reads its incident's state.
+    batches = (
+        Batches(service.write, sets_only={IncidentReported.event_type, IncidentFactsAmended.event_type})
+        if batched
+        else None
+    )
+    handlers = EventHandlers(
+        after_batch=batches.write if batches else None, before_batch=batches.read_ahead if batches else None
+    )
 
     def add(event_class: type[E], apply: Apply[E]) -> None:
         async def handle(conn: Connection, envelope: EventEnvelope, event: E) -> None:
@@ -91,10 +99,19 @@ class Batches:
     without batching, so a write PostgreSQL refuses fails with its own event (which the
     consumer's one-savepoint-per-event pass dead-letters) rather than with the whole batch again.
     An event whose handler fails has its changes taken back from the unit, as its savepoint
-    takes back its statements."""
+    takes back its statements.
 
-    def __init__(self, write: Callable[[Unit], Awaitable[None]]) -> None:
+    ``read_ahead`` (the consumer's ``before_batch``) starts each pass over a batch with a new
+    unit, holding the state of every incident the batch's events will read. The consumer gives it
+    no events on the passes that isolate events in savepoints, so that what a unit holds ahead of
+    them is only ever what the transaction itself read before any savepoint."""
+
+    def __init__(
+        self, write: Callable[[Unit], Awaitable[None]], *, sets_only: frozenset[str] | set[str] = frozenset()
+    ) -> None:
+        """``sets_only``: the event types whose handlers read no state (nothing to read ahead)."""
         self._write = write
+        self._sets_only = frozenset(sets_only)
         self._unit: Unit | None = None
         self._one_by_one = False
         self._unwritten = False  # the last unit's write did not complete
@@ -103,11 +120,21 @@ class Batches:
         unit = self._unit
         if unit is not None and unit.conn is conn and envelope.event_id not in unit.applied:
             return unit
+        return self._start(conn)
+
+    def _start(self, conn: Connection) -> Unit:
+        unit = self._unit
         # A unit that applied events and was never written belongs to a transaction that rolled back.
         self._one_by_one = self._unwritten or (unit is not None and bool(unit.applied))
         self._unwritten = False
         self._unit = Unit(conn)
         return self._unit
+
+    async def read_ahead(self, conn: Connection, envelopes: Sequence[EventEnvelope]) -> None:
+        unit = self._start(conn)
+        reading = [e for e in envelopes if e.event_type not in self._sets_only]
+        if reading:
+            await unit.preload((e.stream_id for e in reading), (e.tenant.trust for e in reading))
 
     async def apply(self, conn: Connection, apply: Apply[E], envelope: EventEnvelope, event: E) -> None:
         unit = self._unit_for(conn, envelope)

@@ -120,6 +120,25 @@ class Unit:
             for incident_id in wanted:
                 self._put(self._tasks, incident_id, found.get(incident_id))
 
+    async def preload(self, incident_ids: Iterable[uuid.UUID], trusts: Iterable[str]) -> None:
+        """Read what a batch's events would read one by one (each incident's case with its
+        modality, then its tasks, each locked; each trust's policy) in one statement of each
+        kind, ahead of ``case``, ``modality``, ``tasks`` and ``policy``. The deadlines rows are
+        locked before the tasks rows, the one lock order. What the unit holds already is kept."""
+        wanted = sorted(set(incident_ids) - self._cases.keys())
+        if wanted:
+            found = await store.load_many_with_modality(self.conn, wanted)
+            for incident_id in wanted:
+                case, modality = found[incident_id]
+                self._put(self._cases, incident_id, case)
+                if incident_id not in self._modalities:
+                    self._put(self._modalities, incident_id, modality)
+            await self.preload_tasks(wanted)
+        policies = set(trusts) - self._policies.keys()
+        if policies:
+            for trust, policy in (await store.policies_for(self.conn, policies)).items():
+                self._put(self._policies, trust, policy)
+
     # -- changes ---------------------------------------------------------------------------------
 
     def save_case(self, case: Case) -> None:

@@ -123,11 +123,26 @@ _MERGE_ONE = f"UPDATE incidents i SET {MERGE_SET} FROM ({_ONE_ROW}) b WHERE i.in
 
 _ENSURE_ROW = """INSERT INTO incidents (incident_id, trust, site, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (incident_id) DO NOTHING"""
-_VERSIONS = """SELECT facts_version, (decision ->> 'facts_version')::int AS decision_version,
-                      (SELECT COALESCE(jsonb_object_agg(key, (value ->> 'stream_version')::int), '{}')
-                       FROM jsonb_each(deadlines)) AS deadline_versions,
-                      reported_at IS NOT NULL AS has_reported_at
-               FROM incidents WHERE incident_id = $1 FOR UPDATE"""
+#: What the guards need of a row (``IncidentRow``'s versions).
+_VERSION_COLUMNS = """facts_version, (decision ->> 'facts_version')::int AS decision_version,
+    (SELECT COALESCE(jsonb_object_agg(key, (value ->> 'stream_version')::int), '{}')
+     FROM jsonb_each(deadlines)) AS deadline_versions,
+    reported_at IS NOT NULL AS has_reported_at"""
+_VERSIONS = f"SELECT {_VERSION_COLUMNS} FROM incidents WHERE incident_id = $1 FOR UPDATE"
+#: ``_ENSURE_ROW`` and ``_VERSIONS`` for many incidents in one statement. The rows it makes come
+#: from its ``RETURNING``, the rest from its snapshot, locked in the order of their ids: a
+#: data-modifying CTE's rows are not visible to the rest of its statement. A row another
+#: transaction made after that snapshot is in neither, and is left to ``load_incident_row``.
+_ENSURE_ROWS = f"""WITH made AS (
+        INSERT INTO incidents (incident_id, trust, site, updated_at)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) ORDER BY 1
+        ON CONFLICT (incident_id) DO NOTHING
+        RETURNING incident_id, {_VERSION_COLUMNS}
+    ), stored AS (
+        SELECT incident_id, {_VERSION_COLUMNS} FROM incidents
+        WHERE incident_id = ANY($1::uuid[]) ORDER BY incident_id FOR UPDATE
+    )
+    SELECT * FROM made UNION ALL SELECT * FROM stored"""
 
 
 async def load_incident_row(conn: Connection, change: IncidentChange) -> IncidentRow:
@@ -144,6 +159,45 @@ async def load_incident_row(conn: Connection, change: IncidentChange) -> Inciden
         deadline_versions=dict(stored["deadline_versions"]),
         has_reported_at=stored["has_reported_at"],
     )
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    """An incident a batch of events is about, as its first event there names it: what makes
+    its row if it has none, as ``load_incident_row`` would for that event."""
+
+    incident_id: uuid.UUID
+    trust: str
+    site: str
+    recorded_at: dt.datetime
+
+
+async def load_incident_rows(
+    conn: Connection, incidents: Sequence[FirstSeen]
+) -> dict[uuid.UUID, IncidentRow]:
+    """``load_incident_row`` for many incidents (each once) in one round trip: their rows made if
+    need be, locked, with their versions. An incident missing from the answer (its row made by
+    another transaction meanwhile) is read by ``load_incident_row``."""
+    rows = await conn.fetch(
+        _ENSURE_ROWS,
+        [i.incident_id for i in incidents],
+        [i.trust for i in incidents],
+        [i.site for i in incidents],
+        [i.recorded_at for i in incidents],
+    )
+    by_id = {i.incident_id: i for i in incidents}
+    return {
+        r["incident_id"]: IncidentRow(
+            r["incident_id"],
+            by_id[r["incident_id"]].trust,
+            by_id[r["incident_id"]].site,
+            facts_version=r["facts_version"],
+            decision_version=r["decision_version"],
+            deadline_versions=dict(r["deadline_versions"]),
+            has_reported_at=r["has_reported_at"],
+        )
+        for r in rows
+    }
 
 
 async def store_incident_row(conn: Connection, row: IncidentRow) -> None:

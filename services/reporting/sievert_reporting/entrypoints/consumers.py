@@ -27,6 +27,7 @@ from sievert_reporting.domain.documents import Findings, confirm_similar_inciden
 from sievert_reporting.domain.incident_row import (
     DeadlineEvent,
     IncidentEvent,
+    IncidentRow,
     apply_change,
     incident_change,
 )
@@ -103,12 +104,50 @@ async def on_incident_event(conn: Connection, envelope: EventEnvelope, event: In
         await read_model.store_incident_row(conn, row)
 
 
+class RowsReadAhead:
+    """The incident rows a batch's events are about, made if need be, locked and read in one
+    statement before the first of them (the consumer's ``before_batch``), where each event read
+    its own in two round trips. Each handler then takes its row from here, and the row it changes
+    stays here for the batch's next event about the incident.
+
+    What it holds is only ever what the transaction in progress read before its handlers ran:
+    each pass of the consumer over a batch starts afresh here, and a pass that isolates events
+    in savepoints reads nothing ahead, so no row outlives a rollback of the change made to it."""
+
+    def __init__(self) -> None:
+        self._conn: Connection | None = None
+        self._rows: dict[uuid.UUID, IncidentRow] = {}
+
+    async def read(self, conn: Connection, envelopes: Sequence[EventEnvelope]) -> None:
+        self._conn, self._rows = conn, {}
+        firsts: dict[uuid.UUID, read_model.FirstSeen] = {}
+        for e in envelopes:
+            if e.event_type in _INCIDENT_TYPES and e.stream_id not in firsts:
+                firsts[e.stream_id] = read_model.FirstSeen(
+                    e.stream_id, e.tenant.trust, e.tenant.site, e.recorded_at
+                )
+        if firsts:
+            self._rows = await read_model.load_incident_rows(conn, list(firsts.values()))
+
+    def row(self, conn: Connection, incident_id: uuid.UUID) -> IncidentRow | None:
+        return self._rows.get(incident_id) if conn is self._conn else None
+
+    async def on_incident_event(
+        self, conn: Connection, envelope: EventEnvelope, event: IncidentEvent
+    ) -> None:
+        change = incident_change(envelope, event)
+        row = self.row(conn, change.stream_id) or await read_model.load_incident_row(conn, change)
+        if apply_change(row, change):
+            await read_model.store_incident_row(conn, row)
+
+
 # The events are their unions' members (``get_args``): an event added to the union the rule
 # applies is registered with it, never listed a second time here.
 DEADLINE_EVENTS: tuple[type[DeadlineEvent], ...] = get_args(DeadlineEvent)
 INCIDENT_EVENTS: tuple[type[IncidentEvent], ...] = get_args(IncidentEvent)
 for _incident_event in INCIDENT_EVENTS:
     PROJECTION.add(_incident_event, on_incident_event)
+_INCIDENT_TYPES = frozenset(e.event_type for e in INCIDENT_EVENTS)
 
 
 # -- reporting's own events and submissions made outside Sievert (topic: submissions) -------------
@@ -310,12 +349,16 @@ async def on_theme_shared(conn: Connection, envelope: EventEnvelope, event: Them
 def live_handlers(runtime: ServiceRuntime) -> EventHandlers:
     """The projection, and, in the same transaction (topic ``dashboard``): the deadline counts of
     each trust whose windows a batch changed, once per batch (``announce_deadline_counts``), and
-    the status of a submission made outside Sievert."""
+    the status of a submission made outside Sievert. The incident rows a batch changes are read
+    ahead of it (``RowsReadAhead``), as a replay, which folds its own, has no need to."""
 
     async def counted(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
         await announce_deadline_counts(runtime, conn, applied)
 
-    announcing = EventHandlers(after_batch=counted)
+    ahead = RowsReadAhead()
+    announcing = EventHandlers(after_batch=counted, before_batch=ahead.read)
+    for incident_event in INCIDENT_EVENTS:
+        announcing.add(incident_event, ahead.on_incident_event)
 
     @announcing.on(NotificationSubmitted, InvestigationReportSubmitted)
     async def _announced(conn: Connection, envelope: EventEnvelope, event: ExternalSubmission) -> None:

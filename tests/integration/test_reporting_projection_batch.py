@@ -1,0 +1,193 @@
+"""Reporting's consumer makes and reads the incident rows of a batch in one statement before its
+handlers (``RowsReadAhead``, the consumer's ``before_batch``): a batch with several events of one
+incident and of several, some refused by the guards, leaves what the bare projection applying
+them one at a time leaves, each event that applies costs one statement (its merge), and an event
+that fails after changing its row is dead-lettered alone, its change forgotten by the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import asyncpg
+import pytest
+
+from sievert_classifier.domain import classify
+from sievert_reporting.entrypoints.consumers import INCIDENT_EVENTS, PROJECTION, RowsReadAhead
+from sievert_shared.consumer import IdempotentConsumer
+from sievert_shared.db import Connection, create_pool, migrate
+from sievert_shared.envelope import EventEnvelope
+from sievert_shared.events import (
+    REGISTRY,
+    DeadlineMet,
+    DeadlineScheduled,
+    IncidentClassified,
+    IncidentReported,
+    Window,
+)
+from sievert_shared.handlers import EventHandlers
+from sievert_shared.kafka import ensure_topics, new_producer
+from sievert_shared.settings import KafkaSettings
+from tests.support.counting import CountingConnection
+from tests.support.infra import Infra
+from tests.support.kafka import eventually, produce
+from tests.support.reporting import ct_facts, envelope
+
+pytestmark = pytest.mark.integration
+
+NOW = dt.datetime(2025, 6, 5, 9, 0, tzinfo=dt.UTC)
+KEY = uuid.uuid4().bytes  # one Kafka key: the events share a partition and arrive as one batch
+
+
+def scheduled(window: Window, days: int) -> DeadlineScheduled:
+    return DeadlineScheduled(
+        window=window, due_at=NOW + dt.timedelta(days=days), discovered_on=NOW.date(), authority="cqc"
+    )
+
+
+def met(window: Window, days: int) -> DeadlineMet:
+    return DeadlineMet(window=window, due_at=NOW + dt.timedelta(days=days), met_at=NOW, late=False)
+
+
+def read_ahead_handlers() -> tuple[RowsReadAhead, EventHandlers]:
+    """The projection with its incident rows read ahead, as ``live_handlers`` has it."""
+    ahead = RowsReadAhead()
+    handlers = EventHandlers(before_batch=ahead.read)
+    for incident_event in INCIDENT_EVENTS:
+        handlers.add(incident_event, ahead.on_incident_event)
+    return ahead, PROJECTION.extended(handlers)
+
+
+@pytest.fixture
+async def pools(make_database: Callable[[str], Any]) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.Pool]]:
+    made = [await create_pool(await make_database("reporting")) for _ in range(2)]
+    try:
+        for pool in made:
+            await migrate(pool, "sievert_reporting.migrations")
+        yield made[0], made[1]
+    finally:
+        for pool in made:
+            await pool.close()
+
+
+async def incidents(pool: asyncpg.Pool) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r.values())
+        for r in await pool.fetch(
+            """SELECT incident_id, trust, site, modality, facts, facts_version, reported_at, notifiable,
+                      codes, decision, deadlines, updated_at
+               FROM incidents ORDER BY incident_id"""
+        )
+    ]
+
+
+async def one_at_a_time(pool: asyncpg.Pool, events: list[EventEnvelope]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        for e in events:
+            await PROJECTION[e.event_type](conn, e, REGISTRY.decode(e))
+
+
+async def test_a_batch_read_ahead_leaves_what_its_events_one_at_a_time_leave_one_statement_each(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+) -> None:
+    ahead_pool, plain_pool = pools
+    stored, fresh, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    facts = ct_facts(NOW.date())
+    before = [envelope(IncidentReported(facts=facts, channel="json"), stored, "RXX01", "intake", NOW)]
+    batch = [
+        envelope(scheduled(Window.NOTIFICATION, 3), stored, "RXX01", "deadlines", NOW, version=1),
+        envelope(IncidentReported(facts=facts, channel="json"), fresh, "RXX01", "intake", NOW),
+        envelope(scheduled(Window.NOTIFICATION, 2), other, "RYY01", "deadlines", NOW, "RYY", version=1),
+        envelope(met(Window.NOTIFICATION, 3), stored, "RXX01", "deadlines", NOW, version=3),
+        # older than the met it follows: the guard, on the version the batch's last event left, refuses it
+        envelope(scheduled(Window.NOTIFICATION, 5), stored, "RXX01", "deadlines", NOW, version=2),
+        envelope(
+            IncidentClassified(decision=classify(facts), discovered_on=facts.discovered_on, facts_version=1),
+            fresh,
+            "RXX01",
+            "classifier",
+            NOW,
+        ),
+        envelope(scheduled(Window.INVESTIGATION_REPORT, 84), stored, "RXX01", "deadlines", NOW, version=4),
+    ]
+    for pool in pools:
+        await one_at_a_time(pool, before)
+
+    _, handlers = read_ahead_handlers()
+    assert handlers.before_batch is not None
+    async with ahead_pool.acquire() as conn, conn.transaction():
+        counting = CountingConnection(conn)
+        as_conn = cast(Connection, counting)
+        await handlers.before_batch(as_conn, batch)
+        assert counting.sent == 1  # every incident's row made or read, in one statement
+        for e in batch:
+            await handlers[e.event_type](as_conn, e, REGISTRY.decode(e))
+        assert counting.sent == 1 + len(batch) - 1  # a merge per event applied, none for the refused
+    await one_at_a_time(plain_pool, batch)
+
+    projected = await incidents(ahead_pool)
+    assert len(projected) == 3
+    assert projected == await incidents(plain_pool)
+
+
+async def test_a_batch_read_ahead_forgets_the_row_change_of_an_event_dead_lettered_alone(
+    infra: Infra, topic_prefix: str, pools: tuple[asyncpg.Pool, asyncpg.Pool]
+) -> None:
+    """An incident's deadline event changes its row (read ahead), is stored, then fails: the batch
+    is redone one savepoint per event, and an older event of the same window after it must be
+    applied, as it is when the failed event never happened; a row still holding the failed
+    event's version would refuse it."""
+    ahead_pool, plain_pool = pools
+    a, b = uuid.uuid4(), uuid.uuid4()
+    poisoned = envelope(scheduled(Window.NOTIFICATION, 9), a, "RXX01", "deadlines", NOW, version=5)
+    batch = [
+        envelope(scheduled(Window.INVESTIGATION_REPORT, 84), a, "RXX01", "deadlines", NOW, version=1),
+        envelope(scheduled(Window.NOTIFICATION, 2), b, "RXX01", "deadlines", NOW, version=1),
+        poisoned,
+        envelope(scheduled(Window.NOTIFICATION, 3), a, "RXX01", "deadlines", NOW, version=4),
+    ]
+    kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(kafka, kafka.topics.all())
+    await produce(kafka.bootstrap_servers, kafka.topics.deadlines, [(KEY, e.to_json_bytes()) for e in batch])
+
+    ahead, handlers = read_ahead_handlers()
+    poisoning = EventHandlers(before_batch=ahead.read)
+
+    @poisoning.on(DeadlineScheduled)
+    async def stores_then_fails(conn: Connection, envelope: EventEnvelope, event: DeadlineScheduled) -> None:
+        await ahead.on_incident_event(conn, envelope, event)
+        if envelope.event_id == poisoned.event_id:
+            raise ValueError("poison")
+
+    producer = new_producer(kafka, client_id="dlq")
+    await producer.start()
+    consumer = IdempotentConsumer(
+        "reporting.poisoned",
+        pool=ahead_pool,
+        kafka=kafka,
+        topics=[kafka.topics.deadlines],
+        handlers=handlers.extended(poisoning),
+        dead_letter_producer=producer,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+
+        def done() -> None:
+            assert not task.done()
+            assert consumer.stats.processed == 3 and consumer.stats.dead_lettered == 1
+
+        await eventually(done, timeout=45)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+        await producer.stop()
+    await one_at_a_time(plain_pool, [e for e in batch if e is not poisoned])
+
+    projected = await incidents(ahead_pool)
+    by_id = {r[0]: r for r in projected}
+    assert by_id[a][10]["notification"]["stream_version"] == 4
+    assert projected == await incidents(plain_pool)
