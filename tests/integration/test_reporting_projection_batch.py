@@ -1,7 +1,8 @@
 """Reporting's consumer makes and reads the incident rows of a batch in one statement before its
-handlers (``RowsReadAhead``, the consumer's ``before_batch``): a batch with several events of one
-incident and of several, some refused by the guards, leaves what the bare projection applying
-them one at a time leaves, each event that applies costs one statement (its merge), and an event
+handlers (``RowsReadAhead``, the consumer's ``before_batch``) and writes the rows they changed in
+one statement after them (its ``after_batch``, before the deadline counts read them): a batch with
+several events of one incident and of several, some refused by the guards, leaves what the bare
+projection applying them one at a time leaves, in two statements whatever its size, and an event
 that fails after changing its row is dead-lettered alone, its change forgotten by the rest."""
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import asyncpg
 import pytest
 
 from sievert_classifier.domain import classify
-from sievert_reporting.entrypoints.consumers import INCIDENT_EVENTS, PROJECTION, RowsReadAhead
+from sievert_reporting.bootstrap import build
+from sievert_reporting.entrypoints.consumers import INCIDENT_EVENTS, PROJECTION, RowsReadAhead, live_handlers
+from sievert_reporting.settings import ReportingSettings
 from sievert_shared.consumer import IdempotentConsumer
 from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope
@@ -31,6 +34,7 @@ from sievert_shared.events import (
 from sievert_shared.handlers import EventHandlers
 from sievert_shared.kafka import ensure_topics, new_producer
 from sievert_shared.settings import KafkaSettings
+from tests.support.clock import FakeClock
 from tests.support.counting import CountingConnection
 from tests.support.infra import Infra
 from tests.support.kafka import eventually, produce
@@ -53,9 +57,10 @@ def met(window: Window, days: int) -> DeadlineMet:
 
 
 def read_ahead_handlers() -> tuple[RowsReadAhead, EventHandlers]:
-    """The projection with its incident rows read ahead, as ``live_handlers`` has it."""
+    """The projection with its incident rows read ahead and written after, as ``live_handlers``
+    has it (less its announcements)."""
     ahead = RowsReadAhead()
-    handlers = EventHandlers(before_batch=ahead.read)
+    handlers = EventHandlers(after_batch=ahead.write, before_batch=ahead.read)
     for incident_event in INCIDENT_EVENTS:
         handlers.add(incident_event, ahead.on_incident_event)
     return ahead, PROJECTION.extended(handlers)
@@ -90,7 +95,7 @@ async def one_at_a_time(pool: asyncpg.Pool, events: list[EventEnvelope]) -> None
             await PROJECTION[e.event_type](conn, e, REGISTRY.decode(e))
 
 
-async def test_a_batch_read_ahead_leaves_what_its_events_one_at_a_time_leave_one_statement_each(
+async def test_a_batch_read_ahead_and_written_after_leaves_what_its_events_one_at_a_time_leave_in_two_statements(
     pools: tuple[asyncpg.Pool, asyncpg.Pool],
 ) -> None:
     ahead_pool, plain_pool = pools
@@ -117,7 +122,7 @@ async def test_a_batch_read_ahead_leaves_what_its_events_one_at_a_time_leave_one
         await one_at_a_time(pool, before)
 
     _, handlers = read_ahead_handlers()
-    assert handlers.before_batch is not None
+    assert handlers.before_batch is not None and handlers.after_batch is not None
     async with ahead_pool.acquire() as conn, conn.transaction():
         counting = CountingConnection(conn)
         as_conn = cast(Connection, counting)
@@ -125,12 +130,69 @@ async def test_a_batch_read_ahead_leaves_what_its_events_one_at_a_time_leave_one
         assert counting.sent == 1  # every incident's row made or read, in one statement
         for e in batch:
             await handlers[e.event_type](as_conn, e, REGISTRY.decode(e))
-        assert counting.sent == 1 + len(batch) - 1  # a merge per event applied, none for the refused
+        assert counting.sent == 1  # each change kept for the batch's end, none written yet
+        await handlers.after_batch(as_conn, batch)
+        assert counting.sent == 2  # the three incidents' rows merged in one statement
     await one_at_a_time(plain_pool, batch)
 
     projected = await incidents(ahead_pool)
     assert len(projected) == 3
     assert projected == await incidents(plain_pool)
+
+
+async def test_a_live_batch_writes_its_rows_in_one_statement_whatever_its_size_before_counting_them(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+) -> None:
+    """The live handlers, announcements and all: a batch of two deadline events and one of
+    eight, of the same two trusts, send nothing from their handlers and as many statements after
+    them (the merge, the counts, an announcement per trust), and the counts announced are those
+    of the rows as the batch left them, so the rows were written before they were counted."""
+    live_pool, plain_pool = pools
+    settings = ReportingSettings(
+        database_url="postgresql://unused", kafka=KafkaSettings(topic_prefix="unused"), environment="test"
+    )
+    runtime, _ = build(settings, FakeClock(NOW))
+    handlers = live_handlers(runtime)
+    assert handlers.before_batch is not None and handlers.after_batch is not None
+
+    def batch_of(size: int) -> list[EventEnvelope]:
+        return [
+            envelope(
+                scheduled(Window.NOTIFICATION, 2 + n), uuid.uuid4(), f"{trust}01", "deadlines", NOW, trust
+            )
+            for n in range(size // 2)
+            for trust in ("RXX", "RYY")
+        ]
+
+    sent_after: list[int] = []
+    everything: list[EventEnvelope] = []
+    for batch in (batch_of(2), batch_of(8)):
+        everything += batch
+        async with live_pool.acquire() as conn, conn.transaction():
+            counting = CountingConnection(conn)
+            as_conn = cast(Connection, counting)
+            await handlers.before_batch(as_conn, batch)
+            for e in batch:
+                await handlers[e.event_type](as_conn, e, REGISTRY.decode(e))
+            assert counting.sent == 1  # the read ahead only: each change kept for the batch's end
+            await handlers.after_batch(as_conn, batch)
+            sent_after.append(counting.sent - 1)
+    assert sent_after[0] == sent_after[1]
+    await one_at_a_time(plain_pool, everything)
+    assert await incidents(live_pool) == await incidents(plain_pool)
+
+    announced = [
+        r["envelope"]["payload"]
+        for r in await live_pool.fetch("SELECT envelope FROM outbox ORDER BY position")
+        if r["envelope"]["event_type"] == "DeadlineCountsChanged"
+    ]
+    # per trust: one open window, then five, all due within a week
+    assert [(c["trust"], c["open"], c["due_within_7_days"]) for c in announced] == [
+        ("RXX", 1, 1),
+        ("RYY", 1, 1),
+        ("RXX", 5, 5),
+        ("RYY", 5, 5),
+    ]
 
 
 async def test_a_batch_read_ahead_forgets_the_row_change_of_an_event_dead_lettered_alone(

@@ -207,6 +207,38 @@ async def store_incident_row(conn: Connection, row: IncidentRow) -> None:
     row.stored()
 
 
+#: ``_MERGE_ONE`` for many rows, each a column of arrays (``unnest``). A row's codes are one
+#: array each, which an array of arrays would flatten: they go as a JSON list instead.
+_MERGE_MANY = f"""UPDATE incidents i SET {MERGE_SET} FROM (
+        SELECT u.incident_id, u.nation, u.modality, u.exposure_kind, u.discovered_on, u.occurred_on,
+               u.facts::jsonb AS facts, u.facts_version, u.reported_at, u.notifiable,
+               ARRAY(SELECT jsonb_array_elements_text(u.codes::jsonb)) AS codes, u.authority, u.csaue,
+               u.ruleset, u.decision::jsonb AS decision, u.deadlines::jsonb AS deadlines, u.updated_at
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], $7::text[],
+                    $8::int[], $9::timestamptz[], $10::bool[], $11::text[], $12::text[], $13::bool[],
+                    $14::text[], $15::text[], $16::text[], $17::timestamptz[])
+            AS u (incident_id, nation, modality, exposure_kind, discovered_on, occurred_on, facts,
+                  facts_version, reported_at, notifiable, codes, authority, csaue, ruleset, decision,
+                  deadlines, updated_at)
+    ) b WHERE i.incident_id = b.incident_id"""
+
+
+async def store_incident_rows(conn: Connection, rows: Sequence[IncidentRow]) -> None:
+    """``store_incident_row`` for many rows (each once), in one statement."""
+    if not rows:
+        return
+    columns: list[list[Any]] = [[] for _ in INCIDENT_COLUMNS]
+    for row in rows:
+        for column, value in zip(columns, incident_record(row), strict=True):
+            column.append(value.decode() if isinstance(value, bytes) else value)
+    codes = columns[INCIDENT_COLUMNS.index("codes")]
+    codes[:] = [_encode(list(c)).decode() for c in codes]
+    skipped = {INCIDENT_COLUMNS.index("trust"), INCIDENT_COLUMNS.index("site")}
+    await conn.execute(_MERGE_MANY, *(c for i, c in enumerate(columns) if i not in skipped))
+    for row in rows:
+        row.stored()
+
+
 # -- reads: incidents, with keyset pagination (stable under concurrent inserts) -----------------
 
 

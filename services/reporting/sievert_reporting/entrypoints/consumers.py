@@ -107,19 +107,23 @@ async def on_incident_event(conn: Connection, envelope: EventEnvelope, event: In
 class RowsReadAhead:
     """The incident rows a batch's events are about, made if need be, locked and read in one
     statement before the first of them (the consumer's ``before_batch``), where each event read
-    its own in two round trips. Each handler then takes its row from here, and the row it changes
-    stays here for the batch's next event about the incident.
+    its own in two round trips. Each handler then takes its row from here and changes it here,
+    for the batch's next event about the incident, and the rows changed are written together
+    once the handlers are done (``write``, the consumer's ``after_batch``, before anything there
+    reads them), where each event wrote its own in a round trip.
 
-    What it holds is only ever what the transaction in progress read before its handlers ran:
-    each pass of the consumer over a batch starts afresh here, and a pass that isolates events
-    in savepoints reads nothing ahead, so no row outlives a rollback of the change made to it."""
+    What it holds is only ever what the transaction in progress read and changed since its
+    handlers started: each pass of the consumer over a batch starts afresh here, and a pass that
+    isolates events in savepoints reads nothing ahead, so there each handler reads and writes its
+    own row within its savepoint, and no change outlives a rollback of the event that made it."""
 
     def __init__(self) -> None:
         self._conn: Connection | None = None
         self._rows: dict[uuid.UUID, IncidentRow] = {}
+        self._changed: dict[uuid.UUID, IncidentRow] = {}
 
     async def read(self, conn: Connection, envelopes: Sequence[EventEnvelope]) -> None:
-        self._conn, self._rows = conn, {}
+        self._conn, self._rows, self._changed = None, {}, {}
         firsts: dict[uuid.UUID, read_model.FirstSeen] = {}
         for e in envelopes:
             if e.event_type in _INCIDENT_TYPES and e.stream_id not in firsts:
@@ -128,17 +132,27 @@ class RowsReadAhead:
                 )
         if firsts:
             self._rows = await read_model.load_incident_rows(conn, list(firsts.values()))
-
-    def row(self, conn: Connection, incident_id: uuid.UUID) -> IncidentRow | None:
-        return self._rows.get(incident_id) if conn is self._conn else None
+            self._conn = conn  # a pass that read ahead: its rows are written at its end
 
     async def on_incident_event(
         self, conn: Connection, envelope: EventEnvelope, event: IncidentEvent
     ) -> None:
         change = incident_change(envelope, event)
-        row = self.row(conn, change.stream_id) or await read_model.load_incident_row(conn, change)
+        if conn is not self._conn:  # nothing read ahead (a pass in savepoints): as the projection
+            await on_incident_event(conn, envelope, event)
+            return
+        row = self._rows.get(change.stream_id)
+        if row is None:  # made by another transaction after the read ahead's snapshot
+            row = self._rows[change.stream_id] = await read_model.load_incident_row(conn, change)
         if apply_change(row, change):
-            await read_model.store_incident_row(conn, row)
+            self._changed[row.incident_id] = row
+
+    async def write(self, conn: Connection, applied: Sequence[EventEnvelope]) -> None:
+        """Write the rows the pass's handlers changed, in one statement (an ``after_batch``)."""
+        if conn is not self._conn or not self._changed:
+            return
+        changed, self._changed = list(self._changed.values()), {}
+        await read_model.store_incident_rows(conn, changed)
 
 
 # The events are their unions' members (``get_args``): an event added to the union the rule
@@ -350,12 +364,14 @@ def live_handlers(runtime: ServiceRuntime) -> EventHandlers:
     """The projection, and, in the same transaction (topic ``dashboard``): the deadline counts of
     each trust whose windows a batch changed, once per batch (``announce_deadline_counts``), and
     the status of a submission made outside Sievert. The incident rows a batch changes are read
-    ahead of it (``RowsReadAhead``), as a replay, which folds its own, has no need to."""
-
-    async def counted(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
-        await announce_deadline_counts(runtime, conn, applied)
+    ahead of it and written after it (``RowsReadAhead``), as a replay folds and writes its own."""
 
     ahead = RowsReadAhead()
+
+    async def counted(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
+        await ahead.write(conn, applied)  # first: the counts read the rows it writes
+        await announce_deadline_counts(runtime, conn, applied)
+
     announcing = EventHandlers(after_batch=counted, before_batch=ahead.read)
     for incident_event in INCIDENT_EVENTS:
         announcing.add(incident_event, ahead.on_incident_event)
