@@ -59,6 +59,24 @@ async def classified(stack: ConsoleStack, incident: str) -> None:
         await eventually(has_windows, timeout=60)
 
 
+async def a_local_investigation_open_on_the_page(
+    page: Page, stack: ConsoleStack, intake: httpx.AsyncClient
+) -> str:
+    """A repeated radiograph, not notifiable, so only Regulation 8(3)'s local investigation runs;
+    signed in and on its page, live. Settled: one patient, judged not clinically significant, no
+    equipment fault (without them a missing fact could still make it notifiable, and a provisional
+    notification would run)."""
+    report = small_radiography_repeat(trust="RDEMO", site="RDEMO01")
+    settled = {"individuals_affected": 1, "clinically_significant": False, "equipment_fault": False}
+    report["facts"].update(discovered_on=TODAY.isoformat(), **settled)
+    incident = await post(intake, report)
+    await classified(stack, incident)
+    await sign_in(page, stack)
+    await page.goto(stack.url(f"/incidents/{incident}"))
+    await live(page)
+    return incident
+
+
 async def assert_accessible(page: Page) -> None:
     violations = await serious_violations(page)
     assert violations == [], violations
@@ -483,16 +501,7 @@ async def test_a_local_investigation_is_owned_and_closed_on_the_page_and_the_cas
 ) -> None:
     """Not notifiable: Regulation 8(3)'s local investigation (lines 223-227). Closing it with its
     findings meets its clock, and with nothing else owed the case closes, kept until a day."""
-    report = small_radiography_repeat(trust="RDEMO", site="RDEMO01")
-    # Settled: one patient, judged not clinically significant, no equipment fault (without them
-    # a missing fact could still make it notifiable, and a provisional notification would run).
-    settled = {"individuals_affected": 1, "clinically_significant": False, "equipment_fault": False}
-    report["facts"].update(discovered_on=TODAY.isoformat(), **settled)
-    incident = await post(intake, report)
-    await classified(console_stack, incident)
-    await sign_in(page, console_stack)
-    await page.goto(console_stack.url(f"/incidents/{incident}"))
-    await live(page)
+    incident = await a_local_investigation_open_on_the_page(page, console_stack, intake)
 
     await expect(page.locator("#decision [data-decision]")).to_have_attribute(
         "data-decision", "not-notifiable"
@@ -563,14 +572,7 @@ async def test_a_live_refresh_never_lands_on_a_field_someone_is_in(
     the focus off the field, inside a <details> reopened only after the swap, so what they typed
     next went nowhere). Leaving the field fetches the card again; typing after such a refresh
     landed keeps every key, and sending shows what changed."""
-    report = small_radiography_repeat(trust="RDEMO", site="RDEMO01")
-    settled = {"individuals_affected": 1, "clinically_significant": False, "equipment_fault": False}
-    report["facts"].update(discovered_on=TODAY.isoformat(), **settled)
-    incident = await post(intake, report)
-    await classified(console_stack, incident)
-    await sign_in(page, console_stack)
-    await page.goto(console_stack.url(f"/incidents/{incident}"))
-    await live(page)
+    incident = await a_local_investigation_open_on_the_page(page, console_stack, intake)
     case = page.locator("#case")
     owner = case.locator("[data-owner]")
     await expect(owner).to_have_attribute("data-owner", "")
@@ -641,14 +643,7 @@ async def test_a_change_heard_while_the_card_is_fetching_itself_is_shown_once_th
     (A trigger delayed on the card, say to coalesce a burst, would fire on the element the
     refresh had replaced, and htmx drops a request from an element no longer on the page: the
     card kept the first change until the next one, as a case closed on the page showed open.)"""
-    report = small_radiography_repeat(trust="RDEMO", site="RDEMO01")
-    settled = {"individuals_affected": 1, "clinically_significant": False, "equipment_fault": False}
-    report["facts"].update(discovered_on=TODAY.isoformat(), **settled)
-    incident = await post(intake, report)
-    await classified(console_stack, incident)
-    await sign_in(page, console_stack)
-    await page.goto(console_stack.url(f"/incidents/{incident}"))
-    await live(page)
+    incident = await a_local_investigation_open_on_the_page(page, console_stack, intake)
     owner = page.locator("#case [data-owner]")
     await expect(owner).to_have_attribute("data-owner", "")
     await page.evaluate(

@@ -6,7 +6,6 @@ changes nothing, and an event that fails or a batch that rolls back leaves nothi
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,20 +22,19 @@ from sievert_deadlines.service_layer.deadlines import DeadlinesService
 from sievert_deadlines.service_layer.tasks import TasksService
 from sievert_deadlines.service_layer.unit import Unit
 from sievert_deadlines.settings import DeadlinesSettings
-from sievert_shared.consumer import IdempotentConsumer
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope, Tenant
 from sievert_shared.events import REGISTRY, Event, IncidentClassified, IncidentReclassified
 from sievert_shared.facts import IncidentFacts
 from sievert_shared.handlers import EventHandlers
-from sievert_shared.kafka import ensure_topics, new_producer
+from sievert_shared.kafka import ensure_topics
 from sievert_shared.outbox import build_envelope
 from sievert_shared.runtime import ServiceRuntime
 from sievert_shared.settings import KafkaSettings
 from tests.support.clock import FakeClock
 from tests.support.counting import CountingConnection
 from tests.support.infra import Infra
-from tests.support.kafka import eventually, produce
+from tests.support.kafka import consume_until, eventually, produce
 
 pytestmark = pytest.mark.integration
 
@@ -460,29 +458,16 @@ async def test_a_batch_read_ahead_with_a_poisoned_event_dead_letters_it_alone_an
             if envelope.event_id == poisoned.event_id:
                 raise ValueError("poison")
 
-        producer = new_producer(kafka, client_id="dlq")
-        await producer.start()
-        consumer = IdempotentConsumer(
-            "deadlines.poisoned",
-            pool=runtime.pool,
-            kafka=kafka,
+        consumer = await consume_until(
+            runtime.pool,
+            kafka,
+            name="deadlines.poisoned",
             topics=[kafka.topics.classifications],
             handlers=handlers.extended(poisoning),
-            dead_letter_producer=producer,
+            handled=3,
+            dead=1,
         )
-        stop = asyncio.Event()
-        task = asyncio.create_task(consumer.run(stop))
-        try:
-
-            def done() -> None:
-                assert not task.done()
-                assert consumer.stats.processed == 3 and consumer.stats.dead_lettered == 1
-
-            await eventually(done, timeout=45)
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=15)
-            await producer.stop()
+        assert consumer.stats.processed == 3 and consumer.stats.dead_lettered == 1
         async with runtime.pool.acquire() as conn:
             batched = await snapshot(conn)
 

@@ -7,8 +7,6 @@ and poison messages go to the dead-letter topic while the consumer goes on.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -29,7 +27,7 @@ from sievert_shared.outbox import Emitter, OutboxRelay, build_envelope
 from sievert_shared.settings import KafkaSettings
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
-from tests.support.kafka import envelopes, eventually, produce, read_topic
+from tests.support.kafka import consume_until, envelopes, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -127,33 +125,16 @@ async def run_consumer_until(
     dead_letter_failures: int = 0,
     handlers: Mapping[str, Handler] | None = None,
 ) -> IdempotentConsumer:
-    producer = new_producer(kafka, client_id="dlq")
-    await producer.start()
-    dead_letters = RefusesFirstSends(producer, dead_letter_failures)
-    consumer = IdempotentConsumer(
-        "effects",
-        pool=pool,
-        kafka=kafka,
+    return await consume_until(
+        pool,
+        kafka,
+        name="effects",
         topics=[kafka.topics.submissions],
         handlers=handlers or {NotificationSubmitted.event_type: record_effect},
-        dead_letter_producer=dead_letters,
+        handled=handled,
+        dead=dead,
+        dead_letters=lambda producer: RefusesFirstSends(producer, dead_letter_failures),
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
-
-        def done() -> None:
-            assert task.done() is False or task.exception() is None
-            seen = consumer.stats.processed + consumer.stats.duplicates
-            assert seen >= handled and consumer.stats.dead_lettered >= dead
-
-        await eventually(done, timeout=45)
-        return consumer
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=15)
-        await producer.stop()
 
 
 async def test_a_republished_outbox_changes_nothing_downstream(

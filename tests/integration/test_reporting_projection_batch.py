@@ -7,7 +7,6 @@ that fails after changing its row is dead-lettered alone, its change forgotten b
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +19,6 @@ from sievert_classifier.domain import classify
 from sievert_reporting.bootstrap import build
 from sievert_reporting.entrypoints.consumers import INCIDENT_EVENTS, PROJECTION, RowsReadAhead, live_handlers
 from sievert_reporting.settings import ReportingSettings
-from sievert_shared.consumer import IdempotentConsumer
 from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
@@ -32,12 +30,12 @@ from sievert_shared.events import (
     Window,
 )
 from sievert_shared.handlers import EventHandlers
-from sievert_shared.kafka import ensure_topics, new_producer
+from sievert_shared.kafka import ensure_topics
 from sievert_shared.settings import KafkaSettings
 from tests.support.clock import FakeClock
 from tests.support.counting import CountingConnection
 from tests.support.infra import Infra
-from tests.support.kafka import eventually, produce
+from tests.support.kafka import consume_until, produce
 from tests.support.reporting import ct_facts, envelope
 
 pytestmark = pytest.mark.integration
@@ -224,29 +222,16 @@ async def test_a_batch_read_ahead_forgets_the_row_change_of_an_event_dead_letter
         if envelope.event_id == poisoned.event_id:
             raise ValueError("poison")
 
-    producer = new_producer(kafka, client_id="dlq")
-    await producer.start()
-    consumer = IdempotentConsumer(
-        "reporting.poisoned",
-        pool=ahead_pool,
-        kafka=kafka,
+    consumer = await consume_until(
+        ahead_pool,
+        kafka,
+        name="reporting.poisoned",
         topics=[kafka.topics.deadlines],
         handlers=handlers.extended(poisoning),
-        dead_letter_producer=producer,
+        handled=3,
+        dead=1,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
-
-        def done() -> None:
-            assert not task.done()
-            assert consumer.stats.processed == 3 and consumer.stats.dead_lettered == 1
-
-        await eventually(done, timeout=45)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
-        await producer.stop()
+    assert consumer.stats.processed == 3 and consumer.stats.dead_lettered == 1
     await one_at_a_time(plain_pool, [e for e in batch if e is not poisoned])
 
     projected = await incidents(ahead_pool)

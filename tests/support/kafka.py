@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from sievert_shared.consumer import Handler, IdempotentConsumer
 from sievert_shared.envelope import EventEnvelope
+from sievert_shared.kafka import new_producer
+from sievert_shared.settings import KafkaSettings
 
 
 async def read_topic(
@@ -68,3 +74,46 @@ async def eventually(check: Callable[[], object], *, timeout: float = 30.0, inte
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(interval)
+
+
+async def consume_until(
+    pool: asyncpg.Pool,
+    kafka: KafkaSettings,
+    *,
+    name: str,
+    topics: list[str],
+    handlers: Mapping[str, Handler],
+    handled: int,
+    dead: int = 0,
+    dead_letters: Callable[[AIOKafkaProducer], Any] = lambda producer: producer,
+) -> IdempotentConsumer:
+    """Run an ``IdempotentConsumer`` (group ``name``) over ``topics`` until it has handled (or
+    skipped as a duplicate) at least ``handled`` events and dead-lettered at least ``dead``, then
+    stop it; the caller asserts the exact figures. ``dead_letters`` wraps the dead-letter producer
+    (a test's faulty one)."""
+    producer = new_producer(kafka, client_id="dlq")
+    await producer.start()
+    consumer = IdempotentConsumer(
+        name,
+        pool=pool,
+        kafka=kafka,
+        topics=topics,
+        handlers=handlers,
+        dead_letter_producer=dead_letters(producer),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+
+        def done() -> None:
+            assert task.done() is False or task.exception() is None
+            seen = consumer.stats.processed + consumer.stats.duplicates
+            assert seen >= handled and consumer.stats.dead_lettered >= dead
+
+        await eventually(done, timeout=45)
+        return consumer
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=15)
+        await producer.stop()
