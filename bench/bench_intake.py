@@ -41,7 +41,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +52,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not a package
 
+from sievert_shared.loop import run as run  # the benches run on it, and import it from here
 from sievert_shared.testing import devstack
 from tests.support.samples import ct_overexposure
 
@@ -62,15 +63,6 @@ T = TypeVar("T")
 
 
 # --- running, printing and reporting -------------------------------------------------------
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when it is installed (uvicorn[standard] brings it), as the services do."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 def say(message: str) -> None:

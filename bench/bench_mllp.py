@@ -28,6 +28,7 @@ import asyncpg
 from sievert_intake.bootstrap import build
 from sievert_intake.settings import IntakeSettings
 from sievert_shared.logging import configure_logging
+from sievert_shared.loop import run as run_on_service_loop
 from sievert_shared.settings import KafkaSettings
 
 TARGET_PER_SECOND = 4000  # the performance goal for 8 connections
@@ -145,8 +146,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    try:  # the event loop intake runs on (uvicorn's, and mllp_main's)
-        import uvloop
-    except ImportError:
-        sys.exit(asyncio.run(main()))
-    sys.exit(uvloop.run(main()))
+    sys.exit(run_on_service_loop(main()))

@@ -30,11 +30,11 @@ import sys
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -63,6 +63,7 @@ from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, UndecodableEventError, UnknownEventError
 from sievert_shared.kafka import partitions_of
 from sievert_shared.logging import configure_logging, get_logger
+from sievert_shared.loop import run as run_on_service_loop
 
 SERVICE = "reporting"
 log = get_logger(__name__)
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ReportingSettings()
     if args.workers is not None:
         settings = settings.model_copy(update={"replay_workers": args.workers})
-    done = _run(rebuild(settings, progress=_progress_bar(started), max_rows=args.max_rows))
+    done = run_on_service_loop(rebuild(settings, progress=_progress_bar(started), max_rows=args.max_rows))
     elapsed = time.monotonic() - started
     print(
         f"\nreplayed {done.events} events in {elapsed:.1f}s ({done.events / max(elapsed, 1e-9):,.0f} "
@@ -129,20 +130,6 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-T = TypeVar("T")
-
-
-def _run(main: Coroutine[Any, Any, T]) -> T:
-    """On uvloop when it is installed, as the services run: asyncio's own transports are Python,
-    and a replay streams its COPYs through TLS to PostgreSQL (asyncio's TLS and socket reads were
-    a tenth of a worker process's samples, profiled)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings it where it builds
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 async def replay(
@@ -509,7 +496,7 @@ def _warm() -> None:
 def _replay_in_worker(share: _Share, index: int) -> _Result:
     assert _WORKER_COUNTERS is not None
     cpu = time.process_time()
-    result = _run(_replay_share(share, _WORKER_COUNTERS, index))
+    result = run_on_service_loop(_replay_share(share, _WORKER_COUNTERS, index))
     result.usage = Usage(time.process_time() - cpu, _peak_rss_mb())
     return result
 
