@@ -15,7 +15,12 @@ import pytest
 
 from sievert_shared.kafka import delete_topics_with_prefix
 from sievert_shared.settings import KafkaSettings
+from tests.support import watchdog
 from tests.support.infra import Infra, provide_infra
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    watchdog.install(config)
 
 
 @pytest.fixture(scope="session")

@@ -164,24 +164,63 @@ class ServiceRuntime:
                     metrics=self.metrics,
                 )
                 self.running_consumers.append(consumer)
-                tasks.append(asyncio.create_task(self._supervise(consumer.name, consumer.run, stop)))
+                tasks.append(
+                    asyncio.create_task(
+                        self._supervise(consumer.name, consumer.run, stop), name=consumer.name
+                    )
+                )
             for loop in self.loops:
-                tasks.append(asyncio.create_task(self._supervise(loop.name, loop.build(self), stop)))
+                tasks.append(
+                    asyncio.create_task(self._supervise(loop.name, loop.build(self), stop), name=loop.name)
+                )
             log.info("service.started", http_port=settings.http_port)
             yield
         finally:
-            stop.set()
-            for task in tasks:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(task), timeout=10)
-                task.cancel()
-            # Let the cancelled loops run their cleanup before the pool closes under them.
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if producer is not None:
-                await producer.stop()
-            await pool.close()
+            await self._stop(stop, tasks, producer, pool)
             self._pool = self._producer = None
             log.info("service.stopped")
+
+    async def _stop(
+        self,
+        stop: asyncio.Event,
+        tasks: list[asyncio.Task[None]],
+        producer: AIOKafkaProducer | None,
+        pool: asyncpg.Pool,
+    ) -> None:
+        """Stop within ``shutdown_seconds`` whatever hangs. Each step that can wait on another
+        party (a consumer's last commit, the producer's flush, a connection still borrowed by a
+        request stuck on a lock) gets what is left of the budget and is then cut off: without a
+        bound, ``Pool.close`` waits for every borrowed connection for ever, and the process only
+        ends when the orchestrator kills it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_seconds
+
+        def left(share: float = 1.0) -> float:
+            return max(0.1, (deadline - loop.time()) * share)
+
+        stop.set()
+        if tasks:
+            _finished, running = await asyncio.wait(tasks, timeout=left(0.5))
+            if running:
+                log.warning("service.stop_cancelled", loops=sorted(t.get_name() for t in running))
+            for task in running:
+                task.cancel()
+            # Let the cancelled loops run their clean-up before the pool closes under them.
+            if running:
+                _finished, stuck = await asyncio.wait(running, timeout=left(0.5))
+                if stuck:
+                    log.warning("service.stop_abandoned", loops=sorted(t.get_name() for t in stuck))
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=left(0.5))
+            except TimeoutError:
+                log.warning("service.stop_abandoned", kafka_producer=True)
+        in_use = pool.get_size() - pool.get_idle_size()
+        try:
+            await asyncio.wait_for(pool.close(), timeout=left())
+        except TimeoutError:
+            log.warning("service.stop_abandoned", database_connections_in_use=in_use)
+            pool.terminate()
 
     async def _supervise(self, what: str, run: Loop, stop: asyncio.Event) -> None:
         """Keep a background loop alive through transient failures, with capped backoff."""

@@ -21,4 +21,7 @@ def serve(name: str, runtime: ServiceRuntime, app: FastAPI) -> None:
         log_config=None,  # keep structlog's JSON handler
         access_log=False,
         lifespan="on",
+        # uvicorn would otherwise wait for a request in flight for ever before the lifespan's
+        # own bounded stop even begins.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_seconds / 2)),
     )

@@ -93,6 +93,15 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(ge=0, le=65535)
+    shutdown_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="How long stopping may take once asked (SIGTERM): requests in flight get half "
+        "of it, then the consumers, loops, Kafka producer and database pool share the rest. What "
+        "is still running then is cut off: its transaction rolls back, and a consumer's batch not "
+        "yet committed is read again by the partition's next owner. Keep it under the "
+        "orchestrator's grace period (30 s in deploy/k8s).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ready_max_consumer_lag: int = Field(
         default=1000,

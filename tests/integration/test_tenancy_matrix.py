@@ -1109,7 +1109,9 @@ async def serving_console(world: World) -> AsyncIterator[Console]:
     app = build_console(settings, transport=ServicesInProcess(world.apps))
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", timeout_graceful_shutdown=10
+        )
     )
     serving = asyncio.create_task(server.serve())
     console = Console(f"http://127.0.0.1:{port}")
