@@ -91,8 +91,12 @@ class GroupCommitter(Generic[C]):
 
     async def _write(self) -> None:
         try:
-            while await self._write_on_one_connection():
-                pass  # a group failed: start again on a fresh connection
+            # Again after a failed group (on a fresh connection: the old one may be what failed),
+            # and again if commands came while the idle connection was being given back: their
+            # ``submit`` saw this writer still running and started none. Between this check of
+            # the queue and the task being done there is no await, so nothing can slip between.
+            while await self._write_on_one_connection() or self._queue:
+                pass
         except BaseException as exc:
             # Not even a connection: everyone waiting hears it (and their senders resend).
             while self._queue:
