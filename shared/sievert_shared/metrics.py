@@ -115,6 +115,11 @@ class ServiceMetrics:
             ["topic"],
             registry=r,
         )
+        self.outbox_purged = Counter(
+            "sievert_outbox_purged_events",
+            "Published outbox rows deleted after <SERVICE>_OUTBOX_KEEP_PUBLISHED_HOURS.",
+            registry=r,
+        )
         self.outbox_waiting = Gauge(
             "sievert_outbox_waiting_events", "Outbox rows not yet published (read at scrape).", registry=r
         )

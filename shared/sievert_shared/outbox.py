@@ -281,12 +281,24 @@ class OutboxRelay:
         batch_size: int = 1000,
         poll_interval: float = 0.5,
         metrics: ServiceMetrics | None = None,
+        keep_published: dt.timedelta | None = dt.timedelta(days=7),
+        purge_every: float = 300.0,
+        purge_batch: int = 5000,
     ) -> None:
+        """``keep_published``: how long a published row stays (None: for ever). Kafka holds the
+        event from then on, and replays read it there; a recent row only helps to tell what a
+        service published and when. ``purge_every`` seconds the relay deletes older ones,
+        ``purge_batch`` rows per statement, so a first purge of a long-lived table neither holds
+        a long transaction nor keeps the relay from publishing for long."""
         self._metrics = metrics or ServiceMetrics("outbox")
         self._pool = pool
         self._producer = producer
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._keep_published = keep_published
+        self._purge_every = purge_every
+        self._purge_batch = purge_batch
+        self._purged_at: float | None = None
         self._wake = asyncio.Event()
         self.published_total = 0
 
@@ -309,6 +321,7 @@ class OutboxRelay:
             published = await self.publish_batch()
             if published == self._batch_size:
                 continue  # more are waiting
+            await self._purge_when_due()
             stop_wait = asyncio.ensure_future(stop.wait())
             wake_wait = asyncio.ensure_future(self._wake.wait())
             try:
@@ -361,6 +374,45 @@ class OutboxRelay:
             self._metrics.outbox_published.labels(topic).inc(count)
         log.debug("outbox.published", count=len(rows))
         return len(rows)
+
+    async def _purge_when_due(self) -> None:
+        """Between publishing rounds, never in the middle of a backlog (publishing comes first)."""
+        if self._keep_published is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if self._purged_at is not None and now - self._purged_at < self._purge_every:
+            return
+        self._purged_at = now
+        purged = await self.purge_published()
+        if purged:
+            log.info("outbox.purged", rows=purged, kept_for=str(self._keep_published))
+
+    async def purge_published(self) -> int:
+        """Delete the rows published longer than ``keep_published`` ago, oldest first, one batch
+        per statement (each its own transaction); return how many. Rows not yet published are
+        never touched, however old."""
+        if self._keep_published is None:
+            return 0
+        purged = 0
+        while True:
+            async with self._pool.acquire() as conn:
+                # The oldest positions are the oldest rows: the primary key is walked from its
+                # start and stops after one batch, whatever the table's size.
+                count: int = await conn.fetchval(
+                    """WITH gone AS (
+                           DELETE FROM outbox WHERE position IN (
+                               SELECT position FROM outbox
+                               WHERE published_at < now() - $1::interval
+                               ORDER BY position LIMIT $2)
+                           RETURNING 1)
+                       SELECT count(*) FROM gone""",
+                    self._keep_published,
+                    self._purge_batch,
+                )
+            purged += count
+            self._metrics.outbox_purged.inc(count)
+            if count < self._purge_batch:
+                return purged
 
 
 async def waiting_rows(pool: asyncpg.Pool) -> tuple[int, float]:

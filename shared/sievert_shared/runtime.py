@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -149,7 +150,12 @@ class ServiceRuntime:
             await _with_retries("kafka", producer.start)
             self._pool, self._producer = pool, producer
             if self.relay:
-                self.outbox_relay = OutboxRelay(pool, producer, metrics=self.metrics)
+                self.outbox_relay = OutboxRelay(
+                    pool,
+                    producer,
+                    metrics=self.metrics,
+                    keep_published=dt.timedelta(hours=settings.outbox_keep_published_hours),
+                )
                 tasks.append(
                     asyncio.create_task(self._supervise("outbox-relay", self.outbox_relay.run, stop))
                 )

@@ -93,6 +93,14 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(ge=0, le=65535)
+    outbox_keep_published_hours: float = Field(
+        default=168.0,
+        ge=0,
+        description="How long the outbox keeps a row after publishing it to Kafka (default a week). "
+        "Kafka holds the event from then on; the row only tells what was published and when. "
+        "Older ones are deleted by the relay every five minutes, so the table stays the size of "
+        "a week's events instead of growing with the log.",
+    )
     shutdown_seconds: float = Field(
         default=20.0,
         gt=0,

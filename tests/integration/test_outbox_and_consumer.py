@@ -7,10 +7,11 @@ and poison messages go to the dead-letter topic while the consumer goes on.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -27,7 +28,7 @@ from sievert_shared.outbox import Emitter, OutboxRelay, build_envelope
 from sievert_shared.settings import KafkaSettings
 from tests.support.clock import FakeClock
 from tests.support.infra import Infra
-from tests.support.kafka import consume_until, envelopes, produce, read_topic
+from tests.support.kafka import consume_until, envelopes, eventually, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +88,71 @@ async def test_events_committed_before_a_crash_are_published_when_the_relay_star
     records = await read_topic(kafka.bootstrap_servers, kafka.topics.submissions, until=lambda r: len(r) >= 5)
     assert {e.event_id for e in envelopes(records)} == {e.event_id for e in written}
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+def ids(written: Sequence[EventEnvelope]) -> list[uuid.UUID]:
+    return [e.event_id for e in written]
+
+
+async def test_published_rows_are_purged_after_the_retention_and_nothing_else_is(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    """Old published rows go, a batch per statement; recent published rows and unpublished rows
+    of any age stay; and the relay's own loop purges between rounds."""
+    old_published = await write_to_outbox(pool, kafka, 7)
+    recent_published = await write_to_outbox(pool, kafka, 2)
+    old_unpublished = await write_to_outbox(pool, kafka, 3)
+    await pool.execute(
+        "UPDATE outbox SET published_at = now() - interval '8 days' WHERE event_id = ANY($1)",
+        ids(old_published),
+    )
+    await pool.execute(
+        "UPDATE outbox SET published_at = now() - interval '1 day' WHERE event_id = ANY($1)",
+        ids(recent_published),
+    )
+    await pool.execute(
+        "UPDATE outbox SET created_at = now() - interval '30 days' WHERE event_id = ANY($1)",
+        ids(old_unpublished),
+    )
+    producer = new_producer(kafka, client_id="relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(pool, producer, keep_published=dt.timedelta(days=7), purge_batch=3)
+        assert await relay.purge_published() == 7  # batches of 3, 3 and 1
+        left = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM outbox")}
+        assert left == set(ids(recent_published)) | set(ids(old_unpublished))
+        assert await relay.purge_published() == 0
+
+        # The loop: it publishes the three waiting rows, then purges what is past the retention.
+        await pool.execute(
+            "UPDATE outbox SET published_at = now() - interval '8 days' WHERE published_at IS NOT NULL"
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(relay.run(stop))
+
+        async def only_the_just_published_left() -> None:
+            assert {r["event_id"] for r in await pool.fetch("SELECT event_id FROM outbox")} == set(
+                ids(old_unpublished)
+            )
+            assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+        try:
+            await eventually(only_the_just_published_left, timeout=20)
+        finally:
+            stop.set()
+            await running
+    finally:
+        await producer.stop()
+
+
+async def test_a_relay_told_to_keep_everything_purges_nothing(
+    pool: asyncpg.Pool, kafka: KafkaSettings
+) -> None:
+    written = await write_to_outbox(pool, kafka, 2)
+    await pool.execute("UPDATE outbox SET published_at = now() - interval '400 days'")
+    relay = OutboxRelay(pool, cast(AIOKafkaProducer, None), keep_published=None)
+    assert await relay.purge_published() == 0
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == len(written)
 
 
 class UnknownAuthorityError(Exception):
