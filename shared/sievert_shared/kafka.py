@@ -9,9 +9,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from sievert_shared.logging import get_logger
 from sievert_shared.settings import KafkaSettings
+
+log = get_logger(__name__)
 
 
 def new_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
@@ -63,7 +67,8 @@ def headers_for(envelope: Mapping[str, Any]) -> list[tuple[str, bytes]]:
 
 
 async def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
-    """Create topics up front so consumers never race auto-creation."""
+    """Create topics up front so consumers never race auto-creation, keeping events for
+    ``topic_retention_ms``; warn about existing ones that keep them for less."""
     admin = AIOKafkaAdminClient(**settings.client_kwargs())
     await admin.start()
     try:
@@ -78,12 +83,66 @@ async def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
                             name=t,
                             num_partitions=settings.topic_partitions,
                             replication_factor=settings.topic_replication_factor,
+                            topic_configs={"retention.ms": str(settings.topic_retention_ms)},
                         )
                         for t in missing
                     ]
                 )
+        await _warn_of_short_retention(admin, settings, [t for t in topics if t in existing])
     finally:
         await admin.close()
+
+
+def retention_falls_short(retention_ms: int, wanted_ms: int) -> bool:
+    """Whether a topic keeping events ``retention_ms`` (-1: for ever) keeps them less long than
+    ``wanted_ms`` asks."""
+    if retention_ms < 0:
+        return False
+    return wanted_ms < 0 or retention_ms < wanted_ms
+
+
+async def topic_retentions(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """Each topic's effective ``retention.ms`` (its own, or the broker's default)."""
+    if not topics:
+        return {}
+    answers = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, t, {"retention.ms": None}) for t in topics]
+    )
+    found: dict[str, int] = {}
+    for answer in answers:
+        for _error, _message, _type, name, entries, *_ in answer.resources:
+            for config_name, value, *_ in entries:
+                if config_name == "retention.ms" and value is not None:
+                    found[name] = int(value)
+    return found
+
+
+async def _warn_of_short_retention(
+    admin: AIOKafkaAdminClient, settings: KafkaSettings, topics: list[str]
+) -> None:
+    """Topics made before (by an older Sievert, by hand, or auto-created) may keep events for the
+    broker's default only. Altering them is the operator's call (it needs a permission a service
+    should not hold); saying so loudly at every start is ours."""
+    try:
+        retentions = await topic_retentions(admin, topics)
+    except KafkaError as exc:  # e.g. no DescribeConfigs permission: say so, do not stop
+        log.info("kafka.topic_retention_unchecked", error=f"{type(exc).__name__}: {exc}")
+        return
+    short = {
+        t: ms
+        for t, ms in sorted(retentions.items())
+        if retention_falls_short(ms, settings.topic_retention_ms)
+    }
+    if short:
+        log.warning(
+            "kafka.topic_retention_short",
+            topics=short,
+            wanted_retention_ms=settings.topic_retention_ms,
+            consequence="events older than a topic's retention are deleted: a replay rebuilds without "
+            "them, and a consumer that was down longer than that skips them",
+            fix="kafka-configs.sh --alter --entity-type topics --entity-name <topic> "
+            f"--add-config retention.ms={settings.topic_retention_ms}",
+        )
 
 
 async def kafka_ready(producer: AIOKafkaProducer, *, within_seconds: float = 2.0) -> None:
@@ -104,6 +163,21 @@ async def delete_topics_with_prefix(settings: KafkaSettings, prefix: str) -> lis
         return doomed
     finally:
         await admin.close()
+
+
+async def log_starts(settings: KafkaSettings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The first offset each partition still holds: 0 unless the broker deleted its oldest
+    records (retention, or a deletion by hand), since Sievert's producers write no transaction
+    markers."""
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.client_kwargs())
+    await consumer.start()
+    try:
+        starts: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
+        return starts
+    finally:
+        await consumer.stop()
 
 
 async def partitions_of(settings: KafkaSettings, topics: list[str]) -> list[TopicPartition]:

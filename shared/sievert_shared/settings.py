@@ -32,6 +32,14 @@ class KafkaSettings(BaseSettings):
         ge=1,
         description="Replication of topics Sievert creates: 3 on a real multi-broker cluster.",
     )
+    topic_retention_ms: int = Field(
+        default=-1,
+        ge=-1,
+        description="retention.ms of the topics Sievert creates. -1, the default, keeps every event "
+        "for ever: the topics are the log that `sievert replay reporting` rebuilds from and that a "
+        "consumer back from a long outage resumes from, so a time limit (the broker's own default "
+        "is 7 days) silently drops history from both. A limit suits throwaway environments only.",
+    )
     # How fast a consumer group notices a member that died without leaving (SIGKILL, a lost node):
     # its partitions wait for the session to time out. 6 s is the broker's default minimum
     # (group.min.session.timeout.ms); docs/reliability.md has the measurements.

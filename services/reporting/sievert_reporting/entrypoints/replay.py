@@ -61,7 +61,7 @@ from sievert_reporting.settings import ReportingSettings
 from sievert_shared.db import Connection, create_pool, migrate
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import REGISTRY, Event, UndecodableEventError, UnknownEventError
-from sievert_shared.kafka import partitions_of
+from sievert_shared.kafka import log_starts, partitions_of
 from sievert_shared.logging import configure_logging, get_logger
 from sievert_shared.loop import run as run_on_service_loop
 
@@ -111,7 +111,28 @@ def register_replay(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         help="processes replaying partitions at once (default: REPORTING_REPLAY_WORKERS, else the "
         "cores this process may use, at most one per partition)",
     )
+    parser.add_argument(
+        "--accept-missing-history",
+        action="store_true",
+        help="rebuild even though the broker has deleted the oldest events of some topics "
+        "(their retention): the projections then lack every incident those events were about",
+    )
     parser.set_defaults(func=run)
+
+
+class HistoryMissingError(Exception):
+    """The log no longer starts at its first event: a rebuild from it would silently lack
+    whatever the deleted events said."""
+
+    def __init__(self, deleted: dict[TopicPartition, int]) -> None:
+        self.deleted = deleted
+        where = ", ".join(f"{tp.topic}[{tp.partition}]: {count:,}" for tp, count in sorted(deleted.items()))
+        super().__init__(
+            f"the broker has deleted the first events of the log ({where}), most likely by the topics' "
+            "retention (KAFKA_TOPIC_RETENTION_MS, -1 keeps them for ever; docs/reporting.md). "
+            "Nothing was changed. A rebuild now would lack every incident those events were about; "
+            "run it with --accept-missing-history to rebuild from what is left."
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,7 +143,18 @@ def run(args: argparse.Namespace) -> int:
     settings = ReportingSettings()
     if args.workers is not None:
         settings = settings.model_copy(update={"replay_workers": args.workers})
-    done = run_on_service_loop(rebuild(settings, progress=_progress_bar(started), max_rows=args.max_rows))
+    try:
+        done = run_on_service_loop(
+            rebuild(
+                settings,
+                progress=_progress_bar(started),
+                max_rows=args.max_rows,
+                accept_missing_history=args.accept_missing_history,
+            )
+        )
+    except HistoryMissingError as exc:
+        print(f"sievert replay reporting: refused: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.monotonic() - started
     print(
         f"\nreplayed {done.events} events in {elapsed:.1f}s ({done.events / max(elapsed, 1e-9):,.0f} "
@@ -138,9 +170,16 @@ async def replay(
     progress: Progress | None = None,
     max_rows: int | None = None,
     early_chunk: int = EARLY_CHUNK,
+    accept_missing_history: bool = False,
 ) -> int:
     """Rebuild the projections; the events replayed (``rebuild``)."""
-    done = await rebuild(settings, progress=progress, max_rows=max_rows, early_chunk=early_chunk)
+    done = await rebuild(
+        settings,
+        progress=progress,
+        max_rows=max_rows,
+        early_chunk=early_chunk,
+        accept_missing_history=accept_missing_history,
+    )
     return done.events
 
 
@@ -170,11 +209,22 @@ async def rebuild(
     progress: Progress | None = None,
     max_rows: int | None = None,
     early_chunk: int = EARLY_CHUNK,
+    accept_missing_history: bool = False,
 ) -> Replayed:
     """Rebuild the projections; ``max_rows``: incidents folded in memory before they are written
     (default: ``memory_budget``'s, split between the workers); ``early_chunk``: incidents per
-    early write of those that look complete."""
+    early write of those that look complete.
+
+    Raises ``HistoryMissingError``, before anything is changed, when the log no longer starts at
+    its first event, unless ``accept_missing_history``."""
     partitions = await partitions_of(settings.kafka, projected_topics(settings.kafka.topics))
+    deleted = {tp: start for tp, start in (await log_starts(settings.kafka, partitions)).items() if start > 0}
+    if deleted:
+        if not accept_missing_history:
+            raise HistoryMissingError(deleted)
+        log.warning(
+            "replay.history_missing", deleted={f"{tp.topic}[{tp.partition}]": n for tp, n in deleted.items()}
+        )
     wanted = min(settings.replay_workers or default_workers(), affordable_workers(settings.replay_memory_mb))
     portions = split_partitions(partitions, wanted)
     shares = [_share(settings, portion, max_rows, early_chunk) for portion in portions]
