@@ -988,6 +988,9 @@ cmd_status() {
 cmd_env() {
 	local s upper
 	printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$HOST:$KAFKA_PORT"
+	# A development stack's events are throwaway (tests, demos, benches that leave their topics):
+	# its topics keep them for the broker's 24 h here, where a site's keep them for ever.
+	printf 'export KAFKA_TOPIC_RETENTION_MS=%s\n' 86400000
 	# Not read by the services: where tests find the stack's TLS endpoints (plaintext stays the default).
 	printf 'export SIEVERT_STACK_TLS_CA=%s\n' "$TLS_DIR/ca.crt"
 	printf 'export SIEVERT_STACK_KAFKA_SASL_SSL=%s\n' "$HOST:$KAFKA_SASL_SSL_PORT"
