@@ -2,7 +2,7 @@
 ``kubernetes-validate`` bundles (strict: an unknown field is an error), and the rules a site relies
 on hold: probes, resources, a disruption budget per Deployment, Secrets referenced and never
 inlined, scraping annotations, default-deny network policies, an autoscaler on an existing
-Deployment."""
+Deployment, and every ConfigMap variable a setting some service reads."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+
+from sievert_classifier.settings import ClassifierSettings
+from sievert_deadlines.settings import DeadlinesSettings
+from sievert_intake.settings import IntakeSettings
+from sievert_reporting.settings import ReportingSettings
+from sievert_shared.settings import KafkaSettings
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
 #: The Kubernetes version the schemas are checked against (the oldest a site is expected to run
@@ -109,3 +115,33 @@ def test_the_autoscaler_scales_an_existing_deployment_on_consumer_lag() -> None:
             d for d in of_kind("Deployment") if d["metadata"]["name"] == hpa["spec"]["scaleTargetRef"]["name"]
         )
         assert "replicas" not in target["spec"], "the autoscaler owns the replica count"
+
+
+def settings_read_from(variable: str) -> tuple[type[Any], str] | None:
+    """The settings model and field an environment variable sets, or None if nothing reads it
+    (pydantic-settings ignores a variable it does not know, so a misspelt one is silently lost)."""
+    models: list[type[Any]] = [
+        KafkaSettings,
+        IntakeSettings,
+        ClassifierSettings,
+        DeadlinesSettings,
+        ReportingSettings,
+    ]
+    for model in models:
+        prefix = str(model.model_config.get("env_prefix", ""))
+        if variable.startswith(prefix) and variable[len(prefix) :].lower() in model.model_fields:
+            return model, variable[len(prefix) :].lower()
+    return None
+
+
+def test_every_configmap_variable_is_a_setting_a_service_reads() -> None:
+    (configmap,) = of_kind("ConfigMap")
+    unread = [variable for variable in configmap["data"] if settings_read_from(variable) is None]
+    assert not unread, f"no service reads these ConfigMap variables (misspelt?): {unread}"
+    assert settings_read_from("KAFKA_TOPIC_RETENTON_MS") is None  # the check has teeth
+
+
+def test_the_configmap_replicates_created_topics_on_three_brokers_and_keeps_every_event() -> None:
+    (configmap,) = of_kind("ConfigMap")
+    assert configmap["data"]["KAFKA_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert configmap["data"]["KAFKA_TOPIC_RETENTION_MS"] == "-1"
