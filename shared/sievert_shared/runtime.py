@@ -157,7 +157,9 @@ class ServiceRuntime:
                     keep_published=dt.timedelta(hours=settings.outbox_keep_published_hours),
                 )
                 tasks.append(
-                    asyncio.create_task(self._supervise("outbox-relay", self.outbox_relay.run, stop))
+                    asyncio.create_task(
+                        self._supervise("outbox-relay", self.outbox_relay.run, stop), name="outbox-relay"
+                    )
                 )
             for spec in self.consumers:
                 consumer = IdempotentConsumer(
@@ -193,13 +195,14 @@ class ServiceRuntime:
         producer: AIOKafkaProducer | None,
         pool: asyncpg.Pool,
     ) -> None:
-        """Stop within ``shutdown_seconds`` whatever hangs. Each step that can wait on another
+        """Stop within half of ``shutdown_seconds`` whatever hangs (uvicorn gives the requests in
+        flight the other half first, ``sievert_shared.serve``). Each step that can wait on another
         party (a consumer's last commit, the producer's flush, a connection still borrowed by a
-        request stuck on a lock) gets what is left of the budget and is then cut off: without a
-        bound, ``Pool.close`` waits for every borrowed connection for ever, and the process only
-        ends when the orchestrator kills it."""
+        request stuck on a lock) gets part of what is left and is then cut off: without a bound,
+        ``Pool.close`` waits for every borrowed connection for ever, and the process only ends
+        when the orchestrator kills it."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.shutdown_seconds
+        deadline = loop.time() + self.settings.shutdown_seconds / 2
 
         def left(share: float = 1.0) -> float:
             return max(0.1, (deadline - loop.time()) * share)

@@ -65,7 +65,7 @@ async def test_a_service_stops_within_its_limit_with_a_connection_still_borrowed
             started = time.monotonic()
         took = time.monotonic() - started
 
-    assert took < SHUTDOWN_SECONDS + 2, took
+    assert took < SHUTDOWN_SECONDS / 2 + 1, took  # uvicorn's half, for requests, is not in a lifespan
     # The stuck request hears that its connection is gone (PostgreSQL rolls its transaction back
     # once the statement ends and finds no client: here, when the test drops the database).
     with pytest.raises((asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError)):
