@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from structlog.testing import capture_logs
 
 from sievert_reporting.entrypoints.replay import HistoryMissingError, replay
 from sievert_shared.kafka import log_starts, partitions_of
+from tests.support.kafka import read_topic
 from tests.support.reporting import (  # noqa: F401 - the fixture is used by name
     Reporting,
     ct_facts,
@@ -37,8 +38,11 @@ async def test_a_replay_of_a_log_missing_its_first_events_is_refused_unless_acce
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
     try:
-        ends = await _ends(reporting, partitions)
-        trimmed = {tp: RecordsToDelete(before_offset=1) for tp, end in ends.items() if end > 0}
+        logged = await read_topic(
+            kafka.bootstrap_servers, kafka.topics.incidents, until=lambda r: len(r) >= 3
+        )
+        held = {TopicPartition(r.topic, r.partition) for r in logged}
+        trimmed = {tp: RecordsToDelete(before_offset=1) for tp in held}
         await admin.delete_records(trimmed)
     finally:
         await admin.close()
@@ -55,13 +59,3 @@ async def test_a_replay_of_a_log_missing_its_first_events_is_refused_unless_acce
     assert replayed > 0
     missing = [e for e in logs if e["event"] == "replay.history_missing"]
     assert missing and missing[0]["deleted"] == {f"{tp.topic}[{tp.partition}]": 1 for tp in trimmed}
-
-
-async def _ends(reporting: Reporting, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:  # noqa: F811 - a parameter, not the fixture
-    consumer = AIOKafkaConsumer(**reporting.kafka.client_kwargs())
-    await consumer.start()
-    try:
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        return ends
-    finally:
-        await consumer.stop()
