@@ -34,10 +34,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
+import os
 import sys
+import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,6 +291,63 @@ class Probes:
     postgres: PostgresPids
     monitor: asyncpg.Connection  # any of our databases: to list PostgreSQL's pids
     reporting: asyncpg.Connection
+    round_trips: RoundTrips | None = None
+
+
+ROUND_TRIPS_MODULE = Path(__file__).resolve().parent / "round_trips"
+
+
+class RoundTrips:
+    """The services' round trips as ``round_trips/sitecustomize.py`` counts them in each process:
+    PostgreSQL statements, and Kafka requests by kind. Counts do not move with the machine's
+    load as CPU time does, so they show what a change saves even on a busy machine."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def env(self) -> dict[str, str]:
+        """What the services need to count: the module first on their path, and where to write."""
+        path = os.environ.get("PYTHONPATH", "")
+        return {
+            "SIEVERT_BENCH_ROUND_TRIPS_DIR": str(self.directory),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROUND_TRIPS_MODULE), path) if p),
+        }
+
+    async def sample(self) -> dict[str, Counter[str]]:
+        """Each service's counts so far, replicas summed."""
+        await asyncio.sleep(0.3)  # every process has written what it counted up to now
+        counts: dict[str, Counter[str]] = {name: Counter() for name in SERVICES}
+        for path in self.directory.glob("*.json"):
+            written = json.loads(path.read_text())
+            argv = " ".join(written["argv"])
+            for name in SERVICES:
+                if f"sievert_{name}" in argv:
+                    counts[name].update(written["counts"])
+        return counts
+
+    @staticmethod
+    def per_incident(
+        before: dict[str, Counter[str]], after: dict[str, Counter[str]], incidents: int
+    ) -> dict[str, dict[str, float]]:
+        return {
+            name: {kind: (after[name][kind] - before[name][kind]) / incidents for kind in after[name]}
+            for name in SERVICES
+            if incidents
+        }
+
+
+def describe_round_trips(per_incident: dict[str, dict[str, float]]) -> list[str]:
+    statements = {name: kinds.get("postgres", 0.0) for name, kinds in per_incident.items()}
+    kafka: Counter[str] = Counter()
+    for kinds in per_incident.values():
+        kafka.update({k.removeprefix("kafka."): v for k, v in kinds.items() if k.startswith("kafka.")})
+    return [
+        "round trips per incident: PostgreSQL statements "
+        + ", ".join(f"{name} {n:.2f}" for name, n in statements.items())
+        + f" = {sum(statements.values()):.2f}",
+        f"  Kafka requests {sum(kafka.values()):.2f}: "
+        + ", ".join(f"{kind} {n:.2f}" for kind, n in kafka.most_common() if n >= 0.005),
+    ]
 
 
 async def measure_idle(
@@ -346,6 +407,7 @@ async def measure_rate(
     await probes.postgres.refresh(probes.monitor)
     rows_before = int(await probes.reporting.fetchval(COMPLETE_ROWS))
     cpu_before = meter.sample()
+    trips_before = await probes.round_trips.sample() if probes.round_trips else None
     ids = await offer(
         pool, host, seen, rate=rate, seconds=args.seconds, label=f"{rate:g}/s", tag=f"run{rate:g}"
     )
@@ -365,6 +427,7 @@ async def measure_rate(
     rows_complete = await complete_rows(probes.reporting, expected_rows, timeout=drain_left)
     await probes.postgres.refresh(probes.monitor)  # backends the pools opened meanwhile count from zero
     cpu_after = meter.sample()
+    trips_after = await probes.round_trips.sample() if probes.round_trips else None
     cpu = CpuMeter.usage(cpu_before, cpu_after)
     classified_ids = [c for c in accepted if c in seen.classified]
     opened_ids = [c for c in accepted if c in seen.scheduled_windows]
@@ -417,6 +480,11 @@ async def measure_rate(
         "handled_in_run": handled,
         "cpu_ms_per_incident_handled": stage_cost,
     }
+    trips: dict[str, dict[str, float]] | None = None
+    if trips_before is not None and trips_after is not None:
+        # Charged to the incidents carried through, as the CPU is.
+        trips = RoundTrips.per_incident(trips_before, trips_after, len(opened_ids))
+        figures["round_trips_per_incident"] = trips
     say(
         f"  sent {len(ids):,} at {achieved:,.0f}/s (sender lag p99 {lag_p99 * 1000:.1f} ms), "
         f"{len(accepted):,} accepted, {errors} errors, {len(accepted) - len(classified_ids)} not classified, "
@@ -442,6 +510,9 @@ async def measure_rate(
         "  cpu ms per incident each service handled in the run: "
         + ", ".join(f"{k} {stage_cost[k]:.2f} ({handled[k]:,.0f})" for k in SERVICES)
     )
+    if trips is not None:
+        for line in describe_round_trips(trips):
+            say(f"  {line}")
     if seen.first_error:
         say(f"  first error: {seen.first_error}")
     rows = [
@@ -497,6 +568,7 @@ async def measure(
     infra: Infra,
     where: Scratch,
     args: argparse.Namespace,
+    round_trips: RoundTrips | None = None,
 ) -> tuple[dict[str, Any], list[list[str]]]:
     topics = Topics(where.prefix)
     intake_host, intake_port = host_port(services["intake"][0].url)
@@ -509,6 +581,7 @@ async def measure(
         postgres,
         await asyncpg.connect(where.database_urls["intake"]),
         await asyncpg.connect(where.database_urls["reporting"]),
+        round_trips,
     )
     consumer = AIOKafkaConsumer(
         topics.incidents,
@@ -572,6 +645,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="extra environment for every service",
     )
+    parser.add_argument(
+        "--round-trips",
+        action="store_true",
+        help="also count each service's PostgreSQL statements and Kafka requests per incident "
+        "(a module on the services' path wraps their clients; costs them a little CPU)",
+    )
     parser.add_argument("--json", help="write the figures here for run_all")
     return parser.parse_args(argv)
 
@@ -581,10 +660,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     interrupt_on_sigterm()
     infra = Infra.from_env()
     extra_env = dict(item.split("=", 1) for item in args.service_env)
-    with scratch(infra, SERVICES) as where:
+    with scratch(infra, SERVICES) as where, tempfile.TemporaryDirectory(prefix="sievert-trips-") as counts:
+        round_trips = RoundTrips(Path(counts)) if args.round_trips else None
+        if round_trips is not None:
+            extra_env = {**round_trips.env(), **extra_env}
         say(f"e2e bench: {', '.join(SERVICES)}, databases bench_*_{where.run_id}, topics {where.prefix}.*")
         with services_running(infra, where, dict.fromkeys(SERVICES, 1), extra_env=extra_env) as services:
-            figures, rows = run(measure(services, infra, where, args))
+            figures, rows = run(measure(services, infra, where, args, round_trips))
     write_json(args.json, "e2e", figures, rows)
 
 
