@@ -26,7 +26,7 @@ joined); then the pipeline's CPU with no load is measured, and a short warm-up a
 rate is discarded.
 
     .venv/bin/python bench/bench_e2e_latency.py [--rate 100 500] [--seconds 20] [--warmup 3]
-        [--idle 5] [--json PATH]
+        [--idle 5] [--round-trips] [--json PATH]
 """
 
 from __future__ import annotations
@@ -299,8 +299,9 @@ ROUND_TRIPS_MODULE = Path(__file__).resolve().parent / "round_trips"
 
 class RoundTrips:
     """The services' round trips as ``round_trips/sitecustomize.py`` counts them in each process:
-    PostgreSQL statements, and Kafka requests by kind. Counts do not move with the machine's
-    load as CPU time does, so they show what a change saves even on a busy machine."""
+    PostgreSQL statements, and Kafka requests by kind. They do not depend on how fast the machine
+    is, as CPU time does, but they follow batch sizes, which follow timing: compare runs, not
+    single figures."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
