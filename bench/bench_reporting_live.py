@@ -12,10 +12,15 @@ whether the cost of an event grows with the trust's history, so this bench:
    one-connection pool, so the PostgreSQL backend doing the work is known;
 3. prints the bench process's CPU and that backend's CPU (``/proc/<pid>/stat``) per event.
 
+``--kind tasks`` applies people's task events instead, four per new incident as the deadlines
+service's tasks make them (two tasks opened, one assigned, one overdue), on the cases topic: the
+cost of projecting a task event, which reads and writes the ``case_tasks`` row.
+
 No Kafka is needed: the records are built in memory; the outbox rows the live handlers write are
 left for no relay. Figures are printed, never asserted.
 
     .venv/bin/python bench/bench_reporting_live.py [--history 20000] [--events 2000] [--batch 100]
+        [--kind deadlines|tasks]
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from sievert_reporting.settings import ReportingSettings
 from sievert_shared.consumer import IdempotentConsumer
 from sievert_shared.db import create_pool, migrate
 from sievert_shared.envelope import Tenant
-from sievert_shared.events import DeadlineScheduled, Window
+from sievert_shared.events import DeadlineScheduled, TaskAssigned, TaskKind, TaskOpened, TaskOverdue, Window
 from sievert_shared.logging import configure_logging
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
@@ -85,6 +90,34 @@ def _records(topic: str, events: int) -> list[ConsumerRecord[bytes, bytes]]:
     return out
 
 
+def _task_records(topic: str, events: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """``events`` task events, four per new incident: two tasks opened, the first assigned, the
+    second overdue."""
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    for n in range(events):
+        incident = uuid.UUID(int=(n // 4) + 1)
+        candour = uuid.uuid5(incident, "duty_of_candour")
+        inform = uuid.uuid5(incident, "regulation_8_1_inform")
+        event = (
+            TaskOpened(task_id=candour, kind=TaskKind.DUTY_OF_CANDOUR, reason="Line 85."),
+            TaskOpened(task_id=inform, kind=TaskKind.REGULATION_8_1_INFORM, reason="Line 78."),
+            TaskAssigned(task_id=candour, owner_role="Ward manager", assigned_by_role="RPL"),
+            TaskOverdue(task_id=inform, kind=TaskKind.REGULATION_8_1_INFORM, due_at=NOW),
+        )[n % 4]
+        envelope = build_envelope(
+            event,
+            stream_id=incident,
+            stream_version=1 + n % 4,
+            tenant=Tenant(trust=TRUST, site="RXX01"),
+            correlation_id="bench-reporting-live",
+            producer="deadlines",
+            now=NOW,
+        )
+        value = envelope.to_json_bytes()
+        out.append(ConsumerRecord(topic, 0, n, 0, 0, incident.bytes, value, None, 16, len(value), []))
+    return out
+
+
 _SEED = """
 INSERT INTO incidents (incident_id, trust, site, updated_at, deadlines)
 SELECT gen_random_uuid(), $1, 'RXX01', $2::timestamptz,
@@ -104,6 +137,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
         database_url=space.database_urls["reporting"], kafka=kafka, environment="test"
     )
     runtime, _app = build(settings, FakeClock(NOW))
+    topic = kafka.topics.cases if args.kind == "tasks" else kafka.topics.deadlines
     pool = await create_pool(space.database_urls["reporting"], max_size=1)
     try:
         await migrate(pool, "sievert_reporting.migrations")
@@ -116,12 +150,12 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
             processed_key(runtime.name),
             pool=pool,
             kafka=kafka,
-            topics=[kafka.topics.deadlines],
+            topics=[topic],
             handlers=live_handlers(runtime),
             dead_letter_producer=None,  # no event here is poison: nothing is dead-lettered
         )
-        tp = TopicPartition(kafka.topics.deadlines, 0)
-        records = _records(tp.topic, args.events)
+        tp = TopicPartition(topic, 0)
+        records = (_task_records if args.kind == "tasks" else _records)(tp.topic, args.events)
         batches = [records[i : i + args.batch] for i in range(0, len(records), args.batch)]
         cpu_before, pg_before = time.process_time(), _backend_cpu_s(backend)
         started = time.perf_counter()
@@ -138,7 +172,7 @@ async def measure(args: argparse.Namespace, infra: Infra, space: Scratch) -> Non
         await pool.close()
     per = 1000 / args.events
     say(
-        f"{args.events:,} deadline events in batches of {args.batch} over {args.history:,} incidents of "
+        f"{args.events:,} {'task' if args.kind == 'tasks' else 'deadline'} events in batches of {args.batch} over {args.history:,} incidents of "
         f"history: {elapsed:.1f}s, {args.events / elapsed:,.0f} events/s, "
         f"{counts:,} DeadlineCountsChanged emitted"
     )
@@ -159,6 +193,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history", type=int, default=20_000, help="incidents the trust already holds")
     parser.add_argument("--events", type=int, default=2_000, help="deadline events to apply")
     parser.add_argument("--batch", type=int, default=100, help="records per consumer batch")
+    parser.add_argument(
+        "--kind", choices=("deadlines", "tasks"), default="deadlines", help="which events to apply"
+    )
     parser.add_argument("--json", help="write the figures here for run_all")
     return parser.parse_args(argv)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, cast
 
 import asyncpg
@@ -17,6 +17,7 @@ import pytest
 
 from sievert_classifier.domain import classify
 from sievert_reporting.bootstrap import build
+from sievert_reporting.entrypoints.case_consumers import TASK_EVENTS, TasksReadAhead
 from sievert_reporting.entrypoints.consumers import INCIDENT_EVENTS, PROJECTION, RowsReadAhead, live_handlers
 from sievert_reporting.settings import ReportingSettings
 from sievert_shared.db import Connection, create_pool, migrate
@@ -27,6 +28,11 @@ from sievert_shared.events import (
     DeadlineScheduled,
     IncidentClassified,
     IncidentReported,
+    TaskAssigned,
+    TaskCompleted,
+    TaskKind,
+    TaskOpened,
+    TaskOverdue,
     Window,
 )
 from sievert_shared.handlers import EventHandlers
@@ -238,3 +244,129 @@ async def test_a_batch_read_ahead_forgets_the_row_change_of_an_event_dead_letter
     by_id = {r[0]: r for r in projected}
     assert by_id[a][10]["notification"]["stream_version"] == 4
     assert projected == await incidents(plain_pool)
+
+
+async def tasks_of(pool: asyncpg.Pool) -> list[tuple[Any, ...]]:
+    return [tuple(r.values()) for r in await pool.fetch("SELECT * FROM case_tasks ORDER BY task_id")]
+
+
+async def test_a_batch_reads_its_tasks_ahead_and_writes_them_after_as_its_events_one_at_a_time_would(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+) -> None:
+    """Task events of one incident and of another, about a task stored before the batch, tasks it
+    opens, and an event older than one already applied: the live handlers read every task in one
+    statement before them, send nothing from them, write the changed tasks in one statement
+    after them, and leave the rows the bare projection leaves applying them one at a time."""
+    live_pool, plain_pool = pools
+    settings = ReportingSettings(
+        database_url="postgresql://unused", kafka=KafkaSettings(topic_prefix="unused"), environment="test"
+    )
+    runtime, _ = build(settings, FakeClock(NOW))
+    handlers = live_handlers(runtime)
+    assert handlers.before_batch is not None and handlers.after_batch is not None
+    incident, other = uuid.uuid4(), uuid.uuid4()
+    stored, opened, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    later = NOW + dt.timedelta(hours=2)
+
+    def on(
+        incident_id: uuid.UUID, event: Any, version: int, at: dt.datetime = NOW, trust: str = "RXX"
+    ) -> EventEnvelope:
+        return envelope(event, incident_id, f"{trust}01", "deadlines", at, trust, version=version)
+
+    candour = TaskKind.DUTY_OF_CANDOUR
+    before = [on(incident, TaskOpened(task_id=stored, kind=candour, reason="Line 85."), 1)]
+    batch = [
+        on(incident, TaskAssigned(task_id=stored, owner_role="Ward manager", assigned_by_role="RPL"), 2),
+        on(incident, TaskOpened(task_id=opened, kind=TaskKind.REGULATION_8_1_INFORM, reason="Line 78."), 3),
+        on(other, TaskOpened(task_id=elsewhere, kind=candour, reason="Line 85."), 1, trust="RYY"),
+        on(incident, TaskOverdue(task_id=opened, kind=TaskKind.REGULATION_8_1_INFORM, due_at=NOW), 4, later),
+        # older than the assignment already applied to the stored task: the guard refuses it
+        on(incident, TaskOpened(task_id=stored, kind=candour, reason="Line 85, again."), 2),
+        on(
+            incident,
+            TaskCompleted(
+                task_id=stored,
+                kind=candour,
+                completed_on=NOW.date(),
+                completed_by_role="Ward manager",
+                outcome="Told the patient and apologised in writing.",
+            ),
+            5,
+        ),
+    ]
+    for pool in pools:
+        await one_at_a_time(pool, before)
+
+    async with live_pool.acquire() as conn, conn.transaction():
+        counting = CountingConnection(conn)
+        as_conn = cast(Connection, counting)
+        await handlers.before_batch(as_conn, batch)
+        assert counting.sent == 1  # the three tasks read in one statement (no incident rows to read)
+        for e in batch:
+            await handlers[e.event_type](as_conn, e, REGISTRY.decode(e))
+        assert counting.sent == 1  # each change kept for the batch's end, none written yet
+        await handlers.after_batch(as_conn, batch)
+        assert counting.sent == 2  # the three tasks written in one statement
+    await one_at_a_time(plain_pool, batch)
+
+    projected = await tasks_of(live_pool)
+    assert len(projected) == 3
+    assert projected == await tasks_of(plain_pool)
+
+
+async def test_a_batch_read_ahead_forgets_the_task_change_of_an_event_dead_lettered_alone(
+    infra: Infra, topic_prefix: str, pools: tuple[asyncpg.Pool, asyncpg.Pool]
+) -> None:
+    """A task event changes its task (read ahead), then fails: the batch is redone one savepoint
+    per event, and an older event of the task after it must be applied, as it is when the failed
+    event never happened; a task still holding the failed event's version would refuse it."""
+    ahead_pool, plain_pool = pools
+    incident, task = uuid.uuid4(), uuid.uuid4()
+    kind = TaskKind.REGULATION_8_1_INFORM
+
+    def on(event: Any, version: int) -> EventEnvelope:
+        return envelope(event, incident, "RXX01", "deadlines", NOW, version=version)
+
+    poisoned = on(TaskAssigned(task_id=task, owner_role="Physicist", assigned_by_role="RPL"), 5)
+    batch = [
+        on(TaskOpened(task_id=task, kind=kind, reason="Line 78."), 1),
+        poisoned,
+        on(TaskOverdue(task_id=task, kind=kind, due_at=NOW), 4),
+    ]
+    kafka = KafkaSettings(bootstrap_servers=infra.kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(kafka, kafka.topics.all())
+    await produce(kafka.bootstrap_servers, kafka.topics.cases, [(KEY, e.to_json_bytes()) for e in batch])
+
+    ahead = TasksReadAhead()
+
+    async def write(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
+        await ahead.write(conn)
+
+    reading = EventHandlers(after_batch=write, before_batch=ahead.read)
+    for task_event in TASK_EVENTS:
+        reading.add(task_event, ahead.on_task_event)
+    poisoning = EventHandlers()
+
+    @poisoning.on(TaskAssigned)
+    async def changes_then_fails(conn: Connection, envelope: EventEnvelope, event: TaskAssigned) -> None:
+        await ahead.on_task_event(conn, envelope, event)
+        if envelope.event_id == poisoned.event_id:
+            raise ValueError("poison")
+
+    consumer = await consume_until(
+        ahead_pool,
+        kafka,
+        name="reporting.poisoned_tasks",
+        topics=[kafka.topics.cases],
+        handlers=PROJECTION.extended(reading).extended(poisoning),
+        handled=2,
+        dead=1,
+    )
+    assert consumer.stats.processed == 2 and consumer.stats.dead_lettered == 1
+    await one_at_a_time(plain_pool, [e for e in batch if e is not poisoned])
+
+    projected = await tasks_of(ahead_pool)
+    assert [(r[0], r[5], r[8], r[11]) for r in projected] == [
+        (task, "open", True, 4)
+    ]  # status, overdue, version
+    assert projected == await tasks_of(plain_pool)

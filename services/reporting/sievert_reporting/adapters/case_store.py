@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -367,8 +369,20 @@ async def store_case_state(
 
 async def task(conn: Connection, task_id: uuid.UUID) -> TaskState | None:
     row = await conn.fetchrow("SELECT * FROM case_tasks WHERE task_id = $1 FOR UPDATE", task_id)
-    if row is None:
-        return None
+    return None if row is None else _task_state(row)
+
+
+async def tasks(conn: Connection, task_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, TaskState]:
+    """The tasks of ``task_ids`` that exist, locked, in one statement (in id order, so that two
+    transactions locking some of the same tasks cannot deadlock)."""
+    rows = await conn.fetch(
+        "SELECT * FROM case_tasks WHERE task_id = ANY($1::uuid[]) ORDER BY task_id FOR UPDATE",
+        list(task_ids),
+    )
+    return {row["task_id"]: _task_state(row) for row in rows}
+
+
+def _task_state(row: asyncpg.Record) -> TaskState:
     return TaskState(
         task_id=row["task_id"],
         kind=row["kind"],
@@ -411,6 +425,46 @@ async def store_task(
         state.completed_on,
         state.version,
         recorded_at,
+    )
+
+
+@dataclass(frozen=True)
+class StoredTask:
+    """A task as ``store_task`` writes it: its state, its incident, and when it last changed."""
+
+    state: TaskState
+    incident_id: uuid.UUID
+    trust: str
+    site: str
+    recorded_at: dt.datetime
+
+
+async def store_tasks(conn: Connection, stored: Sequence[StoredTask]) -> None:
+    """``store_task`` for several tasks in one statement; each task once."""
+    await conn.execute(
+        """INSERT INTO case_tasks (task_id, incident_id, trust, site, kind, status, owner_role, due_at,
+                                   overdue, reason, completed_on, stream_version, updated_at)
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                $7::text[], $8::timestamptz[], $9::bool[], $10::text[], $11::date[],
+                                $12::int[], $13::timestamptz[])
+           ON CONFLICT (task_id) DO UPDATE SET
+               kind = EXCLUDED.kind, status = EXCLUDED.status, owner_role = EXCLUDED.owner_role,
+               due_at = EXCLUDED.due_at, overdue = EXCLUDED.overdue, reason = EXCLUDED.reason,
+               completed_on = EXCLUDED.completed_on, stream_version = EXCLUDED.stream_version,
+               updated_at = GREATEST(case_tasks.updated_at, EXCLUDED.updated_at)""",
+        [t.state.task_id for t in stored],
+        [t.incident_id for t in stored],
+        [t.trust for t in stored],
+        [t.site for t in stored],
+        [t.state.kind for t in stored],
+        [t.state.status for t in stored],
+        [t.state.owner_role for t in stored],
+        [t.state.due_at for t in stored],
+        [t.state.overdue for t in stored],
+        [t.state.reason for t in stored],
+        [t.state.completed_on for t in stored],
+        [t.state.version for t in stored],
+        [t.recorded_at for t in stored],
     )
 
 

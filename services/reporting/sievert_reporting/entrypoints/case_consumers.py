@@ -8,6 +8,8 @@ stores it: the live consumer and ``sievert replay reporting`` apply these same h
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import get_args
 
 from sievert_reporting.adapters import case_store
@@ -15,6 +17,7 @@ from sievert_reporting.domain import local_investigation
 from sievert_reporting.domain.case_record import (
     CaseStatusEvent,
     TaskEvent,
+    TaskState,
     apply_case_event,
     apply_task_event,
 )
@@ -123,6 +126,67 @@ async def on_case_event(conn: Connection, envelope: EventEnvelope, event: CaseSt
     changed = apply_case_event(state, event, envelope.stream_version, at)
     if changed is not None:
         await case_store.store_case_state(conn, incident_id, changed, at)
+
+
+_TASK_TYPES = frozenset(e.event_type for e in TASK_EVENTS)
+
+
+class TasksReadAhead:
+    """People's tasks a batch's task events are about, locked and read in one statement before the
+    first of them (the consumer's ``before_batch``), where each event read its own and then
+    stored it, two round trips an event. Each handler then takes its task from here and changes
+    it here, for the batch's next event about it, and the tasks changed are written together in
+    one statement once the handlers are done (``write``, in the consumer's ``after_batch``).
+
+    As ``RowsReadAhead`` (the incident rows), what it holds is only ever what the transaction in
+    progress read and changed since its handlers started: each pass of the consumer over a batch
+    starts afresh here, and a pass that isolates events in savepoints reads nothing ahead, so
+    there each handler reads and stores its own task (``on_task_event``) within its savepoint."""
+
+    def __init__(self) -> None:
+        self._conn: Connection | None = None
+        #: every task read, None for one that does not exist yet
+        self._tasks: dict[uuid.UUID, TaskState | None] = {}
+        self._changed: dict[uuid.UUID, case_store.StoredTask] = {}
+
+    async def read(self, conn: Connection, envelopes: Sequence[EventEnvelope]) -> None:
+        self._conn, self._tasks, self._changed = None, {}, {}
+        task_ids = {
+            uuid.UUID(str(e.payload["task_id"]))
+            for e in envelopes
+            if e.event_type in _TASK_TYPES and "task_id" in e.payload
+        }
+        if task_ids:
+            found = await case_store.tasks(conn, task_ids)
+            self._tasks = {task_id: found.get(task_id) for task_id in task_ids}
+            self._conn = conn  # a pass that read ahead: its tasks are written at its end
+
+    async def on_task_event(self, conn: Connection, envelope: EventEnvelope, event: TaskEvent) -> None:
+        if conn is not self._conn:  # nothing read ahead (a pass in savepoints): as the projection
+            await on_task_event(conn, envelope, event)
+            return
+        if event.task_id not in self._tasks:  # its id was not where the read ahead looked
+            self._tasks[event.task_id] = await case_store.task(conn, event.task_id)
+        changed = apply_task_event(self._tasks[event.task_id], event, envelope.stream_version)
+        if changed is None:
+            return
+        self._tasks[event.task_id] = changed
+        earlier = self._changed.get(event.task_id)
+        self._changed[event.task_id] = case_store.StoredTask(
+            state=changed,
+            incident_id=envelope.stream_id,
+            trust=envelope.tenant.trust,
+            site=envelope.tenant.site,
+            # as storing each event's change in turn would leave it: the latest of their instants
+            recorded_at=max(envelope.recorded_at, earlier.recorded_at) if earlier else envelope.recorded_at,
+        )
+
+    async def write(self, conn: Connection) -> None:
+        """Write the tasks the pass's handlers changed, in one statement."""
+        if conn is not self._conn or not self._changed:
+            return
+        changed, self._changed = list(self._changed.values()), {}
+        await case_store.store_tasks(conn, changed)
 
 
 async def on_task_event(conn: Connection, envelope: EventEnvelope, event: TaskEvent) -> None:

@@ -32,7 +32,7 @@ from sievert_reporting.domain.incident_row import (
     incident_change,
 )
 from sievert_reporting.domain.submissions import OWN_PRODUCER, kind_submitted, submission_id_for
-from sievert_reporting.entrypoints.case_consumers import register_case_handlers
+from sievert_reporting.entrypoints.case_consumers import TASK_EVENTS, TasksReadAhead, register_case_handlers
 from sievert_shared.db import Connection
 from sievert_shared.envelope import EventEnvelope
 from sievert_shared.events import (
@@ -363,18 +363,27 @@ async def on_theme_shared(conn: Connection, envelope: EventEnvelope, event: Them
 def live_handlers(runtime: ServiceRuntime) -> EventHandlers:
     """The projection, and, in the same transaction (topic ``dashboard``): the deadline counts of
     each trust whose windows a batch changed, once per batch (``announce_deadline_counts``), and
-    the status of a submission made outside Sievert. The incident rows a batch changes are read
-    ahead of it and written after it (``RowsReadAhead``), as a replay folds and writes its own."""
+    the status of a submission made outside Sievert. The incident rows and the people's tasks a
+    batch changes are read ahead of it and written after it (``RowsReadAhead``,
+    ``TasksReadAhead``), as a replay folds and writes its own."""
 
     ahead = RowsReadAhead()
+    tasks_ahead = TasksReadAhead()
+
+    async def read_ahead(conn: Connection, envelopes: Sequence[EventEnvelope]) -> None:
+        await ahead.read(conn, envelopes)
+        await tasks_ahead.read(conn, envelopes)
 
     async def counted(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
         await ahead.write(conn, applied)  # first: the counts read the rows it writes
+        await tasks_ahead.write(conn)
         await announce_deadline_counts(runtime, conn, applied)
 
-    announcing = EventHandlers(after_batch=counted, before_batch=ahead.read)
+    announcing = EventHandlers(after_batch=counted, before_batch=read_ahead)
     for incident_event in INCIDENT_EVENTS:
         announcing.add(incident_event, ahead.on_incident_event)
+    for task_event in TASK_EVENTS:
+        announcing.add(task_event, tasks_ahead.on_task_event)
 
     @announcing.on(NotificationSubmitted, InvestigationReportSubmitted)
     async def _announced(conn: Connection, envelope: EventEnvelope, event: ExternalSubmission) -> None:
