@@ -45,7 +45,15 @@ from sievert_reporting.settings import ReportingSettings
 from sievert_shared.consumer import IdempotentConsumer
 from sievert_shared.db import create_pool, migrate
 from sievert_shared.envelope import Tenant
-from sievert_shared.events import DeadlineScheduled, TaskAssigned, TaskKind, TaskOpened, TaskOverdue, Window
+from sievert_shared.events import (
+    DeadlineScheduled,
+    Event,
+    TaskAssigned,
+    TaskKind,
+    TaskOpened,
+    TaskOverdue,
+    Window,
+)
 from sievert_shared.logging import configure_logging
 from sievert_shared.outbox import build_envelope
 from sievert_shared.settings import KafkaSettings
@@ -71,23 +79,31 @@ def _records(topic: str, events: int) -> list[ConsumerRecord[bytes, bytes]]:
     for n in range(events):
         incident = uuid.UUID(int=(n // 2) + 1)
         window = Window.NOTIFICATION if n % 2 == 0 else Window.INVESTIGATION_REPORT
-        envelope = build_envelope(
-            DeadlineScheduled(
-                window=window,
-                due_at=NOW + dt.timedelta(days=3 if n % 2 == 0 else 84),
-                discovered_on=NOW.date(),
-                authority="cqc",
-            ),
-            stream_id=incident,
-            stream_version=1 + n % 2,
-            tenant=Tenant(trust=TRUST, site="RXX01"),
-            correlation_id="bench-reporting-live",
-            producer="deadlines",
-            now=NOW,
+        scheduled = DeadlineScheduled(
+            window=window,
+            due_at=NOW + dt.timedelta(days=3 if n % 2 == 0 else 84),
+            discovered_on=NOW.date(),
+            authority="cqc",
         )
-        value = envelope.to_json_bytes()
-        out.append(ConsumerRecord(topic, 0, n, 0, 0, incident.bytes, value, None, 16, len(value), []))
+        out.append(_record(topic, n, incident, scheduled, version=1 + n % 2))
     return out
+
+
+def _record(
+    topic: str, offset: int, incident: uuid.UUID, event: Event, *, version: int
+) -> ConsumerRecord[bytes, bytes]:
+    """``event`` as the deadlines service logs it on the incident's stream, at ``offset``."""
+    envelope = build_envelope(
+        event,
+        stream_id=incident,
+        stream_version=version,
+        tenant=Tenant(trust=TRUST, site="RXX01"),
+        correlation_id="bench-reporting-live",
+        producer="deadlines",
+        now=NOW,
+    )
+    value = envelope.to_json_bytes()
+    return ConsumerRecord(topic, 0, offset, 0, 0, incident.bytes, value, None, 16, len(value), [])
 
 
 def _task_records(topic: str, events: int) -> list[ConsumerRecord[bytes, bytes]]:
@@ -104,17 +120,7 @@ def _task_records(topic: str, events: int) -> list[ConsumerRecord[bytes, bytes]]
             TaskAssigned(task_id=candour, owner_role="Ward manager", assigned_by_role="RPL"),
             TaskOverdue(task_id=inform, kind=TaskKind.REGULATION_8_1_INFORM, due_at=NOW),
         )[n % 4]
-        envelope = build_envelope(
-            event,
-            stream_id=incident,
-            stream_version=1 + n % 4,
-            tenant=Tenant(trust=TRUST, site="RXX01"),
-            correlation_id="bench-reporting-live",
-            producer="deadlines",
-            now=NOW,
-        )
-        value = envelope.to_json_bytes()
-        out.append(ConsumerRecord(topic, 0, n, 0, 0, incident.bytes, value, None, 16, len(value), []))
+        out.append(_record(topic, n, incident, event, version=1 + n % 4))
     return out
 
 

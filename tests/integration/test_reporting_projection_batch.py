@@ -70,6 +70,29 @@ def read_ahead_handlers() -> tuple[RowsReadAhead, EventHandlers]:
     return ahead, PROJECTION.extended(handlers)
 
 
+def live_handlers_at(now: dt.datetime) -> EventHandlers:
+    """The live consumer's handlers, announcements and all, on a runtime that never connects."""
+    settings = ReportingSettings(
+        database_url="postgresql://unused", kafka=KafkaSettings(topic_prefix="unused"), environment="test"
+    )
+    runtime, _ = build(settings, FakeClock(now))
+    return live_handlers(runtime)
+
+
+def task_read_ahead_handlers() -> tuple[TasksReadAhead, EventHandlers]:
+    """The projection with its tasks read ahead and written after, as ``live_handlers`` has it
+    (less the incident rows' read ahead and the announcements)."""
+    ahead = TasksReadAhead()
+
+    async def write(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
+        await ahead.write(conn)
+
+    handlers = EventHandlers(after_batch=write, before_batch=ahead.read)
+    for task_event in TASK_EVENTS:
+        handlers.add(task_event, ahead.on_task_event)
+    return ahead, PROJECTION.extended(handlers)
+
+
 @pytest.fixture
 async def pools(make_database: Callable[[str], Any]) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.Pool]]:
     made = [await create_pool(await make_database("reporting")) for _ in range(2)]
@@ -152,11 +175,7 @@ async def test_a_live_batch_writes_its_rows_in_one_statement_whatever_its_size_b
     them (the merge, the counts, an announcement per trust), and the counts announced are those
     of the rows as the batch left them, so the rows were written before they were counted."""
     live_pool, plain_pool = pools
-    settings = ReportingSettings(
-        database_url="postgresql://unused", kafka=KafkaSettings(topic_prefix="unused"), environment="test"
-    )
-    runtime, _ = build(settings, FakeClock(NOW))
-    handlers = live_handlers(runtime)
+    handlers = live_handlers_at(NOW)
     assert handlers.before_batch is not None and handlers.after_batch is not None
 
     def batch_of(size: int) -> list[EventEnvelope]:
@@ -258,11 +277,7 @@ async def test_a_batch_reads_its_tasks_ahead_and_writes_them_after_as_its_events
     statement before them, send nothing from them, write the changed tasks in one statement
     after them, and leave the rows the bare projection leaves applying them one at a time."""
     live_pool, plain_pool = pools
-    settings = ReportingSettings(
-        database_url="postgresql://unused", kafka=KafkaSettings(topic_prefix="unused"), environment="test"
-    )
-    runtime, _ = build(settings, FakeClock(NOW))
-    handlers = live_handlers(runtime)
+    handlers = live_handlers_at(NOW)
     assert handlers.before_batch is not None and handlers.after_batch is not None
     incident, other = uuid.uuid4(), uuid.uuid4()
     stored, opened, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -337,14 +352,7 @@ async def test_a_batch_read_ahead_forgets_the_task_change_of_an_event_dead_lette
     await ensure_topics(kafka, kafka.topics.all())
     await produce(kafka.bootstrap_servers, kafka.topics.cases, [(KEY, e.to_json_bytes()) for e in batch])
 
-    ahead = TasksReadAhead()
-
-    async def write(conn: Connection, applied: Sequence[EventEnvelope]) -> None:
-        await ahead.write(conn)
-
-    reading = EventHandlers(after_batch=write, before_batch=ahead.read)
-    for task_event in TASK_EVENTS:
-        reading.add(task_event, ahead.on_task_event)
+    ahead, handlers = task_read_ahead_handlers()
     poisoning = EventHandlers()
 
     @poisoning.on(TaskAssigned)
@@ -358,7 +366,7 @@ async def test_a_batch_read_ahead_forgets_the_task_change_of_an_event_dead_lette
         kafka,
         name="reporting.poisoned_tasks",
         topics=[kafka.topics.cases],
-        handlers=PROJECTION.extended(reading).extended(poisoning),
+        handlers=handlers.extended(poisoning),
         handled=2,
         dead=1,
     )
